@@ -1,1 +1,3 @@
-return 0;
+using Gantry.Commands;
+
+return await GantryCli.RunAsync(args).ConfigureAwait(false);

@@ -72,6 +72,8 @@ public sealed record GpuSample
     public IReadOnlyList<GpuProcessSample>? Processes { get; init; }
     /// <summary>XID errors seen since the agent started, by XID code.</summary>
     public IReadOnlyDictionary<ulong, ulong> XidErrors { get; init; } = EmptyXids;
+    /// <summary>The most recent XID code seen (dcgm-exporter's XID_ERRORS gauge), null before the first.</summary>
+    public ulong? LastXid { get; init; }
     public bool? MigEnabled { get; init; }
     public IReadOnlyList<MigInstanceSample> MigInstances { get; init; } = [];
 

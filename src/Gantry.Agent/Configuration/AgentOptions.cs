@@ -1,0 +1,103 @@
+using System.Net;
+
+namespace Gantry.Agent.Configuration;
+
+/// <summary>
+/// Everything <c>gantry agent</c> can be told. Defaults live here; <see cref="AgentSettings"/>
+/// fills them from flags, <c>GANTRY_*</c> variables and the config file, and
+/// <see cref="Validate"/> names the first bad setting.
+/// </summary>
+public sealed class AgentOptions
+{
+    /// <summary>Address and port of the agent's HTTP endpoints.</summary>
+    public IPEndPoint Listen { get; set; } = new(IPAddress.Loopback, 9450);
+
+    /// <summary>Time between samples.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one collector may take before its reading is dropped from a sample; defaults to 80% of the interval, at most 10s.</summary>
+    public TimeSpan? CollectorTimeout { get; set; }
+
+    /// <summary>Load NVML from this file instead of the driver's <c>libnvidia-ml.so.1</c>.</summary>
+    public string? NvmlLibrary { get; set; }
+
+    /// <summary>Do not load NVML at all.</summary>
+    public bool NoNvml { get; set; }
+
+    /// <summary>Report this many simulated GPUs instead of real ones (demos, tests).</summary>
+    public int SimulateGpus { get; set; }
+
+    /// <summary>Prometheus endpoints of local inference servers (vLLM, TGI, generic).</summary>
+    public IReadOnlyList<Uri> AppMetricsUrls { get; set; } = [];
+
+    /// <summary>Also emit dcgm-exporter's metric names and labels.</summary>
+    public bool DcgmCompat { get; set; }
+
+    /// <summary>The node's power envelope in watts; null for none.</summary>
+    public double? NodePowerEnvelopeWatts { get; set; }
+
+    /// <summary>Where procfs is mounted (a container may mount the host's elsewhere).</summary>
+    public string ProcPath { get; set; } = "/proc";
+
+    /// <summary>Where sysfs is mounted.</summary>
+    public string SysPath { get; set; } = "/sys";
+
+    /// <summary>The least severe log level written.</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <summary>The collector timeout in effect.</summary>
+    public TimeSpan EffectiveCollectorTimeout =>
+        CollectorTimeout ?? TimeSpan.FromMilliseconds(Math.Min(Interval.TotalMilliseconds * 0.8, 10_000));
+
+    /// <summary>How old the latest sample may be before <c>/healthz</c> reports 503.</summary>
+    public TimeSpan StaleAfter => Interval * 3 + EffectiveCollectorTimeout;
+
+    /// <summary>Returns the first problem as (setting, message), or null when all is well.</summary>
+    public (string Setting, string Message)? Validate()
+    {
+        if (Interval < TimeSpan.FromSeconds(1))
+        {
+            return ("interval", $"must be at least 1s, got {AgentSettings.FormatDuration(Interval)}");
+        }
+
+        if (Interval > TimeSpan.FromHours(1))
+        {
+            return ("interval", $"must be at most 1h, got {AgentSettings.FormatDuration(Interval)}");
+        }
+
+        if (CollectorTimeout is { } timeout && (timeout < TimeSpan.FromMilliseconds(10) || timeout > Interval))
+        {
+            return ("collector-timeout", $"must be between 10ms and the interval ({AgentSettings.FormatDuration(Interval)}), got {AgentSettings.FormatDuration(timeout)}");
+        }
+
+        if (SimulateGpus is < 0 or > 64)
+        {
+            return ("simulate-gpus", $"must be between 0 and 64, got {SimulateGpus}");
+        }
+
+        if (NodePowerEnvelopeWatts is { } w && (w <= 0 || double.IsNaN(w) || w > 1_000_000))
+        {
+            return ("node-power-envelope-watts", $"must be a positive number of watts up to 1000000, got {w}");
+        }
+
+        if (NvmlLibrary is not null && NoNvml)
+        {
+            return ("nvml-library", "cannot be combined with --no-nvml");
+        }
+
+        if (NvmlLibrary is not null && !File.Exists(NvmlLibrary))
+        {
+            return ("nvml-library", $"file not found: {NvmlLibrary}");
+        }
+
+        foreach (var url in AppMetricsUrls)
+        {
+            if (url.Scheme is not ("http" or "https"))
+            {
+                return ("app-metrics-url", $"must be an http or https URL, got {url}");
+            }
+        }
+
+        return null;
+    }
+}

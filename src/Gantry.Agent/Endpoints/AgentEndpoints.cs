@@ -1,0 +1,175 @@
+using System.Globalization;
+using System.Text;
+using Gantry.Agent.Configuration;
+using Gantry.Agent.Sampling;
+using Gantry.Telemetry.Exposition;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gantry.Agent.Endpoints;
+
+/// <summary>
+/// The agent's HTTP surface: <c>/metrics</c> (Prometheus text), <c>/status</c> and
+/// <c>/v1/status</c> (JSON), <c>/events</c> (SSE, one event per sample) and <c>/healthz</c>.
+/// Every handler serves bytes rendered by the sampler; none does I/O of its own.
+/// </summary>
+public static class AgentEndpoints
+{
+    private const string JsonContentType = "application/json; charset=utf-8";
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] NoSampleYet = "{\"status\":\"starting\",\"message\":\"no sample has been taken yet\"}"u8.ToArray();
+
+    /// <summary>Maps the agent's endpoints.</summary>
+    public static IEndpointRouteBuilder MapAgentEndpoints(this IEndpointRouteBuilder routes)
+    {
+        ArgumentNullException.ThrowIfNull(routes);
+        routes.MapGet("/", Index);
+        routes.MapGet("/metrics", Metrics);
+        routes.MapGet("/status", Status);
+        routes.MapGet("/v1/status", Status);
+        routes.MapGet("/events", Events);
+        routes.MapGet("/healthz", Healthz);
+        return routes;
+    }
+
+    private static Task Index(HttpContext context)
+    {
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(
+            "Gantry agent\n\n/metrics   Prometheus metrics\n/status    node snapshot as JSON (?pretty for people)\n/events    server-sent events, one per sample\n/healthz   200 while samples are fresh\n",
+            context.RequestAborted);
+    }
+
+    private static Task Metrics(HttpContext context)
+    {
+        var rendering = context.RequestServices.GetRequiredService<SnapshotPublisher>().Latest;
+        var response = context.Response;
+        if (rendering is null)
+        {
+            response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            response.ContentType = "text/plain; charset=utf-8";
+            return response.WriteAsync("no sample has been taken yet\n", context.RequestAborted);
+        }
+
+        response.ContentType = PrometheusRenderer.ContentType;
+        var body = rendering.Metrics;
+        if (AcceptsGzip(context.Request))
+        {
+            body = rendering.MetricsGzip;
+            response.Headers.ContentEncoding = "gzip";
+        }
+
+        response.ContentLength = body.Length;
+        return response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+    }
+
+    private static Task Status(HttpContext context)
+    {
+        var rendering = context.RequestServices.GetRequiredService<SnapshotPublisher>().Latest;
+        var response = context.Response;
+        response.ContentType = JsonContentType;
+        if (rendering is null)
+        {
+            response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return response.Body.WriteAsync(NoSampleYet, context.RequestAborted).AsTask();
+        }
+
+        var body = context.Request.Query.ContainsKey("pretty") ? StatusJson.Render(rendering.Snapshot, indented: true) : rendering.Status;
+        response.ContentLength = body.Length;
+        return response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+    }
+
+    private static async Task Events(HttpContext context)
+    {
+        var publisher = context.RequestServices.GetRequiredService<SnapshotPublisher>();
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        var aborted = context.RequestAborted;
+
+        // The latest sample first, so a new subscriber has something to show at once.
+        var latest = publisher.Latest;
+        if (latest is not null)
+        {
+            await WriteEventAsync(response, latest, aborted).ConfigureAwait(false);
+        }
+        else
+        {
+            await response.Body.FlushAsync(aborted).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await foreach (var rendering in publisher.SubscribeAsync(aborted).ConfigureAwait(false))
+            {
+                if (latest is null || rendering.Snapshot.Sequence > latest.Snapshot.Sequence)
+                {
+                    await WriteEventAsync(response, rendering, aborted).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            // The client went away.
+        }
+    }
+
+    // event: sample
+    // id: 42
+    // data: {"sequence":42,...}
+    private static async Task WriteEventAsync(HttpResponse response, Rendering rendering, CancellationToken cancellationToken)
+    {
+        var header = Encoding.ASCII.GetBytes("event: sample\nid: " + rendering.Snapshot.Sequence.ToString(CultureInfo.InvariantCulture) + "\ndata: ");
+        await response.Body.WriteAsync(header, cancellationToken).ConfigureAwait(false);
+        await response.Body.WriteAsync(rendering.Status, cancellationToken).ConfigureAwait(false);
+        await response.Body.WriteAsync(EventEnd, cancellationToken).ConfigureAwait(false);
+        await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Task Healthz(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var problem = HealthProblem(
+            services.GetRequiredService<SnapshotPublisher>().Latest,
+            services.GetRequiredService<TimeProvider>().GetUtcNow(),
+            services.GetRequiredService<AgentOptions>());
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        if (problem is not null)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return context.Response.WriteAsync(problem + "\n", context.RequestAborted);
+        }
+
+        return context.Response.WriteAsync("ok\n", context.RequestAborted);
+    }
+
+    /// <summary>Why the agent is unhealthy, or null while samples are fresh.</summary>
+    internal static string? HealthProblem(Rendering? latest, DateTimeOffset now, AgentOptions options)
+    {
+        if (latest is null)
+        {
+            return "no sample has been taken yet";
+        }
+
+        var age = now - latest.Snapshot.Timestamp;
+        return age > options.StaleAfter
+            ? $"the latest sample is {age.TotalSeconds:0}s old (interval {AgentSettings.FormatDuration(options.Interval)}, stale after {options.StaleAfter.TotalSeconds:0}s): sampling has stalled"
+            : null;
+    }
+
+    private static bool AcceptsGzip(HttpRequest request)
+    {
+        foreach (var value in request.Headers.AcceptEncoding)
+        {
+            if (value is not null && value.Contains("gzip", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

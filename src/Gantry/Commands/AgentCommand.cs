@@ -1,0 +1,114 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using Gantry.Agent;
+using Gantry.Agent.Configuration;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Commands;
+
+/// <summary><c>gantry agent</c>: the node daemon.</summary>
+internal static class AgentCommand
+{
+    private static readonly (string Name, string HelpName, string Description, bool IsFlag, bool Repeatable)[] Options =
+    [
+        ("listen", "ADDRESS:PORT", "Address and port for /metrics, /status, /events and /healthz. ':9450' listens on all interfaces. (default: 127.0.0.1:9450)", false, false),
+        ("interval", "DURATION", "Time between samples, e.g. 5s, 2s, 1m; at least 1s. (default: 5s)", false, false),
+        ("collector-timeout", "DURATION", "How long one collector may take before its reading is left out of a sample. (default: 80% of the interval, at most 10s)", false, false),
+        ("nvml-library", "PATH", "Load NVML from this file instead of the driver's libnvidia-ml.so.1 (nvml.dll on Windows).", false, false),
+        ("no-nvml", "", "Do not load NVML: no GPU metrics.", true, false),
+        ("simulate-gpus", "N", "Report N simulated GPUs with changing readings, for demos and machines without GPUs. Every simulated series is labelled simulated=\"true\". (default: 0)", false, false),
+        ("app-metrics-url", "URL", "Prometheus endpoint of a local inference server (vLLM, TGI, or one exporting model_tokens_total); repeatable. Exports tokens per second and tokens per joule.", false, true),
+        ("dcgm-compat", "", "Also emit dcgm-exporter's metric names and labels for its default counters, so existing Grafana dashboards work unchanged.", true, false),
+        ("node-power-envelope-watts", "WATTS", "The node's power budget; exports gantry_node_power_above_envelope.", false, false),
+        ("procfs", "PATH", "Where procfs is mounted, e.g. /host/proc in a container. (default: /proc)", false, false),
+        ("sysfs", "PATH", "Where sysfs is mounted. (default: /sys)", false, false),
+        ("log-level", "LEVEL", "trace, debug, info, warning or error. (default: info)", false, false),
+    ];
+
+    public static Command Create()
+    {
+        var command = new Command("agent", """
+            Run the node agent: sample this machine's host and GPUs and serve them over HTTP.
+
+            Settings come from flags, then GANTRY_* environment variables (GANTRY_INTERVAL=2s,
+            GANTRY_APP_METRICS_URL=url1,url2), then the JSON file given by --config
+            ({"interval": "2s", "appMetricsUrls": ["http://127.0.0.1:8000/metrics"]}), in that
+            order of precedence. A bad value stops the agent with exit code 2.
+            """);
+        var config = new Option<string>("--config") { Description = "JSON config file; keys are the flags in camelCase (\"nodePowerEnvelopeWatts\"). [env: GANTRY_CONFIG]", HelpName = "FILE" };
+        command.Options.Add(config);
+        var options = new List<(string Name, Option Option, bool IsFlag)>();
+        foreach (var (name, helpName, description, isFlag, repeatable) in Options)
+        {
+            var text = $"{description} [env: {AgentSettings.EnvironmentName(name)}]";
+            Option option = isFlag
+                ? new Option<bool>("--" + name) { Description = text }
+                : repeatable
+                    ? new Option<string[]>("--" + name) { Description = text, HelpName = helpName, AllowMultipleArgumentsPerToken = false }
+                    : new Option<string>("--" + name) { Description = text, HelpName = helpName };
+            command.Options.Add(option);
+            options.Add((name, option, isFlag));
+        }
+
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var flags = new Dictionary<string, IReadOnlyList<string>>();
+            foreach (var (name, option, isFlag) in options)
+            {
+                if (parseResult.GetResult(option) is { Implicit: false } result)
+                {
+                    flags[name] = isFlag
+                        ? [result.Tokens.Count > 0 ? result.Tokens[0].Value : "true"]
+                        : result.Tokens.Select(t => t.Value).ToArray();
+                }
+            }
+
+            AgentOptions agentOptions;
+            try
+            {
+                agentOptions = AgentSettings.Load(flags, Environment.GetEnvironmentVariable, parseResult.GetValue(config));
+            }
+            catch (SettingException ex)
+            {
+                await Console.Error.WriteLineAsync($"gantry agent: --{ex.Setting}: {ex.Message}").ConfigureAwait(false);
+                return GantryCli.UsageError;
+            }
+
+            return await RunAsync(agentOptions, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(AgentOptions options, CancellationToken cancellationToken)
+    {
+        await using var app = AgentHost.Build(options, configureLogging: logging => logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
+            console.UseUtcTimestamp = true;
+        }));
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent");
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException or null)
+        {
+            await Console.Error.WriteLineAsync($"gantry agent: cannot listen on {options.Listen}: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? options.Listen.ToString();
+        AgentLog.Listening(logger, address, AgentSettings.FormatDuration(options.Interval));
+        if (options.SimulateGpus > 0)
+        {
+            AgentLog.SimulatingGpus(logger, options.SimulateGpus);
+        }
+
+        await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        return 0;
+    }
+}

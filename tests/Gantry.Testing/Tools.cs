@@ -1,0 +1,37 @@
+namespace Gantry.Testing;
+
+/// <summary>Finds the repository and the external tools the tests drive.</summary>
+public static class Tools
+{
+    /// <summary>The repository root (the folder holding Gantry.slnx).</summary>
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    /// <summary>
+    /// The full path of a program on PATH. A missing tool fails the test with a message saying
+    /// how to get it (scripts/test.sh installs every tool the tests need).
+    /// </summary>
+    public static string Require(string name, string debianPackage)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
+        {
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException($"'{name}' is not installed: run scripts/test.sh (it installs it) or 'apt-get install {debianPackage}'.");
+    }
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Gantry.slnx")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Gantry.slnx not found above " + AppContext.BaseDirectory);
+    }
+}
