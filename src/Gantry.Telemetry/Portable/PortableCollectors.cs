@@ -26,7 +26,19 @@ namespace Gantry.Telemetry.Portable;
 /// </description></item>
 /// </list>
 /// </summary>
-internal static class PortableSupport;
+public static class HostCollectorSupport
+{
+    /// <summary>
+    /// True when the Linux collectors can run: the OS is Linux and <c>&lt;proc&gt;/stat</c>
+    /// exists. Otherwise the agent wires the portable collectors (and no disk, temperature
+    /// or power collectors).
+    /// </summary>
+    public static bool HasProcfs(HostPaths paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        return OperatingSystem.IsLinux() && File.Exists(Path.Combine(paths.Proc, "stat"));
+    }
+}
 
 /// <summary>The logical core count only (<see cref="Environment.ProcessorCount"/>); no per-core times or load.</summary>
 public sealed class PortableCpuCollector : ICollector<CpuSample>

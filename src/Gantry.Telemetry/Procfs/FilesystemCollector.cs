@@ -89,6 +89,7 @@ public sealed class FilesystemCollector : ICollector<IReadOnlyList<FilesystemSam
     internal static IReadOnlyList<Mount> ParseMountInfo(string mountInfo)
     {
         var mounts = new List<Mount>();
+        var indexByMountPoint = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var line in mountInfo.AsSpan().EnumerateLines())
         {
             // 36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue
@@ -110,7 +111,7 @@ public sealed class FilesystemCollector : ICollector<IReadOnlyList<FilesystemSam
             }
 
             fields.TryNext(out var superOptions);
-            Add(mounts, source, mountPoint, fsType, HasOption(options, "ro") || HasOption(superOptions, "ro"));
+            Add(mounts, indexByMountPoint, source, mountPoint, fsType, HasOption(options, "ro") || HasOption(superOptions, "ro"));
         }
 
         return mounts;
@@ -120,6 +121,7 @@ public sealed class FilesystemCollector : ICollector<IReadOnlyList<FilesystemSam
     internal static IReadOnlyList<Mount> ParseMounts(string procMounts)
     {
         var mounts = new List<Mount>();
+        var indexByMountPoint = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var line in procMounts.AsSpan().EnumerateLines())
         {
             // /dev/sda1 / ext4 rw,relatime 0 0
@@ -127,14 +129,14 @@ public sealed class FilesystemCollector : ICollector<IReadOnlyList<FilesystemSam
             if (fields.TryNext(out var source) && fields.TryNext(out var mountPoint)
                 && fields.TryNext(out var fsType) && fields.TryNext(out var options))
             {
-                Add(mounts, source, mountPoint, fsType, HasOption(options, "ro"));
+                Add(mounts, indexByMountPoint, source, mountPoint, fsType, HasOption(options, "ro"));
             }
         }
 
         return mounts;
     }
 
-    private static void Add(List<Mount> mounts, ReadOnlySpan<char> source, ReadOnlySpan<char> mountPoint, ReadOnlySpan<char> fsType, bool readOnly)
+    private static void Add(List<Mount> mounts, Dictionary<string, int> indexByMountPoint, ReadOnlySpan<char> source, ReadOnlySpan<char> mountPoint, ReadOnlySpan<char> fsType, bool readOnly)
     {
         var type = fsType.ToString();
         if (IgnoredTypes.Contains(type))
@@ -148,16 +150,17 @@ public sealed class FilesystemCollector : ICollector<IReadOnlyList<FilesystemSam
             return;
         }
 
-        for (var i = 0; i < mounts.Count; i++)
+        // A mount point mounted over again shows the later mount; it keeps the earlier place.
+        var mount = new Mount(Unescape(source), point, type, readOnly);
+        if (indexByMountPoint.TryGetValue(point, out var index))
         {
-            if (mounts[i].MountPoint == point)
-            {
-                mounts.RemoveAt(i);
-                break;
-            }
+            mounts[index] = mount;
         }
-
-        mounts.Add(new Mount(Unescape(source), point, type, readOnly));
+        else
+        {
+            indexByMountPoint.Add(point, mounts.Count);
+            mounts.Add(mount);
+        }
     }
 
     /// <summary>

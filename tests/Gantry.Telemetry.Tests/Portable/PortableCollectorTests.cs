@@ -1,4 +1,6 @@
+using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Portable;
+using Gantry.Telemetry.Tests.Procfs;
 
 namespace Gantry.Telemetry.Tests.Portable;
 
@@ -56,5 +58,17 @@ public sealed class PortableCollectorTests
             var lo = Assert.Single(samples, s => s.Interface == "lo");
             Assert.NotNull(lo.ReceivePackets);
         }
+    }
+
+    [Fact]
+    public void HasProcfs_LiveLinux_True() =>
+        Assert.Equal(OperatingSystem.IsLinux(), HostCollectorSupport.HasProcfs(HostPaths.Live));
+
+    [Fact]
+    public void HasProcfs_EmptyProc_False()
+    {
+        using var tree = new FixtureTree();
+
+        Assert.False(HostCollectorSupport.HasProcfs(tree.Paths));
     }
 }

@@ -35,7 +35,7 @@ public sealed class FilesystemCollectorTests
 
         var samples = await new FilesystemCollector(tree.Paths, FixedSizes).CollectAsync(CancellationToken.None);
 
-        Assert.Equal(["/", "/run", "/mnt/my disk", "/devices", "/boot/efi", "/srv"], samples.Select(s => s.MountPoint));
+        Assert.Equal(["/", "/run", "/mnt/my disk", "/srv", "/devices", "/boot/efi"], samples.Select(s => s.MountPoint));
         var root = samples[0];
         Assert.Equal("/dev/vda", root.Device);
         Assert.Equal("ext4", root.FsType);
