@@ -15,7 +15,8 @@ namespace Gantry.Telemetry.Simulation;
 /// random walk through idle, normal and busy phases; memory and power follow it; temperature lags
 /// power; the energy counter integrates power over each step, so it only grows and its delta over
 /// an interval is the sum of the powers of the steps in it. The same seed and the same clock give
-/// the same readings, however often the collector is called.
+/// the same readings, however often the collector is called (a pause longer than an hour, such
+/// as a suspended machine, is folded into one step at the readings it started with).
 /// </remarks>
 public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
 {
@@ -191,7 +192,8 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
             _utilization = Math.Clamp(
                 _utilization + ((_phaseTarget - _utilization) * 0.2) + _random.Next(-noise, noise), 0, 100);
             _memoryFraction += (MemoryFractionFor(_utilization) - _memoryFraction) * 0.1;
-            var powerTarget = PowerFor(_utilization) + _random.Next(-15, 15);
+            var powerNoise = _phase == Phase.Idle ? 4.0 : 15.0;
+            var powerTarget = PowerFor(_utilization) + _random.Next(-powerNoise, powerNoise);
             _power = Math.Clamp(_power + ((powerTarget - _power) * 0.5), MinPowerWatts, PowerLimitWatts);
             // The die heats and cools slowly: temperature closes 4% of its gap each second.
             _temperature = Math.Clamp(
