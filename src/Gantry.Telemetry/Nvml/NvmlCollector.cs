@@ -1,0 +1,713 @@
+using System.Globalization;
+using System.Text;
+using Gantry.Telemetry.Collection;
+using Gantry.Telemetry.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Telemetry.Nvml;
+
+/// <summary>
+/// Reads every NVIDIA GPU through NVML. NVML is initialised on the first reading; when the
+/// library is missing or initialisation fails the collector reports
+/// <see cref="GpuSnapshot.Unavailable"/> with the reason (retrying at most once a minute) and
+/// never throws for that. Each reading stands alone: one the GPU or driver does not offer is
+/// null, and a GPU that fell off the bus is reported <see cref="GpuSample.Lost"/> while the
+/// others carry on. XID errors are counted by a background thread from NVML events.
+/// </summary>
+public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
+{
+    private static readonly TimeSpan InitRetryInterval = TimeSpan.FromSeconds(60);
+    private static readonly IReadOnlyDictionary<ulong, ulong> NoXids = new Dictionary<ulong, ulong>();
+
+    private readonly ILogger<NvmlCollector> _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<int, GpuIdentity> _identities = [];
+
+    private bool _initialised;
+    private bool _disposed;
+    private bool _failureLogged;
+    private long _lastInitAttempt;
+    private GpuSnapshot? _unavailable;
+    private string? _driverVersion;
+    private string? _cudaVersion;
+    private string? _nvmlVersion;
+    private NvmlEventWatcher? _events;
+
+    /// <summary>Creates the collector; nothing is loaded until the first reading.</summary>
+    /// <param name="libraryPath">The NVML library file (<c>--nvml-library</c>); null for the driver's default.</param>
+    /// <param name="logger">Where problems are logged.</param>
+    /// <param name="timeProvider">The clock that paces initialisation retries.</param>
+    /// <exception cref="InvalidOperationException">Another NVML library path was configured in this process.</exception>
+    public NvmlCollector(string? libraryPath, ILogger<NvmlCollector> logger, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _logger = logger;
+        _timeProvider = timeProvider;
+        NvmlLibrary.Configure(libraryPath);
+    }
+
+    /// <inheritdoc />
+    public string Name => "nvml";
+
+    /// <inheritdoc />
+    public ValueTask<GpuSnapshot> CollectAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // NVML calls are synchronous and the sampler already runs collectors off the
+        // caller's thread, so the reading is taken inline. The lock keeps a reading that
+        // outlived its timeout from overlapping the next one or disposal.
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_initialised && !TryInitialise())
+            {
+                return ValueTask.FromResult(_unavailable!);
+            }
+
+            return ValueTask.FromResult(ReadAll(cancellationToken));
+        }
+    }
+
+    /// <summary>Stops the XID thread, frees the event set and shuts NVML down.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _events?.Dispose();
+            _events = null;
+            if (_initialised)
+            {
+                _initialised = false;
+                var result = NvmlNative.Shutdown();
+                if (result != NvmlReturn.Success)
+                {
+                    NvmlLog.ShutdownFailed(_logger, result);
+                }
+            }
+        }
+    }
+
+    private bool TryInitialise()
+    {
+        var now = _timeProvider.GetTimestamp();
+        if (_unavailable is not null && _timeProvider.GetElapsedTime(_lastInitAttempt, now) < InitRetryInterval)
+        {
+            return false;
+        }
+
+        _lastInitAttempt = now;
+        var reason = Initialise(out var exception);
+        if (reason is null)
+        {
+            _initialised = true;
+            _unavailable = null;
+            _failureLogged = false;
+            NvmlLog.Initialised(_logger, NvmlLibrary.EffectiveName, _driverVersion, _cudaVersion, _nvmlVersion);
+            return true;
+        }
+
+        _unavailable = GpuSnapshot.Unavailable(reason);
+        if (_failureLogged)
+        {
+            NvmlLog.StillUnavailable(_logger, reason);
+        }
+        else
+        {
+            NvmlLog.Unavailable(_logger, reason, InitRetryInterval.TotalSeconds, exception);
+            _failureLogged = true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Loads and initialises NVML; returns why not, or null on success.</summary>
+    private unsafe string? Initialise(out Exception? exception)
+    {
+        var library = NvmlLibrary.EffectiveName;
+        if (!NvmlLibrary.TryLoad(out exception))
+        {
+            return string.Equals(library, NvmlLibrary.DefaultName, StringComparison.Ordinal)
+                ? $"NVML library {library} not found (no NVIDIA driver?): {exception?.Message}"
+                : $"NVML library {library} could not be loaded: {exception?.Message}";
+        }
+
+        foreach (var required in (ReadOnlySpan<NvmlFunction>)[NvmlFunction.Init, NvmlFunction.Shutdown, NvmlFunction.DeviceGetCount, NvmlFunction.DeviceGetHandleByIndex])
+        {
+            if (!NvmlLibrary.Has(required))
+            {
+                return $"NVML library {library} lacks {required} (driver too old?)";
+            }
+        }
+
+        var result = NvmlNative.Init();
+        if (result != NvmlReturn.Success)
+        {
+            return $"NVML initialisation failed: {NvmlErrors.Describe(result)}";
+        }
+
+        _driverVersion = ReadString(NvmlFunction.SystemGetDriverVersion, 0, NvmlConst.VersionBufferSize);
+        _nvmlVersion = ReadString(NvmlFunction.SystemGetNvmlVersion, 0, NvmlConst.VersionBufferSize);
+        int cuda;
+        _cudaVersion = NvmlLibrary.Has(NvmlFunction.SystemGetCudaDriverVersion) && NvmlNative.SystemGetCudaDriverVersion(&cuda) == NvmlReturn.Success
+            ? FormatCudaVersion(cuda)
+            : null;
+
+        var gpus = new List<(int, nint)>();
+        uint count;
+        if (NvmlNative.DeviceGetCount(&count) == NvmlReturn.Success)
+        {
+            for (var i = 0u; i < count; i++)
+            {
+                nint handle;
+                if (NvmlNative.DeviceGetHandleByIndex(i, &handle) == NvmlReturn.Success)
+                {
+                    gpus.Add(((int)i, handle));
+                }
+            }
+        }
+
+        _events = NvmlEventWatcher.Start(gpus, _logger);
+        return null;
+    }
+
+    /// <summary>CUDA's integer version as "major.minor": 12040 → "12.4".</summary>
+    internal static string FormatCudaVersion(int version) =>
+        string.Create(CultureInfo.InvariantCulture, $"{version / 1000}.{version % 1000 / 10}");
+
+    private unsafe GpuSnapshot ReadAll(CancellationToken cancellationToken)
+    {
+        uint count;
+        var result = NvmlNative.DeviceGetCount(&count);
+        if (result != NvmlReturn.Success)
+        {
+            NvmlLog.DeviceCountFailed(_logger, result);
+            return new GpuSnapshot("error", $"nvmlDeviceGetCount failed: {NvmlErrors.Describe(result)}", _driverVersion, _cudaVersion, _nvmlVersion, []);
+        }
+
+        var gpus = new GpuSample[count];
+        for (var i = 0; i < gpus.Length; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                gpus[i] = ReadGpu(i);
+            }
+            catch (EntryPointNotFoundException ex)
+            {
+                // Exports are probed at load, so this means a binding slipped past the probe:
+                // report the GPU by identity rather than fail every GPU's reading.
+                NvmlLog.MissingEntryPoint(_logger, i, ex);
+                gpus[i] = Placeholder(i);
+            }
+        }
+
+        return new GpuSnapshot("ok", null, _driverVersion, _cudaVersion, _nvmlVersion, gpus);
+    }
+
+    private unsafe GpuSample ReadGpu(int index)
+    {
+        nint handle;
+        var reader = new Reader();
+        if (!reader.Ok(NvmlNative.DeviceGetHandleByIndex((uint)index, &handle)))
+        {
+            return reader.Lost ? LostSample(index) : Placeholder(index);
+        }
+
+        var identity = ReadIdentity(index, handle, ref reader);
+        if (reader.Lost || identity is null)
+        {
+            return reader.Lost ? LostSample(index) : Placeholder(index);
+        }
+
+        ulong? memTotal = null, memUsed = null, memFree = null;
+        NvmlMemory memory;
+        if (Has(NvmlFunction.DeviceGetMemoryInfo) && reader.Ok(NvmlNative.DeviceGetMemoryInfo(handle, &memory)))
+        {
+            (memTotal, memUsed, memFree) = (memory.Total, memory.Used, memory.Free);
+        }
+
+        double? utilGpu = null, utilMem = null;
+        NvmlUtilization utilization;
+        if (Has(NvmlFunction.DeviceGetUtilizationRates) && reader.Ok(NvmlNative.DeviceGetUtilizationRates(handle, &utilization)))
+        {
+            (utilGpu, utilMem) = (utilization.Gpu, utilization.Memory);
+        }
+
+        uint value;
+        double? temperature = Has(NvmlFunction.DeviceGetTemperature) && reader.Ok(NvmlNative.DeviceGetTemperature(handle, NvmlConst.TemperatureGpu, &value)) ? value : null;
+        double? power = Has(NvmlFunction.DeviceGetPowerUsage) && reader.Ok(NvmlNative.DeviceGetPowerUsage(handle, &value)) ? value / 1000.0 : null;
+        ulong wide;
+        double? energy = Has(NvmlFunction.DeviceGetTotalEnergyConsumption) && reader.Ok(NvmlNative.DeviceGetTotalEnergyConsumption(handle, &wide)) ? wide / 1000.0 : null;
+        double? powerLimit = Has(NvmlFunction.DeviceGetPowerManagementLimit) && reader.Ok(NvmlNative.DeviceGetPowerManagementLimit(handle, &value)) ? value / 1000.0 : null;
+        double? enforcedLimit = Has(NvmlFunction.DeviceGetEnforcedPowerLimit) && reader.Ok(NvmlNative.DeviceGetEnforcedPowerLimit(handle, &value)) ? value / 1000.0 : null;
+        double? defaultLimit = Has(NvmlFunction.DeviceGetPowerManagementDefaultLimit) && reader.Ok(NvmlNative.DeviceGetPowerManagementDefaultLimit(handle, &value)) ? value / 1000.0 : null;
+        double? minLimit = null, maxLimit = null;
+        uint second;
+        if (Has(NvmlFunction.DeviceGetPowerManagementLimitConstraints) && reader.Ok(NvmlNative.DeviceGetPowerManagementLimitConstraints(handle, &value, &second)))
+        {
+            (minLimit, maxLimit) = (value / 1000.0, second / 1000.0);
+        }
+
+        double? smClock = Has(NvmlFunction.DeviceGetClockInfo) && reader.Ok(NvmlNative.DeviceGetClockInfo(handle, NvmlConst.ClockSm, &value)) ? value * 1e6 : null;
+        double? memClock = Has(NvmlFunction.DeviceGetClockInfo) && reader.Ok(NvmlNative.DeviceGetClockInfo(handle, NvmlConst.ClockMem, &value)) ? value * 1e6 : null;
+        double? graphicsClock = Has(NvmlFunction.DeviceGetClockInfo) && reader.Ok(NvmlNative.DeviceGetClockInfo(handle, NvmlConst.ClockGraphics, &value)) ? value * 1e6 : null;
+        double? maxSmClock = Has(NvmlFunction.DeviceGetMaxClockInfo) && reader.Ok(NvmlNative.DeviceGetMaxClockInfo(handle, NvmlConst.ClockSm, &value)) ? value * 1e6 : null;
+
+        // The throttle-reasons name is the older spelling of the same call; drivers before 535 have only it.
+        ulong? reasons = NvmlLibrary.Has(NvmlFunction.DeviceGetCurrentClocksEventReasons)
+            ? (reader.Ok(NvmlNative.DeviceGetCurrentClocksEventReasons(handle, &wide)) ? wide : null)
+            : (Has(NvmlFunction.DeviceGetCurrentClocksThrottleReasons) && reader.Ok(NvmlNative.DeviceGetCurrentClocksThrottleReasons(handle, &wide)) ? wide : null);
+
+        int pstateRaw;
+        int? pstate = Has(NvmlFunction.DeviceGetPerformanceState) && reader.Ok(NvmlNative.DeviceGetPerformanceState(handle, &pstateRaw)) && pstateRaw is >= 0 and < NvmlConst.PStateUnknown ? pstateRaw : null;
+        double? fan = Has(NvmlFunction.DeviceGetFanSpeed) && reader.Ok(NvmlNative.DeviceGetFanSpeed(handle, &value)) ? value : null;
+
+        var eccCv = ReadEcc(handle, NvmlConst.EccCorrected, NvmlConst.EccVolatile, ref reader);
+        var eccUv = ReadEcc(handle, NvmlConst.EccUncorrected, NvmlConst.EccVolatile, ref reader);
+        var eccCa = ReadEcc(handle, NvmlConst.EccCorrected, NvmlConst.EccAggregate, ref reader);
+        var eccUa = ReadEcc(handle, NvmlConst.EccUncorrected, NvmlConst.EccAggregate, ref reader);
+        var retiredSbe = ReadRetiredPages(handle, NvmlConst.RetiredMultipleSingleBit, ref reader);
+        var retiredDbe = ReadRetiredPages(handle, NvmlConst.RetiredDoubleBit, ref reader);
+
+        uint corrRows = 0, uncRows = 0, pending = 0, failure = 0;
+        var remapped = Has(NvmlFunction.DeviceGetRemappedRows) && reader.Ok(NvmlNative.DeviceGetRemappedRows(handle, &corrRows, &uncRows, &pending, &failure));
+
+        ulong? pcieReplays = Has(NvmlFunction.DeviceGetPcieReplayCounter) && reader.Ok(NvmlNative.DeviceGetPcieReplayCounter(handle, &value)) ? value : null;
+        int? pcieGen = Has(NvmlFunction.DeviceGetCurrPcieLinkGeneration) && reader.Ok(NvmlNative.DeviceGetCurrPcieLinkGeneration(handle, &value)) ? (int)value : null;
+        int? pcieWidth = Has(NvmlFunction.DeviceGetCurrPcieLinkWidth) && reader.Ok(NvmlNative.DeviceGetCurrPcieLinkWidth(handle, &value)) ? (int)value : null;
+
+        var (nvLinks, memoryTemperature) = ReadFields(handle, ref reader);
+        var processes = ReadProcesses(handle, ref reader);
+        var (migEnabled, migInstances) = ReadMig(handle, ref reader);
+
+        if (reader.Lost)
+        {
+            return LostSample(index);
+        }
+
+        return new GpuSample
+        {
+            Index = index,
+            Uuid = identity.Uuid,
+            Name = identity.Name,
+            PciBusId = identity.PciBusId,
+            MemoryTotalBytes = memTotal,
+            MemoryUsedBytes = memUsed,
+            MemoryFreeBytes = memFree,
+            UtilizationGpuPercent = utilGpu,
+            UtilizationMemoryPercent = utilMem,
+            TemperatureCelsius = temperature,
+            MemoryTemperatureCelsius = memoryTemperature,
+            PowerWatts = power,
+            EnergyJoules = energy,
+            PowerLimitWatts = powerLimit,
+            EnforcedPowerLimitWatts = enforcedLimit,
+            DefaultPowerLimitWatts = defaultLimit,
+            MinPowerLimitWatts = minLimit,
+            MaxPowerLimitWatts = maxLimit,
+            SmClockHz = smClock,
+            MemoryClockHz = memClock,
+            GraphicsClockHz = graphicsClock,
+            MaxSmClockHz = maxSmClock,
+            ClockEventReasons = reasons,
+            PerformanceState = pstate,
+            FanSpeedPercent = fan,
+            EccCorrectedVolatile = eccCv,
+            EccUncorrectedVolatile = eccUv,
+            EccCorrectedAggregate = eccCa,
+            EccUncorrectedAggregate = eccUa,
+            RetiredPagesSingleBit = retiredSbe,
+            RetiredPagesDoubleBit = retiredDbe,
+            RemappedRowsCorrectable = remapped ? corrRows : null,
+            RemappedRowsUncorrectable = remapped ? uncRows : null,
+            RemappedRowsPending = remapped ? pending != 0 : null,
+            RemappedRowsFailure = remapped ? failure != 0 : null,
+            PcieReplays = pcieReplays,
+            PcieLinkGeneration = pcieGen,
+            PcieLinkWidth = pcieWidth,
+            NvLinks = nvLinks,
+            Processes = processes,
+            XidErrors = Xids(index),
+            MigEnabled = migEnabled,
+            MigInstances = migInstances,
+        };
+    }
+
+    /// <summary>Name, UUID and PCI bus id, read once per GPU index and then cached.</summary>
+    private unsafe GpuIdentity? ReadIdentity(int index, nint handle, ref Reader reader)
+    {
+        if (_identities.TryGetValue(index, out var cached))
+        {
+            return cached;
+        }
+
+        var name = ReadDeviceString(NvmlFunction.DeviceGetName, handle, ref reader);
+        var uuid = ReadDeviceString(NvmlFunction.DeviceGetUuid, handle, ref reader);
+        if (name is null || uuid is null)
+        {
+            return null;
+        }
+
+        NvmlPciInfo pci;
+        var busId = Has(NvmlFunction.DeviceGetPciInfo) && reader.Ok(NvmlNative.DeviceGetPciInfo(handle, &pci)) ? DecodeString(pci.BusId, 32) : null;
+        var identity = new GpuIdentity(uuid, name, busId);
+        _identities[index] = identity;
+        return identity;
+    }
+
+    private GpuSample LostSample(int index)
+    {
+        var identity = _identities.GetValueOrDefault(index);
+        NvmlLog.GpuLost(_logger, index, identity?.Uuid ?? "unknown UUID");
+        return new GpuSample
+        {
+            Index = index,
+            Uuid = identity?.Uuid ?? string.Empty,
+            Name = identity?.Name ?? string.Empty,
+            PciBusId = identity?.PciBusId,
+            Lost = true,
+            XidErrors = Xids(index),
+        };
+    }
+
+    /// <summary>A GPU NVML lists but would not identify (not lost): identity only, from the cache if any.</summary>
+    private GpuSample Placeholder(int index)
+    {
+        var identity = _identities.GetValueOrDefault(index);
+        return new GpuSample
+        {
+            Index = index,
+            Uuid = identity?.Uuid ?? string.Empty,
+            Name = identity?.Name ?? string.Empty,
+            PciBusId = identity?.PciBusId,
+            XidErrors = Xids(index),
+        };
+    }
+
+    /// <summary>Whether the loaded library exports the function: an old driver lacks newer ones.</summary>
+    private static bool Has(NvmlFunction function) => NvmlLibrary.Has(function);
+
+    private IReadOnlyDictionary<ulong, ulong> Xids(int index) => _events?.CountsFor(index) ?? NoXids;
+
+    private static unsafe ulong? ReadEcc(nint handle, int errorType, int counterType, ref Reader reader)
+    {
+        ulong count;
+        return Has(NvmlFunction.DeviceGetTotalEccErrors) && reader.Ok(NvmlNative.DeviceGetTotalEccErrors(handle, errorType, counterType, &count)) ? count : null;
+    }
+
+    /// <summary>Only the count: with a zero-size buffer NVML answers SUCCESS (none) or INSUFFICIENT_SIZE with the count.</summary>
+    private static unsafe uint? ReadRetiredPages(nint handle, int cause, ref Reader reader)
+    {
+        if (!NvmlLibrary.Has(NvmlFunction.DeviceGetRetiredPages))
+        {
+            return null;
+        }
+
+        uint count = 0;
+        var result = NvmlNative.DeviceGetRetiredPages(handle, cause, &count, null);
+        return result == NvmlReturn.InsufficientSize || reader.Ok(result) ? count : null;
+    }
+
+    /// <summary>NVLink states (links 0.. until NVML says no more), their counters and the memory temperature.</summary>
+    private static unsafe (IReadOnlyList<NvLinkSample> Links, double? MemoryTemperature) ReadFields(nint handle, ref Reader reader)
+    {
+        Span<int> active = stackalloc int[NvmlConst.MaxNvLinks];
+        var links = 0;
+        if (NvmlLibrary.Has(NvmlFunction.DeviceGetNvLinkState))
+        {
+            for (; links < NvmlConst.MaxNvLinks; links++)
+            {
+                int isActive;
+                var result = NvmlNative.DeviceGetNvLinkState(handle, (uint)links, &isActive);
+                if (!reader.Ok(result))
+                {
+                    break;
+                }
+
+                active[links] = isActive;
+            }
+        }
+
+        if (!NvmlLibrary.Has(NvmlFunction.DeviceGetFieldValues))
+        {
+            return (LinksWithoutCounters(active[..links]), null);
+        }
+
+        // One call: memory temperature, then per link TX, RX (KiB), CRC, replay, recovery totals.
+        const int PerLink = 5;
+        ReadOnlySpan<uint> linkFields =
+        [
+            NvmlConst.FieldNvLinkThroughputDataTx, NvmlConst.FieldNvLinkThroughputDataRx,
+            NvmlConst.FieldNvLinkCrcTotal, NvmlConst.FieldNvLinkReplayTotal, NvmlConst.FieldNvLinkRecoveryTotal,
+        ];
+        Span<NvmlFieldValue> fields = stackalloc NvmlFieldValue[1 + (PerLink * NvmlConst.MaxNvLinks)];
+        fields = fields[..(1 + (PerLink * links))];
+        fields.Clear();
+        fields[0].FieldId = NvmlConst.FieldMemoryTemperature;
+        for (var link = 0; link < links; link++)
+        {
+            for (var f = 0; f < PerLink; f++)
+            {
+                ref var field = ref fields[1 + (link * PerLink) + f];
+                field.FieldId = linkFields[f];
+                field.ScopeId = (uint)link;
+            }
+        }
+
+        NvmlReturn batch;
+        fixed (NvmlFieldValue* values = fields)
+        {
+            batch = NvmlNative.DeviceGetFieldValues(handle, fields.Length, values);
+        }
+
+        if (!reader.Ok(batch))
+        {
+            return (LinksWithoutCounters(active[..links]), null);
+        }
+
+        double? memoryTemperature = FieldValue(fields[0]) is { } temp ? temp : null;
+        var samples = new NvLinkSample[links];
+        for (var link = 0; link < links; link++)
+        {
+            var row = fields.Slice(1 + (link * PerLink), PerLink);
+            samples[link] = new NvLinkSample(
+                link,
+                active[link] != 0,
+                FieldCounter(row[0]) * 1024,
+                FieldCounter(row[1]) * 1024,
+                FieldCounter(row[2]),
+                FieldCounter(row[3]),
+                FieldCounter(row[4]));
+        }
+
+        return (samples, memoryTemperature);
+    }
+
+    private static NvLinkSample[] LinksWithoutCounters(ReadOnlySpan<int> active)
+    {
+        var samples = new NvLinkSample[active.Length];
+        for (var link = 0; link < active.Length; link++)
+        {
+            samples[link] = new NvLinkSample(link, active[link] != 0, null, null, null, null, null);
+        }
+
+        return samples;
+    }
+
+    /// <summary>A field's value as a number, read by its value type; null when NVML had none.</summary>
+    private static double? FieldValue(in NvmlFieldValue field)
+    {
+        if (field.Return != NvmlReturn.Success)
+        {
+            return null;
+        }
+
+        return field.ValueType switch
+        {
+            0 => field.DoubleValue,
+            1 => field.UIntValue,
+            // C's unsigned long: 8 bytes on Linux x64, 4 on Windows.
+            2 => OperatingSystem.IsWindows() ? field.UIntValue : field.ULongLongValue,
+            3 => field.ULongLongValue,
+            4 => field.SLongLongValue,
+            5 => field.SIntValue,
+            6 => field.UShortValue,
+            _ => null,
+        };
+    }
+
+    private static ulong? FieldCounter(in NvmlFieldValue field)
+    {
+        if (field.Return != NvmlReturn.Success)
+        {
+            return null;
+        }
+
+        return field.ValueType switch
+        {
+            1 => field.UIntValue,
+            2 => OperatingSystem.IsWindows() ? field.UIntValue : field.ULongLongValue,
+            3 => field.ULongLongValue,
+            4 => field.SLongLongValue >= 0 ? (ulong)field.SLongLongValue : null,
+            5 => field.SIntValue >= 0 ? (ulong)field.SIntValue : null,
+            6 => field.UShortValue,
+            _ => null,
+        };
+    }
+
+    /// <summary>Compute processes, growing the buffer while NVML says it is too small; null when unsupported.</summary>
+    private static unsafe GpuProcessSample[]? ReadProcesses(nint handle, ref Reader reader)
+    {
+        if (!NvmlLibrary.Has(NvmlFunction.DeviceGetComputeRunningProcesses))
+        {
+            return null;
+        }
+
+        uint count = 0;
+        var result = NvmlNative.DeviceGetComputeRunningProcesses(handle, &count, null);
+        if (result == NvmlReturn.Success)
+        {
+            return [];
+        }
+
+        for (var attempt = 0; attempt < 4 && result == NvmlReturn.InsufficientSize; attempt++)
+        {
+            // Processes come and go between the calls: leave room for a few more.
+            var infos = new NvmlProcessInfo[count + 8];
+            count = (uint)infos.Length;
+            fixed (NvmlProcessInfo* buffer = infos)
+            {
+                result = NvmlNative.DeviceGetComputeRunningProcesses(handle, &count, buffer);
+            }
+
+            if (result == NvmlReturn.Success)
+            {
+                var samples = new GpuProcessSample[count];
+                for (var i = 0; i < samples.Length; i++)
+                {
+                    var info = infos[i];
+                    samples[i] = new GpuProcessSample(
+                        info.Pid,
+                        ProcessName(info.Pid),
+                        info.UsedGpuMemory == NvmlConst.ValueNotAvailable ? null : info.UsedGpuMemory);
+                }
+
+                return samples;
+            }
+        }
+
+        _ = reader.Ok(result);
+        return null;
+    }
+
+    /// <summary>The process's command name from <c>/proc/PID/comm</c>; null where that cannot be read.</summary>
+    private static string? ProcessName(uint pid)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        try
+        {
+            return File.ReadAllText(string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/comm")).TrimEnd('\n');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>MIG mode and, when enabled, each MIG device's UUID, instance ids and memory.</summary>
+    private static unsafe (bool? Enabled, IReadOnlyList<MigInstanceSample> Instances) ReadMig(nint handle, ref Reader reader)
+    {
+        uint current, pendingMode;
+        if (!(Has(NvmlFunction.DeviceGetMigMode) && reader.Ok(NvmlNative.DeviceGetMigMode(handle, &current, &pendingMode))))
+        {
+            return (null, []);
+        }
+
+        if (current == 0)
+        {
+            return (false, []);
+        }
+
+        uint max;
+        if (!(Has(NvmlFunction.DeviceGetMaxMigDeviceCount) && reader.Ok(NvmlNative.DeviceGetMaxMigDeviceCount(handle, &max))) ||
+            !NvmlLibrary.Has(NvmlFunction.DeviceGetMigDeviceHandleByIndex))
+        {
+            return (true, []);
+        }
+
+        var instances = new List<MigInstanceSample>();
+        for (var i = 0u; i < max; i++)
+        {
+            nint mig;
+            if (!reader.Ok(NvmlNative.DeviceGetMigDeviceHandleByIndex(handle, i, &mig)))
+            {
+                // NOT_FOUND: no MIG device in that slot.
+                continue;
+            }
+
+            var uuid = ReadDeviceString(NvmlFunction.DeviceGetUuid, mig, ref reader);
+            uint gi, ci;
+            uint? gpuInstance = Has(NvmlFunction.DeviceGetGpuInstanceId) && reader.Ok(NvmlNative.DeviceGetGpuInstanceId(mig, &gi)) ? gi : null;
+            uint? computeInstance = Has(NvmlFunction.DeviceGetComputeInstanceId) && reader.Ok(NvmlNative.DeviceGetComputeInstanceId(mig, &ci)) ? ci : null;
+            NvmlMemory memory = default;
+            var hasMemory = Has(NvmlFunction.DeviceGetMemoryInfo) && reader.Ok(NvmlNative.DeviceGetMemoryInfo(mig, &memory));
+            instances.Add(new MigInstanceSample((int)i, uuid, gpuInstance, computeInstance, hasMemory ? memory.Total : null, hasMemory ? memory.Used : null));
+        }
+
+        return (true, instances);
+    }
+
+    private static unsafe string? ReadString(NvmlFunction function, nint handle, int size)
+    {
+        if (!NvmlLibrary.Has(function))
+        {
+            return null;
+        }
+
+        var buffer = stackalloc byte[size];
+        var result = function switch
+        {
+            NvmlFunction.SystemGetDriverVersion => NvmlNative.SystemGetDriverVersion(buffer, (uint)size),
+            NvmlFunction.SystemGetNvmlVersion => NvmlNative.SystemGetNvmlVersion(buffer, (uint)size),
+            NvmlFunction.DeviceGetName => NvmlNative.DeviceGetName(handle, buffer, (uint)size),
+            NvmlFunction.DeviceGetUuid => NvmlNative.DeviceGetUuid(handle, buffer, (uint)size),
+            _ => throw new ArgumentOutOfRangeException(nameof(function)),
+        };
+        return result == NvmlReturn.Success ? DecodeString(buffer, size) : null;
+    }
+
+    private static unsafe string? ReadDeviceString(NvmlFunction function, nint handle, ref Reader reader)
+    {
+        if (!NvmlLibrary.Has(function))
+        {
+            return null;
+        }
+
+        var buffer = stackalloc byte[NvmlConst.StringBufferSize];
+        var result = function == NvmlFunction.DeviceGetName
+            ? NvmlNative.DeviceGetName(handle, buffer, NvmlConst.StringBufferSize)
+            : NvmlNative.DeviceGetUuid(handle, buffer, NvmlConst.StringBufferSize);
+        return reader.Ok(result) ? DecodeString(buffer, NvmlConst.StringBufferSize) : null;
+    }
+
+    private static unsafe string DecodeString(byte* buffer, int size)
+    {
+        var span = new ReadOnlySpan<byte>(buffer, size);
+        var end = span.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? span : span[..end]);
+    }
+
+    private sealed record GpuIdentity(string Uuid, string Name, string? PciBusId);
+
+    /// <summary>
+    /// Judges one call's result: success gives the reading; NOT_SUPPORTED, NO_PERMISSION,
+    /// FUNCTION_NOT_FOUND and other failures give null; GPU_IS_LOST marks the whole GPU lost.
+    /// </summary>
+    private struct Reader
+    {
+        public bool Lost { get; private set; }
+
+        public bool Ok(NvmlReturn result)
+        {
+            if (result == NvmlReturn.GpuIsLost)
+            {
+                Lost = true;
+            }
+
+            return result == NvmlReturn.Success;
+        }
+    }
+}

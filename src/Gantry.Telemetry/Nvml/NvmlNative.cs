@@ -1,0 +1,281 @@
+using System.Runtime.InteropServices;
+
+namespace Gantry.Telemetry.Nvml;
+
+/// <summary>NVML's <c>nvmlReturn_t</c>.</summary>
+internal enum NvmlReturn
+{
+    Success = 0,
+    Uninitialized = 1,
+    InvalidArgument = 2,
+    NotSupported = 3,
+    NoPermission = 4,
+    AlreadyInitialized = 5,
+    NotFound = 6,
+    InsufficientSize = 7,
+    InsufficientPower = 8,
+    DriverNotLoaded = 9,
+    Timeout = 10,
+    IrqIssue = 11,
+    LibraryNotFound = 12,
+    FunctionNotFound = 13,
+    CorruptedInforom = 14,
+    GpuIsLost = 15,
+    ResetRequired = 16,
+    OperatingSystem = 17,
+    LibRmVersionMismatch = 18,
+    InUse = 19,
+    Memory = 20,
+    NoData = 21,
+    ArgumentVersionMismatch = 25,
+    Unknown = 999,
+}
+
+/// <summary><c>nvmlMemory_t</c> (v1): 24 bytes.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlMemory
+{
+    public ulong Total;
+    public ulong Free;
+    public ulong Used;
+}
+
+/// <summary><c>nvmlUtilization_t</c>, percent.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlUtilization
+{
+    public uint Gpu;
+    public uint Memory;
+}
+
+/// <summary><c>nvmlPciInfo_t</c> as filled by <c>nvmlDeviceGetPciInfo_v3</c>: 68 bytes.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NvmlPciInfo
+{
+    public fixed byte BusIdLegacy[16];
+    public uint Domain;
+    public uint Bus;
+    public uint Device;
+    public uint PciDeviceId;
+    public uint PciSubSystemId;
+    public fixed byte BusId[32];
+}
+
+/// <summary><c>nvmlProcessInfo_t</c> (v2 layout, used by the <c>_v3</c> process calls): 24 bytes.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlProcessInfo
+{
+    public uint Pid;
+    public ulong UsedGpuMemory;
+    public uint GpuInstanceId;
+    public uint ComputeInstanceId;
+}
+
+/// <summary><c>nvmlEventData_t</c>: 32 bytes (the v1 wait fills only the first 24).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlEventData
+{
+    public nint Device;
+    public ulong EventType;
+    public ulong EventData;
+    public uint GpuInstanceId;
+    public uint ComputeInstanceId;
+}
+
+/// <summary><c>nvmlFieldValue_t</c>: 40 bytes, the value an 8-byte union read by <see cref="ValueType"/>.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 40)]
+internal struct NvmlFieldValue
+{
+    [FieldOffset(0)] public uint FieldId;
+    [FieldOffset(4)] public uint ScopeId;
+    [FieldOffset(8)] public long Timestamp;
+    [FieldOffset(16)] public long LatencyUsec;
+    [FieldOffset(24)] public int ValueType;
+    [FieldOffset(28)] public NvmlReturn Return;
+    [FieldOffset(32)] public double DoubleValue;
+    [FieldOffset(32)] public uint UIntValue;
+    [FieldOffset(32)] public ulong ULongLongValue;
+    [FieldOffset(32)] public long SLongLongValue;
+    [FieldOffset(32)] public int SIntValue;
+    [FieldOffset(32)] public ushort UShortValue;
+}
+
+/// <summary>NVML constants Gantry uses (names follow <c>nvml.h</c>).</summary>
+internal static class NvmlConst
+{
+    public const int StringBufferSize = 96;
+    public const int VersionBufferSize = 80;
+
+    public const int ClockGraphics = 0;
+    public const int ClockSm = 1;
+    public const int ClockMem = 2;
+    public const int TemperatureGpu = 0;
+
+    public const int EccCorrected = 0;
+    public const int EccUncorrected = 1;
+    public const int EccVolatile = 0;
+    public const int EccAggregate = 1;
+
+    public const int RetiredMultipleSingleBit = 0;
+    public const int RetiredDoubleBit = 1;
+
+    public const ulong EventXidCritical = 0x8;
+
+    public const uint FieldNvLinkCrcTotal = 38;
+    public const uint FieldNvLinkReplayTotal = 52;
+    public const uint FieldNvLinkRecoveryTotal = 59;
+    public const uint FieldMemoryTemperature = 82;
+    public const uint FieldNvLinkThroughputDataTx = 138;
+    public const uint FieldNvLinkThroughputDataRx = 139;
+
+    public const int MaxNvLinks = 18;
+    public const ulong ValueNotAvailable = ulong.MaxValue;
+    public const int PStateUnknown = 32;
+}
+
+/// <summary>
+/// The NVML entry points Gantry binds, by their explicit versioned names (the header's
+/// unversioned names are macros; the library still exports the old ABIs under them).
+/// "nvidia-ml" is mapped to the real file by <see cref="NvmlLibrary"/>. Call only what
+/// <see cref="NvmlLibrary.Has"/> reports present: an old driver lacks newer functions.
+/// </summary>
+internal static unsafe partial class NvmlNative
+{
+    internal const string LibraryName = "nvidia-ml";
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlInit_v2", SetLastError = false)]
+    internal static partial NvmlReturn Init();
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlShutdown", SetLastError = false)]
+    internal static partial NvmlReturn Shutdown();
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlSystemGetDriverVersion", SetLastError = false)]
+    internal static partial NvmlReturn SystemGetDriverVersion(byte* version, uint length);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlSystemGetNVMLVersion", SetLastError = false)]
+    internal static partial NvmlReturn SystemGetNvmlVersion(byte* version, uint length);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlSystemGetCudaDriverVersion_v2", SetLastError = false)]
+    internal static partial NvmlReturn SystemGetCudaDriverVersion(int* version);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCount_v2", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetCount(uint* count);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetHandleByIndex_v2", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetHandleByIndex(uint index, nint* device);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetName", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetName(nint device, byte* name, uint length);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetUUID", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetUuid(nint device, byte* uuid, uint length);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPciInfo_v3", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPciInfo(nint device, NvmlPciInfo* pci);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMemoryInfo", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetMemoryInfo(nint device, NvmlMemory* memory);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetUtilizationRates", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetUtilizationRates(nint device, NvmlUtilization* utilization);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetTemperature", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetTemperature(nint device, int sensor, uint* temperature);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPowerUsage", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPowerUsage(nint device, uint* milliwatts);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetTotalEnergyConsumption", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetTotalEnergyConsumption(nint device, ulong* millijoules);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPowerManagementLimit", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPowerManagementLimit(nint device, uint* milliwatts);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetEnforcedPowerLimit", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetEnforcedPowerLimit(nint device, uint* milliwatts);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPowerManagementDefaultLimit", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPowerManagementDefaultLimit(nint device, uint* milliwatts);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPowerManagementLimitConstraints", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPowerManagementLimitConstraints(nint device, uint* minMilliwatts, uint* maxMilliwatts);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetClockInfo", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetClockInfo(nint device, int type, uint* megahertz);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMaxClockInfo", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetMaxClockInfo(nint device, int type, uint* megahertz);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCurrentClocksEventReasons", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetCurrentClocksEventReasons(nint device, ulong* reasons);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCurrentClocksThrottleReasons", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetCurrentClocksThrottleReasons(nint device, ulong* reasons);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPerformanceState", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPerformanceState(nint device, int* pstate);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetFanSpeed", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetFanSpeed(nint device, uint* percent);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetTotalEccErrors", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetTotalEccErrors(nint device, int errorType, int counterType, ulong* count);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetRetiredPages", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetRetiredPages(nint device, int cause, uint* pageCount, ulong* addresses);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetRemappedRows", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetRemappedRows(nint device, uint* correctable, uint* uncorrectable, uint* pending, uint* failure);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPcieReplayCounter", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetPcieReplayCounter(nint device, uint* value);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCurrPcieLinkGeneration", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetCurrPcieLinkGeneration(nint device, uint* generation);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCurrPcieLinkWidth", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetCurrPcieLinkWidth(nint device, uint* width);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetNvLinkState", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetNvLinkState(nint device, uint link, int* isActive);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetFieldValues", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetFieldValues(nint device, int count, NvmlFieldValue* values);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetComputeRunningProcesses_v3", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetComputeRunningProcesses(nint device, uint* count, NvmlProcessInfo* infos);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlEventSetCreate", SetLastError = false)]
+    internal static partial NvmlReturn EventSetCreate(nint* set);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceRegisterEvents", SetLastError = false)]
+    internal static partial NvmlReturn DeviceRegisterEvents(nint device, ulong eventTypes, nint set);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetSupportedEventTypes", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetSupportedEventTypes(nint device, ulong* eventTypes);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlEventSetWait_v2", SetLastError = false)]
+    internal static partial NvmlReturn EventSetWaitV2(nint set, NvmlEventData* data, uint timeoutMilliseconds);
+
+    /// <summary>The v1 wait: fills only the first 24 bytes of <see cref="NvmlEventData"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "nvmlEventSetWait", SetLastError = false)]
+    internal static partial NvmlReturn EventSetWaitV1(nint set, NvmlEventData* data, uint timeoutMilliseconds);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlEventSetFree", SetLastError = false)]
+    internal static partial NvmlReturn EventSetFree(nint set);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMigMode", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetMigMode(nint device, uint* currentMode, uint* pendingMode);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMaxMigDeviceCount", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetMaxMigDeviceCount(nint device, uint* count);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMigDeviceHandleByIndex", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetMigDeviceHandleByIndex(nint device, uint index, nint* migDevice);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetGpuInstanceId", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetGpuInstanceId(nint device, uint* id);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetComputeInstanceId", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetComputeInstanceId(nint device, uint* id);
+}
