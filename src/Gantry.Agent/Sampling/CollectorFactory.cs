@@ -20,7 +20,7 @@ internal static class CollectorFactory
     public static CollectorSet Create(AgentOptions options, ILoggerFactory loggers, TimeProvider time)
     {
         var paths = new HostPaths(options.ProcPath, options.SysPath);
-        var set = File.Exists(Path.Combine(paths.Proc, "stat"))
+        var set = HostCollectorSupport.HasProcfs(paths)
             ? new CollectorSet
             {
                 Identity = HostIdentity.Read(paths),
@@ -53,7 +53,8 @@ internal static class CollectorFactory
 
     private static CollectorSet Portable(HostPaths paths, ILoggerFactory loggers)
     {
-        AgentLog.PortableCollectors(loggers.CreateLogger("Gantry.Agent"), paths.Proc);
+        var logger = loggers.CreateLogger("Gantry.Agent");
+        AgentLog.PortableCollectors(logger, paths.Proc);
         return new CollectorSet
         {
             Identity = HostIdentity.Read(paths),

@@ -118,18 +118,14 @@ public sealed class Sampler
         return snapshot;
     }
 
-    private IReadOnlyList<AppSample> DeriveApps(IReadOnlyList<AppScrape>? scrapes, NodeSnapshot? previous, GpuSnapshot gpus, double elapsed)
+    private AppSample[] DeriveApps(IReadOnlyList<AppScrape>? scrapes, NodeSnapshot? previous, GpuSnapshot gpus, double elapsed)
     {
         if (scrapes is null)
         {
             return [];
         }
 
-        double? energyDelta = null;
-        if (previous is not null && AppRateCalculator.TotalGpuEnergy(gpus) is { } nowEnergy && AppRateCalculator.TotalGpuEnergy(previous.Gpus) is { } thenEnergy)
-        {
-            energyDelta = nowEnergy - thenEnergy;
-        }
+        var energyDelta = previous is null ? null : AppRateCalculator.EnergyDeltaJoules(previous.Gpus, gpus);
 
         var samples = new AppSample[scrapes.Count];
         for (var i = 0; i < scrapes.Count; i++)

@@ -5,6 +5,7 @@ using Gantry.Agent.Configuration;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Commands;
@@ -102,7 +103,8 @@ internal static class AgentCommand
         }
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? options.Listen.ToString();
-        AgentLog.Listening(logger, address, AgentSettings.FormatDuration(options.Interval));
+        var interval = AgentSettings.FormatDuration(options.Interval);
+        AgentLog.Listening(logger, address, interval);
         if (options.SimulateGpus > 0)
         {
             AgentLog.SimulatingGpus(logger, options.SimulateGpus);

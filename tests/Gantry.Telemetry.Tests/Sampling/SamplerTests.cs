@@ -2,7 +2,7 @@ using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Model;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Gantry.Telemetry.Tests.Collection;
+namespace Gantry.Telemetry.Tests.Sampling;
 
 public sealed class SamplerTests
 {
@@ -19,16 +19,19 @@ public sealed class SamplerTests
     }
 
     /// <summary>Blocks its thread like a read from a hung NFS mount, until released.</summary>
-    private sealed class Hung<T>(string name) : ICollector<T> where T : class
+    private sealed class Hung<T>(string name) : ICollector<T>, IDisposable where T : class
     {
         public readonly ManualResetEventSlim Release = new();
         public string Name => name;
 
         public ValueTask<T> CollectAsync(CancellationToken cancellationToken)
         {
-            Release.Wait(TimeSpan.FromSeconds(30));
+            // Deliberately deaf to cancellation, as a read(2) on a hung mount is.
+            Release.Wait(TimeSpan.FromSeconds(30), CancellationToken.None);
             throw new IOException("released");
         }
+
+        public void Dispose() => Release.Dispose();
     }
 
     private static readonly CpuSample Cpu = new([], 1, 1, 1, 1, 1, 1, 1, 0, 0, 4);
@@ -50,7 +53,7 @@ public sealed class SamplerTests
     [Fact]
     public async Task SampleAsync_HungCollector_TimesOutAndOthersStillReport()
     {
-        var hung = new Hung<IReadOnlyList<FilesystemSample>>("filesystem");
+        using var hung = new Hung<IReadOnlyList<FilesystemSample>>("filesystem");
         var sampler = Sampler(Set(filesystems: hung), timeout: TimeSpan.FromMilliseconds(200));
 
         var first = await sampler.SampleAsync(CancellationToken.None);
