@@ -215,11 +215,13 @@ public sealed class NvmlCollectorTests : IDisposable
     }
 
     [Fact]
-    public async Task CollectAsync_LostGpu_ReportedLostWhileOthersHaveReadings()
+    public async Task CollectAsync_LostGpu_ReportedLostOnceWhileOthersHaveReadings()
     {
         FakeNvmlLibrary.UseScript("gpus=3", "gpu.1.lost=1", "gpu.0.power_mw=100000", "gpu.2.power_mw=200000");
 
-        var snapshot = await Collect(CreateCollector());
+        var collector = CreateCollector();
+        _ = await Collect(collector);
+        var snapshot = await Collect(collector);
 
         Assert.Equal(3, snapshot.Gpus.Count);
         var lost = snapshot.Gpus[1];
@@ -231,7 +233,7 @@ public sealed class NvmlCollectorTests : IDisposable
         Assert.Equal(100, snapshot.Gpus[0].PowerWatts);
         Assert.False(snapshot.Gpus[2].Lost);
         Assert.Equal(200, snapshot.Gpus[2].PowerWatts);
-        Assert.Contains(_logger.Entries, e => e.Id.Id == 1005);
+        Assert.Single(_logger.Entries, e => e.Id.Id == 1005);
     }
 
     [Fact]
