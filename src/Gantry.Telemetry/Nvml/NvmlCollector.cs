@@ -23,6 +23,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly Lock _gate = new();
     private readonly Dictionary<int, GpuIdentity> _identities = [];
+    private readonly HashSet<int> _lostGpus = [];
 
     private bool _initialised;
     private bool _disposed;
@@ -235,6 +236,12 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             (memTotal, memUsed, memFree) = (memory.Total, memory.Used, memory.Free);
         }
 
+        if (reader.Lost)
+        {
+            // Identity may have come from the cache: stop at the first call that says so.
+            return LostSample(index);
+        }
+
         double? utilGpu = null, utilMem = null;
         NvmlUtilization utilization;
         if (Has(NvmlFunction.DeviceGetUtilizationRates) && reader.Ok(NvmlNative.DeviceGetUtilizationRates(handle, &utilization)))
@@ -294,6 +301,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             return LostSample(index);
         }
 
+        _lostGpus.Remove(index);
         return new GpuSample
         {
             Index = index,
@@ -367,7 +375,12 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
     private GpuSample LostSample(int index)
     {
         var identity = _identities.GetValueOrDefault(index);
-        NvmlLog.GpuLost(_logger, index, identity?.Uuid ?? "unknown UUID");
+        if (_lostGpus.Add(index))
+        {
+            // Logged when the GPU goes, not every sample while it stays gone.
+            NvmlLog.GpuLost(_logger, index, identity?.Uuid ?? "unknown UUID");
+        }
+
         return new GpuSample
         {
             Index = index,
