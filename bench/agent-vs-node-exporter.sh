@@ -279,16 +279,6 @@ for mode in gzip plain; do
   done
 done
 
-if (( IDLE > 0 )); then
-  log "idle CPU over ${IDLE}s (no scrapes)"
-  declare -A IDLE0
-  for s in "${SERVERS[@]}"; do IDLE0[$s]=$(cpu_ticks "${PID[$s]}"); done
-  sleep "$IDLE"
-  for s in "${SERVERS[@]}"; do
-    R[$s.idle]=$(awk -v t=$(( $(cpu_ticks "${PID[$s]}") - IDLE0[$s] )) -v hz="$CLK_TCK" -v w="$IDLE" 'BEGIN { printf "%.0f", t * 1000 / hz * 60 / w }')
-  done
-fi
-
 for s in "${SERVERS[@]}"; do
   log "${LABEL[$s]}: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_DURATION}s (gzip)"
   before=$(cpu_ticks "${PID[$s]}")
@@ -302,12 +292,41 @@ for s in "${SERVERS[@]}"; do
   R[$s.wrk_errors]=${errors:+yes}
   R[$s.cpu_wrk]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${requests:-0}" 'BEGIN { if (n > 0) printf "%.0f", t * 1000 / hz * 1000 / n; else print "n/a" }')
   R[$s.rss_wrk]=$(status_kb "${PID[$s]}" VmRSS)
+  R[$s.rss_anon]=$(status_kb "${PID[$s]}" RssAnon)
+  R[$s.rss_file]=$(status_kb "${PID[$s]}" RssFile)
+  R[$s.rss_shmem]=$(status_kb "${PID[$s]}" RssShmem)
   sleep 1
 done
 for s in "${SERVERS[@]}"; do
   R[$s.hwm]=$(status_kb "${PID[$s]}" VmHWM)
   R[$s.threads]=$(status_kb "${PID[$s]}" Threads)
 done
+# Idle: no scrapes at all, so this is the cost of gantry's own sampling loop (node_exporter
+# does nothing between scrapes). Measured last, as far from start-up as the run gets; the
+# share of .NET's tiered-JIT thread is reported apart, since it falls to zero once the
+# sampling code has been called often enough to be recompiled (tier-up).
+tiered_threads() {  # "tid ticks" of each .NET tiered-compilation thread (it comes and goes)
+  local t
+  for t in /proc/"$1"/task/*; do
+    [[ $(cat "$t/comm" 2>/dev/null) == .NET\ Tiered* ]] || continue
+    awk -v tid="${t##*/}" '{ sub(/^.*\) /, ""); print tid, $12 + $13 }' "$t/stat" 2>/dev/null || true
+  done
+}
+# ticks between two tiered_threads listings; a thread that exited in between is missed
+tiered_delta() { awk 'NR == FNR { a[$1] = $2; next } { d += $2 - a[$1] } END { print d + 0 }' "$1" "$2"; }
+if (( IDLE > 0 )); then
+  log "idle CPU over ${IDLE}s (no scrapes)"
+  declare -A IDLE0
+  for s in "${SERVERS[@]}"; do IDLE0[$s]=$(cpu_ticks "${PID[$s]}"); tiered_threads "${PID[$s]}" >"$WORK/$s.jit0"; done
+  sleep "$IDLE"
+  for s in "${SERVERS[@]}"; do
+    R[$s.idle]=$(awk -v t=$(( $(cpu_ticks "${PID[$s]}") - IDLE0[$s] )) -v hz="$CLK_TCK" -v w="$IDLE" 'BEGIN { printf "%.0f", t * 1000 / hz * 60 / w }')
+    tiered_threads "${PID[$s]}" >"$WORK/$s.jit1"
+    R[$s.idle_jit]=$(awk -v t="$(tiered_delta "$WORK/$s.jit0" "$WORK/$s.jit1")" -v hz="$CLK_TCK" -v w="$IDLE" 'BEGIN { printf "%.0f", t * 1000 / hz * 60 / w }')
+    # What a Prometheus scraping every 15 s costs per minute: idle + 4 gzip scrapes.
+    R[$s.per_min15]=$(awk -v i="${R[$s.idle]}" -v c="${R[$s.cpu_gzip]}" 'BEGIN { printf "%.0f", i + 4 * c / 1000 }')
+  done
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
@@ -352,13 +371,20 @@ row() {  # TITLE KEY [FORMAT-FN]
   row "p99 latency ms, plain" p99_plain
   row "wrk scrapes/s, gzip" rps
   row "CPU ms / 1000 scrapes under wrk" cpu_wrk
-  (( IDLE > 0 )) && row "idle CPU ms / minute (no scrapes)" idle
+  if (( IDLE > 0 )); then
+    row "idle CPU ms / minute (no scrapes)" idle
+    row "… of which .NET tiered-JIT thread (lower bound)" idle_jit
+    row "CPU ms / minute, scraped every 15 s (idle + 4 scrapes)" per_min15
+  fi
   row "VmRSS MiB after warm-up" rss_warm mib
   row "VmRSS MiB after wrk" rss_wrk mib
+  row "… RssAnon MiB (heap, stacks)" rss_anon mib
+  row "… RssFile MiB (mapped binary, shared libs)" rss_file mib
+  row "… RssShmem MiB" rss_shmem mib
   row "VmHWM MiB (peak)" hwm mib
   row "threads" threads
   echo
-  echo "| Target | $(for s in "${GS[@]}"; do printf '%s | ' "${LABEL[$s]}"; done)"
+  echo "| Target |$(for s in "${GS[@]}"; do printf ' %s |' "${LABEL[$s]}"; done)"
   echo "|---|$(for s in "${GS[@]}"; do printf -- '---|'; done)"
   line="| CPU per scrape ≤ 0.1× node_exporter (gzip, sequential)"
   for s in "${GS[@]}"; do line+=" | $(ratio "${R[$s.cpu_gzip]}" "${R[ne.cpu_gzip]}") $(verdict "${R[$s.cpu_gzip]}" "${R[ne.cpu_gzip]}" 0.1)"; done
