@@ -17,8 +17,9 @@ ports. After a warm-up it measures, for each server, in this one run:
   2. p50 / p99 latency of those scrapes (curl %{time_total}).
   3. Scrapes per second under wrk (-t2 -c16 -d15s by default, gzip header), plus the
      server CPU per 1000 scrapes under that load.
-  4. Idle CPU (no scrapes at all) over a window: gantry samples in the background, so a
-     deployment scraped every 15-60 s pays this more than the per-scrape cost.
+  4. Idle CPU (no scrapes at all) over a window, after a settle pause: gantry samples in the
+     background, so a deployment scraped every 15-60 s pays this as well as the per-scrape
+     cost; the report adds both up for a 15 s scrape interval.
   5. VmRSS after warm-up and after the wrk load, and peak VmHWM (/proc/PID/status).
 
 It prints a Markdown table (stdout; progress goes to stderr) with ratios gantry/node_exporter
@@ -36,7 +37,8 @@ Options:
   --wrk-duration S       seconds of wrk load per server (default 15)
   --wrk-connections C    wrk connections (default 16)
   --wrk-threads T        wrk threads (default 2)
-  --idle S               idle CPU window in seconds, 0 to skip (default 15)
+  --idle S               idle CPU window in seconds, 0 to skip (default 20)
+  --idle-settle S        pause before the idle window, after the wrk load (default 10)
   --sim-gpus N           GPUs for the second gantry (default 8)
   --no-sim               do not run the --simulate-gpus configuration
   --env NAME=VALUE       set an environment variable for the gantry processes only
@@ -62,7 +64,8 @@ WARMUP=300
 WRK_DURATION=15
 WRK_CONNECTIONS=16
 WRK_THREADS=2
-IDLE=15
+IDLE=20
+IDLE_SETTLE=10
 SIM_GPUS=8
 RUN_SIM=1
 OUT=""
@@ -81,6 +84,7 @@ while [[ $# -gt 0 ]]; do
     --wrk-connections) need_arg "$@"; is_uint "$2" "$1"; WRK_CONNECTIONS=$2; shift 2 ;;
     --wrk-threads) need_arg "$@"; is_uint "$2" "$1"; WRK_THREADS=$2; shift 2 ;;
     --idle) need_arg "$@"; is_uint "$2" "$1"; IDLE=$2; shift 2 ;;
+    --idle-settle) need_arg "$@"; is_uint "$2" "$1"; IDLE_SETTLE=$2; shift 2 ;;
     --sim-gpus) need_arg "$@"; is_uint "$2" "$1"; SIM_GPUS=$2; shift 2 ;;
     --no-sim) RUN_SIM=0; shift ;;
     --env) need_arg "$@"; [[ $2 == *=* ]] || die "--env wants NAME=VALUE"; GANTRY_ENV+=("$2"); shift 2 ;;
@@ -302,27 +306,17 @@ for s in "${SERVERS[@]}"; do
   R[$s.threads]=$(status_kb "${PID[$s]}" Threads)
 done
 # Idle: no scrapes at all, so this is the cost of gantry's own sampling loop (node_exporter
-# does nothing between scrapes). Measured last, as far from start-up as the run gets; the
-# share of .NET's tiered-JIT thread is reported apart, since it falls to zero once the
-# sampling code has been called often enough to be recompiled (tier-up).
-tiered_threads() {  # "tid ticks" of each .NET tiered-compilation thread (it comes and goes)
-  local t
-  for t in /proc/"$1"/task/*; do
-    [[ $(cat "$t/comm" 2>/dev/null) == .NET\ Tiered* ]] || continue
-    awk -v tid="${t##*/}" '{ sub(/^.*\) /, ""); print tid, $12 + $13 }' "$t/stat" 2>/dev/null || true
-  done
-}
-# ticks between two tiered_threads listings; a thread that exited in between is missed
-tiered_delta() { awk 'NR == FNR { a[$1] = $2; next } { d += $2 - a[$1] } END { print d + 0 }' "$1" "$2"; }
+# does nothing between scrapes). Measured last, after a settle pause: right after load, .NET's
+# tiered JIT recompiles the hot paths (tier-up) on a background thread for a few seconds, a
+# one-off cost that would otherwise be counted as if it recurred every minute.
 if (( IDLE > 0 )); then
-  log "idle CPU over ${IDLE}s (no scrapes)"
+  log "settling ${IDLE_SETTLE}s, then idle CPU over ${IDLE}s (no scrapes)"
+  sleep "$IDLE_SETTLE"
   declare -A IDLE0
-  for s in "${SERVERS[@]}"; do IDLE0[$s]=$(cpu_ticks "${PID[$s]}"); tiered_threads "${PID[$s]}" >"$WORK/$s.jit0"; done
+  for s in "${SERVERS[@]}"; do IDLE0[$s]=$(cpu_ticks "${PID[$s]}"); done
   sleep "$IDLE"
   for s in "${SERVERS[@]}"; do
     R[$s.idle]=$(awk -v t=$(( $(cpu_ticks "${PID[$s]}") - IDLE0[$s] )) -v hz="$CLK_TCK" -v w="$IDLE" 'BEGIN { printf "%.0f", t * 1000 / hz * 60 / w }')
-    tiered_threads "${PID[$s]}" >"$WORK/$s.jit1"
-    R[$s.idle_jit]=$(awk -v t="$(tiered_delta "$WORK/$s.jit0" "$WORK/$s.jit1")" -v hz="$CLK_TCK" -v w="$IDLE" 'BEGIN { printf "%.0f", t * 1000 / hz * 60 / w }')
     # What a Prometheus scraping every 15 s costs per minute: idle + 4 gzip scrapes.
     R[$s.per_min15]=$(awk -v i="${R[$s.idle]}" -v c="${R[$s.cpu_gzip]}" 'BEGIN { printf "%.0f", i + 4 * c / 1000 }')
   done
@@ -373,7 +367,6 @@ row() {  # TITLE KEY [FORMAT-FN]
   row "CPU ms / 1000 scrapes under wrk" cpu_wrk
   if (( IDLE > 0 )); then
     row "idle CPU ms / minute (no scrapes)" idle
-    row "… of which .NET tiered-JIT thread (lower bound)" idle_jit
     row "CPU ms / minute, scraped every 15 s (idle + 4 scrapes)" per_min15
   fi
   row "VmRSS MiB after warm-up" rss_warm mib
