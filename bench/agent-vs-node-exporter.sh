@@ -37,8 +37,8 @@ Options:
   --wrk-duration S       seconds of wrk load per server (default 15)
   --wrk-connections C    wrk connections (default 16)
   --wrk-threads T        wrk threads (default 2)
-  --idle S               idle CPU window in seconds, 0 to skip (default 20)
-  --idle-settle S        pause before the idle window, after the wrk load (default 10)
+  --idle S               idle CPU window in seconds, 0 to skip (default 30)
+  --idle-settle S        pause before the idle window, after the wrk load (default 15)
   --sim-gpus N           GPUs for the second gantry (default 8)
   --no-sim               do not run the --simulate-gpus configuration
   --env NAME=VALUE       set an environment variable for the gantry processes only
@@ -64,8 +64,8 @@ WARMUP=300
 WRK_DURATION=15
 WRK_CONNECTIONS=16
 WRK_THREADS=2
-IDLE=20
-IDLE_SETTLE=10
+IDLE=30
+IDLE_SETTLE=15
 SIM_GPUS=8
 RUN_SIM=1
 OUT=""
