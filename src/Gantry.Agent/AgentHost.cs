@@ -31,6 +31,8 @@ public static class AgentHost
         // Kestrel's per-request logs are noise for a metrics endpoint scraped every few seconds.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // A failed start is reported by the caller in one line, not as a logged stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         configureLogging?.Invoke(builder.Logging);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
 

@@ -345,6 +345,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             NvLinks = nvLinks,
             Processes = processes,
             XidErrors = Xids(index),
+            LastXid = _events?.LastFor(index),
             MigEnabled = migEnabled,
             MigInstances = migInstances,
         };
@@ -389,6 +390,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             PciBusId = identity?.PciBusId,
             Lost = true,
             XidErrors = Xids(index),
+            LastXid = _events?.LastFor(index),
         };
     }
 
@@ -403,6 +405,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             Name = identity?.Name ?? string.Empty,
             PciBusId = identity?.PciBusId,
             XidErrors = Xids(index),
+            LastXid = _events?.LastFor(index),
         };
     }
 

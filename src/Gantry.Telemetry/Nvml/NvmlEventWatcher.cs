@@ -18,6 +18,7 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
     private readonly Dictionary<nint, int> _indexByHandle;
     private readonly Lock _countsGate = new();
     private readonly Dictionary<int, Dictionary<ulong, ulong>> _counts = [];
+    private readonly Dictionary<int, ulong> _last = [];
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
     private volatile bool _stopping;
@@ -96,6 +97,15 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
         }
     }
 
+    /// <summary>The most recent XID code of one GPU; null before its first.</summary>
+    public ulong? LastFor(int index)
+    {
+        lock (_countsGate)
+        {
+            return _last.TryGetValue(index, out var xid) ? xid : null;
+        }
+    }
+
     private void Run()
     {
         var lastFailure = NvmlReturn.Success;
@@ -145,6 +155,7 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
             }
 
             counts[xid] = counts.GetValueOrDefault(xid) + 1;
+            _last[index] = xid;
         }
 
         NvmlLog.Xid(_logger, index, xid);

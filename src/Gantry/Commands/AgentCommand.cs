@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using Gantry.Agent;
 using Gantry.Agent.Configuration;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -96,8 +95,9 @@ internal static class AgentCommand
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException ex) when (ex.InnerException is SocketException or null)
+        catch (IOException ex)
         {
+            // Kestrel reports bind failures (address in use, permission denied) as IOException.
             await Console.Error.WriteLineAsync($"gantry agent: cannot listen on {options.Listen}: {ex.Message}").ConfigureAwait(false);
             return 1;
         }

@@ -276,6 +276,8 @@ public sealed class NvmlCollectorTests : IDisposable
         snapshot = await WaitFor(collector, s => Total(s) == 5);
         Assert.Equal(3UL, snapshot.Gpus[0].XidErrors[79]);
         Assert.Equal(1UL, snapshot.Gpus[0].XidErrors[13]);
+        Assert.Equal(79UL, snapshot.Gpus[0].LastXid);
+        Assert.Equal(48UL, snapshot.Gpus[1].LastXid);
 
         static ulong Total(GpuSnapshot s) => (ulong)s.Gpus.Sum(g => g.XidErrors.Values.Sum(v => (decimal)v));
     }
