@@ -164,9 +164,20 @@ public static class AgentEndpoints
     {
         foreach (var value in request.Headers.AcceptEncoding)
         {
-            if (value is not null && value.Contains("gzip", StringComparison.OrdinalIgnoreCase))
+            if (value is null)
             {
-                return true;
+                continue;
+            }
+
+            // "gzip", "gzip;q=0.5", but not "gzip;q=0" (which refuses it).
+            foreach (var part in value.Split(','))
+            {
+                var coding = part.Trim();
+                if (coding.StartsWith("gzip", StringComparison.OrdinalIgnoreCase) &&
+                    !coding.Replace(" ", "", StringComparison.Ordinal).EndsWith("q=0", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
             }
         }
 
