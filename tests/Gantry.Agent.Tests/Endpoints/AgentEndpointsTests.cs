@@ -80,6 +80,16 @@ public sealed class AgentEndpointsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Metrics_GzipRefused_ServesPlainText()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/metrics");
+        request.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip;q=0, identity");
+        using var response = await _http.SendAsync(request);
+        Assert.Empty(response.Content.Headers.ContentEncoding);
+        Assert.StartsWith("# HELP", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Metrics_RealScrape_PassesPromtool()
     {
         var promtool = Tools.Require("promtool", "prometheus");
