@@ -295,15 +295,7 @@ internal static class GpuFamilies
     private static void Counter(PrometheusTextWriter w, IReadOnlyList<GpuSample> gpus, string name, string help, Func<GpuSample, double?> read) =>
         Series(w, gpus, name, "counter", help, read);
 
-    private static void Series(PrometheusTextWriter w, IReadOnlyList<GpuSample> gpus, string name, string type, string help, Func<GpuSample, double?> read)
-    {
-        w.Family(name, type, help);
-        foreach (var g in gpus)
-        {
-            if (!g.Lost && read(g) is { } value)
-            {
-                Labels(w.Begin(), g).Value(value);
-            }
-        }
-    }
+    // A lost GPU reports only its identity, so every reading family skips it.
+    private static void Series(PrometheusTextWriter w, IReadOnlyList<GpuSample> gpus, string name, string type, string help, Func<GpuSample, double?> read) =>
+        w.Series(gpus, name, type, help, g => g.Lost ? null : read(g), static (w, g) => Labels(w, g));
 }

@@ -114,24 +114,11 @@ public static class PrometheusRenderer
         DiskCounter(w, disks, "gantry_disk_read_time_seconds_total", "Seconds spent on reads.", static d => d.ReadTimeSeconds);
         DiskCounter(w, disks, "gantry_disk_write_time_seconds_total", "Seconds spent on writes.", static d => d.WriteTimeSeconds);
         DiskCounter(w, disks, "gantry_disk_io_time_seconds_total", "Seconds the device was busy with I/O.", static d => d.IoTimeSeconds);
-        w.Family("gantry_disk_io_now", "gauge", "I/Os currently in progress.");
-        foreach (var disk in disks)
-        {
-            if (disk.IoInProgress is { } now)
-            {
-                w.Begin().Label("device", disk.Device).Value(now);
-            }
-        }
+        w.Series(disks, "gantry_disk_io_now", "gauge", "I/Os currently in progress.", static d => d.IoInProgress, static (w, d) => w.Label("device", d.Device));
     }
 
-    private static void DiskCounter(PrometheusTextWriter w, IReadOnlyList<DiskSample> disks, string name, string help, Func<DiskSample, double> read)
-    {
-        w.Family(name, "counter", help);
-        foreach (var disk in disks)
-        {
-            w.Begin().Label("device", disk.Device).Value(read(disk));
-        }
-    }
+    private static void DiskCounter(PrometheusTextWriter w, IReadOnlyList<DiskSample> disks, string name, string help, Func<DiskSample, double?> read) =>
+        w.Series(disks, name, "counter", help, read, static (w, d) => w.Label("device", d.Device));
 
     private static void WriteFilesystems(PrometheusTextWriter w, IReadOnlyList<FilesystemSample>? filesystems)
     {
@@ -148,17 +135,8 @@ public static class PrometheusRenderer
         Fs(w, filesystems, "gantry_filesystem_readonly", "1 when the filesystem is mounted read-only.", static f => f.ReadOnly ? 1 : 0);
     }
 
-    private static void Fs(PrometheusTextWriter w, IReadOnlyList<FilesystemSample> filesystems, string name, string help, Func<FilesystemSample, double?> read)
-    {
-        w.Family(name, "gauge", help);
-        foreach (var fs in filesystems)
-        {
-            if (read(fs) is { } value)
-            {
-                w.Begin().Label("device", fs.Device).Label("mountpoint", fs.MountPoint).Label("fstype", fs.FsType).Value(value);
-            }
-        }
-    }
+    private static void Fs(PrometheusTextWriter w, IReadOnlyList<FilesystemSample> filesystems, string name, string help, Func<FilesystemSample, double?> read) =>
+        w.Series(filesystems, name, "gauge", help, read, static (w, f) => w.Label("device", f.Device).Label("mountpoint", f.MountPoint).Label("fstype", f.FsType));
 
     private static void WriteNetwork(PrometheusTextWriter w, IReadOnlyList<NetworkSample>? interfaces)
     {
@@ -178,17 +156,8 @@ public static class PrometheusRenderer
         Net(w, interfaces, "gantry_network_up", "gauge", "1 when the interface's operational state is up.", static n => n.Up is { } up ? (up ? 1 : 0) : null);
     }
 
-    private static void Net(PrometheusTextWriter w, IReadOnlyList<NetworkSample> interfaces, string name, string type, string help, Func<NetworkSample, double?> read)
-    {
-        w.Family(name, type, help);
-        foreach (var nic in interfaces)
-        {
-            if (read(nic) is { } value)
-            {
-                w.Begin().Label("device", nic.Interface).Value(value);
-            }
-        }
-    }
+    private static void Net(PrometheusTextWriter w, IReadOnlyList<NetworkSample> interfaces, string name, string type, string help, Func<NetworkSample, double?> read) =>
+        w.Series(interfaces, name, type, help, read, static (w, n) => w.Label("device", n.Interface));
 
     private static void WriteTemperatures(PrometheusTextWriter w, IReadOnlyList<TemperatureSample>? temperatures)
     {

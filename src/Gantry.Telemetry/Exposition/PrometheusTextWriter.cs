@@ -32,6 +32,24 @@ internal sealed class PrometheusTextWriter(IBufferWriter<byte> output)
         _current = name;
     }
 
+    /// <summary>
+    /// Writes one family with a sample per item whose reading is not null; <paramref name="labels"/>
+    /// adds the item's labels. The shape every per-device family shares (disks, NICs, GPUs).
+    /// </summary>
+    public void Series<T>(IReadOnlyList<T> items, string name, string type, string help, Func<T, double?> read, Action<PrometheusTextWriter, T> labels)
+    {
+        Family(name, type, help);
+        foreach (var item in items)
+        {
+            if (read(item) is { } value)
+            {
+                Begin();
+                labels(this, item);
+                Value(value);
+            }
+        }
+    }
+
     /// <summary>Starts a sample of the current family (use for summaries' <c>_sum</c> with <paramref name="suffix"/>).</summary>
     public PrometheusTextWriter Begin(string? suffix = null)
     {
