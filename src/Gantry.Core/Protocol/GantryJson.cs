@@ -1,0 +1,34 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Gantry.Core.Protocol;
+
+/// <summary>
+/// Source-generated JSON for every message of the API: camelCase, enums as camelCase strings, nulls
+/// left out, and strict reading: unknown properties, missing required ones and nulls where a value
+/// is needed are errors, so a bad request is refused rather than half-understood.
+/// </summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true,
+    NumberHandling = JsonNumberHandling.Strict,
+    AllowTrailingCommas = false,
+    ReadCommentHandling = JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(RegisterNodeRequest))]
+[JsonSerializable(typeof(RegisterNodeResponse))]
+[JsonSerializable(typeof(HeartbeatRequest))]
+[JsonSerializable(typeof(HeartbeatResponse))]
+[JsonSerializable(typeof(AssignmentsResponse))]
+[JsonSerializable(typeof(AttemptEvent))]
+[JsonSerializable(typeof(LogUpload))]
+[JsonSerializable(typeof(JobSubmission))]
+[JsonSerializable(typeof(SubmitResponse))]
+[JsonSerializable(typeof(JobInfo))]
+[JsonSerializable(typeof(Page<JobInfo>))]
+[JsonSerializable(typeof(NodeInfo))]
+[JsonSerializable(typeof(Page<NodeInfo>))]
+[JsonSerializable(typeof(LogRecord))]
+public sealed partial class GantryJson : JsonSerializerContext;

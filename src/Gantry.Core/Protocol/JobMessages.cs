@@ -1,0 +1,225 @@
+using Gantry.Core.Jobs;
+
+namespace Gantry.Core.Protocol;
+
+/// <summary><c>POST /api/v1/jobs</c>: one job, or with <see cref="Array"/> one job per array index.</summary>
+public sealed record JobSubmission
+{
+    /// <summary>A name for people; optional.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The argument vector; with <see cref="Shell"/>, exactly one shell string.</summary>
+    public required IReadOnlyList<string> Command { get; init; }
+
+    /// <summary>Run the single command string with <c>/bin/sh -c</c>.</summary>
+    public bool Shell { get; init; }
+
+    /// <summary>Environment added to the agent's.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Absolute working directory on the node; null for the agent's default.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>What the job needs.</summary>
+    public ResourceRequest Resources { get; init; } = new();
+
+    /// <summary>0 (lowest) to 100 (highest).</summary>
+    public int Priority { get; init; } = 50;
+
+    /// <summary>Labels a node must carry, all of them.</summary>
+    public IReadOnlyDictionary<string, string> Selector { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Kill the job after this long; null for no limit.</summary>
+    public double? MaxRuntimeSeconds { get; init; }
+
+    /// <summary>How many times a failed or lost job is queued again.</summary>
+    public int Retries { get; init; }
+
+    /// <summary>Submit one job per index of this inclusive range, each seeing <c>GANTRY_ARRAY_INDEX</c>.</summary>
+    public ArrayRange? Array { get; init; }
+}
+
+/// <summary>An inclusive range of array indexes, e.g. 1–1000.</summary>
+public sealed record ArrayRange
+{
+    /// <summary>First index.</summary>
+    public required int Start { get; init; }
+
+    /// <summary>Last index, inclusive.</summary>
+    public required int End { get; init; }
+}
+
+/// <summary>The answer to a submission: the ids of the jobs created, in array order.</summary>
+public sealed record SubmitResponse
+{
+    /// <summary>Job ids.</summary>
+    public required IReadOnlyList<long> JobIds { get; init; }
+}
+
+/// <summary>A job as the API shows it.</summary>
+public sealed record JobInfo
+{
+    /// <summary>Job id.</summary>
+    public required long Id { get; init; }
+
+    /// <summary>Name, if given.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Current state.</summary>
+    public required JobState State { get; init; }
+
+    /// <summary>Why it is in its state ("waiting for 4 free GPUs", "exit code 1").</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>Argument vector or shell string.</summary>
+    public required IReadOnlyList<string> Command { get; init; }
+
+    /// <summary>Run through <c>/bin/sh -c</c>.</summary>
+    public bool Shell { get; init; }
+
+    /// <summary>Environment.</summary>
+    public required IReadOnlyDictionary<string, string> Env { get; init; }
+
+    /// <summary>Working directory.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>Resources asked for.</summary>
+    public required ResourceRequest Resources { get; init; }
+
+    /// <summary>Priority, 0–100.</summary>
+    public required int Priority { get; init; }
+
+    /// <summary>Node selector.</summary>
+    public required IReadOnlyDictionary<string, string> Selector { get; init; }
+
+    /// <summary>Maximum run time.</summary>
+    public double? MaxRuntimeSeconds { get; init; }
+
+    /// <summary>Retries allowed.</summary>
+    public required int Retries { get; init; }
+
+    /// <summary>Array index of an array task.</summary>
+    public int? ArrayIndex { get; init; }
+
+    /// <summary>True once a cancel was asked for.</summary>
+    public bool CancelRequested { get; init; }
+
+    /// <summary>When it was submitted.</summary>
+    public required DateTimeOffset SubmittedAt { get; init; }
+
+    /// <summary>When its latest attempt started.</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
+    /// <summary>When it reached a terminal state.</summary>
+    public DateTimeOffset? EndedAt { get; init; }
+
+    /// <summary>Exit code of the latest attempt, when it exited.</summary>
+    public int? ExitCode { get; init; }
+
+    /// <summary>Node of the latest attempt.</summary>
+    public string? NodeId { get; init; }
+
+    /// <summary>GPU indexes of the latest attempt.</summary>
+    public IReadOnlyList<int> Gpus { get; init; } = [];
+
+    /// <summary>Every attempt, oldest first.</summary>
+    public IReadOnlyList<AttemptInfo> Attempts { get; init; } = [];
+
+    /// <summary>Every state change, oldest first.</summary>
+    public IReadOnlyList<JobTransition> Transitions { get; init; } = [];
+}
+
+/// <summary>One attempt of a job.</summary>
+public sealed record AttemptInfo
+{
+    /// <summary>Attempt number, from 1.</summary>
+    public required int Attempt { get; init; }
+
+    /// <summary>Fencing epoch.</summary>
+    public required long Epoch { get; init; }
+
+    /// <summary>Node it was placed on.</summary>
+    public required string NodeId { get; init; }
+
+    /// <summary>GPU indexes it was given.</summary>
+    public required IReadOnlyList<int> Gpus { get; init; }
+
+    /// <summary>GPU UUIDs it was given.</summary>
+    public IReadOnlyList<string> GpuUuids { get; init; } = [];
+
+    /// <summary>State.</summary>
+    public required AttemptState State { get; init; }
+
+    /// <summary>When it was placed.</summary>
+    public required DateTimeOffset AssignedAt { get; init; }
+
+    /// <summary>When the process started.</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
+    /// <summary>When it ended.</summary>
+    public DateTimeOffset? EndedAt { get; init; }
+
+    /// <summary>Exit code.</summary>
+    public int? ExitCode { get; init; }
+
+    /// <summary>Signal that ended it.</summary>
+    public string? Signal { get; init; }
+
+    /// <summary>Why it ended.</summary>
+    public string? Reason { get; init; }
+}
+
+/// <summary>One recorded state change of a job.</summary>
+public sealed record JobTransition
+{
+    /// <summary>When.</summary>
+    public required DateTimeOffset Time { get; init; }
+
+    /// <summary>Previous state; null for the submission.</summary>
+    public JobState? From { get; init; }
+
+    /// <summary>New state.</summary>
+    public required JobState To { get; init; }
+
+    /// <summary>Why.</summary>
+    public required string Reason { get; init; }
+}
+
+/// <summary>
+/// One line of <c>GET /api/v1/jobs/{id}/logs</c> (newline-delimited JSON). Output lines carry
+/// <see cref="Seq"/>, <see cref="Stream"/> and <see cref="Data"/>; the last line carries
+/// <see cref="End"/> = true with the job's state and exit code.
+/// </summary>
+public sealed record LogRecord
+{
+    /// <summary>Order of the chunk among the job's output; pass the last one as <c>after</c> to resume.</summary>
+    public long? Seq { get; init; }
+
+    /// <summary>Attempt that wrote it.</summary>
+    public int? Attempt { get; init; }
+
+    /// <summary>Stream.</summary>
+    public LogSource? Stream { get; init; }
+
+    /// <summary>Text.</summary>
+    public string? Data { get; init; }
+
+    /// <summary>True on the final line.</summary>
+    public bool? End { get; init; }
+
+    /// <summary>Job state, on the final line.</summary>
+    public JobState? State { get; init; }
+
+    /// <summary>Exit code, on the final line when the job exited.</summary>
+    public int? ExitCode { get; init; }
+}
+
+/// <summary>A page of a list. Pass <see cref="NextCursor"/> as <c>cursor</c> for the next page; null on the last.</summary>
+public sealed record Page<T>
+{
+    /// <summary>Items of this page.</summary>
+    public required IReadOnlyList<T> Items { get; init; }
+
+    /// <summary>Cursor of the next page.</summary>
+    public string? NextCursor { get; init; }
+}

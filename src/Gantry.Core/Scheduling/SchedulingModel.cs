@@ -1,0 +1,75 @@
+using Gantry.Core.Jobs;
+
+namespace Gantry.Core.Scheduling;
+
+/// <summary>One node as the scheduler sees it: what it has, what is free, whether it takes work.</summary>
+public sealed class SchedulingNode
+{
+    /// <summary>The node id.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>Ready and not draining: only such nodes get new jobs.</summary>
+    public required bool Schedulable { get; init; }
+
+    /// <summary>The node's labels, matched against a job's selector.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>CPU cores the node has.</summary>
+    public required int CpuCores { get; init; }
+
+    /// <summary>CPU cores not reserved by live attempts.</summary>
+    public required int FreeCpus { get; init; }
+
+    /// <summary>Host memory the node has.</summary>
+    public required long MemoryBytes { get; init; }
+
+    /// <summary>Host memory not reserved by live attempts.</summary>
+    public required long FreeMemoryBytes { get; init; }
+
+    /// <summary>Every GPU of the node, busy or free.</summary>
+    public required IReadOnlyList<SchedulingGpu> Gpus { get; init; }
+}
+
+/// <summary>One GPU: its identity, size, whether a live attempt holds it, and which GPUs of the same node it has NVLink to.</summary>
+public sealed record SchedulingGpu(int Index, string Model, long MemoryBytes, bool Free, IReadOnlyList<int> NvLinkPeers);
+
+/// <summary>A job waiting for placement. <paramref name="Sequence"/> orders jobs of equal priority (first come, first served).</summary>
+public sealed record PendingJob(
+    long Id,
+    int Priority,
+    long Sequence,
+    ResourceRequest Resources,
+    IReadOnlyDictionary<string, string> Selector,
+    DateTimeOffset QueuedAt);
+
+/// <summary>Knobs of the scheduling policy.</summary>
+public sealed record SchedulerPolicy
+{
+    /// <summary>
+    /// How long a job may wait while smaller jobs backfill around it before it gets a reservation:
+    /// from then on, no job behind it may take resources on the node reserved for it.
+    /// </summary>
+    public TimeSpan ReservationAfter { get; init; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>Everything one scheduling pass looks at.</summary>
+public sealed record SchedulingInput(
+    IReadOnlyList<SchedulingNode> Nodes,
+    IReadOnlyList<PendingJob> Pending,
+    DateTimeOffset Now,
+    SchedulerPolicy Policy);
+
+/// <summary>A decision: run job <paramref name="JobId"/> on <paramref name="NodeId"/> with these GPUs, cores and memory.</summary>
+public sealed record Placement(long JobId, string NodeId, IReadOnlyList<int> Gpus, int Cpus, long MemoryBytes);
+
+/// <summary>A node held for a starving job: nothing queued behind it is placed there.</summary>
+public sealed record Reservation(long JobId, string NodeId);
+
+/// <summary>A job left pending by this pass, and why (shown to people as the job's reason).</summary>
+public sealed record WaitingJob(long JobId, string Reason);
+
+/// <summary>The outcome of one pass.</summary>
+public sealed record SchedulingResult(
+    IReadOnlyList<Placement> Placements,
+    IReadOnlyList<Reservation> Reservations,
+    IReadOnlyList<WaitingJob> Waiting);
