@@ -13,7 +13,7 @@ public sealed record ResourceRequest
     public string? GpuModel { get; init; }
 
     /// <summary>CPU cores reserved for the job.</summary>
-    public int Cpus { get; init; } = 1;
+    public int Cpus { get; set; } = 1;
 
     /// <summary>Host memory reserved for the job; 0 reserves none.</summary>
     public long MemoryBytes { get; init; }

@@ -28,10 +28,10 @@ public sealed record RegisterNodeRequest
     public required string Architecture { get; init; }
 
     /// <summary>Labels from <c>--labels k=v,…</c>.</summary>
-    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Labels { get; set; } = new Dictionary<string, string>();
 
     /// <summary>Every GPU of the node.</summary>
-    public IReadOnlyList<GpuInventory> Gpus { get; init; } = [];
+    public IReadOnlyList<GpuInventory> Gpus { get; set; } = [];
 
     /// <summary>The agent's version.</summary>
     public string? AgentVersion { get; init; }
@@ -43,7 +43,7 @@ public sealed record RegisterNodeRequest
     /// Attempts the agent is running right now. Live attempts the server holds for this node that are
     /// not in this list are marked lost (the agent restarted and no longer runs them).
     /// </summary>
-    public IReadOnlyList<AttemptRef> RunningAttempts { get; init; } = [];
+    public IReadOnlyList<AttemptRef> RunningAttempts { get; set; } = [];
 }
 
 /// <summary>The answer to a registration.</summary>
@@ -79,7 +79,7 @@ public sealed record HeartbeatRequest
     public NodeSummary? Summary { get; init; }
 
     /// <summary>Attempts the agent is running.</summary>
-    public IReadOnlyList<AttemptRef> RunningAttempts { get; init; } = [];
+    public IReadOnlyList<AttemptRef> RunningAttempts { get; set; } = [];
 }
 
 /// <summary>The answer to a heartbeat.</summary>
@@ -117,7 +117,7 @@ public sealed record NodeSummary
     public bool Simulated { get; init; }
 
     /// <summary>Per-GPU figures.</summary>
-    public IReadOnlyList<GpuSummary> Gpus { get; init; } = [];
+    public IReadOnlyList<GpuSummary> Gpus { get; set; } = [];
 }
 
 /// <summary>One GPU's figures in a heartbeat; a reading the agent could not take is null.</summary>
@@ -154,7 +154,7 @@ public sealed record GpuSummary
     public double? MemoryClockHertz { get; init; }
 
     /// <summary>Active clock-event (throttle) reasons, e.g. "sw_power_cap"; empty when none.</summary>
-    public IReadOnlyList<string> ThrottleReasons { get; init; } = [];
+    public IReadOnlyList<string> ThrottleReasons { get; set; } = [];
 }
 
 /// <summary>
@@ -206,7 +206,7 @@ public sealed record Assignment
     public bool Shell { get; init; }
 
     /// <summary>Environment added to the agent's.</summary>
-    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Env { get; set; } = new Dictionary<string, string>();
 
     /// <summary>Working directory; null for the agent's default.</summary>
     public string? WorkingDirectory { get; init; }

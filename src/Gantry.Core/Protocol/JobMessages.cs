@@ -15,19 +15,19 @@ public sealed record JobSubmission
     public bool Shell { get; init; }
 
     /// <summary>Environment added to the agent's.</summary>
-    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Env { get; set; } = new Dictionary<string, string>();
 
     /// <summary>Absolute working directory on the node; null for the agent's default.</summary>
     public string? WorkingDirectory { get; init; }
 
     /// <summary>What the job needs.</summary>
-    public ResourceRequest Resources { get; init; } = new();
+    public ResourceRequest Resources { get; set; } = new();
 
     /// <summary>0 (lowest) to 100 (highest).</summary>
-    public int Priority { get; init; } = 50;
+    public int Priority { get; set; } = 50;
 
     /// <summary>Labels a node must carry, all of them.</summary>
-    public IReadOnlyDictionary<string, string> Selector { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Selector { get; set; } = new Dictionary<string, string>();
 
     /// <summary>Kill the job after this long; null for no limit.</summary>
     public double? MaxRuntimeSeconds { get; init; }
@@ -120,13 +120,13 @@ public sealed record JobInfo
     public string? NodeId { get; init; }
 
     /// <summary>GPU indexes of the latest attempt.</summary>
-    public IReadOnlyList<int> Gpus { get; init; } = [];
+    public IReadOnlyList<int> Gpus { get; set; } = [];
 
     /// <summary>Every attempt, oldest first.</summary>
-    public IReadOnlyList<AttemptInfo> Attempts { get; init; } = [];
+    public IReadOnlyList<AttemptInfo> Attempts { get; set; } = [];
 
     /// <summary>Every state change, oldest first.</summary>
-    public IReadOnlyList<JobTransition> Transitions { get; init; } = [];
+    public IReadOnlyList<JobTransition> Transitions { get; set; } = [];
 }
 
 /// <summary>One attempt of a job.</summary>
@@ -145,7 +145,7 @@ public sealed record AttemptInfo
     public required IReadOnlyList<int> Gpus { get; init; }
 
     /// <summary>GPU UUIDs it was given.</summary>
-    public IReadOnlyList<string> GpuUuids { get; init; } = [];
+    public IReadOnlyList<string> GpuUuids { get; set; } = [];
 
     /// <summary>State.</summary>
     public required AttemptState State { get; init; }

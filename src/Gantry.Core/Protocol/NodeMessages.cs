@@ -21,7 +21,7 @@ public sealed record GpuInventory
     public bool Simulated { get; init; }
 
     /// <summary>Indexes of the GPUs on the same node this one has an active NVLink to.</summary>
-    public IReadOnlyList<int> NvLinkPeers { get; init; } = [];
+    public IReadOnlyList<int> NvLinkPeers { get; set; } = [];
 }
 
 /// <summary>A node as the API shows it to people and tools.</summary>
@@ -101,7 +101,7 @@ public sealed record NodeGpuInfo
     public bool Simulated { get; init; }
 
     /// <summary>NVLink peers on the same node.</summary>
-    public IReadOnlyList<int> NvLinkPeers { get; init; } = [];
+    public IReadOnlyList<int> NvLinkPeers { get; set; } = [];
 
     /// <summary>The job whose live attempt holds this GPU; null when free.</summary>
     public long? JobId { get; init; }

@@ -14,6 +14,7 @@ internal static class GantryCli
             "Gantry runs GPU machines as one fleet. The agent measures a machine's host and GPUs " +
             "(NVML, procfs, sysfs, RAPL, hwmon) and serves Prometheus /metrics, JSON /status, SSE /events and /healthz.");
         root.Subcommands.Add(AgentCommand.Create());
+        root.Subcommands.Add(ServerCommand.Create());
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0 && parseResult.Action is not System.CommandLine.Help.HelpAction)
         {

@@ -1,0 +1,217 @@
+using System.Text.RegularExpressions;
+using Gantry.Core.Protocol;
+
+namespace Gantry.Server.Api;
+
+/// <summary>Checks requests against the limits of the API; every error names its field.</summary>
+internal static partial class Validation
+{
+    public const int MaxGpus = 64;
+    public const int MaxCpus = 4096;
+    public const long MaxMemoryBytes = 64L << 40;
+    public const long MaxGpuMemoryBytes = 4L << 40;
+    public const int MaxArrayTasks = 100_000;
+    public const double MaxRuntimeSeconds = 366 * 86400;
+
+    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$")]
+    private static partial Regex LabelKey();
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex LabelValue();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,255}$")]
+    private static partial Regex EnvName();
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,63}$")]
+    private static partial Regex NodeIdPattern();
+
+    public static bool IsNodeId(string id) => NodeIdPattern().IsMatch(id);
+
+    public static Dictionary<string, string[]>? Check(JobSubmission s)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Add(string field, string message) => errors.TryAdd(field, [message]);
+
+        if (s.Name is { } name && (name.Length is 0 or > 200 || name.Any(char.IsControl)))
+        {
+            Add("name", "must be 1 to 200 printable characters");
+        }
+
+        if (s.Command.Count == 0 || s.Command[0].Length == 0)
+        {
+            Add("command", "must name a program (a non-empty first element)");
+        }
+        else if (s.Command.Count > 4096 || s.Command.Sum(c => (long)c.Length) > 256 * 1024)
+        {
+            Add("command", "is too long (at most 4096 arguments and 256 KiB)");
+        }
+        else if (s.Command.Any(c => c.Contains('\0', StringComparison.Ordinal)))
+        {
+            Add("command", "must not contain NUL characters");
+        }
+        else if (s.Shell && s.Command.Count != 1)
+        {
+            Add("command", $"with shell=true must be exactly one shell string, got {s.Command.Count} elements");
+        }
+
+        if (s.Env.Count > 1000)
+        {
+            Add("env", "has more than 1000 variables");
+        }
+
+        foreach (var (key, value) in s.Env)
+        {
+            if (!EnvName().IsMatch(key))
+            {
+                Add($"env.{key}", "is not a valid variable name (letters, digits and _, not starting with a digit)");
+            }
+            else if (value.Contains('\0', StringComparison.Ordinal) || value.Length > 128 * 1024)
+            {
+                Add($"env.{key}", "must be at most 128 KiB without NUL characters");
+            }
+        }
+
+        if (s.WorkingDirectory is { } dir && (!dir.StartsWith('/') || dir.Contains('\0', StringComparison.Ordinal) || dir.Length > 4096))
+        {
+            Add("workingDirectory", "must be an absolute path");
+        }
+
+        var r = s.Resources;
+        if (r.Gpus is < 0 or > MaxGpus)
+        {
+            Add("resources.gpus", $"must be between 0 and {MaxGpus}, got {r.Gpus}");
+        }
+
+        if (r.GpuMemoryBytes is < 0 or > MaxGpuMemoryBytes)
+        {
+            Add("resources.gpuMemoryBytes", $"must be between 0 and {MaxGpuMemoryBytes} (4 TiB), got {r.GpuMemoryBytes}");
+        }
+        else if (r.GpuMemoryBytes > 0 && r.Gpus == 0)
+        {
+            Add("resources.gpuMemoryBytes", "needs resources.gpus of at least 1");
+        }
+
+        if (r.GpuModel is { } model && (model.Length is 0 or > 100 || model.Any(char.IsControl)))
+        {
+            Add("resources.gpuModel", "must be 1 to 100 printable characters");
+        }
+        else if (r.GpuModel is not null && r.Gpus == 0)
+        {
+            Add("resources.gpuModel", "needs resources.gpus of at least 1");
+        }
+
+        if (r.Cpus is < 0 or > MaxCpus)
+        {
+            Add("resources.cpus", $"must be between 0 and {MaxCpus}, got {r.Cpus}");
+        }
+
+        if (r.MemoryBytes is < 0 or > MaxMemoryBytes)
+        {
+            Add("resources.memoryBytes", $"must be between 0 and {MaxMemoryBytes} (64 TiB), got {r.MemoryBytes}");
+        }
+
+        if (s.Priority is < 0 or > 100)
+        {
+            Add("priority", $"must be between 0 and 100, got {s.Priority}");
+        }
+
+        CheckLabels(s.Selector, "selector", Add);
+        if (s.MaxRuntimeSeconds is { } max && (double.IsNaN(max) || max <= 0 || max > MaxRuntimeSeconds))
+        {
+            Add("maxRuntimeSeconds", $"must be more than 0 and at most {MaxRuntimeSeconds} (366 days), got {max}");
+        }
+
+        if (s.Retries is < 0 or > 100)
+        {
+            Add("retries", $"must be between 0 and 100, got {s.Retries}");
+        }
+
+        if (s.Array is { } array)
+        {
+            if (array.Start < 0 || array.End < array.Start)
+            {
+                Add("array", $"must be a range start-end with 0 <= start <= end, got {array.Start}-{array.End}");
+            }
+            else if ((long)array.End - array.Start + 1 > MaxArrayTasks)
+            {
+                Add("array", $"has {(long)array.End - array.Start + 1} tasks; at most {MaxArrayTasks}");
+            }
+        }
+
+        return errors.Count == 0 ? null : errors;
+    }
+
+    public static Dictionary<string, string[]>? Check(RegisterNodeRequest r)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Add(string field, string message) => errors.TryAdd(field, [message]);
+
+        if (r.NodeId is { } id && !IsNodeId(id))
+        {
+            Add("nodeId", "must be 1 to 64 lowercase letters, digits or '-'");
+        }
+
+        if (r.Name.Length is 0 or > 253 || r.Name.Any(char.IsControl))
+        {
+            Add("name", "must be 1 to 253 printable characters");
+        }
+
+        if (r.CpuCores is < 1 or > 1_000_000)
+        {
+            Add("cpuCores", $"must be between 1 and 1000000, got {r.CpuCores}");
+        }
+
+        if (r.MemoryBytes is <= 0 or > 1L << 52)
+        {
+            Add("memoryBytes", $"must be positive, got {r.MemoryBytes}");
+        }
+
+        if (r.Os.Length is 0 or > 32 || r.Architecture.Length is 0 or > 32)
+        {
+            Add(r.Os.Length is 0 or > 32 ? "os" : "architecture", "must be 1 to 32 characters");
+        }
+
+        CheckLabels(r.Labels, "labels", Add);
+        if (r.Gpus.Count > 1024)
+        {
+            Add("gpus", "has more than 1024 GPUs");
+        }
+
+        var seen = new HashSet<int>();
+        for (var i = 0; i < r.Gpus.Count; i++)
+        {
+            var g = r.Gpus[i];
+            if (g.Index is < 0 or > 1023 || !seen.Add(g.Index))
+            {
+                Add($"gpus[{i}].index", $"must be unique and between 0 and 1023, got {g.Index}");
+            }
+
+            if (g.Uuid.Length is 0 or > 128 || g.Model.Length > 200 || g.MemoryBytes < 0)
+            {
+                Add($"gpus[{i}]", "needs a uuid (1-128 characters), a model and a non-negative memoryBytes");
+            }
+        }
+
+        return errors.Count == 0 ? null : errors;
+    }
+
+    private static void CheckLabels(IReadOnlyDictionary<string, string> labels, string field, Action<string, string> add)
+    {
+        if (labels.Count > 64)
+        {
+            add(field, "has more than 64 labels");
+        }
+
+        foreach (var (key, value) in labels)
+        {
+            if (!LabelKey().IsMatch(key))
+            {
+                add($"{field}.{key}", "is not a valid label key (1-63 of letters, digits, '.', '_', '/', '-', starting with a letter or digit)");
+            }
+            else if (!LabelValue().IsMatch(value))
+            {
+                add($"{field}.{key}", "is not a valid label value (up to 63 of letters, digits, '.', '_', '-')");
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Net;
+
+namespace Gantry.Server.Configuration;
+
+/// <summary>Everything <c>gantry server</c> can be told, with its defaults.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>Address and port of the API, /metrics and the health endpoints.</summary>
+    public IPEndPoint Listen { get; set; } = new(IPAddress.Loopback, 7070);
+
+    /// <summary>Where the SQLite database and the generated tokens live.</summary>
+    public string DataDir { get; set; } = DefaultDataDir();
+
+    /// <summary>The join token agents present; null to generate one at first start into <c>join.token</c>.</summary>
+    public string? JoinToken { get; set; }
+
+    /// <summary>How often agents heartbeat.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A node silent longer than this is suspect (it missed a lease).</summary>
+    public TimeSpan Lease => HeartbeatInterval * 2;
+
+    /// <summary>A node silent longer than this is down and its live attempts are lost.</summary>
+    public TimeSpan DownAfter { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Time between SIGTERM and SIGKILL when a job is stopped.</summary>
+    public TimeSpan KillGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a job may be overtaken by backfill before it gets a reservation.</summary>
+    public TimeSpan ReservationAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The least severe log level written.</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <summary>Largest request body accepted.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Path of the SQLite database.</summary>
+    public string DatabasePath => Path.Combine(DataDir, "gantry.db");
+
+    /// <summary>The default data dir: /var/lib/gantry/server for root, else under XDG_DATA_HOME.</summary>
+    public static string DefaultDataDir()
+    {
+        if (OperatingSystem.IsLinux() && Environment.UserName == "root")
+        {
+            return "/var/lib/gantry/server";
+        }
+
+        var data = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+        if (string.IsNullOrEmpty(data))
+        {
+            data = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
+        }
+
+        return Path.Combine(data, "gantry", "server");
+    }
+
+    /// <summary>Returns the first problem as (setting, message), or null when all is well.</summary>
+    public (string Setting, string Message)? Validate()
+    {
+        if (HeartbeatInterval < TimeSpan.FromMilliseconds(200) || HeartbeatInterval > TimeSpan.FromMinutes(5))
+        {
+            return ("heartbeat-interval", $"must be between 200ms and 5m, got {HeartbeatInterval}");
+        }
+
+        if (DownAfter <= Lease)
+        {
+            return ("down-after", $"must be longer than two heartbeat intervals ({Lease.TotalSeconds}s), got {DownAfter.TotalSeconds}s");
+        }
+
+        if (KillGrace < TimeSpan.Zero || KillGrace > TimeSpan.FromHours(1))
+        {
+            return ("kill-grace", $"must be between 0s and 1h, got {KillGrace.TotalSeconds}s");
+        }
+
+        if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))
+        {
+            return ("join-token", "must be at least 16 characters without spaces");
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDir))
+        {
+            return ("data-dir", "must not be empty");
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,104 @@
+using Gantry.Core.Nodes;
+using Gantry.Core.Protocol;
+using Gantry.Server.Api;
+using Gantry.Server.Auth;
+using Gantry.Server.Cluster;
+using Gantry.Server.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Gantry.Server.Nodes;
+
+/// <summary>Node endpoints: registration, heartbeats and assignments for agents; list, show and drain for people.</summary>
+internal static class NodeEndpoints
+{
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
+
+    public static void MapNodeEndpoints(this IEndpointRouteBuilder app)
+    {
+        var nodes = app.MapGroup("/api/v1/nodes");
+
+        nodes.MapPost("/register", async (HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        {
+            var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.RegisterNodeRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            if (Validation.Check(request!) is { } errors)
+            {
+                return Problems.Invalid(errors);
+            }
+
+            return TypedResults.Json(cluster.Register(request!), GantryJson.Default.RegisterNodeResponse);
+        }).RequireJoin();
+
+        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        {
+            var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.HeartbeatRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            return cluster.Heartbeat(nodeId, request!) is { } response
+                ? TypedResults.Json(response, GantryJson.Default.HeartbeatResponse)
+                : Problems.NotFound($"node {nodeId} is not known to this server; register again");
+        }).RequireNode();
+
+        nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, ControlPlane cluster, TimeProvider time, CancellationToken ct) =>
+        {
+            if (!Query.TryLong(http.Request, "index", out var index, out var error) || !Query.TryWait(http.Request, MaxWait, out var wait, out error))
+            {
+                return error!;
+            }
+
+            if (cluster.Assignments(nodeId) is not { } current)
+            {
+                return Problems.NotFound($"node {nodeId} is not known to this server; register again");
+            }
+
+            // A blocking query: hold the request while nothing changed since the agent's index.
+            if (index == current.Response.Index)
+            {
+                var delay = Task.Delay(wait, time, ct);
+                await Task.WhenAny(current.Changed, delay).ConfigureAwait(false);
+                if (ct.IsCancellationRequested)
+                {
+                    return Results.Empty;
+                }
+
+                current = cluster.Assignments(nodeId) ?? current;
+            }
+
+            http.Response.Headers["X-Gantry-Index"] = current.Response.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Json(current.Response, GantryJson.Default.AssignmentsResponse);
+        }).RequireNode();
+
+        nodes.MapGet("/", (HttpContext http, ControlPlane cluster) =>
+        {
+            if (!Query.TryEnum<NodeState>(http.Request, "state", out var state, out var error) || !Query.TryLimit(http.Request, out var limit, out error))
+            {
+                return error!;
+            }
+
+            var cursor = http.Request.Query["cursor"].ToString();
+            return TypedResults.Json(cluster.ListNodes(state, cursor.Length == 0 ? null : cursor, limit), GantryJson.Default.PageNodeInfo);
+        }).RequireAdmin();
+
+        nodes.MapGet("/{nodeId}", (string nodeId, ControlPlane cluster) =>
+            cluster.GetNode(nodeId) is { } node
+                ? TypedResults.Json(node, GantryJson.Default.NodeInfo)
+                : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
+
+        nodes.MapPost("/{nodeId}/drain", (string nodeId, ControlPlane cluster) => Drain(cluster, nodeId, true)).RequireAdmin();
+        nodes.MapPost("/{nodeId}/undrain", (string nodeId, ControlPlane cluster) => Drain(cluster, nodeId, false)).RequireAdmin();
+    }
+
+    private static IResult Drain(ControlPlane cluster, string nodeId, bool drain) =>
+        cluster.Drain(nodeId, drain) is { } node
+            ? TypedResults.Json(node, GantryJson.Default.NodeInfo)
+            : Problems.NotFound($"no node with id {nodeId}");
+}

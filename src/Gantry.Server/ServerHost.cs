@@ -1,0 +1,106 @@
+using System.Buffers;
+using Gantry.Server.Auth;
+using Gantry.Server.Cluster;
+using Gantry.Server.Configuration;
+using Gantry.Server.Jobs;
+using Gantry.Server.Nodes;
+using Gantry.Server.Observability;
+using Gantry.Server.Scheduling;
+using Gantry.Server.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Server;
+
+/// <summary>Builds the control plane: store, state, workers and the HTTP API on Kestrel.</summary>
+public static class ServerHost
+{
+    /// <summary>
+    /// Opens the store in <see cref="ServerOptions.DataDir"/> (creating it and its tokens at first
+    /// start) and builds a ready-to-run server. Throws <see cref="IOException"/> or
+    /// <see cref="InvalidOperationException"/> with a readable message when the store cannot be used.
+    /// </summary>
+    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            kestrel.Listen(options.Listen);
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(options.LogLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+        configureLogging?.Invoke(builder.Logging);
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.AddProblemDetails();
+
+        var time = timeProvider ?? TimeProvider.System;
+        Directory.CreateDirectory(options.DataDir);
+        StateStore store;
+        try
+        {
+            store = StateStore.Open(options.DatabasePath);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        {
+            throw new InvalidOperationException($"cannot open the database {options.DatabasePath}: {ex.Message}", ex);
+        }
+        catch (StoreException ex)
+        {
+            throw new InvalidOperationException(ex.Message, ex);
+        }
+
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddSingleton<ControlPlane>();
+        builder.Services.AddSingleton<SchedulerWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerWorker>());
+        builder.Services.AddHostedService<LivenessWorker>();
+
+        var app = builder.Build();
+        var cluster = app.Services.GetRequiredService<ControlPlane>();
+        var startLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
+        foreach (var written in cluster.EnsureTokens())
+        {
+            ServerLog.TokenWritten(startLogger, written);
+        }
+
+        var startedAt = time.GetUtcNow();
+
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use(async (context, next) =>
+        {
+            await next(context).ConfigureAwait(false);
+            if (context.GetEndpoint() is RouteEndpoint endpoint && endpoint.RoutePattern.RawText is { } route && route.StartsWith("/api/", StringComparison.Ordinal))
+            {
+                context.RequestServices.GetRequiredService<ServerMetrics>().Request(route, context.Request.Method, context.Response.StatusCode);
+            }
+        });
+
+        app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
+        app.MapGet("/readyz", (ControlPlane c) => TypedResults.Text("ready\n"));
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, ControlPlane c) =>
+        {
+            var buffer = new ArrayBufferWriter<byte>(16 * 1024);
+            metrics.Render(buffer, c, startedAt);
+            return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
+        }).RequireAdmin();
+        app.MapNodeEndpoints();
+        app.MapJobEndpoints();
+        app.Lifetime.ApplicationStopped.Register(store.Dispose);
+        return app;
+    }
+}

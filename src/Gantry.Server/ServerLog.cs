@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Server;
+
+/// <summary>Log messages of the server's start (event ids 2900+; the cluster uses 2000+, workers 2100+ and 2200+).</summary>
+public static partial class ServerLog
+{
+    /// <summary>The server listens; tests and people read the URL from this line.</summary>
+    [LoggerMessage(EventId = 2900, Level = LogLevel.Information, Message = "Server listening on {Url} (data in {DataDir})")]
+    public static partial void Listening(ILogger logger, string url, string dataDir);
+
+    /// <summary>A token file was generated at first start.</summary>
+    [LoggerMessage(EventId = 2901, Level = LogLevel.Information, Message = "Generated {Path} (keep it secret)")]
+    public static partial void TokenWritten(ILogger logger, string path);
+}

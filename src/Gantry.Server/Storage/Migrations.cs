@@ -1,0 +1,84 @@
+namespace Gantry.Server.Storage;
+
+/// <summary>
+/// The schema, one script per version. A database at version N gets scripts N+1… applied at start,
+/// each in its own transaction, and <c>PRAGMA user_version</c> records how far it got. Never edit a
+/// script that has shipped: add the next one.
+/// </summary>
+internal static class Migrations
+{
+    public static readonly string[] Scripts =
+    [
+        // 1: nodes, jobs with attempts and transitions, logs, hashed tokens.
+        """
+        CREATE TABLE tokens (
+            kind TEXT PRIMARY KEY,
+            hash BLOB NOT NULL,
+            created_at INTEGER NOT NULL);
+        CREATE TABLE nodes (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            os TEXT NOT NULL,
+            architecture TEXT NOT NULL,
+            cpu_cores INTEGER NOT NULL,
+            memory_bytes INTEGER NOT NULL,
+            labels TEXT NOT NULL,
+            gpus TEXT NOT NULL,
+            drain INTEGER NOT NULL DEFAULT 0,
+            credential_hash BLOB NOT NULL,
+            registered_at INTEGER NOT NULL,
+            last_heartbeat_at INTEGER NOT NULL,
+            agent_version TEXT,
+            agent_url TEXT);
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            spec TEXT NOT NULL,
+            array_index INTEGER,
+            state TEXT NOT NULL,
+            reason TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            submitted_at INTEGER NOT NULL,
+            queued_at INTEGER NOT NULL,
+            started_at INTEGER,
+            ended_at INTEGER,
+            exit_code INTEGER,
+            retries_used INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX jobs_state ON jobs(state);
+        CREATE TABLE attempts (
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            attempt INTEGER NOT NULL,
+            epoch INTEGER NOT NULL UNIQUE,
+            node_id TEXT NOT NULL,
+            gpus TEXT NOT NULL,
+            gpu_uuids TEXT NOT NULL,
+            cpus INTEGER NOT NULL,
+            memory_bytes INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            assigned_at INTEGER NOT NULL,
+            started_at INTEGER,
+            ended_at INTEGER,
+            exit_code INTEGER,
+            signal TEXT,
+            reason TEXT,
+            ended_by_agent INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, attempt));
+        CREATE TABLE transitions (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            time INTEGER NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            reason TEXT NOT NULL);
+        CREATE INDEX transitions_job ON transitions(job_id, id);
+        CREATE TABLE logs (
+            seq INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            attempt INTEGER NOT NULL,
+            stream TEXT NOT NULL,
+            offset INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            UNIQUE (job_id, attempt, stream, offset));
+        CREATE INDEX logs_job ON logs(job_id, seq);
+        """,
+    ];
+}

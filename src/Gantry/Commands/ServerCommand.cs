@@ -1,0 +1,148 @@
+using System.CommandLine;
+using Gantry.Agent.Configuration;
+using Gantry.Server;
+using Gantry.Server.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Commands;
+
+/// <summary><c>gantry server</c>: the control plane.</summary>
+internal static class ServerCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("server", """
+            Run the control plane: node leases, the job queue and scheduler, job logs, and the REST API
+            under /api/v1 (see docs/api.md). State lives in SQLite in --data-dir; the admin token and
+            the join token are generated there at first start (admin.token, join.token).
+            """);
+        var listen = new Option<string>("--listen") { Description = "Address and port of the API, /metrics, /healthz and /readyz. (default: 127.0.0.1:7070)", HelpName = "ADDRESS:PORT" };
+        var dataDir = new Option<string>("--data-dir") { Description = $"Where the database and the token files live. (default: {ServerOptions.DefaultDataDir()})", HelpName = "DIR" };
+        var joinToken = new Option<string>("--join-token") { Description = "The token agents join with, at least 16 characters. Default: generated at first start into <data-dir>/join.token. [env: GANTRY_JOIN_TOKEN]", HelpName = "TOKEN" };
+        var heartbeat = new Option<string>("--heartbeat-interval") { Description = "How often agents heartbeat; a node that misses two is suspect. (default: 5s)", HelpName = "DURATION" };
+        var downAfter = new Option<string>("--down-after") { Description = "A node silent this long is down and its running jobs are lost (and requeued while retries remain). (default: 20s)", HelpName = "DURATION" };
+        var killGrace = new Option<string>("--kill-grace") { Description = "Time between SIGTERM and SIGKILL when a job is cancelled or runs out of time. (default: 10s)", HelpName = "DURATION" };
+        var reservation = new Option<string>("--reservation-after") { Description = "How long a job may be overtaken by smaller jobs (backfill) before a node is reserved for it. (default: 2m)", HelpName = "DURATION" };
+        var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
+        foreach (var option in new Option[] { listen, dataDir, joinToken, heartbeat, downAfter, killGrace, reservation, logLevel })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var options = new ServerOptions();
+            string? setting = null;
+            try
+            {
+                setting = "listen";
+                if (parseResult.GetValue(listen) is { } l)
+                {
+                    options.Listen = Endpoint(l);
+                }
+
+                setting = "data-dir";
+                options.DataDir = parseResult.GetValue(dataDir) ?? options.DataDir;
+                setting = "join-token";
+                options.JoinToken = parseResult.GetValue(joinToken) ?? NonEmpty(Environment.GetEnvironmentVariable("GANTRY_JOIN_TOKEN"));
+                setting = "heartbeat-interval";
+                options.HeartbeatInterval = Duration(parseResult.GetValue(heartbeat), options.HeartbeatInterval);
+                setting = "down-after";
+                options.DownAfter = Duration(parseResult.GetValue(downAfter), options.DownAfter);
+                setting = "kill-grace";
+                options.KillGrace = Duration(parseResult.GetValue(killGrace), options.KillGrace);
+                setting = "reservation-after";
+                options.ReservationAfter = Duration(parseResult.GetValue(reservation), options.ReservationAfter);
+                setting = "log-level";
+                options.LogLevel = LogLevelOf(parseResult.GetValue(logLevel)) ?? options.LogLevel;
+            }
+            catch (FormatException ex)
+            {
+                await Console.Error.WriteLineAsync($"gantry server: --{setting}: {ex.Message}").ConfigureAwait(false);
+                return GantryCli.UsageError;
+            }
+
+            if (options.Validate() is { } problem)
+            {
+                await Console.Error.WriteLineAsync($"gantry server: --{problem.Setting}: {problem.Message}").ConfigureAwait(false);
+                return GantryCli.UsageError;
+            }
+
+            return await RunAsync(options, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    internal static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    internal static TimeSpan Duration(string? text, TimeSpan fallback) => text is null ? fallback : AgentSettings.ParseDuration(text);
+
+    internal static System.Net.IPEndPoint Endpoint(string text) => AgentSettings.ParseEndpoint(text);
+
+    internal static LogLevel? LogLevelOf(string? text) => text switch
+    {
+        null => null,
+        "trace" => LogLevel.Trace,
+        "debug" => LogLevel.Debug,
+        "info" or "information" => LogLevel.Information,
+        "warning" or "warn" => LogLevel.Warning,
+        "error" => LogLevel.Error,
+        _ => throw new FormatException($"must be trace, debug, info, warning or error, got '{text}'"),
+    };
+
+    internal static void ConsoleLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(console =>
+    {
+        console.SingleLine = true;
+        console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
+        console.UseUtcTimestamp = true;
+    });
+
+    /// <summary>Builds and starts the server; null (after printing why) when it cannot start.</summary>
+    internal static async Task<(WebApplication App, string Url)?> StartAsync(ServerOptions options, string role, CancellationToken cancellationToken)
+    {
+        WebApplication app;
+        try
+        {
+            app = ServerHost.Build(options, configureLogging: ConsoleLogging);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"gantry {role}: {ex.Message}").ConfigureAwait(false);
+            return null;
+        }
+
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            await Console.Error.WriteLineAsync($"gantry {role}: cannot listen on {options.Listen}: {ex.Message}").ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            return null;
+        }
+
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://" + options.Listen;
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
+        var dataDir = Path.GetFullPath(options.DataDir);
+        ServerLog.Listening(logger, url, dataDir);
+        return (app, url);
+    }
+
+    private static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellationToken)
+    {
+        if (await StartAsync(options, "server", cancellationToken).ConfigureAwait(false) is not { } started)
+        {
+            return 1;
+        }
+
+        await using var app = started.App;
+        await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        return 0;
+    }
+}
