@@ -1,0 +1,189 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Gantry.Core.Protocol;
+
+namespace Gantry.Server.Tests;
+
+/// <summary>Bad input gets a 4xx problem that names what is wrong, and nothing is stored.</summary>
+public sealed class ApiValidationTests : IAsyncLifetime
+{
+    private ServerHarness _server = null!;
+
+    public async Task InitializeAsync() => _server = await ServerHarness.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    public static TheoryData<string, string> BadSubmissions => new()
+    {
+        { "{\"command\":[\"true\"]", "body" },
+        { "not json", "body" },
+        { "[1,2]", "body" },
+        { "{\"command\":[\"true\"],\"bogus\":1}", "bogus" },
+        { "{\"shell\":true}", "command" },
+        { "{\"command\":[]}", "command" },
+        { "{\"command\":[\"\"]}", "command" },
+        { "{\"command\":null}", "command" },
+        { "{\"command\":[\"a\",\"b\"],\"shell\":true}", "command" },
+        { "{\"command\":[\"true\"],\"resources\":{\"gpus\":-1}}", "resources.gpus" },
+        { "{\"command\":[\"true\"],\"resources\":{\"gpus\":100000}}", "resources.gpus" },
+        { "{\"command\":[\"true\"],\"resources\":{\"memoryBytes\":-5}}", "resources.memoryBytes" },
+        { "{\"command\":[\"true\"],\"resources\":{\"memoryBytes\":9223372036854775807}}", "resources.memoryBytes" },
+        { "{\"command\":[\"true\"],\"resources\":{\"cpus\":1.5}}", "resources.cpus" },
+        { "{\"command\":[\"true\"],\"resources\":{\"gpuMemoryBytes\":1024}}", "resources.gpuMemoryBytes" },
+        { "{\"command\":[\"true\"],\"priority\":101}", "priority" },
+        { "{\"command\":[\"true\"],\"priority\":\"high\"}", "priority" },
+        { "{\"command\":[\"true\"],\"retries\":-1}", "retries" },
+        { "{\"command\":[\"true\"],\"maxRuntimeSeconds\":0}", "maxRuntimeSeconds" },
+        { "{\"command\":[\"true\"],\"env\":{\"1BAD\":\"x\"}}", "env.1BAD" },
+        { "{\"command\":[\"true\"],\"selector\":{\"gpu\":\"a b\"}}", "selector.gpu" },
+        { "{\"command\":[\"true\"],\"workingDirectory\":\"relative/dir\"}", "workingDirectory" },
+        { "{\"command\":[\"true\"],\"array\":{\"start\":5,\"end\":1}}", "array" },
+        { "{\"command\":[\"true\"],\"array\":{\"start\":1,\"end\":2000000}}", "array" },
+        { "{\"command\":[\"true\"],\"array\":{\"start\":1}}", "array.end" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSubmissions))]
+    public async Task Submit_BadBody_400ProblemNamingTheFieldAndNothingStored(string body, string field)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await _server.Admin.PostAsync("/api/v1/jobs", content);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.True(problem.RootElement.GetProperty("errors").TryGetProperty(field, out _), $"errors should name {field}: {problem.RootElement}");
+        Assert.Contains(field, problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await AssertNoJobsAsync();
+    }
+
+    [Fact]
+    public async Task Submit_OversizedBody_413Problem()
+    {
+        var big = new string('x', 2 * 1024 * 1024);
+        using var content = new StringContent($"{{\"command\":[\"echo\",\"{big}\"]}}", Encoding.UTF8, "application/json");
+        using var response = await _server.Admin.PostAsync("/api/v1/jobs", content);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        await AssertNoJobsAsync();
+    }
+
+    [Fact]
+    public async Task Submit_NotJsonContentType_415Problem()
+    {
+        using var content = new StringContent("{\"command\":[\"true\"]}", Encoding.UTF8, "text/plain");
+        using var response = await _server.Admin.PostAsync("/api/v1/jobs", content);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        await AssertNoJobsAsync();
+    }
+
+    [Theory]
+    [InlineData(null, HttpStatusCode.Unauthorized)]
+    [InlineData("gadm_wrong", HttpStatusCode.Unauthorized)]
+    [InlineData("join", HttpStatusCode.Forbidden)]
+    public async Task Submit_WithoutTheAdminToken_Refused(string? token, HttpStatusCode expected)
+    {
+        using var http = _server.Client(token == "join" ? _server.JoinToken : token);
+        using var response = await http.PostAsJsonAsync("/api/v1/jobs", new JobSubmission { Command = ["true"] }, GantryJson.Default.JobSubmission);
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        await AssertNoJobsAsync();
+    }
+
+    [Theory]
+    [InlineData("/api/v1/nodes")]
+    [InlineData("/api/v1/jobs")]
+    [InlineData("/api/v1/jobs/1/logs")]
+    [InlineData("/metrics")]
+    public async Task Get_WithoutToken_401(string path)
+    {
+        using var response = await _server.Anonymous.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/healthz")]
+    [InlineData("/readyz")]
+    public async Task Health_WithoutToken_200(string path)
+    {
+        using var response = await _server.Anonymous.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/api/v1/jobs/424242", HttpStatusCode.NotFound)]
+    [InlineData("/api/v1/jobs/abc", HttpStatusCode.NotFound)]
+    [InlineData("/api/v1/nodes/nope", HttpStatusCode.NotFound)]
+    [InlineData("/api/v1/jobs/424242/logs", HttpStatusCode.NotFound)]
+    [InlineData("/api/v1/jobs?state=sleeping", HttpStatusCode.BadRequest)]
+    [InlineData("/api/v1/jobs?limit=0", HttpStatusCode.BadRequest)]
+    [InlineData("/api/v1/jobs?limit=5000", HttpStatusCode.BadRequest)]
+    [InlineData("/api/v1/jobs?cursor=-3", HttpStatusCode.BadRequest)]
+    [InlineData("/api/v1/nodes?state=asleep", HttpStatusCode.BadRequest)]
+    [InlineData("/api/v1/no-such-route", HttpStatusCode.NotFound)]
+    public async Task Get_BadIdOrQuery_ProblemResponse(string path, HttpStatusCode expected)
+    {
+        using var response = await _server.Admin.GetAsync(path);
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+    }
+
+    [Fact]
+    public async Task Cancel_UnknownJob_404AndEndedJob_409()
+    {
+        using var unknown = await _server.Admin.PostAsync("/api/v1/jobs/77/cancel", null);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+
+        var id = (await _server.SubmitAsync(new JobSubmission { Command = ["true"] }))[0];
+        using var first = await _server.Admin.PostAsync($"/api/v1/jobs/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var second = await _server.Admin.PostAsync($"/api/v1/jobs/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+        Assert.Contains("already ended (cancelled)", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Register_BadInventory_400AndNoNodeStored()
+    {
+        using var content = new StringContent("""{"name":"x","cpuCores":0,"memoryBytes":1,"os":"linux","architecture":"x64"}""", Encoding.UTF8, "application/json");
+        using var response = await _server.Join.PostAsync("/api/v1/nodes/register", content);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("cpuCores", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var duplicate = new StringContent("""{"name":"x","cpuCores":2,"memoryBytes":1,"os":"linux","architecture":"x64","gpus":[{"index":0,"uuid":"a","model":"m","memoryBytes":1},{"index":0,"uuid":"b","model":"m","memoryBytes":1}]}""", Encoding.UTF8, "application/json");
+        using var second = await _server.Join.PostAsync("/api/v1/nodes/register", duplicate);
+        Assert.Equal(HttpStatusCode.BadRequest, second.StatusCode);
+        Assert.Contains("gpus[1].index", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var nodes = await _server.Admin.GetFromJsonAsync("/api/v1/nodes", GantryJson.Default.PageNodeInfo);
+        Assert.Empty(nodes!.Items);
+    }
+
+    [Fact]
+    public async Task Register_WithAdminToken_403()
+    {
+        using var content = new StringContent("""{"name":"x","cpuCores":2,"memoryBytes":1,"os":"linux","architecture":"x64"}""", Encoding.UTF8, "application/json");
+        using var response = await _server.Admin.PostAsync("/api/v1/nodes/register", content);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Heartbeat_CredentialOfAnotherNode_403()
+    {
+        var (a, _) = await _server.RegisterAsync("a", 0);
+        var (_, bHttp) = await _server.RegisterAsync("b", 0);
+        using var response = await bHttp.PostAsJsonAsync($"/api/v1/nodes/{a}/heartbeat", new HeartbeatRequest(), GantryJson.Default.HeartbeatRequest);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    private async Task AssertNoJobsAsync()
+    {
+        var page = await _server.Admin.GetFromJsonAsync("/api/v1/jobs", GantryJson.Default.PageJobInfo);
+        Assert.Empty(page!.Items);
+    }
+}
