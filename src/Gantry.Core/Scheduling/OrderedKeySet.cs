@@ -12,6 +12,9 @@ internal sealed class OrderedKeySet
 
     private long[][] _blocks = new long[2][];
     private int[] _counts = new int[2];
+
+    // Each block's largest key, side by side, so finding a block touches one small array.
+    private long[] _maxes = new long[2];
     private int _blockCount;
 
     /// <summary>Keys in the set.</summary>
@@ -25,6 +28,7 @@ internal sealed class OrderedKeySet
             InsertBlock(0);
             _blocks[0][0] = key;
             _counts[0] = 1;
+            _maxes[0] = key;
             Count = 1;
             return true;
         }
@@ -50,7 +54,9 @@ internal sealed class OrderedKeySet
             InsertBlock(b + 1);
             Array.Copy(block, Half, _blocks[b + 1], 0, BlockSize - Half);
             _counts[b + 1] = BlockSize - Half;
+            _maxes[b + 1] = _maxes[b];
             _counts[b] = Half;
+            _maxes[b] = block[Half - 1];
             n = Half;
             if (i > Half)
             {
@@ -64,6 +70,11 @@ internal sealed class OrderedKeySet
         Array.Copy(block, i, block, i + 1, n - i);
         block[i] = key;
         _counts[b] = n + 1;
+        if (i == n)
+        {
+            _maxes[b] = key;
+        }
+
         Count++;
         return true;
     }
@@ -91,6 +102,10 @@ internal sealed class OrderedKeySet
         if (n == 1)
         {
             RemoveBlock(b);
+        }
+        else if (i == n - 1)
+        {
+            _maxes[b] = block[n - 2];
         }
 
         return true;
@@ -177,7 +192,7 @@ internal sealed class OrderedKeySet
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (_blocks[mid][_counts[mid] - 1] < key)
+            if (_maxes[mid] < key)
             {
                 lo = mid + 1;
             }
@@ -215,12 +230,14 @@ internal sealed class OrderedKeySet
         {
             Array.Resize(ref _blocks, _blocks.Length * 2);
             Array.Resize(ref _counts, _counts.Length * 2);
+            Array.Resize(ref _maxes, _maxes.Length * 2);
         }
 
         // A block emptied earlier is parked just past the live ones; reuse its array.
         var spare = _blocks[_blockCount] ?? new long[BlockSize];
         Array.Copy(_blocks, at, _blocks, at + 1, _blockCount - at);
         Array.Copy(_counts, at, _counts, at + 1, _blockCount - at);
+        Array.Copy(_maxes, at, _maxes, at + 1, _blockCount - at);
         _blocks[at] = spare;
         _counts[at] = 0;
         _blockCount++;
@@ -231,6 +248,7 @@ internal sealed class OrderedKeySet
         var emptied = _blocks[at];
         Array.Copy(_blocks, at + 1, _blocks, at, _blockCount - at - 1);
         Array.Copy(_counts, at + 1, _counts, at, _blockCount - at - 1);
+        Array.Copy(_maxes, at + 1, _maxes, at, _blockCount - at - 1);
         _blockCount--;
         _blocks[_blockCount] = emptied;
         _counts[_blockCount] = 0;

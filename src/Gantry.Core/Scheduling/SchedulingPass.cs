@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
 using Gantry.Core.Jobs;
 
 namespace Gantry.Core.Scheduling;
@@ -92,18 +91,11 @@ internal sealed class SchedulingPass
     private SchedulingResult Run()
     {
         var pending = _input.Pending;
-        var keys = new JobOrderKey[pending.Count];
-        for (var i = 0; i < keys.Length; i++)
+        var order = Order(pending);
+        _order = new PendingJob[order.Length];
+        for (var i = 0; i < order.Length; i++)
         {
-            var job = pending[i];
-            keys[i] = new JobOrderKey(job.Priority, job.Sequence, job.Id, i);
-        }
-
-        keys.AsSpan().Sort(default(JobOrderComparer));
-        _order = new PendingJob[keys.Length];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            _order[i] = pending[keys[i].Index];
+            _order[i] = pending[order[i]];
         }
 
         var placements = new List<Placement>();
@@ -111,6 +103,7 @@ internal sealed class SchedulingPass
         var waiting = new List<WaitingJob>();
         IReadOnlyDictionary<string, string>? lastSelector = null;
         var lastSelectorId = 0;
+        CandidateGroup? group = null;
         for (var k = 0; k < _order.Length; k++)
         {
             var job = _order[k];
@@ -126,7 +119,12 @@ internal sealed class SchedulingPass
                 lastSelectorId = SelectorId(job.Selector);
             }
 
-            var group = Group(lastSelectorId, gpus == 0 ? 0 : FilterId(request));
+            var filterId = gpus == 0 ? 0 : FilterId(request);
+            if (group is null || group.SelectorId != lastSelectorId || group.FilterId != filterId)
+            {
+                group = Group(lastSelectorId, filterId);
+            }
+
             var failKey = new FailKey(group.Id, gpus, cpus, memory);
 
             // Free resources only shrink during a pass, so a requirement that failed once fails again.
@@ -159,6 +157,53 @@ internal sealed class SchedulingPass
         }
 
         return new SchedulingResult(placements, reservations, waiting);
+    }
+
+    /// <summary>
+    /// Input positions by priority descending, then sequence, then id, then position. Usually priority and
+    /// sequence pack into one 64-bit key, sorted as primitives; only runs of equal keys compare ids.
+    /// </summary>
+    private static int[] Order(IReadOnlyList<PendingJob> pending)
+    {
+        var n = pending.Count;
+        var keys = new ulong[n];
+        var order = new int[n];
+        var packable = true;
+        for (var i = 0; i < n; i++)
+        {
+            var job = pending[i];
+            packable &= job.Sequence is >= 0 and <= uint.MaxValue;
+
+            // Flipping the sign bit maps int order onto uint order; subtracting from max makes it descending.
+            keys[i] = ((ulong)(uint.MaxValue - (uint)(job.Priority ^ int.MinValue)) << 32) | (uint)job.Sequence;
+            order[i] = i;
+        }
+
+        var ties = new JobTieComparer(pending);
+        if (!packable)
+        {
+            order.AsSpan().Sort(ties);
+            return order;
+        }
+
+        Array.Sort(keys, order);
+        for (var i = 0; i < n;)
+        {
+            var j = i + 1;
+            while (j < n && keys[j] == keys[i])
+            {
+                j++;
+            }
+
+            if (j - i > 1)
+            {
+                order.AsSpan(i, j - i).Sort(ties);
+            }
+
+            i = j;
+        }
+
+        return order;
     }
 
     private Placement Place(PendingJob job, CandidateGroup group, int slot, int gpus, int cpus, long memory)
@@ -457,9 +502,12 @@ internal sealed class SchedulingPass
 
         for (var p = 0; p < count; p++)
         {
-            foreach (var peer in gpus[positions[p]].NvLinkPeers)
+            var peers = gpus[positions[p]].NvLinkPeers;
+            for (var j = 0; j < peers.Count; j++)
             {
-                var q = _gpuIndex.AsSpan(start, count).IndexOf(peer);
+                // GPU i usually sits at position i; search only when it does not.
+                var peer = peers[j];
+                var q = peer >= 0 && peer < count && _gpuIndex[start + peer] == peer ? peer : _gpuIndex.AsSpan(start, count).IndexOf(peer);
                 if (q >= 0 && q != p)
                 {
                     _links[start + p] |= 1UL << q;
@@ -527,26 +575,25 @@ internal sealed class SchedulingPass
 
     private readonly record struct GpuFilter(string? Model, long MinMemory);
 
-    [StructLayout(LayoutKind.Auto)]
-    private readonly record struct JobOrderKey(int Priority, long Sequence, long Id, int Index);
-
-    /// <summary>Priority descending, then sequence, then id, then input position: a total order.</summary>
-    private readonly struct JobOrderComparer : IComparer<JobOrderKey>
+    /// <summary>Orders input positions by priority descending, then sequence, then id, then position: a total order.</summary>
+    private readonly struct JobTieComparer(IReadOnlyList<PendingJob> pending) : IComparer<int>
     {
-        public int Compare(JobOrderKey x, JobOrderKey y)
+        public int Compare(int x, int y)
         {
-            var c = y.Priority.CompareTo(x.Priority);
+            var a = pending[x];
+            var b = pending[y];
+            var c = b.Priority.CompareTo(a.Priority);
             if (c == 0)
             {
-                c = x.Sequence.CompareTo(y.Sequence);
+                c = a.Sequence.CompareTo(b.Sequence);
             }
 
             if (c == 0)
             {
-                c = x.Id.CompareTo(y.Id);
+                c = a.Id.CompareTo(b.Id);
             }
 
-            return c != 0 ? c : x.Index.CompareTo(y.Index);
+            return c != 0 ? c : x.CompareTo(y);
         }
     }
 

@@ -89,6 +89,25 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void Schedule_SequencesOutside32Bits_SameOrderRules()
+    {
+        var result = Run(
+            [Node("n-a", gpus: 2)],
+            [Job(1, sequence: long.MaxValue, priority: 5), Job(2, sequence: -3), Job(3, sequence: 1L << 40), Job(4, sequence: -9)]);
+
+        Assert.Equal([1, 4], result.Placements.Select(p => p.JobId));
+    }
+
+    [Fact]
+    public void Schedule_EqualPriorityAndSequence_LowerIdFirst()
+    {
+        var result = Run([Node("n-a", gpus: 1)], [Job(9, sequence: 5), Job(3, sequence: 5), Job(6, sequence: 5)]);
+
+        Assert.Equal(3, Assert.Single(result.Placements).JobId);
+        Assert.Equal([6, 9], result.Waiting.Select(w => w.JobId));
+    }
+
+    [Fact]
     public void Schedule_BigJobDoesNotFit_SmallJobsBehindItBackfill()
     {
         var result = Run(
