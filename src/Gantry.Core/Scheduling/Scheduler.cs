@@ -5,80 +5,28 @@ namespace Gantry.Core.Scheduling;
 /// resources, GPU model and memory), then place with best-fit GPU packing, higher priority first and
 /// first-come within a priority, with backfill and reservations so a large job cannot starve.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Jobs are taken by priority (highest first), then <see cref="PendingJob.Sequence"/>, then id. Each goes
+/// to the feasible node that leaves the fewest free matching GPUs, then the fewest free CPUs, then has
+/// the lowest id (ordinal); CPU-only jobs therefore go to nodes with the fewest free GPUs first. Within a
+/// node, a multi-GPU job gets a set whose GPUs all have NVLink to each other if one is free, else a set
+/// connected through NVLink, else any; lowest indexes first.
+/// </para>
+/// <para>
+/// A job that does not fit waits, and jobs behind it are still placed (backfill), unless it has waited
+/// <see cref="SchedulerPolicy.ReservationAfter"/>: then it reserves the unreserved node that could hold it
+/// and is closest to fitting, and nothing behind it is placed there in this pass. The same input always
+/// gives the same output. Cost is about O(jobs × log nodes) for the usual few distinct selectors and GPU
+/// filters; GPUs beyond the 64th (by index) of one node are not scheduled.
+/// </para>
+/// </remarks>
 public static class Scheduler
 {
     /// <summary>Decides which pending jobs run where. Never places two jobs on one GPU.</summary>
     public static SchedulingResult Schedule(SchedulingInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var placements = new List<Placement>();
-        var waiting = new List<WaitingJob>();
-        var free = new Dictionary<string, (int Cpus, long Memory, HashSet<int> Gpus)>();
-        foreach (var node in input.Nodes)
-        {
-            var gpus = new HashSet<int>();
-            foreach (var gpu in node.Gpus)
-            {
-                if (gpu.Free)
-                {
-                    gpus.Add(gpu.Index);
-                }
-            }
-
-            free[node.Id] = (node.FreeCpus, node.FreeMemoryBytes, gpus);
-        }
-
-        foreach (var job in input.Pending.OrderByDescending(j => j.Priority).ThenBy(j => j.Sequence))
-        {
-            var placed = false;
-            foreach (var node in input.Nodes)
-            {
-                if (!node.Schedulable)
-                {
-                    continue;
-                }
-
-                var (cpus, memory, gpus) = free[node.Id];
-                if (cpus < job.Resources.Cpus || memory < job.Resources.MemoryBytes)
-                {
-                    continue;
-                }
-
-                var selectorOk = true;
-                foreach (var (key, value) in job.Selector)
-                {
-                    if (!node.Labels.TryGetValue(key, out var v) || v != value)
-                    {
-                        selectorOk = false;
-                        break;
-                    }
-                }
-
-                if (!selectorOk)
-                {
-                    continue;
-                }
-
-                var chosen = node.Gpus.Where(g => gpus.Contains(g.Index) && job.Resources.Accepts(g.Model, g.MemoryBytes))
-                    .Take(job.Resources.Gpus).Select(g => g.Index).ToArray();
-                if (chosen.Length < job.Resources.Gpus)
-                {
-                    continue;
-                }
-
-                gpus.ExceptWith(chosen);
-                free[node.Id] = (cpus - job.Resources.Cpus, memory - job.Resources.MemoryBytes, gpus);
-                placements.Add(new Placement(job.Id, node.Id, chosen, job.Resources.Cpus, job.Resources.MemoryBytes));
-                placed = true;
-                break;
-            }
-
-            if (!placed)
-            {
-                waiting.Add(new WaitingJob(job.Id, "no ready node has the free resources"));
-            }
-        }
-
-        return new SchedulingResult(placements, [], waiting);
+        return SchedulingPass.Run(input);
     }
 }

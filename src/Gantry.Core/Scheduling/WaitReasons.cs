@@ -1,0 +1,132 @@
+using System.Globalization;
+
+namespace Gantry.Core.Scheduling;
+
+/// <summary>
+/// The short reasons shown on jobs left pending. Most pending jobs share a handful of reasons, so each
+/// distinct one is built once per pass and the string reused.
+/// </summary>
+internal sealed class WaitReasons
+{
+    private readonly Dictionary<Key, string> _cache = [];
+
+    public enum Kind
+    {
+        NoSelectorMatch,
+        NeverFits,
+        ReservedFor,
+        WaitingFor,
+    }
+
+    /// <summary>"no ready node" / "no ready node matches selector gpu=a100".</summary>
+    public string NoMatch(int selectorId, string selector)
+    {
+        if (selectorId == 0)
+        {
+            return "no ready node";
+        }
+
+        var key = new Key(Kind.NoSelectorMatch, selectorId, 0, 0, 0, 0);
+        if (!_cache.TryGetValue(key, out var reason))
+        {
+            reason = "no ready node matches selector " + selector;
+            _cache[key] = reason;
+        }
+
+        return reason;
+    }
+
+    /// <summary>"no node has 16 GPUs", "no node has 64 CPU cores", or every dimension when only the combination is missing.</summary>
+    public string NeverFits(CandidateGroup group, int gpus, int cpus, long memory, string gpuNoun)
+    {
+        var key = new Key(Kind.NeverFits, group.Id, gpus, cpus, memory, 0);
+        if (_cache.TryGetValue(key, out var reason))
+        {
+            return reason;
+        }
+
+        var (noGpus, noCpus, noMemory) = group.Shortfall(gpus, cpus, memory);
+        reason = noGpus ? $"no node has {Count(gpus, gpuNoun)}"
+            : noCpus ? $"no node has {Count(cpus, "CPU core")}"
+            : noMemory ? $"no node has {Bytes(memory)} of memory"
+            : "no node has " + Together(gpus > 0 ? Count(gpus, gpuNoun) : null, Count(cpus, "CPU core"), memory > 0 ? Bytes(memory) + " of memory" : null);
+        _cache[key] = reason;
+        return reason;
+    }
+
+    /// <summary>"4 GPUs, 100 CPU cores and 1024 GiB of memory together", leaving out the parts not asked for.</summary>
+    private static string Together(string? gpus, string cpus, string? memory) => (gpus, memory) switch
+    {
+        (null, null) => cpus,
+        (null, _) => $"{cpus} and {memory} together",
+        (_, null) => $"{gpus} and {cpus} together",
+        _ => $"{gpus}, {cpus} and {memory} together",
+    };
+
+    /// <summary>"node n-abc is reserved for job 12 (priority 90)".</summary>
+    public string ReservedFor(int node, string nodeId, long jobId, int priority)
+    {
+        var key = new Key(Kind.ReservedFor, node, 0, 0, 0, 0);
+        if (!_cache.TryGetValue(key, out var reason))
+        {
+            reason = string.Create(CultureInfo.InvariantCulture, $"node {nodeId} is reserved for job {jobId} (priority {priority})");
+            _cache[key] = reason;
+        }
+
+        return reason;
+    }
+
+    /// <summary>"waiting for 4 free GPUs", with CPU and memory named when GPUs alone would be free somewhere.</summary>
+    public string WaitingFor(CandidateGroup group, int gpus, int cpus, long memory, string gpuNoun, bool gpusFreeSomewhere)
+    {
+        var key = new Key(Kind.WaitingFor, group.Id, gpus, cpus, memory, gpusFreeSomewhere ? 1 : 0);
+        if (_cache.TryGetValue(key, out var reason))
+        {
+            return reason;
+        }
+
+        var hostPart = memory > 0 ? $"{Count(cpus, "free CPU core")} and {Bytes(memory)} of free memory" : Count(cpus, "free CPU core");
+        reason = gpus == 0 ? "waiting for " + hostPart
+            : gpusFreeSomewhere ? $"waiting for {Count(gpus, "free " + gpuNoun)} with {hostPart}"
+            : $"waiting for {Count(gpus, "free " + gpuNoun)}";
+        _cache[key] = reason;
+        return reason;
+    }
+
+    /// <summary>The reason of a starving job that now holds a node.</summary>
+    public static string HoldsReservation(string reason, string nodeId) => reason + "; node " + nodeId + " is reserved for it";
+
+    /// <summary>"GPU", "H100 GPU", "GPU with at least 80 GiB", "H100 GPU with at least 80 GiB".</summary>
+    public static string GpuNoun(string? model, long minMemory)
+    {
+        var noun = model is null ? "GPU" : model + " GPU";
+        return minMemory > 0 ? noun + " with at least " + Bytes(minMemory) : noun;
+    }
+
+    /// <summary>"1 GPU", "4 GPUs", "2 H100 GPUs with at least 80 GiB" (the plural goes on "GPU").</summary>
+    private static string Count(int n, string noun)
+    {
+        var number = n.ToString(CultureInfo.InvariantCulture);
+        if (n == 1)
+        {
+            return number + " " + noun;
+        }
+
+        var gpu = noun.IndexOf("GPU", StringComparison.Ordinal);
+        return gpu >= 0
+            ? number + " " + noun.Insert(gpu + 3, "s")
+            : number + " " + noun + "s";
+    }
+
+    /// <summary>Bytes in GiB (or MiB below one GiB), invariant culture.</summary>
+    internal static string Bytes(long bytes)
+    {
+        const double GiB = 1024L * 1024 * 1024;
+        const double MiB = 1024L * 1024;
+        return bytes >= GiB
+            ? (bytes / GiB).ToString("0.#", CultureInfo.InvariantCulture) + " GiB"
+            : (bytes / MiB).ToString("0.#", CultureInfo.InvariantCulture) + " MiB";
+    }
+
+    private readonly record struct Key(Kind Kind, int Scope, int Gpus, int Cpus, long Memory, int Extra);
+}
