@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gantry.Agent;
 using Gantry.Agent.Configuration;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -92,12 +93,23 @@ internal static class AgentCommand
 
     private static async Task<int> RunAsync(AgentOptions options, CancellationToken cancellationToken)
     {
-        await using var app = AgentHost.Build(options, configureLogging: logging => logging.AddSimpleConsole(console =>
+        WebApplication built;
+        try
         {
-            console.SingleLine = true;
-            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
-            console.UseUtcTimestamp = true;
-        }));
+            built = AgentHost.Build(options, configureLogging: logging => logging.AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
+                console.UseUtcTimestamp = true;
+            }));
+        }
+        catch (SettingException ex)
+        {
+            await Console.Error.WriteLineAsync($"gantry agent: --{ex.Setting}: {ex.Message}").ConfigureAwait(false);
+            return GantryCli.UsageError;
+        }
+
+        await using var app = built;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent");
         try
         {
