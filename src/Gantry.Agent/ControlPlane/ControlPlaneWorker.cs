@@ -27,6 +27,7 @@ internal sealed class ControlPlaneWorker(
     SnapshotPublisher publisher,
     AgentOptions options,
     IServer server,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<ControlPlaneWorker> logger) : BackgroundService
 {
@@ -42,6 +43,13 @@ internal sealed class ControlPlaneWorker(
     {
         try
         {
+            // Kestrel has bound its port (the advertised URL needs it) and the GPUs are known.
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            {
+                await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+
             await publisher.FirstAsync(stoppingToken).ConfigureAwait(false);
             runner.RecoverOrphans();
             while (!stoppingToken.IsCancellationRequested)
