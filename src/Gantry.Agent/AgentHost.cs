@@ -1,4 +1,7 @@
 using Gantry.Agent.Configuration;
+using Gantry.Agent.ControlPlane;
+using Gantry.Agent.Jobs;
+using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
 using Gantry.Telemetry.Collection;
@@ -10,12 +13,16 @@ using Microsoft.Extensions.Logging;
 
 namespace Gantry.Agent;
 
-/// <summary>Builds the agent: the sampler, its worker and the HTTP endpoints on Kestrel.</summary>
+/// <summary>
+/// Builds the agent: the sampler, its worker and the HTTP endpoints on Kestrel; with
+/// <see cref="AgentOptions.Server"/> set, also the control-plane client and the job runner.
+/// </summary>
 public static class AgentHost
 {
     /// <summary>
     /// Builds a ready-to-run agent for <paramref name="options"/>. <paramref name="configureLogging"/>
-    /// lets the caller choose log providers (the CLI writes to the console).
+    /// lets the caller choose log providers (the CLI writes to the console). Throws
+    /// <see cref="SettingException"/> when the control-plane settings are unusable.
     /// </summary>
     public static WebApplication Build(AgentOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
     {
@@ -47,9 +54,54 @@ public static class AgentHost
             time,
             sp.GetRequiredService<ILogger<Sampler>>()));
         builder.Services.AddHostedService<SamplerWorker>();
+        if (options.Server is not null)
+        {
+            AddControlPlane(builder.Services, options, time);
+        }
 
         var app = builder.Build();
         app.MapAgentEndpoints();
         return app;
+    }
+
+    /// <summary>The control-plane client and the job runner: only for an agent given a server.</summary>
+    private static void AddControlPlane(IServiceCollection services, AgentOptions options, TimeProvider time)
+    {
+        if (options.Validate() is { } problem)
+        {
+            throw new SettingException(problem.Setting, problem.Message);
+        }
+
+        var stateDir = options.EffectiveStateDir;
+        try
+        {
+            Directory.CreateDirectory(stateDir);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new SettingException("state-dir", $"cannot create {stateDir}: {ex.Message}");
+        }
+
+        var server = options.Server!;
+        services.AddSingleton(_ => new ControlPlaneClient(ControlPlaneClient.CreateHttpClient(), server, time));
+        services.AddSingleton<NodeSession>();
+        services.AddSingleton(sp => new ServerConnection(server, time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
+        services.AddSingleton(sp =>
+        {
+            var outbox = new AttemptOutbox(
+                sp.GetRequiredService<ControlPlaneClient>(),
+                sp.GetRequiredService<NodeSession>(),
+                sp.GetRequiredService<ServerConnection>(),
+                time,
+                sp.GetRequiredService<ILogger<AttemptOutbox>>());
+            outbox.Fenced = key => sp.GetRequiredService<JobRunner>().Stop(key, AttemptEndCause.Stopped);
+            return outbox;
+        });
+        services.AddSingleton(sp => new JobRunner(sp.GetRequiredService<AttemptOutbox>(), stateDir, time, sp.GetRequiredService<ILogger<JobRunner>>()));
+
+        // Hosted services stop in reverse order: assignments and heartbeats first, the jobs last.
+        services.AddHostedService<JobsLifetime>();
+        services.AddHostedService<ControlPlaneWorker>();
+        services.AddHostedService<AssignmentWorker>();
     }
 }

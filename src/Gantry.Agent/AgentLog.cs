@@ -18,4 +18,55 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "procfs not found at {Path}: using the portable collectors (fewer host metrics)")]
     public static partial void PortableCollectors(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} started as pid {Pid}")]
+    public static partial void AttemptStarted(ILogger logger, long jobId, int attempt, int pid);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} ended ({Cause}, exit status {ExitStatus})")]
+    public static partial void AttemptEnded(ILogger logger, long jobId, int attempt, Gantry.Core.Protocol.AttemptEndCause cause, int exitStatus);
+
+    [LoggerMessage(EventId = 112, Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} could not start: {Reason}")]
+    public static partial void AttemptStartFailed(ILogger logger, long jobId, int attempt, string reason);
+
+    [LoggerMessage(EventId = 113, Level = LogLevel.Information, Message = "Stopping job {JobId} attempt {Attempt} ({Cause}): SIGTERM to its process group, SIGKILL after {GraceSeconds}s")]
+    public static partial void AttemptStopping(ILogger logger, long jobId, int attempt, Gantry.Core.Protocol.AttemptEndCause cause, double graceSeconds);
+
+    [LoggerMessage(EventId = 114, Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} (pid {Pid}) was left by an earlier agent run; killed: {Killed}")]
+    public static partial void OrphanFound(ILogger logger, long jobId, int attempt, int pid, bool killed);
+
+    [LoggerMessage(EventId = 115, Level = LogLevel.Warning, Message = "Cannot keep the attempt record in {Directory}: an agent restart will not find this attempt")]
+    public static partial void AttemptRecordFailed(ILogger logger, string directory, Exception exception);
+
+    [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "setsid (util-linux) not found: jobs run without their own process group, so a stop reaches only the job's main process")]
+    public static partial void NoSetsid(ILogger logger);
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Registered with {Server} as node {NodeId} ({Name}); heartbeat every {IntervalSeconds}s")]
+    public static partial void Registered(ILogger logger, Uri server, string nodeId, string name, double intervalSeconds);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Control plane {Server} unreachable; retrying with backoff while sampling and serving go on")]
+    public static partial void ServerUnreachable(ILogger logger, Uri server, Exception exception);
+
+    [LoggerMessage(EventId = 132, Level = LogLevel.Information, Message = "Control plane {Server} reachable again after {Seconds:0.#}s")]
+    public static partial void ServerReachable(ILogger logger, Uri server, double seconds);
+
+    [LoggerMessage(EventId = 133, Level = LogLevel.Information, Message = "The server no longer knows this node or its credential ({Status}); registering again")]
+    public static partial void Reregistering(ILogger logger, int status);
+
+    [LoggerMessage(EventId = 134, Level = LogLevel.Error, Message = "The server refused registration with {Status}: {Detail}")]
+    public static partial void RegistrationRefused(ILogger logger, int status, string detail);
+
+    [LoggerMessage(EventId = 135, Level = LogLevel.Information, Message = "The server fenced job {JobId} attempt {Attempt} (epoch {Epoch}); stopping it and dropping what was queued for it")]
+    public static partial void AttemptFenced(ILogger logger, long jobId, int attempt, long epoch);
+
+    [LoggerMessage(EventId = 136, Level = LogLevel.Warning, Message = "The server refused an upload for job {JobId} attempt {Attempt} with {Status}: {Detail}; it is dropped")]
+    public static partial void UploadRefused(ILogger logger, long jobId, int attempt, int status, string detail);
+
+    [LoggerMessage(EventId = 137, Level = LogLevel.Warning, Message = "Output of job {JobId} attempt {Attempt} exceeds {Limit} buffered characters while the server is unreachable; dropping output")]
+    public static partial void OutputDropped(ILogger logger, long jobId, int attempt, int limit);
+
+    [LoggerMessage(EventId = 138, Level = LogLevel.Warning, Message = "Cannot write the node id to {Path}: the next start registers as a new node")]
+    public static partial void NodeIdNotSaved(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 139, Level = LogLevel.Error, Message = "A control-plane loop failed; it starts again")]
+    public static partial void LoopFailed(ILogger logger, Exception exception);
 }

@@ -45,6 +45,68 @@ public sealed class AgentOptions
     /// <summary>The least severe log level written.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
 
+    /// <summary>The control plane to join; null runs the agent alone (metrics only, no jobs).</summary>
+    public Uri? Server { get; set; }
+
+    /// <summary>The join token presented at registration (required with <see cref="Server"/> unless <see cref="JoinTokenFile"/> is set).</summary>
+    public string? JoinToken { get; set; }
+
+    /// <summary>A file holding the join token (first line), read at start.</summary>
+    public string? JoinTokenFile { get; set; }
+
+    /// <summary>Where the node id and the records of running attempts are kept; null for <see cref="DefaultStateDir"/>.</summary>
+    public string? StateDir { get; set; }
+
+    /// <summary>Labels reported to the control plane (<c>--labels gpu=h100,zone=a</c>).</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; set; } = new Dictionary<string, string>();
+
+    /// <summary>The node's name at the control plane; null for the host name.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>What the agent reports as its URL; null for <c>http://</c> + the listen address.</summary>
+    public Uri? AdvertiseUrl { get; set; }
+
+    /// <summary>The state directory in effect.</summary>
+    public string EffectiveStateDir => StateDir ?? DefaultStateDir(Environment.GetEnvironmentVariable);
+
+    /// <summary>The node name in effect.</summary>
+    public string EffectiveNodeName => string.IsNullOrWhiteSpace(NodeName) ? Environment.MachineName : NodeName;
+
+    /// <summary>
+    /// <c>/var/lib/gantry/agent</c> for root, else <c>$XDG_STATE_HOME/gantry/agent</c>, else
+    /// <c>~/.local/state/gantry/agent</c>.
+    /// </summary>
+    public static string DefaultStateDir(Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        if (!OperatingSystem.IsWindows() && Environment.UserName == "root")
+        {
+            return "/var/lib/gantry/agent";
+        }
+
+        if (environment("XDG_STATE_HOME") is { Length: > 0 } xdg && Path.IsPathRooted(xdg))
+        {
+            return Path.Combine(xdg, "gantry", "agent");
+        }
+
+        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "gantry", "agent");
+    }
+
+    /// <summary>
+    /// The join token: <see cref="JoinToken"/>, or the first line of <see cref="JoinTokenFile"/>.
+    /// Throws <see cref="IOException"/> when the file cannot be read.
+    /// </summary>
+    public string? ResolveJoinToken()
+    {
+        if (JoinToken is not null || JoinTokenFile is null)
+        {
+            return JoinToken?.Trim();
+        }
+
+        using var reader = new StreamReader(JoinTokenFile);
+        return reader.ReadLine()?.Trim();
+    }
+
     /// <summary>The collector timeout in effect.</summary>
     public TimeSpan EffectiveCollectorTimeout =>
         CollectorTimeout ?? TimeSpan.FromMilliseconds(Math.Min(Interval.TotalMilliseconds * 0.8, 10_000));
@@ -96,6 +158,63 @@ public sealed class AgentOptions
             {
                 return ("app-metrics-url", $"must be an http or https URL, got {url}");
             }
+        }
+
+        return ValidateControlPlane();
+    }
+
+    private (string Setting, string Message)? ValidateControlPlane()
+    {
+        if (Server is { } server && (!server.IsAbsoluteUri || server.Scheme is not ("http" or "https")))
+        {
+            return ("server", $"must be an absolute http or https URL, got {server}");
+        }
+
+        if (AdvertiseUrl is { } advertise && (!advertise.IsAbsoluteUri || advertise.Scheme is not ("http" or "https")))
+        {
+            return ("advertise-url", $"must be an absolute http or https URL, got {advertise}");
+        }
+
+        if (NodeName is { } name && (name.Length is 0 or > 253 || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+        {
+            return ("node-name", $"must be 1 to 253 characters without spaces, got '{name}'");
+        }
+
+        if (StateDir is { } dir && !Path.IsPathRooted(dir))
+        {
+            return ("state-dir", $"must be an absolute path, got '{dir}'");
+        }
+
+        if (LabelRules.Check(Labels) is { } labelProblem)
+        {
+            return ("labels", labelProblem);
+        }
+
+        if (JoinToken is not null && JoinTokenFile is not null)
+        {
+            return ("join-token-file", "cannot be combined with --join-token; give one of them");
+        }
+
+        if (Server is null)
+        {
+            return JoinToken is not null || JoinTokenFile is not null ? ("join-token", "is only used with --server") : null;
+        }
+
+        string? token;
+        try
+        {
+            token = ResolveJoinToken();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ("join-token-file", $"cannot read {JoinTokenFile}: {ex.Message}");
+        }
+
+        if (string.IsNullOrEmpty(token))
+        {
+            return JoinTokenFile is null
+                ? ("join-token", "is required with --server (or give --join-token-file FILE)")
+                : ("join-token-file", $"{JoinTokenFile} is empty");
         }
 
         return null;

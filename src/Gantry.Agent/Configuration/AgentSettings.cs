@@ -30,6 +30,13 @@ public static class AgentSettings
         new("procfs", false, static (o, v) => o.ProcPath = NonEmpty(v)),
         new("sysfs", false, static (o, v) => o.SysPath = NonEmpty(v)),
         new("log-level", false, static (o, v) => o.LogLevel = ParseLogLevel(v)),
+        new("server", false, static (o, v) => o.Server = ParseUrl(v, "http://10.0.0.1:7070")),
+        new("join-token", false, static (o, v) => o.JoinToken = NonEmpty(v, "a token")),
+        new("join-token-file", false, static (o, v) => o.JoinTokenFile = Path.GetFullPath(NonEmpty(v))),
+        new("state-dir", false, static (o, v) => o.StateDir = Path.GetFullPath(NonEmpty(v))),
+        new("labels", false, static (o, v) => o.Labels = ParseLabels(v)),
+        new("node-name", false, static (o, v) => o.NodeName = NonEmpty(v, "a name")),
+        new("advertise-url", false, static (o, v) => o.AdvertiseUrl = ParseUrl(v, "http://10.0.0.5:9450")),
     ];
 
     /// <summary>The flag names this class understands (without the leading dashes).</summary>
@@ -265,13 +272,38 @@ public static class AgentSettings
     private static double ParseDouble(string text) =>
         double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw new FormatException("expected a number");
 
-    private static string NonEmpty(string text) =>
-        string.IsNullOrWhiteSpace(text) ? throw new FormatException("expected a path") : text;
+    private static string NonEmpty(string text, string what = "a path") =>
+        string.IsNullOrWhiteSpace(text) ? throw new FormatException("expected " + what) : text.Trim();
 
-    private static Uri ParseUrl(string text) =>
+    private static Uri ParseUrl(string text) => ParseUrl(text, "http://127.0.0.1:8000/metrics");
+
+    private static Uri ParseUrl(string text, string example) =>
         Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
-            : throw new FormatException("expected an absolute http(s) URL such as http://127.0.0.1:8000/metrics");
+            : throw new FormatException("expected an absolute http(s) URL such as " + example);
+
+    /// <summary>Reads <c>k=v,k2=v2</c>, or in a config file a JSON object of strings.</summary>
+    private static Dictionary<string, string> ParseLabels(string text)
+    {
+        if (!text.TrimStart().StartsWith('{'))
+        {
+            return LabelRules.Parse(text);
+        }
+
+        using var document = JsonDocument.Parse(text);
+        var pairs = new List<string>();
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            if (property.Value.ValueKind != JsonValueKind.String || property.Name.Contains(',', StringComparison.Ordinal) || property.Value.GetString()!.Contains(',', StringComparison.Ordinal))
+            {
+                throw new FormatException($"label {property.Name} must be a string without commas");
+            }
+
+            pairs.Add(property.Name + "=" + property.Value.GetString());
+        }
+
+        return LabelRules.Parse(string.Join(',', pairs));
+    }
 
     private static LogLevel ParseLogLevel(string text) => text.Trim().ToUpperInvariant() switch
     {

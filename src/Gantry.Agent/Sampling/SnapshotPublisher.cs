@@ -40,16 +40,21 @@ public sealed class SnapshotPublisher
 {
     private readonly Lock _gate = new();
     private readonly List<Channel<Rendering>> _subscribers = [];
+    private readonly TaskCompletionSource<Rendering> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Rendering? _latest;
 
     /// <summary>The latest rendering, or null before the first sample.</summary>
     public Rendering? Latest => _latest;
+
+    /// <summary>Completes with the first rendering (at once when there is one).</summary>
+    public Task<Rendering> FirstAsync(CancellationToken cancellationToken) => _first.Task.WaitAsync(cancellationToken);
 
     /// <summary>Renders and publishes a new snapshot.</summary>
     public Rendering Publish(NodeSnapshot snapshot, bool dcgmCompat)
     {
         var rendering = new Rendering(snapshot, PrometheusRenderer.Render(snapshot, dcgmCompat), StatusJson.Render(snapshot));
         _latest = rendering;
+        _first.TrySetResult(rendering);
         lock (_gate)
         {
             foreach (var channel in _subscribers)

@@ -8,7 +8,14 @@ public sealed record NvLinkSample(
     ulong? ReceiveBytes,
     ulong? CrcErrors,
     ulong? ReplayErrors,
-    ulong? RecoveryErrors);
+    ulong? RecoveryErrors)
+{
+    /// <summary>
+    /// PCI bus id of the device at the other end of the link (another GPU, or an NVSwitch), when
+    /// known; the agent maps it to the peer GPU's index for NVLink-aware placement.
+    /// </summary>
+    public string? RemotePciBusId { get; init; }
+}
 
 /// <summary>A compute process using a GPU and the GPU memory it holds.</summary>
 public sealed record GpuProcessSample(uint Pid, string? Name, ulong? UsedMemoryBytes);

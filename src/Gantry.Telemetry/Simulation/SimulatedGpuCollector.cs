@@ -44,6 +44,9 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
         ["00000000:18:00.0", "00000000:2A:00.0", "00000000:3A:00.0", "00000000:5D:00.0",
          "00000000:9A:00.0", "00000000:AB:00.0", "00000000:BA:00.0", "00000000:DB:00.0"];
 
+    /// <summary>The NVSwitches of an HGX board: every GPU's links end on them, so all GPUs are NVLink peers.</summary>
+    private static readonly string[] NvSwitchBusIds = ["00000000:C5:00.0", "00000000:C6:00.0", "00000000:C7:00.0", "00000000:C8:00.0"];
+
     private readonly Lock _gate = new();
     private readonly TimeProvider _timeProvider;
     private readonly long _start;
@@ -222,7 +225,7 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
             var links = new NvLinkSample[NvLinkCount];
             for (var l = 0; l < NvLinkCount; l++)
             {
-                links[l] = new NvLinkSample(l, true, _nvLinkTx[l], _nvLinkRx[l], 0, 0, 0);
+                links[l] = new NvLinkSample(l, true, _nvLinkTx[l], _nvLinkRx[l], 0, 0, 0) { RemotePciBusId = NvSwitchBusIds[l % NvSwitchBusIds.Length] };
             }
 
             ulong reasons = 0;

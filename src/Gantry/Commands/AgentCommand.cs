@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gantry.Agent;
 using Gantry.Agent.Configuration;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,12 +27,20 @@ internal static class AgentCommand
         ("procfs", "PATH", "Where procfs is mounted, e.g. /host/proc in a container. (default: /proc)", false, false),
         ("sysfs", "PATH", "Where sysfs is mounted. (default: /sys)", false, false),
         ("log-level", "LEVEL", "trace, debug, info, warning or error. (default: info)", false, false),
+        ("server", "URL", "Join this control plane (gantry server) and run the jobs it assigns. Without it the agent runs alone.", false, false),
+        ("join-token", "TOKEN", "The server's join token; required with --server. Prefer --join-token-file or the environment: flags show in ps.", false, false),
+        ("join-token-file", "FILE", "Read the join token from the first line of FILE.", false, false),
+        ("state-dir", "DIR", "Where the node id and running attempts are kept. (default: /var/lib/gantry/agent as root, else $XDG_STATE_HOME/gantry/agent or ~/.local/state/gantry/agent)", false, false),
+        ("labels", "K=V,...", "Node labels jobs can select on, e.g. gpu=h100,zone=a.", false, false),
+        ("node-name", "NAME", "The node's name at the server. (default: the host name)", false, false),
+        ("advertise-url", "URL", "The URL the server and Prometheus use to reach this agent. (default: http:// + the listen address)", false, false),
     ];
 
     public static Command Create()
     {
         var command = new Command("agent", """
             Run the node agent: sample this machine's host and GPUs and serve them over HTTP.
+            With --server it also joins a control plane and runs the jobs it is given.
 
             Settings come from flags, then GANTRY_* environment variables (GANTRY_INTERVAL=2s,
             GANTRY_APP_METRICS_URL=url1,url2), then the JSON file given by --config
@@ -84,12 +93,23 @@ internal static class AgentCommand
 
     private static async Task<int> RunAsync(AgentOptions options, CancellationToken cancellationToken)
     {
-        await using var app = AgentHost.Build(options, configureLogging: logging => logging.AddSimpleConsole(console =>
+        WebApplication built;
+        try
         {
-            console.SingleLine = true;
-            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
-            console.UseUtcTimestamp = true;
-        }));
+            built = AgentHost.Build(options, configureLogging: logging => logging.AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
+                console.UseUtcTimestamp = true;
+            }));
+        }
+        catch (SettingException ex)
+        {
+            await Console.Error.WriteLineAsync($"gantry agent: --{ex.Setting}: {ex.Message}").ConfigureAwait(false);
+            return GantryCli.UsageError;
+        }
+
+        await using var app = built;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent");
         try
         {

@@ -1,0 +1,83 @@
+using System.Security.Cryptography;
+
+namespace Gantry.Agent.ControlPlane;
+
+/// <summary>
+/// Exponential backoff with full jitter: the n-th consecutive failure waits a uniformly random time
+/// in [0, min(cap, initial × 2ⁿ)), so agents that lost the server together do not come back together.
+/// </summary>
+internal sealed class Backoff(TimeSpan initial, TimeSpan cap)
+{
+    public static Backoff Default() => new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(15));
+
+    private int _failures;
+
+    public int Failures => _failures;
+
+    /// <summary>The ceiling of the next delay (no jitter).</summary>
+    public TimeSpan Ceiling => TimeSpan.FromTicks((long)Math.Min(cap.Ticks, initial.Ticks * Math.Pow(2, Math.Min(_failures, 30))));
+
+    /// <summary>The delay before the next try; each call counts one more failure.</summary>
+    public TimeSpan Next()
+    {
+        var ceiling = Ceiling;
+        _failures++;
+        return TimeSpan.FromTicks((long)(ceiling.Ticks * (RandomNumberGenerator.GetInt32(int.MaxValue) / (double)int.MaxValue)));
+    }
+
+    public void Reset() => _failures = 0;
+}
+
+/// <summary>
+/// Whether the control plane answers, as every loop sees it: the first failure after a success logs
+/// one warning, the first success after failures logs one line, retries in between log nothing.
+/// </summary>
+internal sealed class ServerConnection(Uri server, TimeProvider time, Microsoft.Extensions.Logging.ILogger logger)
+{
+    private readonly Lock _gate = new();
+    private long? _downSince;
+
+    public bool Down
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _downSince is not null;
+            }
+        }
+    }
+
+    public void Failed(Exception error)
+    {
+        lock (_gate)
+        {
+            if (_downSince is not null)
+            {
+                return;
+            }
+
+            _downSince = time.GetTimestamp();
+        }
+
+        AgentLog.ServerUnreachable(logger, server, error);
+    }
+
+    public void Succeeded()
+    {
+        long since;
+        lock (_gate)
+        {
+            if (_downSince is not { } down)
+            {
+                return;
+            }
+
+            since = down;
+            _downSince = null;
+        }
+
+        var seconds = time.GetElapsedTime(since).TotalSeconds;
+        AgentLog.ServerReachable(logger, server, seconds);
+    }
+}

@@ -1,0 +1,248 @@
+using System.Reflection;
+using Gantry.Agent.Configuration;
+using Gantry.Agent.Jobs;
+using Gantry.Agent.Sampling;
+using Gantry.Core.Protocol;
+using Gantry.Telemetry.Model;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Agent.ControlPlane;
+
+/// <summary>
+/// Joins the control plane and keeps the node's lease: after the first sample (so the GPUs are
+/// known) it kills what an earlier agent run left behind, registers with the join token, then sends
+/// a heartbeat every interval the server asked for. A 401 or 404 (the server forgot the node, or
+/// its credential) means register again; an unreachable server means backoff with jitter while
+/// sampling, serving and running jobs go on.
+/// </summary>
+internal sealed class ControlPlaneWorker(
+    ControlPlaneClient client,
+    NodeSession session,
+    ServerConnection connection,
+    JobRunner runner,
+    AttemptOutbox outbox,
+    SnapshotPublisher publisher,
+    AgentOptions options,
+    IServer server,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<ControlPlaneWorker> logger) : BackgroundService
+{
+    private static readonly string AgentVersion =
+        typeof(ControlPlaneWorker).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    private readonly string _nodeIdPath = Path.Combine(options.EffectiveStateDir, "node-id");
+    private readonly string _joinToken = options.ResolveJoinToken() ?? "";
+    private NodeSnapshot? _summarized;
+    private NodeSummary? _summary;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            // Kestrel has bound its port (the advertised URL needs it) and the GPUs are known.
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            {
+                await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+
+            await publisher.FirstAsync(stoppingToken).ConfigureAwait(false);
+            runner.RecoverOrphans();
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    var registration = await RegisterAsync(stoppingToken).ConfigureAwait(false);
+                    runner.NodeId = registration.NodeId;
+                    session.Set(registration);
+                    await HeartbeatAsync(registration, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    AgentLog.LoopFailed(logger, ex);
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // The agent is stopping.
+        }
+    }
+
+    private async Task<Registration> RegisterAsync(CancellationToken cancellationToken)
+    {
+        var backoff = Backoff.Default();
+        int? refusedWith = null;
+        while (true)
+        {
+            var result = await client.RegisterAsync(RegisterRequest(ReadNodeId()), _joinToken, cancellationToken).ConfigureAwait(false);
+            if (result is { Ok: true, Value: { } answer })
+            {
+                connection.Succeeded();
+                SaveNodeId(answer.NodeId);
+                var interval = TimeSpan.FromSeconds(Math.Clamp(double.IsFinite(answer.HeartbeatIntervalSeconds) ? answer.HeartbeatIntervalSeconds : 5, 1, 300));
+                AgentLog.Registered(logger, client.Server, answer.NodeId, options.EffectiveNodeName, interval.TotalSeconds);
+                return new Registration(answer.NodeId, answer.Credential, interval);
+            }
+
+            if (result.Transient)
+            {
+                connection.Failed(result.Error ?? new HttpRequestException($"HTTP {result.Status}: {result.Detail}"));
+            }
+            else if (refusedWith != result.Status)
+            {
+                // A wrong join token or a request the server does not understand: said once, then retried quietly.
+                connection.Succeeded();
+                refusedWith = result.Status;
+                AgentLog.RegistrationRefused(logger, result.Status, result.Detail ?? "");
+            }
+
+            await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task HeartbeatAsync(Registration registration, CancellationToken cancellationToken)
+    {
+        var backoff = Backoff.Default();
+        var delay = registration.HeartbeatInterval;
+        while (true)
+        {
+            await Task.WhenAny(Task.Delay(delay, time, cancellationToken), registration.Lost).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (registration.Lost.IsCompleted)
+            {
+                return;
+            }
+
+            var request = new HeartbeatRequest { Summary = Summary(), RunningAttempts = RunningAttempts() };
+            var result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            if (result.Status is 401 or 404)
+            {
+                connection.Succeeded();
+                AgentLog.Reregistering(logger, result.Status);
+                session.Invalidate(registration);
+                return;
+            }
+
+            if (result.Transient)
+            {
+                connection.Failed(result.Error ?? new HttpRequestException($"HTTP {result.Status}: {result.Detail}"));
+
+                // Retry sooner than the interval while the lease is at stake, but never hammer.
+                delay = TimeSpan.FromTicks(Math.Min(backoff.Next().Ticks, registration.HeartbeatInterval.Ticks));
+                continue;
+            }
+
+            connection.Succeeded();
+            backoff.Reset();
+            delay = registration.HeartbeatInterval;
+        }
+    }
+
+    /// <summary>What the node runs as the server must see it: running processes and ends not yet delivered.</summary>
+    private List<AttemptRef> RunningAttempts()
+    {
+        var running = runner.Running();
+        foreach (var key in outbox.Undelivered())
+        {
+            if (!running.Exists(r => r.JobId == key.JobId && r.Attempt == key.Attempt && r.Epoch == key.Epoch))
+            {
+                running.Add(key.ToRef());
+            }
+        }
+
+        return running;
+    }
+
+    private NodeSummary? Summary()
+    {
+        if (publisher.Latest?.Snapshot is not { } latest)
+        {
+            return null;
+        }
+
+        if (!ReferenceEquals(latest, _summarized))
+        {
+            _summary = NodeReport.Summary(latest, _summarized);
+            _summarized = latest;
+        }
+
+        return _summary;
+    }
+
+    private RegisterNodeRequest RegisterRequest(string? nodeId)
+    {
+        var snapshot = publisher.Latest?.Snapshot;
+        return new RegisterNodeRequest
+        {
+            NodeId = nodeId,
+            Name = options.EffectiveNodeName,
+            CpuCores = snapshot?.Host.Cpu?.LogicalCores is > 0 and var cores ? cores : Environment.ProcessorCount,
+            MemoryBytes = snapshot?.Host.Memory is { } memory ? (long)memory.TotalBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            Os = NodeReport.OperatingSystemName,
+            Architecture = NodeReport.ArchitectureName,
+            Labels = options.Labels,
+            Gpus = snapshot is null ? [] : NodeReport.Inventory(snapshot.Gpus),
+            AgentVersion = AgentVersion,
+            AgentUrl = AdvertiseUrl(),
+            RunningAttempts = RunningAttempts(),
+        };
+    }
+
+    private string AdvertiseUrl()
+    {
+        if (options.AdvertiseUrl is { } configured)
+        {
+            return configured.ToString().TrimEnd('/');
+        }
+
+        // The bound address (the real port when listening on :0); a wildcard address is no place to
+        // connect to, so the host name stands in for it.
+        var bound = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
+        if (bound is null || !Uri.TryCreate(bound, UriKind.Absolute, out var uri))
+        {
+            return $"http://{options.Listen}";
+        }
+
+        var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? options.EffectiveNodeName : uri.Host;
+        return new UriBuilder(uri.Scheme, host, uri.Port).Uri.ToString().TrimEnd('/');
+    }
+
+    private string? ReadNodeId()
+    {
+        try
+        {
+            var text = File.Exists(_nodeIdPath) ? File.ReadAllText(_nodeIdPath).Trim() : "";
+            return text.Length > 0 ? text : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private void SaveNodeId(string nodeId)
+    {
+        if (ReadNodeId() == nodeId)
+        {
+            return;
+        }
+
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(_nodeIdPath)!);
+            var temp = _nodeIdPath + ".tmp";
+            File.WriteAllText(temp, nodeId + "\n");
+            File.Move(temp, _nodeIdPath, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.NodeIdNotSaved(logger, _nodeIdPath, ex);
+        }
+    }
+}

@@ -1,0 +1,580 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Gantry.Core.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Agent.Jobs;
+
+/// <summary>
+/// Runs the attempts the control plane assigns: each in its own process group with its GPUs bound
+/// through <c>CUDA_VISIBLE_DEVICES</c>, its output and its start and end handed to an
+/// <see cref="IAttemptSink"/>. An attempt (job, attempt, epoch) is started at most once per agent
+/// run. Stopping sends SIGTERM to the whole group and SIGKILL after the grace period; when the
+/// leader exits, whatever it left in its group is killed too, so nothing outlives its attempt.
+/// </summary>
+internal sealed class JobRunner : IAsyncDisposable
+{
+    /// <summary>How long output may keep arriving after the process exited and its group was killed.</summary>
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    private static readonly Encoding Utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<AttemptKey, RunningAttempt> _running = [];
+    private readonly HashSet<AttemptKey> _seen = [];
+    private readonly IAttemptSink _sink;
+    private readonly AttemptStore _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string? _setsid;
+    private bool _disposed;
+
+    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        ArgumentNullException.ThrowIfNull(stateDir);
+        _sink = sink;
+        _store = new AttemptStore(stateDir);
+        _time = time;
+        _logger = logger;
+        _setsid = OperatingSystem.IsLinux() ? FindSetsid() : null;
+        if (OperatingSystem.IsLinux() && _setsid is null)
+        {
+            AgentLog.NoSetsid(logger);
+        }
+    }
+
+    /// <summary>The node id exported to attempts as <c>GANTRY_NODE_ID</c> (set once registered).</summary>
+    public string? NodeId { get; set; }
+
+    /// <summary>The folder holding the attempt records.</summary>
+    public string RecordDirectory => _store.Directory;
+
+    /// <summary>Attempts whose process runs now.</summary>
+    public List<AttemptRef> Running()
+    {
+        lock (_gate)
+        {
+            var list = new List<AttemptRef>(_running.Count);
+            foreach (var key in _running.Keys)
+            {
+                list.Add(key.ToRef());
+            }
+
+            return list;
+        }
+    }
+
+    /// <summary>True while the attempt's process runs.</summary>
+    public bool IsRunning(AttemptKey key)
+    {
+        lock (_gate)
+        {
+            return _running.ContainsKey(key);
+        }
+    }
+
+    /// <summary>
+    /// Kills the process groups an earlier agent run left behind (per the records in the state dir)
+    /// and reports each of their attempts as ended with cause <c>orphaned</c>. Call once, before
+    /// registering and before starting anything.
+    /// </summary>
+    public int RecoverOrphans()
+    {
+        var records = _store.ReadAll();
+        foreach (var record in records)
+        {
+            var killed = OperatingSystem.IsLinux() && ProcessGroups.KillLeftoverGroup(record.Pid, record.StartTicks);
+            lock (_gate)
+            {
+                _seen.Add(record.Key);
+            }
+
+            AgentLog.OrphanFound(_logger, record.JobId, record.Attempt, record.Pid, killed);
+            _sink.Event(record.Key, new AttemptEvent
+            {
+                Epoch = record.Epoch,
+                Type = AttemptEventType.Ended,
+                Time = _time.GetUtcNow(),
+                Cause = AttemptEndCause.Orphaned,
+                Message = killed
+                    ? $"left running by an earlier agent run (pid {record.Pid}); its process group was killed"
+                    : $"left by an earlier agent run (pid {record.Pid}); it had already ended",
+            });
+            _store.Delete(record.Key);
+        }
+
+        return records.Count;
+    }
+
+    /// <summary>Starts the attempt unless this agent run started it before; false when it did.</summary>
+    public bool Start(Assignment assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        var key = AttemptKey.Of(assignment);
+        lock (_gate)
+        {
+            if (_disposed || !_seen.Add(key))
+            {
+                return false;
+            }
+        }
+
+        try
+        {
+            StartProcess(key, assignment);
+        }
+        catch (StartFailedException ex)
+        {
+            AgentLog.AttemptStartFailed(_logger, key.JobId, key.Attempt, ex.Message);
+            _sink.Event(key, new AttemptEvent
+            {
+                Epoch = key.Epoch,
+                Type = AttemptEventType.Ended,
+                Time = _time.GetUtcNow(),
+                Cause = AttemptEndCause.StartFailed,
+                Message = ex.Message,
+            });
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Acts on a <c>stop</c> assignment: stops the attempt when it runs; when it was never started,
+    /// reports it ended so that the server can let go of it. Does nothing when it already ended.
+    /// </summary>
+    public void StopAssignment(Assignment assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        var key = AttemptKey.Of(assignment);
+        bool neverStarted;
+        lock (_gate)
+        {
+            neverStarted = !_disposed && _seen.Add(key);
+        }
+
+        if (neverStarted)
+        {
+            _sink.Event(key, new AttemptEvent
+            {
+                Epoch = key.Epoch,
+                Type = AttemptEventType.Ended,
+                Time = _time.GetUtcNow(),
+                Cause = AttemptEndCause.Stopped,
+                Message = "stopped before it started",
+            });
+            return;
+        }
+
+        Stop(key, AttemptEndCause.Stopped);
+    }
+
+    /// <summary>
+    /// SIGTERM to the attempt's process group, SIGKILL after its grace period. False when it does
+    /// not run or is already being stopped (the first cause is kept).
+    /// </summary>
+    public bool Stop(AttemptKey key, AttemptEndCause cause)
+    {
+        RunningAttempt? attempt;
+        lock (_gate)
+        {
+            if (!_running.TryGetValue(key, out attempt) || attempt.StopCause is not null)
+            {
+                return false;
+            }
+
+            attempt.StopCause = cause;
+        }
+
+        AgentLog.AttemptStopping(_logger, key.JobId, key.Attempt, cause, attempt.Grace.TotalSeconds);
+        if (attempt.Grace <= TimeSpan.Zero)
+        {
+            Signal(attempt, ProcessGroups.SigKill);
+        }
+        else
+        {
+            Signal(attempt, ProcessGroups.SigTerm);
+            attempt.KillTimer = _time.CreateTimer(static state => Signal((RunningAttempt)state!, ProcessGroups.SigKill), attempt, attempt.Grace, Timeout.InfiniteTimeSpan);
+        }
+
+        return true;
+    }
+
+    /// <summary>Stops every attempt (agent shutdown) and waits for them to end, SIGKILL after <paramref name="grace"/>.</summary>
+    public async Task StopAllAsync(TimeSpan grace, CancellationToken cancellationToken)
+    {
+        List<RunningAttempt> attempts;
+        lock (_gate)
+        {
+            _disposed = true;
+            attempts = [.. _running.Values];
+        }
+
+        foreach (var attempt in attempts)
+        {
+            lock (_gate)
+            {
+                attempt.StopCause ??= AttemptEndCause.Stopped;
+            }
+
+            Signal(attempt, ProcessGroups.SigTerm);
+        }
+
+        var all = Task.WhenAll(attempts.Select(a => a.Completion));
+        try
+        {
+            await all.WaitAsync(grace, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            foreach (var attempt in attempts)
+            {
+                Signal(attempt, ProcessGroups.SigKill);
+            }
+
+            await all.WaitAsync(DrainTimeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAllAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Whatever still runs is recorded in the state dir and killed by the next agent run.
+        }
+    }
+
+    private void StartProcess(AttemptKey key, Assignment assignment)
+    {
+        var directory = assignment.WorkingDirectory ?? Environment.CurrentDirectory;
+        if (!Directory.Exists(directory))
+        {
+            throw new StartFailedException($"no such directory: {directory}");
+        }
+
+        if (assignment.Command.Count == 0 || string.IsNullOrEmpty(assignment.Command[0]))
+        {
+            throw new StartFailedException("empty command");
+        }
+
+        var info = new ProcessStartInfo
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardOutputEncoding = Utf8,
+            StandardErrorEncoding = Utf8,
+            WorkingDirectory = directory,
+        };
+        SetEnvironment(info.Environment, key, assignment);
+
+        string program;
+        IEnumerable<string> arguments;
+        if (assignment.Shell)
+        {
+            // Command[0] is the script; any further items become $0, $1, … as with sh -c itself.
+            program = "/bin/sh";
+            arguments = ["-c", .. assignment.Command];
+        }
+        else
+        {
+            program = ResolveProgram(assignment.Command[0], directory, info.Environment.TryGetValue("PATH", out var path) ? path : null);
+            arguments = assignment.Command.Skip(1);
+        }
+
+        if (_setsid is not null)
+        {
+            // setsid execs in place (the child is not a group leader), so pid == pgid == sid.
+            info.FileName = _setsid;
+            info.ArgumentList.Add(program);
+        }
+        else
+        {
+            info.FileName = program;
+        }
+
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = new Process { StartInfo = info };
+        try
+        {
+            process.Start();
+        }
+        catch (Exception ex) when (ex is Win32Exception or InvalidOperationException or IOException)
+        {
+            process.Dispose();
+            throw new StartFailedException($"cannot start {program}: {ex.Message}");
+        }
+
+        var now = _time.GetUtcNow();
+        var pid = process.Id;
+        process.StandardInput.Close();
+        var startTicks = ProcessGroups.ReadStat(pid)?.StartTicks ?? 0;
+        var attempt = new RunningAttempt(key, process, pid, TimeSpan.FromSeconds(Math.Max(0, assignment.KillGraceSeconds)), _setsid is not null);
+        try
+        {
+            _store.Write(new AttemptRecord { JobId = key.JobId, Attempt = key.Attempt, Epoch = key.Epoch, Pid = pid, StartTicks = startTicks, StartedAt = now });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.AttemptRecordFailed(_logger, _store.Directory, ex);
+        }
+
+        AgentLog.AttemptStarted(_logger, key.JobId, key.Attempt, pid);
+        _sink.Event(key, new AttemptEvent { Epoch = key.Epoch, Type = AttemptEventType.Started, Time = now, Pid = pid });
+        lock (_gate)
+        {
+            _running[key] = attempt;
+        }
+
+        if (assignment.MaxRuntimeSeconds is { } max && max > 0)
+        {
+            attempt.RuntimeTimer = _time.CreateTimer(
+                state => Stop(((RunningAttempt)state!).Key, AttemptEndCause.TimedOut),
+                attempt,
+                TimeSpan.FromSeconds(max),
+                Timeout.InfiniteTimeSpan);
+        }
+
+        attempt.Completion = MonitorAsync(attempt, assignment.MaxRuntimeSeconds);
+    }
+
+    private void SetEnvironment(IDictionary<string, string?> environment, AttemptKey key, Assignment assignment)
+    {
+        // The join token is the agent's secret, not the job's.
+        environment.Remove("GANTRY_JOIN_TOKEN");
+        foreach (var (name, value) in assignment.Env)
+        {
+            environment[name] = value;
+        }
+
+        // The binding is the scheduler's promise: it wins over anything the job's own env says.
+        environment["CUDA_VISIBLE_DEVICES"] = string.Join(',', assignment.Gpus.Select(static g => g.ToString(CultureInfo.InvariantCulture)));
+        environment["GANTRY_JOB_ID"] = key.JobId.ToString(CultureInfo.InvariantCulture);
+        environment["GANTRY_ATTEMPT"] = key.Attempt.ToString(CultureInfo.InvariantCulture);
+        if (NodeId is { } nodeId)
+        {
+            environment["GANTRY_NODE_ID"] = nodeId;
+        }
+
+        if (assignment.ArrayIndex is { } index)
+        {
+            environment["GANTRY_ARRAY_INDEX"] = index.ToString(CultureInfo.InvariantCulture);
+        }
+        else
+        {
+            environment.Remove("GANTRY_ARRAY_INDEX");
+        }
+    }
+
+    /// <summary>Finds the program as execvp would, so a missing one is a start failure and not exit code 127.</summary>
+    private static string ResolveProgram(string command, string directory, string? path)
+    {
+        if (command.Contains('/', StringComparison.Ordinal))
+        {
+            var full = Path.GetFullPath(command, directory);
+            return IsExecutable(full) ? full : throw new StartFailedException(File.Exists(full) ? $"not executable: {command}" : $"no such file: {command}");
+        }
+
+        foreach (var dir in (path ?? "/usr/local/bin:/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, command);
+            if (IsExecutable(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new StartFailedException($"no such file: {command} (not found on PATH)");
+    }
+
+    private static bool IsExecutable(string file)
+    {
+        if (!File.Exists(file))
+        {
+            return false;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            return true;
+        }
+
+        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        return (File.GetUnixFileMode(file) & anyExecute) != 0;
+    }
+
+    private static string? FindSetsid()
+    {
+        foreach (var candidate in (string[])["/usr/bin/setsid", "/bin/setsid", "/usr/local/bin/setsid"])
+        {
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private static void Signal(RunningAttempt attempt, int signal)
+    {
+        // Once the leader was reaped its pid may be handed out again: never signal it after that.
+        if (attempt.Exited)
+        {
+            return;
+        }
+
+        if (attempt.Grouped)
+        {
+            ProcessGroups.SignalGroup(attempt.Pid, signal);
+        }
+        else if (OperatingSystem.IsWindows() || signal == ProcessGroups.SigKill)
+        {
+            try
+            {
+                attempt.Process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already exited.
+            }
+        }
+        else
+        {
+            ProcessGroups.SignalProcess(attempt.Pid, signal);
+        }
+    }
+
+    private async Task MonitorAsync(RunningAttempt attempt, double? maxRuntimeSeconds)
+    {
+        var key = attempt.Key;
+        using var readers = new CancellationTokenSource();
+        var stdout = PumpAsync(attempt, attempt.Process.StandardOutput, LogSource.Stdout, readers.Token);
+        var stderr = PumpAsync(attempt, attempt.Process.StandardError, LogSource.Stderr, readers.Token);
+        await attempt.Process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        var exitCode = attempt.Process.ExitCode;
+        var endedAt = _time.GetUtcNow();
+        attempt.Exited = true;
+
+        // What the leader left in its group (a backgrounded grandchild) ends with it; its end also
+        // closes the pipes it inherited, so the readers see end-of-file.
+        if (attempt.Grouped)
+        {
+            ProcessGroups.SignalGroup(attempt.Pid, ProcessGroups.SigKill);
+        }
+
+        var drained = Task.WhenAll(stdout, stderr);
+        try
+        {
+            await drained.WaitAsync(DrainTimeout, _time, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await readers.CancelAsync().ConfigureAwait(false);
+        }
+
+        lock (attempt.OutputGate)
+        {
+            attempt.OutputClosed = true;
+        }
+
+        AttemptEndCause cause;
+        lock (_gate)
+        {
+            _running.Remove(key);
+            cause = attempt.StopCause ?? AttemptEndCause.Exited;
+        }
+
+        attempt.KillTimer?.Dispose();
+        attempt.RuntimeTimer?.Dispose();
+        attempt.Process.Dispose();
+
+        // .NET reports death by signal N as exit code 128 + N, as shells do.
+        int? code = exitCode;
+        string? signal = null;
+        if (exitCode is > 128 and < 128 + 32)
+        {
+            signal = ProcessGroups.SignalName(exitCode - 128);
+            code = null;
+        }
+
+        AgentLog.AttemptEnded(_logger, key.JobId, key.Attempt, cause, exitCode);
+        _sink.Event(key, new AttemptEvent
+        {
+            Epoch = key.Epoch,
+            Type = AttemptEventType.Ended,
+            Time = endedAt,
+            Cause = cause,
+            ExitCode = code,
+            Signal = signal,
+            Message = cause == AttemptEndCause.TimedOut
+                ? string.Create(CultureInfo.InvariantCulture, $"exceeded its maximum run time of {maxRuntimeSeconds}s")
+                : null,
+        });
+
+        try
+        {
+            _store.Delete(key);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.AttemptRecordFailed(_logger, _store.Directory, ex);
+        }
+    }
+
+    private async Task PumpAsync(RunningAttempt attempt, StreamReader reader, LogSource stream, CancellationToken cancellationToken)
+    {
+        var buffer = new char[16 * 1024];
+        try
+        {
+            int read;
+            while ((read = await reader.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                var text = new string(buffer, 0, read);
+                lock (attempt.OutputGate)
+                {
+                    if (attempt.OutputClosed)
+                    {
+                        return;
+                    }
+
+                    _sink.Output(attempt.Key, stream, text);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The attempt ended and its output was closed.
+        }
+    }
+
+    private sealed class RunningAttempt(AttemptKey key, Process process, int pid, TimeSpan grace, bool grouped)
+    {
+        public AttemptKey Key { get; } = key;
+        public Process Process { get; } = process;
+        public int Pid { get; } = pid;
+        public TimeSpan Grace { get; } = grace;
+        public bool Grouped { get; } = grouped;
+        public Lock OutputGate { get; } = new();
+        public bool OutputClosed { get; set; }
+        public volatile bool Exited;
+        public AttemptEndCause? StopCause { get; set; }
+        public ITimer? KillTimer { get; set; }
+        public ITimer? RuntimeTimer { get; set; }
+        public Task Completion { get; set; } = Task.CompletedTask;
+    }
+
+    private sealed class StartFailedException(string message) : Exception(message);
+}

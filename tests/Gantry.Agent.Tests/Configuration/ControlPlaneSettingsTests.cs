@@ -1,0 +1,108 @@
+using Gantry.Agent.Configuration;
+
+namespace Gantry.Agent.Tests.Configuration;
+
+/// <summary>The settings that join the agent to a control plane.</summary>
+public sealed class ControlPlaneSettingsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gantry-cp-settings-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Dictionary<string, IReadOnlyList<string>> Flags(params (string Name, string Value)[] flags) =>
+        flags.ToDictionary(f => f.Name, f => (IReadOnlyList<string>)[f.Value]);
+
+    private static Func<string, string?> Env(params (string Name, string Value)[] vars) =>
+        name => vars.FirstOrDefault(v => v.Name == name).Value;
+
+    [Fact]
+    public void Load_NoServer_RunsAloneWithoutJoinToken()
+    {
+        var options = AgentSettings.Load(Flags(), Env(), null);
+        Assert.Null(options.Server);
+        Assert.Empty(options.Labels);
+        Assert.Null(options.Validate());
+    }
+
+    [Fact]
+    public void Load_AllControlPlaneFlags_AreApplied()
+    {
+        var options = AgentSettings.Load(
+            Flags(("server", "http://10.0.0.1:7070"), ("join-token", "secret"), ("state-dir", _dir), ("labels", "gpu=h100, zone=eu-1,rack="),
+                  ("node-name", "gpu-07"), ("advertise-url", "http://10.0.0.7:9450")),
+            Env(),
+            null);
+
+        Assert.Equal(new Uri("http://10.0.0.1:7070"), options.Server);
+        Assert.Equal("secret", options.ResolveJoinToken());
+        Assert.Equal(_dir, options.EffectiveStateDir);
+        Assert.Equal(new Dictionary<string, string> { ["gpu"] = "h100", ["zone"] = "eu-1", ["rack"] = "" }, options.Labels);
+        Assert.Equal("gpu-07", options.EffectiveNodeName);
+        Assert.Equal(new Uri("http://10.0.0.7:9450"), options.AdvertiseUrl);
+    }
+
+    [Fact]
+    public void Load_FromEnvironmentAndConfigFile_LabelsAsJsonObject()
+    {
+        var file = Path.Combine(_dir, "agent.json");
+        File.WriteAllText(file, """{ "server": "https://cp.example:7070", "labels": { "gpu": "a100", "zone": "b" } }""");
+        var options = AgentSettings.Load(Flags(), Env(("GANTRY_JOIN_TOKEN", "from-env"), ("GANTRY_NODE_NAME", "n1")), file);
+        Assert.Equal("https", options.Server!.Scheme);
+        Assert.Equal("from-env", options.ResolveJoinToken());
+        Assert.Equal("a100", options.Labels["gpu"]);
+        Assert.Equal("n1", options.EffectiveNodeName);
+    }
+
+    [Fact]
+    public void Load_JoinTokenFile_ReadsItsFirstLine()
+    {
+        var tokenFile = Path.Combine(_dir, "join.token");
+        File.WriteAllText(tokenFile, "tok-123  \nsecond line\n");
+        var options = AgentSettings.Load(Flags(("server", "http://127.0.0.1:7070"), ("join-token-file", tokenFile)), Env(), null);
+        Assert.Equal("tok-123", options.ResolveJoinToken());
+    }
+
+    [Fact]
+    public void Load_DefaultNodeNameAndStateDir_AreTheHostsAndAbsolute()
+    {
+        var options = AgentSettings.Load(Flags(), Env(), null);
+        Assert.Equal(Environment.MachineName, options.EffectiveNodeName);
+        Assert.True(Path.IsPathRooted(options.EffectiveStateDir));
+        Assert.EndsWith(Path.Combine("gantry", "agent"), options.EffectiveStateDir, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DefaultStateDir_NotRoot_UsesXdgStateHome()
+    {
+        var dir = AgentOptions.DefaultStateDir(name => name == "XDG_STATE_HOME" ? "/xdg/state" : null);
+        Assert.Equal(Environment.UserName == "root" ? "/var/lib/gantry/agent" : "/xdg/state/gantry/agent", dir);
+    }
+
+    [Theory]
+    [InlineData("join-token", "is required with --server", "server=http://127.0.0.1:7070")]
+    [InlineData("join-token-file", "cannot read", "server=http://127.0.0.1:7070", "join-token-file=/no/such/token")]
+    [InlineData("join-token-file", "cannot be combined", "server=http://127.0.0.1:7070", "join-token=a", "join-token-file=/no/such/token")]
+    [InlineData("join-token", "only used with --server", "join-token=a")]
+    [InlineData("server", "absolute http(s) URL", "server=ftp://cp:7070")]
+    [InlineData("server", "absolute http(s) URL", "server=cp:7070/x y")]
+    [InlineData("advertise-url", "absolute http(s) URL", "advertise-url=10.0.0.5:9450")]
+    [InlineData("labels", "key=value", "labels=gpu")]
+    [InlineData("labels", "label key '-x'", "labels=-x=1")]
+    [InlineData("labels", "value 'a b'", "labels=k=a b")]
+    [InlineData("labels", "given twice", "labels=a=1,a=2")]
+    [InlineData("node-name", "without spaces", "node-name=a b")]
+    public void Load_BadControlPlaneSetting_NamesTheSetting(string setting, string expected, params string[] flags)
+    {
+        var given = flags.Select(f => f.Split('=', 2)).Select(p => (p[0], p[1])).ToArray();
+        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(given), Env(), null));
+        Assert.Equal(setting, ex.Setting);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_RelativeStateDir_IsMadeAbsolute()
+    {
+        var options = AgentSettings.Load(Flags(("state-dir", "state")), Env(), null);
+        Assert.Equal(Path.GetFullPath("state"), options.StateDir);
+    }
+}
