@@ -14,6 +14,11 @@ internal static class GantryCli
             "Gantry runs GPU machines as one fleet. The agent measures a machine's host and GPUs " +
             "(NVML, procfs, sysfs, RAPL, hwmon) and serves Prometheus /metrics, JSON /status, SSE /events and /healthz.");
         root.Subcommands.Add(AgentCommand.Create());
+        foreach (var client in Gantry.Cli.ClientCommands.Create())
+        {
+            root.Subcommands.Add(client);
+        }
+
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0 && parseResult.Action is not System.CommandLine.Help.HelpAction)
         {
