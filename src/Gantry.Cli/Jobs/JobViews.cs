@@ -13,13 +13,13 @@ internal static class JobViews
     {
         var table = new Table(
             new Column("ID", AlignRight: true),
-            new Column("NAME", MaxWidth: 18),
+            new Column("NAME", MaxWidth: 32, MinWidth: 8),
             new Column("STATE"),
             new Column("GPUS", AlignRight: true),
-            new Column("NODE", MaxWidth: 14),
+            new Column("NODE", MaxWidth: 24, MinWidth: 8),
             new Column("PRIO", AlignRight: true),
             new Column("TIME", AlignRight: true),
-            new Column("REASON", Flexible: true));
+            new Column("REASON", MinWidth: 12, Flexible: true));
         foreach (var job in jobs)
         {
             table.AddRow(
@@ -89,13 +89,13 @@ internal static class JobViews
         {
             var attempts = new Table(
                 new Column("#", AlignRight: true),
-                new Column("NODE", MaxWidth: 14),
+                new Column("NODE", MaxWidth: 24, MinWidth: 8),
                 new Column("GPUS"),
                 new Column("STATE"),
                 new Column("STARTED"),
                 new Column("RAN", AlignRight: true),
                 new Column("EXIT", AlignRight: true),
-                new Column("REASON", Flexible: true));
+                new Column("REASON", MinWidth: 12, Flexible: true));
             foreach (var attempt in job.Attempts)
             {
                 attempts.AddRow(
@@ -117,7 +117,7 @@ internal static class JobViews
             new Column("TIME"),
             new Column("FROM"),
             new Column("TO"),
-            new Column("REASON", Flexible: true));
+            new Column("REASON", MinWidth: 12, Flexible: true));
         foreach (var transition in job.Transitions)
         {
             history.AddRow(

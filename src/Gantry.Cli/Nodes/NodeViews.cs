@@ -12,14 +12,14 @@ internal static class NodeViews
     public static void WriteTable(TextWriter writer, IReadOnlyList<NodeInfo> nodes, DateTimeOffset now, int width)
     {
         var table = new Table(
-            new Column("ID", MaxWidth: 14),
-            new Column("NAME", MaxWidth: 18),
+            new Column("ID", MaxWidth: 24, MinWidth: 8),
+            new Column("NAME", MaxWidth: 32, MinWidth: 8),
             new Column("STATE"),
             new Column("GPUS", AlignRight: true),
             new Column("CPUS", AlignRight: true),
             new Column("MEMORY", AlignRight: true),
             new Column("LAST SEEN", AlignRight: true),
-            new Column("LABELS", Flexible: true));
+            new Column("LABELS", MinWidth: 6, Flexible: true));
         foreach (var node in nodes)
         {
             table.AddRow(
@@ -71,7 +71,7 @@ internal static class NodeViews
         writer.Write('\n');
         var table = new Table(
             new Column("GPU", AlignRight: true),
-            new Column("MODEL", MaxWidth: 26),
+            new Column("MODEL", MaxWidth: 32, MinWidth: 10),
             new Column("MEMORY", AlignRight: true),
             new Column("JOB", AlignRight: true),
             new Column("UTIL", AlignRight: true),

@@ -5,13 +5,17 @@ namespace Gantry.Cli.Output;
 /// <summary>One column of a <see cref="Table"/>.</summary>
 /// <param name="Header">Upper-case title.</param>
 /// <param name="MaxWidth">Longer cells are cut with an ellipsis.</param>
-/// <param name="Flexible">Takes what is left of the table width (at most one column, usually the last).</param>
+/// <param name="MinWidth">
+/// When a row does not fit, the column may be cut down to this width (never below its header); 0 keeps it whole.
+/// </param>
+/// <param name="Flexible">Free text (labels, reasons): no maximum, and cut first when a row does not fit.</param>
 /// <param name="AlignRight">Numbers read better right-aligned.</param>
-internal sealed record Column(string Header, int MaxWidth = 24, bool Flexible = false, bool AlignRight = false);
+internal sealed record Column(string Header, int MaxWidth = 24, int MinWidth = 0, bool Flexible = false, bool AlignRight = false);
 
 /// <summary>
 /// A fixed-width text table: columns as wide as their widest cell (within their maximum), two spaces
-/// between columns, the flexible column cut so a row fits the width. No trailing spaces.
+/// between columns, no trailing spaces. When a row would be wider than the table may be, the flexible
+/// column is cut first, then the widest of the columns that may shrink, one character at a time.
 /// </summary>
 internal sealed class Table(params Column[] columns)
 {
@@ -34,9 +38,19 @@ internal sealed class Table(params Column[] columns)
     public void Write(TextWriter writer, int width)
     {
         ArgumentNullException.ThrowIfNull(writer);
+        var widths = Widths(width);
+        var line = new StringBuilder(width);
+        WriteRow(writer, line, widths, Array.ConvertAll(columns, static c => c.Header));
+        foreach (var row in _rows)
+        {
+            WriteRow(writer, line, widths, row);
+        }
+    }
+
+    private int[] Widths(int width)
+    {
         var widths = new int[columns.Length];
-        var fixedTotal = Gap.Length * (columns.Length - 1);
-        var flexible = -1;
+        var total = Gap.Length * (columns.Length - 1);
         for (var c = 0; c < columns.Length; c++)
         {
             var natural = columns[c].Header.Length;
@@ -45,30 +59,47 @@ internal sealed class Table(params Column[] columns)
                 natural = Math.Max(natural, row[c].Length);
             }
 
+            widths[c] = columns[c].Flexible ? natural : Math.Max(columns[c].Header.Length, Math.Min(natural, columns[c].MaxWidth));
+            total += widths[c];
+        }
+
+        var overflow = total - width;
+        for (var c = 0; c < columns.Length && overflow > 0; c++)
+        {
             if (columns[c].Flexible)
             {
-                flexible = c;
-                widths[c] = natural;
+                var cut = Math.Min(overflow, widths[c] - Math.Max(columns[c].Header.Length, columns[c].MinWidth));
+                if (cut > 0)
+                {
+                    widths[c] -= cut;
+                    overflow -= cut;
+                }
             }
-            else
+        }
+
+        while (overflow > 0)
+        {
+            // Cut the widest column that may still shrink; when none may, the row stays wider than asked.
+            var widest = -1;
+            for (var c = 0; c < columns.Length; c++)
             {
-                widths[c] = Math.Max(columns[c].Header.Length, Math.Min(natural, columns[c].MaxWidth));
-                fixedTotal += widths[c];
+                var floor = Math.Max(columns[c].Header.Length, columns[c].MinWidth);
+                if (!columns[c].Flexible && columns[c].MinWidth > 0 && widths[c] > floor && (widest < 0 || widths[c] > widths[widest]))
+                {
+                    widest = c;
+                }
             }
+
+            if (widest < 0)
+            {
+                break;
+            }
+
+            widths[widest]--;
+            overflow--;
         }
 
-        if (flexible >= 0)
-        {
-            // The flexible column never gets narrower than its header, even when that overflows the width.
-            widths[flexible] = Math.Max(columns[flexible].Header.Length, Math.Min(widths[flexible], width - fixedTotal));
-        }
-
-        var line = new StringBuilder(width);
-        WriteRow(writer, line, widths, Array.ConvertAll(columns, static c => c.Header));
-        foreach (var row in _rows)
-        {
-            WriteRow(writer, line, widths, row);
-        }
+        return widths;
     }
 
     private void WriteRow(TextWriter writer, StringBuilder line, int[] widths, string[] cells)
