@@ -13,17 +13,20 @@ internal sealed class CliHarness
 
     public Dictionary<string, string> Environment { get; } = new()
     {
-        // Never read the developer's own config file.
-        ["GANTRY_CLIENT_CONFIG"] = Path.Combine(Path.GetTempPath(), "gantry-cli-tests-no-such-dir", "client.json"),
+        // Never read the developer's own config file: the default location is a folder that does not exist.
+        ["XDG_CONFIG_HOME"] = Path.Combine(Path.GetTempPath(), "gantry-cli-tests-no-such-dir"),
     };
 
     public TimeProvider Clock { get; init; } = new FakeTimeProvider(Now);
 
     public int TableWidth { get; init; } = 80;
 
+    /// <summary>Captures stdout; a test may pass one that signals when text arrives.</summary>
+    public StringWriter Output { get; init; } = new() { NewLine = "\n" };
+
     public async Task<CliResult> RunAsync(params string[] args)
     {
-        var output = new StringWriter { NewLine = "\n" };
+        var output = Output;
         var error = new StringWriter { NewLine = "\n" };
         var context = new CliContext(output, error, name => Environment.GetValueOrDefault(name), Clock, TableWidth);
         var root = new RootCommand("test");
