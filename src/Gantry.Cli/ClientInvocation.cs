@@ -106,6 +106,11 @@ internal sealed class ClientInvocation : IDisposable
             await context.Error.WriteAsync(Errors.Render(ex)).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C: the shell's convention for a process ended by SIGINT.
+            return ExitCodes.Interrupted;
+        }
     }
 
     public void Dispose() => _api?.Dispose();

@@ -11,6 +11,9 @@ internal static class ExitCodes
 
     /// <summary>Bad input: a bad flag value or a bad client config; nothing was sent.</summary>
     public const int Usage = 2;
+
+    /// <summary>Stopped by Ctrl+C (128 + SIGINT).</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>A bad flag value or setting, found before anything is sent. Exits with <see cref="ExitCodes.Usage"/>.</summary>

@@ -57,7 +57,8 @@ internal sealed record ClientSettings(Uri Server, string? Token, string? TokenSo
             }
         }
 
-        return new ClientSettings(ParseServer(server ?? DefaultServer, serverSource ?? "--server"), token, tokenSource, path);
+        // A token pasted from a file often carries its line end.
+        return new ClientSettings(ParseServer(server ?? DefaultServer, serverSource ?? "--server"), token?.Trim() is { Length: > 0 } trimmed ? trimmed : null, tokenSource, path);
     }
 
     /// <summary>An absolute http or https URL; a bare <c>host:port</c> gets <c>http://</c>.</summary>

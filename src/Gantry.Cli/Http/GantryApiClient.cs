@@ -31,8 +31,9 @@ internal sealed class GantryApiClient : IDisposable
             UseProxy = false,
             UseCookies = false,
         };
-        // The timeout covers the wait for headers; a followed log stream is read for as long as it lasts.
-        _http = new HttpClient(handler) { BaseAddress = settings.Server, Timeout = RequestTimeout };
+        // Plain requests get RequestTimeout each (see SendAsync); a followed log stream may wait for its
+        // first line as long as the job stays queued, so the client itself has no timeout.
+        _http = new HttpClient(handler) { BaseAddress = settings.Server, Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("gantry-cli", null));
         if (settings.Token is not null)
         {
@@ -59,7 +60,7 @@ internal sealed class GantryApiClient : IDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, relativeUri);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/x-ndjson"));
-        var response = await TransportAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var response = await TransportAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout: null, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             using (response)
@@ -87,16 +88,23 @@ internal sealed class GantryApiClient : IDisposable
             request.Content = new ByteArrayContent(body) { Headers = { ContentType = JsonMediaType } };
         }
 
-        using var response = await TransportAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        // ResponseContentRead: the timeout covers the whole answer, body included.
+        using var response = await TransportAsync(request, HttpCompletionOption.ResponseContentRead, RequestTimeout, cancellationToken).ConfigureAwait(false);
         var bytes = await ReadBodyAsync(response, cancellationToken).ConfigureAwait(false);
         return response.IsSuccessStatusCode ? bytes : throw ToProblem(response, bytes);
     }
 
-    private async Task<HttpResponseMessage> TransportAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> TransportAsync(HttpRequestMessage request, HttpCompletionOption completion, TimeSpan? timeout, CancellationToken cancellationToken)
     {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (timeout is { } limit)
+        {
+            deadline.CancelAfter(limit);
+        }
+
         try
         {
-            return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+            return await _http.SendAsync(request, completion, deadline.Token).ConfigureAwait(false);
         }
         catch (HttpRequestException ex)
         {
@@ -104,7 +112,9 @@ internal sealed class GantryApiClient : IDisposable
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new ServerUnreachableException(Settings.Server, $"no answer within {RequestTimeout.TotalSeconds:0}s", ex);
+            // The connect timeout, or this request's deadline.
+            var reason = ex.InnerException is TimeoutException ? ex.InnerException.Message : $"no answer within {RequestTimeout.TotalSeconds:0}s";
+            throw new ServerUnreachableException(Settings.Server, reason, ex);
         }
     }
 

@@ -70,7 +70,7 @@ internal static class JobsCommand
             {
                 var which = response.JobIds.Count == 1 ? "job " + Formats.Number(response.JobIds[0]) : "the jobs";
                 await context.Error.WriteAsync($"gantry: stopped waiting; {which} keep running ('gantry jobs cancel ID' stops one)\n").ConfigureAwait(false);
-                return 130;
+                return ExitCodes.Interrupted;
             }
         }, cancellationToken));
         return command;
