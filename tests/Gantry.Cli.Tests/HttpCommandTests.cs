@@ -226,6 +226,9 @@ public sealed class HttpCommandTests
     [InlineData("cancelled", null, 1)]
     [InlineData("lost", null, 1)]
     [InlineData("failed", null, 1)]
+    [InlineData("failed", "256", 1)]
+    [InlineData("failed", "-1073741819", 1)]
+    [InlineData("failed", "137", 137)]
     public async Task SubmitWait_EndState_MapsToExitCode(string state, string? exitCode, int expected)
     {
         var end = exitCode is null ? $$"""{"end":true,"state":"{{state}}"}""" : $$"""{"end":true,"state":"{{state}}","exitCode":{{exitCode}}}""";

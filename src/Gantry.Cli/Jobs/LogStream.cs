@@ -38,7 +38,9 @@ internal static class LogStream
     internal static int ExitCodeOf(LogRecord? end) => end switch
     {
         { State: JobState.Succeeded } => ExitCodes.Success,
-        { ExitCode: { } code } when code != 0 => code,
+        // A code outside 1–255 (a Windows status, a negative number) would wrap to something else,
+        // possibly 0, in a Unix shell: report it as plain failure.
+        { ExitCode: { } code } when code is > 0 and < 256 => code,
         _ => ExitCodes.Failure,
     };
 
