@@ -11,10 +11,17 @@ internal static class GantryCli
     public static async Task<int> RunAsync(string[] args)
     {
         var root = new RootCommand(
-            "Gantry runs GPU machines as one fleet. The agent measures a machine's host and GPUs " +
-            "(NVML, procfs, sysfs, RAPL, hwmon) and serves Prometheus /metrics, JSON /status, SSE /events and /healthz.");
+            "Gantry runs GPU machines as one fleet. 'gantry dev' starts a control plane and an agent for this " +
+            "machine in one process; 'gantry server' is the control plane, 'gantry agent' the node daemon that " +
+            "measures the host and GPUs and runs jobs; 'gantry nodes' and 'gantry jobs' talk to the server's API.");
         root.Subcommands.Add(AgentCommand.Create());
         root.Subcommands.Add(ServerCommand.Create());
+        root.Subcommands.Add(DevCommand.Create());
+        foreach (var client in Gantry.Cli.ClientCommands.Create())
+        {
+            root.Subcommands.Add(client);
+        }
+
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0 && parseResult.Action is not System.CommandLine.Help.HelpAction)
         {

@@ -1,0 +1,84 @@
+namespace Gantry.Cli.Configuration;
+
+/// <summary>Where a client command sends its requests and with which token.</summary>
+/// <param name="Server">Base URL of the server.</param>
+/// <param name="Token">Bearer token; null when none was found anywhere.</param>
+/// <param name="TokenSource">Where the token came from, for the 401 message ("--token", "GANTRY_TOKEN", a file path).</param>
+/// <param name="ConfigPath">The client config file's path (whether or not it exists).</param>
+internal sealed record ClientSettings(Uri Server, string? Token, string? TokenSource, string ConfigPath)
+{
+    /// <summary>The server a client talks to when nothing names one.</summary>
+    public const string DefaultServer = "http://127.0.0.1:7070";
+
+    /// <summary>Environment variable naming the server.</summary>
+    public const string ServerVariable = "GANTRY_SERVER";
+
+    /// <summary>Environment variable holding the token.</summary>
+    public const string TokenVariable = "GANTRY_TOKEN";
+
+    /// <summary>
+    /// Resolves each setting on its own: the flag, else the environment variable, else the client
+    /// config file, else the default. The file is read only when a flag or variable is missing.
+    /// </summary>
+    public static ClientSettings Resolve(string? serverFlag, string? tokenFlag, Func<string, string?> getEnvironmentVariable)
+    {
+        ArgumentNullException.ThrowIfNull(getEnvironmentVariable);
+        string? server = null, serverSource = null, token = null, tokenSource = null;
+        if (!string.IsNullOrEmpty(serverFlag))
+        {
+            (server, serverSource) = (serverFlag, "--server");
+        }
+        else if (getEnvironmentVariable(ServerVariable) is { Length: > 0 } serverVariable)
+        {
+            (server, serverSource) = (serverVariable, ServerVariable);
+        }
+
+        if (!string.IsNullOrEmpty(tokenFlag))
+        {
+            (token, tokenSource) = (tokenFlag, "--token");
+        }
+        else if (getEnvironmentVariable(TokenVariable) is { Length: > 0 } tokenVariable)
+        {
+            (token, tokenSource) = (tokenVariable, TokenVariable);
+        }
+
+        var path = ClientConfig.ResolvePath(getEnvironmentVariable);
+        if (server is null || token is null)
+        {
+            var file = ClientConfig.Read(getEnvironmentVariable);
+            if (server is null && !string.IsNullOrEmpty(file?.Server))
+            {
+                (server, serverSource) = (file.Server, path);
+            }
+
+            if (token is null && !string.IsNullOrEmpty(file?.Token))
+            {
+                (token, tokenSource) = (file.Token, path);
+            }
+        }
+
+        // A token pasted from a file often carries its line end.
+        return new ClientSettings(ParseServer(server ?? DefaultServer, serverSource ?? "--server"), token?.Trim() is { Length: > 0 } trimmed ? trimmed : null, tokenSource, path);
+    }
+
+    /// <summary>An absolute http or https URL; a bare <c>host:port</c> gets <c>http://</c>.</summary>
+    internal static Uri ParseServer(string text, string source)
+    {
+        var candidate = text.Trim();
+        if (!candidate.Contains("://", StringComparison.Ordinal))
+        {
+            candidate = "http://" + candidate;
+        }
+
+        if (!Uri.TryCreate(candidate, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(uri.Host))
+        {
+            throw new UsageException(source, $"expected the server's URL such as {DefaultServer}, got '{text}'");
+        }
+
+        // Relative API paths are resolved against the base, so it must end with a slash
+        // (http://host/gantry/ + api/v1/jobs, not http://host/api/v1/jobs).
+        return uri.AbsolutePath.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
+    }
+}

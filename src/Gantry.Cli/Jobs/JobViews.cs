@@ -1,0 +1,173 @@
+using System.Text;
+using Gantry.Cli.Output;
+using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
+using Gantry.Core.Text;
+
+namespace Gantry.Cli.Jobs;
+
+/// <summary>How jobs read in the table and the <c>show</c> view.</summary>
+internal static class JobViews
+{
+    public static void WriteTable(TextWriter writer, IReadOnlyList<JobInfo> jobs, DateTimeOffset now, int width)
+    {
+        var table = new Table(
+            new Column("ID", AlignRight: true),
+            new Column("NAME", MaxWidth: 32, MinWidth: 8),
+            new Column("STATE"),
+            new Column("GPUS", AlignRight: true),
+            new Column("NODE", MaxWidth: 24, MinWidth: 8),
+            new Column("PRIO", AlignRight: true),
+            new Column("TIME", AlignRight: true),
+            new Column("REASON", MinWidth: 12, Flexible: true));
+        foreach (var job in jobs)
+        {
+            table.AddRow(
+                Formats.Number(job.Id),
+                Name(job),
+                State(job.State),
+                Formats.Number(job.Resources.Gpus),
+                job.NodeId ?? "-",
+                Formats.Number(job.Priority),
+                Durations.FormatApproximate(Elapsed(job, now)),
+                Reason(job));
+        }
+
+        if (table.RowCount == 0)
+        {
+            writer.Write("No jobs.\n");
+            return;
+        }
+
+        table.Write(writer, width);
+    }
+
+    public static void WriteShow(TextWriter writer, JobInfo job, DateTimeOffset now, int width)
+    {
+        var resources = job.Resources;
+        var gpus = new StringBuilder().Append(resources.Gpus);
+        if (resources.GpuModel is not null)
+        {
+            gpus.Append(" × ").Append(resources.GpuModel);
+        }
+
+        if (resources.GpuMemoryBytes > 0)
+        {
+            gpus.Append(", at least ").Append(Formats.Bytes(resources.GpuMemoryBytes)).Append(" each");
+        }
+
+        new KeyValueWriter()
+            .Add("ID", Formats.Number(job.Id))
+            .Add("Name", job.Name)
+            .Add("Array index", job.ArrayIndex is { } index ? Formats.Number(index) : null)
+            .Add("State", job.CancelRequested && !job.State.IsTerminal() ? State(job.State) + " (cancel requested)" : State(job.State))
+            .Add("Reason", job.Reason)
+            .Add("Command", job.Shell ? "/bin/sh -c " + Formats.CommandLine(job.Command) : Formats.CommandLine(job.Command))
+            .Add("Working dir", job.WorkingDirectory)
+            .Add("Env", Formats.Labels(job.Env))
+            .Add("GPUs", gpus.ToString())
+            .Add("CPUs", Formats.Number(resources.Cpus))
+            .Add("Memory", resources.MemoryBytes > 0 ? Formats.Bytes(resources.MemoryBytes) : "none reserved")
+            .Add("Priority", Formats.Number(job.Priority))
+            .Add("Selector", Formats.Labels(job.Selector))
+            .Add("Max runtime", job.MaxRuntimeSeconds is { } max ? Durations.Format(TimeSpan.FromSeconds(max)) : "no limit")
+            .Add("Retries", Formats.Number(job.Retries))
+            .Add("Node", job.NodeId is null ? null : job.Gpus.Count > 0 ? $"{job.NodeId} (GPUs {string.Join(",", job.Gpus)})" : job.NodeId)
+            .Add("Submitted", Formats.Instant(job.SubmittedAt, now))
+            .Add("Started", Formats.Instant(job.StartedAt, now))
+            .Add("Ended", Formats.Instant(job.EndedAt, now))
+            .Add("Run time", job.StartedAt is null ? null : Durations.FormatApproximate(Elapsed(job, now)))
+            .Add("Exit code", job.ExitCode is { } code ? Formats.Number(code) : null)
+            .Write(writer);
+
+        writer.Write("\nAttempts:\n");
+        if (job.Attempts.Count == 0)
+        {
+            writer.Write("  none yet\n");
+        }
+        else
+        {
+            var attempts = new Table(
+                new Column("#", AlignRight: true),
+                new Column("NODE", MaxWidth: 24, MinWidth: 8),
+                new Column("GPUS"),
+                new Column("STATE"),
+                new Column("STARTED"),
+                new Column("RAN", AlignRight: true),
+                new Column("EXIT", AlignRight: true),
+                new Column("REASON", MinWidth: 12, Flexible: true));
+            foreach (var attempt in job.Attempts)
+            {
+                attempts.AddRow(
+                    Formats.Number(attempt.Attempt),
+                    attempt.NodeId,
+                    attempt.Gpus.Count == 0 ? "-" : string.Join(",", attempt.Gpus),
+                    AttemptStateName(attempt.State),
+                    attempt.StartedAt is { } started ? Time(started) : "-",
+                    attempt.StartedAt is { } from ? Durations.FormatApproximate((attempt.EndedAt ?? now) - from) : "-",
+                    attempt.ExitCode is { } exit ? Formats.Number(exit) : attempt.Signal ?? "-",
+                    attempt.Reason ?? "");
+            }
+
+            WriteIndented(writer, attempts, width);
+        }
+
+        writer.Write("\nHistory:\n");
+        var history = new Table(
+            new Column("TIME"),
+            new Column("FROM"),
+            new Column("TO"),
+            new Column("REASON", MinWidth: 12, Flexible: true));
+        foreach (var transition in job.Transitions)
+        {
+            history.AddRow(
+                Time(transition.Time),
+                transition.From is { } from ? State(from) : "-",
+                State(transition.To),
+                transition.Reason);
+        }
+
+        WriteIndented(writer, history, width);
+    }
+
+    /// <summary>The state's wire name: <c>pending</c>, <c>running</c>.</summary>
+    internal static string State(JobState state) => state switch
+    {
+        JobState.Pending => "pending",
+        JobState.Assigned => "assigned",
+        JobState.Running => "running",
+        JobState.Succeeded => "succeeded",
+        JobState.Failed => "failed",
+        JobState.Cancelled => "cancelled",
+        JobState.Lost => "lost",
+        _ => state.ToString(),
+    };
+
+    private static string AttemptStateName(AttemptState state) => State(state.ToJobState());
+
+    /// <summary>Run time for a job that started (until now or its end), else the time since submission.</summary>
+    internal static TimeSpan Elapsed(JobInfo job, DateTimeOffset now) =>
+        job.StartedAt is { } started ? (job.EndedAt ?? now) - started : (job.EndedAt ?? now) - job.SubmittedAt;
+
+    private static string Name(JobInfo job) => job.ArrayIndex is { } index
+        ? $"{job.Name}[{index}]"
+        : job.Name ?? "-";
+
+    private static string Reason(JobInfo job) => job.Reason
+        ?? (job.State == JobState.Failed && job.ExitCode is { } code ? "exit code " + Formats.Number(code) : "");
+
+    private static string Time(DateTimeOffset time) =>
+        time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void WriteIndented(TextWriter writer, Table table, int width)
+    {
+        using var buffer = new StringWriter();
+        table.Write(buffer, width - 2);
+        foreach (var line in buffer.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            writer.Write("  ");
+            writer.Write(line);
+            writer.Write('\n');
+        }
+    }
+}

@@ -1,0 +1,30 @@
+namespace Gantry.Cli.Output;
+
+/// <summary>The <c>show</c> view: <c>Key:  value</c> lines with the values aligned.</summary>
+internal sealed class KeyValueWriter
+{
+    private readonly List<(string Key, string Value)> _pairs = [];
+
+    public KeyValueWriter Add(string key, string? value)
+    {
+        _pairs.Add((key, string.IsNullOrEmpty(value) ? "-" : value));
+        return this;
+    }
+
+    public void Write(TextWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        var width = 0;
+        foreach (var (key, _) in _pairs)
+        {
+            width = Math.Max(width, key.Length + 1);
+        }
+
+        foreach (var (key, value) in _pairs)
+        {
+            writer.Write((key + ":").PadRight(width + 2));
+            writer.Write(value);
+            writer.Write('\n');
+        }
+    }
+}
