@@ -1,3 +1,4 @@
+using Gantry.Core.Text;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -180,55 +181,11 @@ public static class AgentSettings
         _ => element.GetRawText(),
     };
 
-    /// <summary>Parses <c>5s</c>, <c>500ms</c>, <c>1m</c>, <c>1h30m</c>, or a plain number of seconds.</summary>
-    public static TimeSpan ParseDuration(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        var s = text.Trim();
-        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var plainSeconds))
-        {
-            return plainSeconds >= 0 ? TimeSpan.FromSeconds(plainSeconds) : throw new FormatException("a duration cannot be negative");
-        }
-
-        var total = TimeSpan.Zero;
-        var i = 0;
-        if (s.Length == 0)
-        {
-            throw new FormatException("expected a duration such as 5s, 500ms, 1m or 1h");
-        }
-
-        while (i < s.Length)
-        {
-            var start = i;
-            while (i < s.Length && (char.IsAsciiDigit(s[i]) || s[i] == '.'))
-            {
-                i++;
-            }
-
-            if (start == i || !double.TryParse(s.AsSpan(start, i - start), NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
-            {
-                throw new FormatException("expected a duration such as 5s, 500ms, 1m or 1h");
-            }
-
-            var unitStart = i;
-            while (i < s.Length && char.IsAsciiLetter(s[i]))
-            {
-                i++;
-            }
-
-            total += s[unitStart..i] switch
-            {
-                "ms" => TimeSpan.FromMilliseconds(number),
-                "s" => TimeSpan.FromSeconds(number),
-                "m" => TimeSpan.FromMinutes(number),
-                "h" => TimeSpan.FromHours(number),
-                "d" => TimeSpan.FromDays(number),
-                _ => throw new FormatException("expected a duration such as 5s, 500ms, 1m or 1h (units: ms, s, m, h, d)"),
-            };
-        }
-
-        return total;
-    }
+    /// <summary>Parses <c>5s</c>, <c>500ms</c>, <c>1m</c>, <c>1h30m</c>, or a plain number of seconds (see <see cref="Durations"/>).</summary>
+    public static TimeSpan ParseDuration(string text) =>
+        Durations.TryParse(text, out var value)
+            ? value
+            : throw new FormatException("expected a duration such as 5s, 500ms, 1m or 1h (units: ms, s, m, h, d)");
 
     /// <summary>Formats a duration the way <see cref="ParseDuration"/> reads it.</summary>
     public static string FormatDuration(TimeSpan value) =>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Gantry.Core.Protocol;
+using Gantry.Core.Text;
 using Microsoft.AspNetCore.Http;
 
 namespace Gantry.Server.Api;
@@ -80,15 +81,12 @@ internal static class Query
             return true;
         }
 
-        var unit = text.EndsWith("ms", StringComparison.Ordinal) ? 0.001 : text.EndsWith('s') ? 1 : text.EndsWith('m') ? 60 : 1;
-        var digits = text.TrimEnd('m', 's');
-        if (!double.TryParse(digits, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount) || amount * unit > max.TotalSeconds)
+        if (!Durations.TryParse(text, out wait) || wait > max)
         {
             error = Problems.Invalid("wait", $"must be a duration up to {max.TotalSeconds:0}s such as 30s or 500ms, got '{text}'");
             return false;
         }
 
-        wait = TimeSpan.FromSeconds(amount * unit);
         return true;
     }
 
