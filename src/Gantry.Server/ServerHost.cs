@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
 using Gantry.Server.Cluster;
 using Gantry.Server.Configuration;
@@ -43,6 +44,8 @@ public static class ServerHost
         configureLogging?.Invoke(builder.Logging);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddProblemDetails();
+        // Source-generated JSON for every API message: no reflection, so trimmed builds behave the same.
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, GantryJson.Default));
 
         var time = timeProvider ?? TimeProvider.System;
         Directory.CreateDirectory(options.DataDir);
