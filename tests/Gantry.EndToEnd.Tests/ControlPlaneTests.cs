@@ -156,4 +156,22 @@ public sealed class ControlPlaneTests
             Assert.Contains("done", await fleet.Admin.GetStringAsync($"/api/v1/jobs/{job.Id}/logs"), StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task ServerForgetsEverything_AgentRegistersAgainUnderItsOwnId()
+    {
+        await using var fleet = await Fleet.StartAsync(2);
+        var id = (await fleet.NodesAsync())[0].Id;
+
+        await fleet.KillServerAsync();
+        foreach (var file in Directory.GetFiles(fleet.DataDir, "gantry.db*"))
+        {
+            File.Delete(file);
+        }
+
+        await fleet.StartServerAsync();
+        await fleet.WaitAsync("the agent to register again", async () => (await fleet.NodesAsync()) is [{ State: Gantry.Core.Nodes.NodeState.Ready } node] && node.Id == id);
+        var job = (await fleet.SubmitAsync(new JobSubmission { Command = ["true"], Resources = new ResourceRequest { Gpus = 1, Cpus = 0 } }))[0];
+        Assert.Equal(JobState.Succeeded, (await fleet.WaitForJobsAsync([job], j => j.State.IsTerminal()))[0].State);
+    }
 }

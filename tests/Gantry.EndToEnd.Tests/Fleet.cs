@@ -35,6 +35,9 @@ internal sealed class Fleet : IAsyncDisposable
 
     public string Url { get; }
 
+    /// <summary>Given to the server, so it stays the same when its database is wiped.</summary>
+    public string JoinToken { get; } = "gjoin_e2e-" + Guid.NewGuid().ToString("N");
+
     public HttpClient Admin { get; private set; } = null!;
 
     public IReadOnlyList<GantryProcess> Agents => _agents;
@@ -58,7 +61,7 @@ internal sealed class Fleet : IAsyncDisposable
 
     public async Task StartServerAsync()
     {
-        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Port}", "--data-dir", DataDir, "--heartbeat-interval", "1s", "--down-after", "5s", "--kill-grace", "2s"]);
+        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Port}", "--data-dir", DataDir, "--heartbeat-interval", "1s", "--down-after", "5s", "--kill-grace", "2s", "--join-token", JoinToken]);
         await _server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         Admin?.Dispose();
         Admin = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
@@ -72,7 +75,7 @@ internal sealed class Fleet : IAsyncDisposable
         var args = new[]
         {
             "agent", "--listen", "127.0.0.1:0", "--interval", "1s", "--simulate-gpus", gpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--server", Url, "--join-token-file", Path.Combine(DataDir, "join.token"),
+            "--server", Url, "--join-token", JoinToken,
             "--state-dir", Path.Combine(Root, $"agent{index}"), "--node-name", $"agent{index}", "--labels", $"agent=a{index}",
         };
         var agent = GantryProcess.Start(args);
