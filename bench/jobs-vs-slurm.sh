@@ -54,7 +54,9 @@ Options:
 
 Needs root (Slurm daemons run as SlurmUser=root), curl, jq, hyperfine, awk, coreutils; apt-get
 to install slurm-wlm, munge and hyperfine; the .NET SDK only to build gantry.
-The Slurm half takes a few minutes with the defaults (Slurm runs about 10-20 jobs/s here).
+With --jobs 1000 on 2 cores the Slurm half takes about 35 minutes at Slurm's default settings
+(about 0.9 jobs/s: see docs/benchmarks.md) and 13 more for the tuned run; --slurm-settings tuned
+skips the slow one.
 EOF
 }
 
