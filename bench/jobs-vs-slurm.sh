@@ -196,7 +196,7 @@ pick_port() {  # prints a loopback port nothing listens on and that we did not h
 
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s + 0 > 0) printf "%.1f", n / s; else print "n/a" }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s + 0 > 0) printf "%.2f", n / s; else print "n/a" }'; }
 
 # wait_idle SYSTEM T0 LABEL: polls <SYSTEM>_active every $POLL s until it reports no live job;
 # sets T_DONE (epoch seconds of the first poll that saw none) and POLLS/POLL_ERRORS.
@@ -476,11 +476,18 @@ gantry_build() {
   fi
   [[ -f $GANTRY_BIN ]] || die "gantry binary '$GANTRY_BIN' is not there (publish output missing?)"
   [[ -x $GANTRY_BIN ]] || die "gantry binary '$GANTRY_BIN' is not executable"
-  local sub
-  for sub in "server" "agent" "jobs submit" "jobs ls"; do
-    # shellcheck disable=SC2086 # sub is two words on purpose
-    "$GANTRY_BIN" $sub --help >/dev/null 2>&1 \
-      || die "'$GANTRY_BIN $sub --help' fails: this gantry has no '$sub' command yet (the control plane has not landed in this build)"
+  # An unknown subcommand with --help prints the root help and exits 0, so look at what the help
+  # says: its usage line names the subcommand, and the options this script passes are listed.
+  local sub help opt
+  for sub in "server:--listen --data-dir" "agent:--server --join-token --state-dir --listen" \
+             "jobs submit:--cpus --array --wait" "jobs ls:--state --limit"; do
+    # shellcheck disable=SC2086 # ${sub%%:*} is one or two words on purpose
+    help=$("$GANTRY_BIN" ${sub%%:*} --help 2>&1 || true)
+    grep -q "gantry ${sub%%:*}" <<<"$help" \
+      || die "'$GANTRY_BIN' has no '${sub%%:*}' command (its help does not show 'gantry ${sub%%:*}'): the control plane has not landed in this build"
+    for opt in ${sub#*:}; do
+      grep -q -- "$opt" <<<"$help" || die "'gantry ${sub%%:*}' has no $opt option, which this benchmark needs"
+    done
   done
   GANTRY_VERSION=$("$GANTRY_BIN" --version 2>/dev/null | head -n 1 || echo unknown)
 }
