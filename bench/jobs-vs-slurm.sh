@@ -209,7 +209,7 @@ wait_idle() {
     rc=0; "${system}_active" || rc=$?
     if (( rc == 1 )); then T_DONE=$(now); return 0; fi
     (( rc == 2 )) && POLL_ERRORS=$((POLL_ERRORS + 1))
-    (( ${EPOCHSECONDS} < deadline )) || die "$label: jobs still live after ${MAX_WAIT}s (--max-wait)"
+    (( EPOCHSECONDS < deadline )) || die "$label: jobs still live after ${MAX_WAIT}s (--max-wait)"
     sleep "$POLL"
   done
 }
@@ -377,6 +377,7 @@ slurm_throughput() {
   log "slurm: (b) sbatch --array=1-$JOBS"
   from=$(jobcomp_lines)
   t0=$(now)
+  # shellcheck disable=SC2016 # expanded by the job, not here
   "${sb[@]}" --job-name=bench-b --array="1-$JOBS" --wrap='test -n "$SLURM_ARRAY_TASK_ID"' \
     >"$WORK/$p.b.ids" 2>"$WORK/$p.b.err" || { cat "$WORK/$p.b.err" >&2; die "sbatch --array failed"; }
   t1=$(now)
@@ -394,13 +395,13 @@ slurm_throughput() {
 
 slurm_latency() {  # PREFIX
   local p=$1
-  hyper $p.srun "slurm: srun true" "$RUNS" "$WARMUP" "srun --ntasks=1 --cpus-per-task=1 true"
+  hyper "$p".srun "slurm: srun true" "$RUNS" "$WARMUP" "srun --ntasks=1 --cpus-per-task=1 true"
   # sbatch --wait is the closest twin of `gantry jobs submit --wait` but polls with a back-off,
   # so it is informative only; the target compares against srun.
-  hyper $p.sbwait "slurm: sbatch --wait" "$(( RUNS < 5 ? RUNS : 5 ))" 1 \
+  hyper "$p".sbwait "slurm: sbatch --wait" "$(( RUNS < 5 ? RUNS : 5 ))" 1 \
     "sbatch --wait --quiet --ntasks=1 --cpus-per-task=1 --output=/dev/null --chdir=$SD/jobs --wrap=true"
-  hyper $p.cli "slurm: squeue" "$RUNS" "$WARMUP" "squeue"
-  hyper $p.version "slurm: squeue --version" "$RUNS" "$WARMUP" "squeue --version"
+  hyper "$p".cli "slurm: squeue" "$RUNS" "$WARMUP" "squeue"
+  hyper "$p".version "slurm: squeue --version" "$RUNS" "$WARMUP" "squeue --version"
 }
 
 run_slurm() {
@@ -557,6 +558,7 @@ gantry_throughput() {
   log "gantry: (b) gantry jobs submit --array 1-$JOBS"
   gantry_jobs_in succeeded "$WORK/$p.b.before.jsonl"
   t0=$(now)
+  # shellcheck disable=SC2016 # expanded by the job, not here
   "$GANTRY_BIN" jobs submit --array "1-$JOBS" --cpus 1 -- sh -c 'test -n "$GANTRY_ARRAY_INDEX"' \
     >"$WORK/$p.b.out" 2>"$WORK/$p.b.err" || { cat "$WORK/$p.b.err" >&2; die "gantry jobs submit --array failed"; }
   t1=$(now)
