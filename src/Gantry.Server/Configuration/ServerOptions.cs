@@ -1,4 +1,5 @@
 using System.Net;
+using Gantry.Core.Text;
 
 namespace Gantry.Server.Configuration;
 
@@ -60,17 +61,22 @@ public sealed class ServerOptions
     {
         if (HeartbeatInterval < TimeSpan.FromMilliseconds(200) || HeartbeatInterval > TimeSpan.FromMinutes(5))
         {
-            return ("heartbeat-interval", $"must be between 200ms and 5m, got {HeartbeatInterval}");
+            return ("heartbeat-interval", $"must be between 200ms and 5m, got {Durations.Format(HeartbeatInterval)}");
         }
 
         if (DownAfter <= Lease)
         {
-            return ("down-after", $"must be longer than two heartbeat intervals ({Lease.TotalSeconds}s), got {DownAfter.TotalSeconds}s");
+            return ("down-after", $"must be longer than two heartbeat intervals ({Durations.Format(Lease)}), got {Durations.Format(DownAfter)}");
         }
 
         if (KillGrace < TimeSpan.Zero || KillGrace > TimeSpan.FromHours(1))
         {
-            return ("kill-grace", $"must be between 0s and 1h, got {KillGrace.TotalSeconds}s");
+            return ("kill-grace", $"must be between 0s and 1h, got {Durations.Format(KillGrace)}");
+        }
+
+        if (ReservationAfter < TimeSpan.Zero || ReservationAfter > TimeSpan.FromDays(30))
+        {
+            return ("reservation-after", $"must be between 0s and 30d, got {Durations.Format(ReservationAfter)}");
         }
 
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))

@@ -56,6 +56,15 @@ internal static class DevCommand
                 return GantryCli.UsageError;
             }
 
+            // Check the agent's settings before anything starts or is written; the real URL and token come after the server starts.
+            agent.Server = new Uri("http://" + server.Listen);
+            agent.JoinToken = server.JoinToken;
+            if (agent.Validate() is { } agentProblem)
+            {
+                await Console.Error.WriteLineAsync($"gantry dev: --{agentProblem.Setting}: {agentProblem.Message}").ConfigureAwait(false);
+                return GantryCli.UsageError;
+            }
+
             return await RunAsync(server, agent, !parseResult.GetValue(noClientConfig), cancellationToken).ConfigureAwait(false);
         });
         return command;

@@ -1,0 +1,46 @@
+using Gantry.Testing;
+
+namespace Gantry.EndToEnd.Tests;
+
+/// <summary><c>gantry server</c> and <c>gantry dev</c> as commands: help, and bad input refused before anything starts.</summary>
+public sealed class ServerCommandTests
+{
+    [Theory]
+    [InlineData("server", new[] { "--listen", "--data-dir", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--log-level", "GANTRY_JOIN_TOKEN" })]
+    [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level" })]
+    public async Task Help_ExplainsEveryOption(string command, string[] options)
+    {
+        var (code, output) = await GantryProcess.RunAsync([command, "--help"]);
+        Assert.Equal(0, code);
+        Assert.All(options, o => Assert.Contains(o, output, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(new[] { "server", "--heartbeat-interval", "1ms" }, "--heartbeat-interval")]
+    [InlineData(new[] { "server", "--down-after", "3s" }, "--down-after")]
+    [InlineData(new[] { "server", "--listen", "nowhere" }, "--listen")]
+    [InlineData(new[] { "server", "--join-token", "short" }, "--join-token")]
+    [InlineData(new[] { "server", "--log-level", "loud" }, "--log-level")]
+    [InlineData(new[] { "server", "--reservation-after", "soon" }, "--reservation-after")]
+    [InlineData(new[] { "dev", "--simulate-gpus", "999" }, "--simulate-gpus")]
+    [InlineData(new[] { "dev", "--agent-listen", "x" }, "--agent-listen")]
+    public async Task BadSetting_ExitCode2NamesItAndWritesNothing(string[] args, string named)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "gantry-bad-" + Guid.NewGuid().ToString("N"));
+        var (code, output) = await GantryProcess.RunAsync([.. args, "--data-dir", dataDir]);
+        Assert.Equal(2, code);
+        Assert.Contains(named, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dataDir), "nothing should be written for a refused start");
+    }
+
+    [Fact]
+    public async Task Server_DataDirIsAFile_ExitCode1WithAReadableMessage()
+    {
+        var file = Path.GetTempFileName();
+        var (code, output) = await GantryProcess.RunAsync(["server", "--data-dir", file, "--listen", "127.0.0.1:0"]);
+        Assert.Equal(1, code);
+        Assert.Contains("gantry server:", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+}
