@@ -5,21 +5,62 @@ using Gantry.Core.Scheduling;
 
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(PlacementBenchmark).Assembly).Run(args);
 
-// Placements per second = placements one pass makes / mean time of a pass. The pass is a pure
-// function of its input, so counting once here gives the count every measured pass made.
+// After BenchmarkDotNet's tables: the rates each hot path is judged by (docs/benchmarks.md).
+var sizesDone = new HashSet<bool>();
+var heartbeatBodyDone = false;
 foreach (var summary in summaries)
 {
     foreach (var report in summary.Reports)
     {
-        if (report.BenchmarkCase.Descriptor.Type != typeof(PlacementBenchmark) || report.ResultStatistics is null)
+        if (report.ResultStatistics is null)
         {
             continue;
         }
 
-        var result = Scheduler.Schedule(PlacementBenchmark.CreateInput());
+        var type = report.BenchmarkCase.Descriptor.Type;
+        var name = report.BenchmarkCase.DisplayInfo;
         var meanSeconds = report.ResultStatistics.Mean / 1e9;
-        Console.WriteLine(string.Create(
-            CultureInfo.InvariantCulture,
-            $"{report.BenchmarkCase.DisplayInfo}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s)"));
+        var allocated = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
+        if (type == typeof(PlacementBenchmark))
+        {
+            // The pass is a pure function of its input, so counting once here gives the count every measured pass made.
+            var result = Scheduler.Schedule(PlacementBenchmark.CreateInput());
+            Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s)");
+        }
+        else if (type == typeof(ScrapeBenchmark))
+        {
+            var dcgm = (bool)report.BenchmarkCase.Parameters["DcgmCompat"];
+            Print($"{name}: mean {meanSeconds * 1e6:F1} us, {allocated:N0} B allocated => {1 / meanSeconds:N0} per second");
+            if (sizesDone.Add(dcgm))
+            {
+                var (plain, gzip, samples, lines) = await ScrapeBenchmark.SizesAsync(dcgm, CancellationToken.None);
+                Print($"  body with DcgmCompat={dcgm}: {plain:N0} bytes, {gzip:N0} bytes gzip ({(double)gzip / plain:P1}), {lines:N0} lines, {samples:N0} samples");
+            }
+        }
+        else if (type == typeof(HeartbeatBenchmark))
+        {
+            var perSecond = 1 / meanSeconds;
+            Print($"{name}: mean {meanSeconds * 1e6:F2} us, {allocated:N0} B allocated => {perSecond:N0} heartbeats/s on one core, {perSecond / 2_000:N1}x the 2,000/s of 10,000 nodes every 5 s");
+            if (!heartbeatBodyDone)
+            {
+                heartbeatBodyDone = true;
+                var (previous, current) = await NodeSample.TakeAsync(CancellationToken.None);
+                Print($"  heartbeat body: {HeartbeatBenchmark.CreateBody(previous, current).Length:N0} bytes of JSON (8 GPUs, {HeartbeatBenchmark.RunningAttempts} running attempts)");
+            }
+        }
+        else if (type == typeof(LogAppendBenchmark))
+        {
+            var chunks = (int)report.BenchmarkCase.Parameters["Chunks"];
+            Rate(name, meanSeconds, allocated, chunks);
+        }
+        else if (type == typeof(LogReadBenchmark))
+        {
+            Rate(name, meanSeconds, allocated, LogReadBenchmark.PageSize);
+        }
     }
 }
+
+static void Rate(string name, double meanSeconds, long? allocated, int chunks) =>
+    Print($"{name}: {chunks} chunks of {RunningJobs.ChunkBytes} B; mean {meanSeconds * 1e6:F1} us, {allocated:N0} B allocated => {chunks / meanSeconds:N0} chunks/s, {chunks * RunningJobs.ChunkBytes / meanSeconds / 1e6:F2} MB/s");
+
+static void Print(FormattableString line) => Console.WriteLine(line.ToString(CultureInfo.InvariantCulture));

@@ -17,6 +17,7 @@ internal sealed class StateStore : IDisposable
     private readonly SqliteConnection _write;
     private readonly string _readConnectionString;
     private SqliteTransaction? _transaction;
+    private SqliteCommand? _insertLog;
 
     private StateStore(SqliteConnection write, string readConnectionString)
     {
@@ -238,14 +239,30 @@ internal sealed class StateStore : IDisposable
     /// <summary>Stores a log chunk unless the same (job, attempt, stream, offset) is already there; true when stored.</summary>
     public bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data)
     {
-        using var command = Command("INSERT OR IGNORE INTO logs (job_id, attempt, stream, offset, data) VALUES ($job, $attempt, $stream, $offset, $data)");
+        // One command, prepared once and kept: an upload holds hundreds of chunks, and compiling the
+        // statement again for each one cost more than the insert itself (bench/Gantry.Benchmarks).
+        var command = _insertLog ??= CreateInsertLog();
+        command.Transaction = _transaction;
         var p = command.Parameters;
-        p.AddWithValue("$job", jobId);
-        p.AddWithValue("$attempt", attempt);
-        p.AddWithValue("$stream", stream == LogSource.Stdout ? "stdout" : "stderr");
-        p.AddWithValue("$offset", offset);
-        p.AddWithValue("$data", data);
+        p[0].Value = jobId;
+        p[1].Value = attempt;
+        p[2].Value = stream == LogSource.Stdout ? "stdout" : "stderr";
+        p[3].Value = offset;
+        p[4].Value = data;
         return command.ExecuteNonQuery() == 1;
+    }
+
+    private SqliteCommand CreateInsertLog()
+    {
+        var command = _write.CreateCommand();
+        command.CommandText = "INSERT OR IGNORE INTO logs (job_id, attempt, stream, offset, data) VALUES ($job, $attempt, $stream, $offset, $data)";
+        var p = command.Parameters;
+        p.Add("$job", SqliteType.Integer);
+        p.Add("$attempt", SqliteType.Integer);
+        p.Add("$stream", SqliteType.Text);
+        p.Add("$offset", SqliteType.Integer);
+        p.Add("$data", SqliteType.Text);
+        return command;
     }
 
     /// <summary>Reads up to <paramref name="limit"/> log chunks of a job after <paramref name="afterSeq"/>, on a pooled read-only connection.</summary>
@@ -378,6 +395,7 @@ internal sealed class StateStore : IDisposable
 
     public void Dispose()
     {
+        _insertLog?.Dispose();
         _transaction?.Dispose();
         _write.Dispose();
     }

@@ -14,13 +14,21 @@ public static class PrometheusRenderer
     /// <summary>The content type of the text exposition format.</summary>
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+    private static ArrayBufferWriter<byte>? s_buffer;
+
     /// <summary>Renders the snapshot; with <paramref name="dcgmCompat"/> also dcgm-exporter's default counters.</summary>
     public static byte[] Render(NodeSnapshot snapshot, bool dcgmCompat)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        // The render buffer is kept between samples: growing a new one to a 200 KB body (8 GPUs)
+        // allocated ~450 KB of large-object-heap arrays per render and caused gen2 collections.
+        // Taken and put back atomically, so a concurrent render just uses a new buffer.
+        var buffer = Interlocked.Exchange(ref s_buffer, null) ?? new ArrayBufferWriter<byte>(64 * 1024);
+        buffer.ResetWrittenCount();
         Render(snapshot, dcgmCompat, buffer);
-        return buffer.WrittenSpan.ToArray();
+        var bytes = buffer.WrittenSpan.ToArray();
+        Volatile.Write(ref s_buffer, buffer);
+        return bytes;
     }
 
     /// <summary>Renders the snapshot into <paramref name="output"/>.</summary>
