@@ -103,6 +103,7 @@ public static class ServerHost
         }).RequireAdmin();
         app.MapNodeEndpoints();
         app.MapJobEndpoints();
+        Live.ClusterEvents.MapClusterEvents(app);
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         return app;
     }
