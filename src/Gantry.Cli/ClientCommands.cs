@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
+using Gantry.Cli.Top;
 
 namespace Gantry.Cli;
 
@@ -18,5 +19,5 @@ public static class ClientCommands
     /// </summary>
     public static IReadOnlyList<Command> Create() => Create(CliContext.FromProcess());
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context)];
 }

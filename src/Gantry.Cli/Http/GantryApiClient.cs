@@ -55,11 +55,11 @@ internal sealed class GantryApiClient : IDisposable
     public Task<byte[]> PostAsync<T>(string relativeUri, T value, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, relativeUri, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), cancellationToken);
 
-    /// <summary>Opens a streamed answer (NDJSON logs). The caller disposes the response.</summary>
-    public async Task<HttpResponseMessage> OpenStreamAsync(string relativeUri, CancellationToken cancellationToken)
+    /// <summary>Opens a streamed answer (NDJSON logs, or <c>text/event-stream</c>). The caller disposes the response.</summary>
+    public async Task<HttpResponseMessage> OpenStreamAsync(string relativeUri, CancellationToken cancellationToken, string mediaType = "application/x-ndjson")
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, relativeUri);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/x-ndjson"));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
         var response = await TransportAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout: null, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
