@@ -25,7 +25,7 @@ internal static class TopRenderer
     /// <summary>The view as Spectre markup lines, for <c>Live</c>.</summary>
     public static IRenderable Render(TopView view, int width, DateTimeOffset now, bool unicode)
     {
-        var lines = Lines(view, width, now, unicode);
+        var lines = Lines(view, width, now, unicode, live: true);
         var rows = new IRenderable[lines.Count];
         for (var i = 0; i < rows.Length; i++)
         {
@@ -39,7 +39,7 @@ internal static class TopRenderer
     public static string RenderPlain(TopView view, int width, DateTimeOffset now)
     {
         var text = new StringBuilder();
-        foreach (var line in Lines(view, width, now, unicode: false))
+        foreach (var line in Lines(view, width, now, unicode: false, live: false))
         {
             text.Append(line.ToPlain().TrimEnd()).Append('\n');
         }
@@ -47,12 +47,12 @@ internal static class TopRenderer
         return text.ToString();
     }
 
-    internal static List<Line> Lines(TopView view, int width, DateTimeOffset now, bool unicode)
+    internal static List<Line> Lines(TopView view, int width, DateTimeOffset now, bool unicode, bool live)
     {
         ArgumentNullException.ThrowIfNull(view);
         width = Math.Max(width, 40);
         var lines = new List<Line>();
-        Header(view, width, lines);
+        Header(view, width, live, lines);
         foreach (var node in view.Nodes)
         {
             lines.Add(new Line(width));
@@ -70,10 +70,10 @@ internal static class TopRenderer
         return lines;
     }
 
-    private static void Header(TopView view, int width, List<Line> lines)
+    private static void Header(TopView view, int width, bool live, List<Line> lines)
     {
         var title = new Line(width).Add("gantry top", "bold").Add("  " + view.Source, "grey").Add("  " + view.At.ToUniversalTime().ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture), "grey");
-        if (view.JobCounts is not null)
+        if (live)
         {
             title.Add("  q to quit", "grey");
         }
@@ -92,6 +92,11 @@ internal static class TopRenderer
 
         summary.Add("GPUs ", "bold").Add($"{view.BusyGpus}/{view.Gpus} busy").Add("   ");
         summary.Add("Power ", "bold").Add(view.PowerWatts is { } watts ? Watts(watts) : "-");
+        if (HasSimulated(view))
+        {
+            summary.Add("   * simulated GPU", "yellow");
+        }
+
         lines.Add(summary);
         if (view.JobCounts is { } jobs)
         {
@@ -116,9 +121,26 @@ internal static class TopRenderer
 
     }
 
+    private static bool HasSimulated(TopView view)
+    {
+        foreach (var node in view.Nodes)
+        {
+            foreach (var gpu in node.Gpus)
+            {
+                if (gpu.Simulated)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     private static void NodeBlock(TopNode node, bool agent, int width, DateTimeOffset now, bool unicode, List<Line> lines)
     {
-        var head = new Line(width).Add(node.Name, "bold");
+        // A long host name is cut so the state and figures stay on the line.
+        var head = new Line(width).Add(Cut(node.Name, Math.Max(16, width - 50)), "bold");
         if (node.State is { } state)
         {
             head.Add("  ").Add(StateName(state), NodeStyle(state));
@@ -298,9 +320,16 @@ internal static class TopRenderer
 
     private static int Count(IReadOnlyDictionary<JobState, int> counts, JobState state) => counts.GetValueOrDefault(state);
 
-    /// <summary>"NVIDIA H100 80GB HBM3" → "H100 80GB HBM3": the vendor is the same on every row.</summary>
-    private static string ShortModel(string model) =>
-        model.StartsWith("NVIDIA ", StringComparison.Ordinal) ? model["NVIDIA ".Length..] : model;
+    /// <summary>"NVIDIA H100 80GB HBM3" → "H100 80GB HBM3": the vendor is the same on every row (and a simulated GPU is starred).</summary>
+    private static string ShortModel(string model)
+    {
+        if (model.StartsWith("Simulated ", StringComparison.Ordinal))
+        {
+            model = model["Simulated ".Length..];
+        }
+
+        return model.StartsWith("NVIDIA ", StringComparison.Ordinal) ? model["NVIDIA ".Length..] : model;
+    }
 
     private static string Percent(double share) => (share * 100).ToString("0", CultureInfo.InvariantCulture) + "%";
 
