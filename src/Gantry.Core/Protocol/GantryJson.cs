@@ -31,4 +31,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(NodeInfo))]
 [JsonSerializable(typeof(Page<NodeInfo>))]
 [JsonSerializable(typeof(LogRecord))]
+[JsonSerializable(typeof(TelemetryQueryResponse))]
 public sealed partial class GantryJson : JsonSerializerContext;
