@@ -265,7 +265,7 @@ internal sealed class TelemetryStore : IDisposable
     }
 
     /// <summary>
-    /// The series' points in [<paramref name="start"/>, <paramref name="end"/>), one per bucket of
+    /// The series' points in [<paramref name="start"/>, <paramref name="end"/>] (both ends included), one per bucket of
     /// <paramref name="step"/> that holds data; buckets start at whole multiples of the step since
     /// the Unix epoch. From <see cref="TelemetrySource.Rollup"/> the step must be whole minutes.
     /// </summary>
@@ -285,13 +285,13 @@ internal sealed class TelemetryStore : IDisposable
         using var command = connection.CreateCommand();
         if (source == TelemetrySource.Raw)
         {
-            command.CommandText = "SELECT time, value, value, value, 1 FROM raw WHERE series_id = $s AND time >= $from AND time < $to ORDER BY time";
+            command.CommandText = "SELECT time, value, value, value, 1 FROM raw WHERE series_id = $s AND time >= $from AND time <= $to ORDER BY time";
         }
         else
         {
             // The minute holding `start` counts whole: with a step of whole minutes it falls in the
             // same bucket as `start` does.
-            command.CommandText = "SELECT minute, lo, hi, total, n FROM rollup WHERE series_id = $s AND minute >= $from AND minute < $to ORDER BY minute";
+            command.CommandText = "SELECT minute, lo, hi, total, n FROM rollup WHERE series_id = $s AND minute >= $from AND minute <= $to ORDER BY minute";
             from -= FloorMod(from, MinuteMs);
         }
 
