@@ -8,6 +8,7 @@ using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
 using Gantry.Server.Scheduling;
 using Gantry.Server.Storage;
+using Gantry.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -63,11 +64,31 @@ public static class ServerHost
             throw new InvalidOperationException(ex.Message, ex);
         }
 
+        TelemetryStore telemetry;
+        try
+        {
+            telemetry = TelemetryStore.Open(options.TelemetryPath);
+        }
+        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or StoreException)
+        {
+            store.Dispose();
+            throw new InvalidOperationException($"cannot open the telemetry database {options.TelemetryPath}: {ex.Message}", ex);
+        }
+
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<ServerMetrics>();
-        builder.Services.AddSingleton<ControlPlane>();
+        builder.Services.AddSingleton(telemetry);
+        builder.Services.AddSingleton<TelemetryIngest>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var cluster = ActivatorUtilities.CreateInstance<ControlPlane>(sp);
+            cluster.Telemetry = sp.GetRequiredService<TelemetryIngest>();
+            return cluster;
+        });
+        builder.Services.AddHostedService<TelemetryWriter>();
+        builder.Services.AddHostedService<TelemetryRetentionWorker>();
         builder.Services.AddSingleton<SchedulerWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerWorker>());
         builder.Services.AddHostedService<LivenessWorker>();
@@ -104,7 +125,9 @@ public static class ServerHost
         app.MapNodeEndpoints();
         app.MapJobEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
+        app.MapTelemetryEndpoints();
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
+        app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
         return app;
     }
 }

@@ -32,4 +32,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(Page<NodeInfo>))]
 [JsonSerializable(typeof(LogRecord))]
 [JsonSerializable(typeof(ClusterSnapshot))]
+[JsonSerializable(typeof(TelemetryQueryResponse))]
 public sealed partial class GantryJson : JsonSerializerContext;

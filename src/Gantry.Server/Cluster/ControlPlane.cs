@@ -303,6 +303,7 @@ internal sealed partial class ControlPlane
             };
         }
 
+        Telemetry?.Enqueue(nodeId, request.Summary);
         _metrics.Heartbeats.Increment();
         if (wake)
         {

@@ -36,6 +36,15 @@ public sealed class ServerOptions
     /// <summary>Largest request body accepted.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>How long raw telemetry samples are kept.</summary>
+    public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long per-minute telemetry rollups are kept; at least <see cref="RetentionRaw"/>.</summary>
+    public TimeSpan RetentionRollup { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Path of the telemetry history database (separate from the state, so its writes never contend).</summary>
+    public string TelemetryPath => Path.Combine(DataDir, "telemetry.db");
+
     /// <summary>Path of the SQLite database.</summary>
     public string DatabasePath => Path.Combine(DataDir, "gantry.db");
 
@@ -77,6 +86,16 @@ public sealed class ServerOptions
         if (ReservationAfter < TimeSpan.Zero || ReservationAfter > TimeSpan.FromDays(30))
         {
             return ("reservation-after", $"must be between 0s and 30d, got {Durations.Format(ReservationAfter)}");
+        }
+
+        if (RetentionRaw <= TimeSpan.Zero)
+        {
+            return ("retention-raw", $"must be positive, got {Durations.Format(RetentionRaw)}");
+        }
+
+        if (RetentionRollup < RetentionRaw)
+        {
+            return ("retention-rollup", $"must be at least --retention-raw ({Durations.Format(RetentionRaw)}), got {Durations.Format(RetentionRollup)}");
         }
 
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))

@@ -28,8 +28,10 @@ internal static class ServerCommand
         var downAfter = new Option<string>("--down-after") { Description = "A node silent this long is down and its running jobs are lost (and requeued while retries remain). (default: 20s)", HelpName = "DURATION" };
         var killGrace = new Option<string>("--kill-grace") { Description = "Time between SIGTERM and SIGKILL when a job is cancelled or runs out of time. (default: 10s)", HelpName = "DURATION" };
         var reservation = new Option<string>("--reservation-after") { Description = "How long a job may be overtaken by smaller jobs (backfill) before a node is reserved for it. (default: 2m)", HelpName = "DURATION" };
+        var retentionRaw = new Option<string>("--retention-raw") { Description = "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)", HelpName = "DURATION" };
+        var retentionRollup = new Option<string>("--retention-rollup") { Description = "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)", HelpName = "DURATION" };
         var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
-        foreach (var option in new Option[] { listen, dataDir, joinToken, heartbeat, downAfter, killGrace, reservation, logLevel })
+        foreach (var option in new Option[] { listen, dataDir, joinToken, heartbeat, downAfter, killGrace, reservation, retentionRaw, retentionRollup, logLevel })
         {
             command.Options.Add(option);
         }
@@ -58,6 +60,10 @@ internal static class ServerCommand
                 options.KillGrace = Duration(parseResult.GetValue(killGrace), options.KillGrace);
                 setting = "reservation-after";
                 options.ReservationAfter = Duration(parseResult.GetValue(reservation), options.ReservationAfter);
+                setting = "retention-raw";
+                options.RetentionRaw = Duration(parseResult.GetValue(retentionRaw), options.RetentionRaw);
+                setting = "retention-rollup";
+                options.RetentionRollup = Duration(parseResult.GetValue(retentionRollup), options.RetentionRollup);
                 setting = "log-level";
                 options.LogLevel = LogLevelOf(parseResult.GetValue(logLevel)) ?? options.LogLevel;
             }
