@@ -438,7 +438,11 @@ internal sealed class JobRunner : IAsyncDisposable
 
         if (attempt.Grouped)
         {
-            ProcessGroups.SignalGroup(attempt.Pid, signal);
+            // Right after the start, setsid may not have made the group yet: then the process is alone, signal it.
+            if (!ProcessGroups.SignalGroup(attempt.Pid, signal))
+            {
+                ProcessGroups.SignalProcess(attempt.Pid, signal);
+            }
         }
         else if (OperatingSystem.IsWindows() || signal == ProcessGroups.SigKill)
         {

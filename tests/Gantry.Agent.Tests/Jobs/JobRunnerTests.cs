@@ -113,7 +113,8 @@ public sealed class JobRunnerTests : IAsyncLifetime
         var job = Shell(5, "sleep 300 & sleep 300");
         _runner.Start(job);
         var pid = (await _sink.StartedAsync(AttemptKey.Of(job))).Pid!.Value;
-        Assert.Equal(pid, ProcessGroups.ReadStat(pid)!.Value.ProcessGroup);
+        // setsid makes the process its own group leader right after it starts, not before the started event.
+        await ProcessTable.WaitUntilAsync(() => ProcessGroups.ReadStat(pid)?.ProcessGroup == pid, "the attempt leads its own process group");
         await ProcessTable.WaitUntilAsync(() => ProcessTable.GroupMembers(pid).Count >= 3, "the shell and both sleeps run");
 
         Assert.True(_runner.Stop(AttemptKey.Of(job), AttemptEndCause.Stopped));
