@@ -63,6 +63,10 @@ public static class ServerHost
         {
             throw new InvalidOperationException(ex.Message, ex);
         }
+        catch (TypeInitializationException ex) when (ex.InnerException?.InnerException is DllNotFoundException or BadImageFormatException)
+        {
+            throw new InvalidOperationException($"cannot load SQLite's native library (e_sqlite3): {ex.InnerException.InnerException.Message}", ex);
+        }
 
         TelemetryStore telemetry;
         try
