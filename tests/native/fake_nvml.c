@@ -57,6 +57,8 @@
  *     processes                                  an error code, or the list (see below)
  *     mig                                        GetMigMode current mode (default 0)
  *     mig_max                                    GetMaxMigDeviceCount (default 7)
+ *   gpu.I.nvlink.L.remote=BUSID  the link's remote PCI bus id (GetNvLinkRemotePciInfo_v2;
+ *                              NOT_SUPPORTED when not given; missing in the old-driver build)
  *   gpu.I.nvlink.L.KEY=VALUE   per link: active (default 1), tx_kib (default 1000*(L+1)),
  *                              rx_kib (2000*(L+1)), crc (L), replay (10+L), recovery (20+L);
  *                              the counters are answered through GetFieldValues 138/139/38/52/59
@@ -170,6 +172,7 @@ typedef struct {
 typedef struct {
     handle_t h;
     char name[96], uuid[96], bus_id[32];
+    char remote[MAX_LINKS][32]; /* NVLink remote PCI bus ids; empty: NOT_SUPPORTED */
     int lost;
     val_t v[K_COUNT];
     val_t link[MAX_LINKS][L_COUNT];
@@ -283,6 +286,7 @@ static void apply_gpu_key(gpu_t *g, const char *key, const char *val)
     if (strcmp(key, "lost") == 0) { g->lost = atoi(val); return; }
     if (strcmp(key, "processes") == 0) { parse_processes(g, val); return; }
     if (sscanf(key, "nvlink.%d.%63s%n", &l, sub, &n) == 2 && l >= 0 && l < MAX_LINKS) {
+        if (strcmp(sub, "remote") == 0) { copy_str(g->remote[l], sizeof g->remote[l], val); return; }
         for (int k = 0; k < L_COUNT; k++)
             if (strcmp(sub, LINK_KEYS[k]) == 0) g->link[l][k] = parse_val(val);
         return;
@@ -723,6 +727,23 @@ nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, in
 }
 
 #ifndef FAKE_NVML_OLD_DRIVER
+static nvmlReturn_t nvlink_remote(nvmlDevice_t d, unsigned int link, nvmlPciInfo_t *pci)
+{
+    int isActive;
+    nvmlReturn_t r = nvlink_state(d, link, &isActive);
+    if (r) return r;
+    gpu_t *g = &g_gpus[((handle_t *)d)->gpu];
+    if (!g->remote[link][0]) return 3;
+    memset(pci, 0, sizeof *pci);
+    copy_str(pci->busId, sizeof pci->busId, g->remote[link]);
+    return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
+{
+    LOCKED(nvlink_remote(device, link, pci));
+}
+
 static void field_value(gpu_t *g, nvmlFieldValue_t *f)
 {
     val_t v = {3, 0};

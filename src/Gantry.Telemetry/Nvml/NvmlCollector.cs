@@ -453,9 +453,10 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             }
         }
 
+        var remotes = RemoteBusIds(handle, active[..links], ref reader);
         if (!NvmlLibrary.Has(NvmlFunction.DeviceGetFieldValues))
         {
-            return (LinksWithoutCounters(active[..links]), null);
+            return (LinksWithoutCounters(active[..links], remotes), null);
         }
 
         // One call: memory temperature, then per link TX, RX (KiB), CRC, replay, recovery totals.
@@ -487,7 +488,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 
         if (!reader.Ok(batch))
         {
-            return (LinksWithoutCounters(active[..links]), null);
+            return (LinksWithoutCounters(active[..links], remotes), null);
         }
 
         double? memoryTemperature = FieldValue(fields[0]) is { } temp ? temp : null;
@@ -502,21 +503,47 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
                 FieldCounter(row[1]) * 1024,
                 FieldCounter(row[2]),
                 FieldCounter(row[3]),
-                FieldCounter(row[4]));
+                FieldCounter(row[4]))
+            { RemotePciBusId = remotes?[link] };
         }
 
         return (samples, memoryTemperature);
     }
 
-    private static NvLinkSample[] LinksWithoutCounters(ReadOnlySpan<int> active)
+    private static NvLinkSample[] LinksWithoutCounters(ReadOnlySpan<int> active, string?[]? remotes)
     {
         var samples = new NvLinkSample[active.Length];
         for (var link = 0; link < active.Length; link++)
         {
-            samples[link] = new NvLinkSample(link, active[link] != 0, null, null, null, null, null);
+            samples[link] = new NvLinkSample(link, active[link] != 0, null, null, null, null, null) { RemotePciBusId = remotes?[link] };
         }
 
         return samples;
+    }
+
+    /// <summary>
+    /// The PCI bus id at the far end of each active link (a peer GPU, or an NVSwitch on HGX boards),
+    /// which is how the agent works out which GPUs of the node are NVLink peers. Null where NVML
+    /// cannot say; null altogether for a driver without the call.
+    /// </summary>
+    private static unsafe string?[]? RemoteBusIds(nint handle, ReadOnlySpan<int> active, ref Reader reader)
+    {
+        if (active.IsEmpty || !NvmlLibrary.Has(NvmlFunction.DeviceGetNvLinkRemotePciInfo))
+        {
+            return null;
+        }
+
+        var remotes = new string?[active.Length];
+        for (var link = 0; link < active.Length; link++)
+        {
+            NvmlPciInfo pci;
+            if (active[link] != 0 && reader.Ok(NvmlNative.DeviceGetNvLinkRemotePciInfo(handle, (uint)link, &pci)))
+            {
+                remotes[link] = DecodeString(pci.BusId, 32);
+            }
+        }
+
+        return remotes;
     }
 
     /// <summary>A field's value as a number, read by its value type; null when NVML had none.</summary>

@@ -51,6 +51,7 @@ internal enum NvmlFunction
     DeviceGetMigDeviceHandleByIndex,
     DeviceGetGpuInstanceId,
     DeviceGetComputeInstanceId,
+    DeviceGetNvLinkRemotePciInfo,
 }
 
 /// <summary>
@@ -109,6 +110,7 @@ internal static class NvmlLibrary
         "nvmlDeviceGetMigDeviceHandleByIndex",
         "nvmlDeviceGetGpuInstanceId",
         "nvmlDeviceGetComputeInstanceId",
+        "nvmlDeviceGetNvLinkRemotePciInfo_v2",
     ];
 
     private static readonly Lock Gate = new();

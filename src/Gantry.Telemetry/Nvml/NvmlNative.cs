@@ -239,6 +239,10 @@ internal static unsafe partial class NvmlNative
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetNvLinkState", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetNvLinkState(nint device, uint link, int* isActive);
 
+    /// <summary>The PCI identity of what the link connects to: another GPU, or an NVSwitch.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetNvLinkRemotePciInfo_v2", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetNvLinkRemotePciInfo(nint device, uint link, NvmlPciInfo* pci);
+
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetFieldValues", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetFieldValues(nint device, int count, NvmlFieldValue* values);
 

@@ -320,6 +320,24 @@ public sealed class NvmlCollectorTests : IDisposable
     }
 
     [Fact]
+    public async Task CollectAsync_NvLinkRemotes_ReadForActiveLinksOnly()
+    {
+        FakeNvmlLibrary.UseScript(
+            "gpus=2",
+            "gpu.0.nvlinks=3",
+            "gpu.0.nvlink.0.remote=00000000:1B:00.0",
+            "gpu.0.nvlink.1.remote=00000000:1C:00.0",
+            "gpu.0.nvlink.1.active=0",
+            "gpu.1.pci_bus_id=00000000:1B:00.0");
+
+        var gpu = (await Collect(CreateCollector())).Gpus[0];
+
+        Assert.Equal("00000000:1B:00.0", gpu.NvLinks[0].RemotePciBusId);
+        Assert.Null(gpu.NvLinks[1].RemotePciBusId);
+        Assert.Null(gpu.NvLinks[2].RemotePciBusId);
+    }
+
+    [Fact]
     public async Task CollectAsync_Processes_ListedWithNameFromProcAndMemory()
     {
         var self = (uint)Environment.ProcessId;
