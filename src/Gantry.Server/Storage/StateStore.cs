@@ -31,45 +31,8 @@ internal sealed class StateStore : IDisposable
     /// <summary>Opens (creating when missing) the database at <paramref name="path"/> and applies pending migrations.</summary>
     public static StateStore Open(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
-        var write = new SqliteConnection(builder.ToString());
-        write.Open();
-        try
-        {
-            Execute(write, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;");
-            Migrate(write);
-        }
-        catch
-        {
-            write.Dispose();
-            throw;
-        }
-
-        var read = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = true };
-        return new StateStore(write, read.ToString());
-    }
-
-    private static void Migrate(SqliteConnection connection)
-    {
-        var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), System.Globalization.CultureInfo.InvariantCulture);
-        if (version > SchemaVersion)
-        {
-            throw new StoreException($"the database is at schema version {version}, newer than this gantry understands ({SchemaVersion}); use a newer gantry");
-        }
-
-        for (var next = version + 1; next <= SchemaVersion; next++)
-        {
-            using var tx = connection.BeginTransaction();
-            using (var command = connection.CreateCommand())
-            {
-                command.Transaction = tx;
-                command.CommandText = Migrations.Scripts[next - 1] + $"\nPRAGMA user_version = {next};";
-                command.ExecuteNonQuery();
-            }
-
-            tx.Commit();
-        }
+        var (writer, read) = SqliteFile.Open(path, Migrations.Scripts, "the database", foreignKeys: true);
+        return new StateStore(writer, read);
     }
 
     /// <summary>Runs <paramref name="write"/> in one transaction: all of it is stored, or none.</summary>
@@ -412,20 +375,6 @@ internal sealed class StateStore : IDisposable
 
     private static DateTimeOffset? Time(SqliteDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
-
-    private static void Execute(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static object? Scalar(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return command.ExecuteScalar();
-    }
 }
 
 /// <summary>The store cannot be used (a newer schema, a file that is not a database).</summary>

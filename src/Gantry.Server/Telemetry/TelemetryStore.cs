@@ -57,23 +57,8 @@ internal sealed class TelemetryStore : IDisposable
     /// <summary>Opens (creating when missing) the telemetry database at <paramref name="path"/> and applies pending migrations.</summary>
     public static TelemetryStore Open(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
-        var write = new SqliteConnection(builder.ToString());
-        write.Open();
-        try
-        {
-            Execute(write, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
-            Migrate(write);
-        }
-        catch
-        {
-            write.Dispose();
-            throw;
-        }
-
-        var read = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = true };
-        var store = new TelemetryStore(write, read.ToString());
+        var (write, read) = SqliteFile.Open(path, TelemetryMigrations.Scripts, "the telemetry database", foreignKeys: false);
+        var store = new TelemetryStore(write, read);
         store.LoadSeries();
         return store;
     }
@@ -406,41 +391,6 @@ internal sealed class TelemetryStore : IDisposable
         command.CommandText = sql;
         command.Transaction = transaction;
         return command;
-    }
-
-    private static void Migrate(SqliteConnection connection)
-    {
-        long version;
-        using (var command = connection.CreateCommand())
-        {
-            command.CommandText = "PRAGMA user_version";
-            version = (long)command.ExecuteScalar()!;
-        }
-
-        if (version > SchemaVersion)
-        {
-            throw new StoreException($"the telemetry database is at schema version {version}, newer than this gantry understands ({SchemaVersion}); use a newer gantry");
-        }
-
-        for (var next = version + 1; next <= SchemaVersion; next++)
-        {
-            using var tx = connection.BeginTransaction();
-            using (var command = connection.CreateCommand())
-            {
-                command.Transaction = tx;
-                command.CommandText = TelemetryMigrations.Scripts[next - 1] + $"\nPRAGMA user_version = {next};";
-                command.ExecuteNonQuery();
-            }
-
-            tx.Commit();
-        }
-    }
-
-    private static void Execute(SqliteConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 
     /// <summary>Series ids of one node, by slot; 0 where the series does not exist yet.</summary>
