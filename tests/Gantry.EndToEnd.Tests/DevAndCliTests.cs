@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Gantry.Testing;
 
@@ -18,7 +16,7 @@ public sealed class DevAndCliTests : IAsyncLifetime
     {
         // The client config goes to a private XDG_CONFIG_HOME, as `gantry dev` writes it for the user.
         _env = new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") };
-        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
+        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
         _url = await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!(await RunAsync("nodes", "ls")).Output.Contains("ready", StringComparison.Ordinal))
@@ -117,12 +115,5 @@ public sealed class DevAndCliTests : IAsyncLifetime
         Assert.Equal(1, missingCode);
         Assert.Contains("no job with id 999999", missing, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", wrong + bad + server + missing, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Testing;
@@ -44,7 +43,7 @@ internal sealed class Fleet : IAsyncDisposable
 
     public static async Task<Fleet> StartAsync(params int[] gpusPerAgent)
     {
-        var fleet = new Fleet(Directory.CreateTempSubdirectory("gantry-fleet-").FullName, FreePort());
+        var fleet = new Fleet(Directory.CreateTempSubdirectory("gantry-fleet-").FullName, Tools.FreePort());
         await fleet.StartServerAsync();
         for (var i = 0; i < gpusPerAgent.Length; i++)
         {
@@ -173,12 +172,6 @@ internal sealed class Fleet : IAsyncDisposable
 
     private static string Tail(string? text) => text is null ? "" : text.Length > 3000 ? text[^3000..] : text;
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Gantry.Testing;
 
 namespace Gantry.EndToEnd.Tests;
@@ -17,7 +15,7 @@ public sealed class TopTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _env = new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") };
-        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
+        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
         await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!(await GantryProcess.RunAsync(["nodes", "ls"], _env, TimeSpan.FromSeconds(60))).Output.Contains("ready", StringComparison.Ordinal))
@@ -130,12 +128,5 @@ public sealed class TopTests : IAsyncLifetime
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

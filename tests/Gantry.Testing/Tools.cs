@@ -24,6 +24,14 @@ public static class Tools
         throw new InvalidOperationException($"'{name}' is not installed: run scripts/test.sh (it installs it) or 'apt-get install {debianPackage}'.");
     }
 
+    /// <summary>A loopback TCP port free right now, for a process that must be restarted on the same address.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private static string FindRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

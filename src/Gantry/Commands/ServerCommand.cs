@@ -45,7 +45,7 @@ internal static class ServerCommand
                 setting = "listen";
                 if (parseResult.GetValue(listen) is { } l)
                 {
-                    options.Listen = Endpoint(l);
+                    options.Listen = AgentSettings.ParseEndpoint(l);
                 }
 
                 setting = "data-dir";
@@ -87,8 +87,6 @@ internal static class ServerCommand
     internal static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     internal static TimeSpan Duration(string? text, TimeSpan fallback) => text is null ? fallback : AgentSettings.ParseDuration(text);
-
-    internal static System.Net.IPEndPoint Endpoint(string text) => AgentSettings.ParseEndpoint(text);
 
     internal static LogLevel? LogLevelOf(string? text) => text switch
     {
