@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Gantry.Core.Protocol;
 using Gantry.Core.Text;
 using Microsoft.AspNetCore.Http;
 
@@ -89,6 +88,4 @@ internal static class Query
 
         return true;
     }
-
-    public static JsonSerializerOptions Indented { get; } = new(GantryJson.Default.Options) { WriteIndented = true };
 }

@@ -25,9 +25,6 @@ internal sealed class StateStore : IDisposable
         _readConnectionString = readConnectionString;
     }
 
-    /// <summary>The schema version this build writes.</summary>
-    public static int SchemaVersion => Migrations.Scripts.Length;
-
     /// <summary>Opens (creating when missing) the database at <paramref name="path"/> and applies pending migrations.</summary>
     public static StateStore Open(string path)
     {

@@ -51,9 +51,6 @@ internal sealed class TelemetryStore : IDisposable
             ("$node", SqliteType.Text), ("$gpu", SqliteType.Integer), ("$metric", SqliteType.Text));
     }
 
-    /// <summary>The schema version this build writes.</summary>
-    public static int SchemaVersion => TelemetryMigrations.Scripts.Length;
-
     /// <summary>Opens (creating when missing) the telemetry database at <paramref name="path"/> and applies pending migrations.</summary>
     public static TelemetryStore Open(string path)
     {
