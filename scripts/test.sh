@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Gantry test. Installs what the tests need when it is missing (Debian/Ubuntu:
-# gcc for the NVML test library, prometheus for promtool, tmux for gantry top), builds, runs `dotnet test` on the
+# gcc for the NVML test library, prometheus for promtool, tmux for gantry top, chromium for the dashboard's
+# browser tests), builds, runs `dotnet test` on the
 # solution and ends with one line: `N passed, N failed, N skipped`.
 #
 #   scripts/test.sh                  everything
@@ -12,6 +13,8 @@ need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# Playwright drives Debian's Chromium at this path (no browser download is possible).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing test dependencies: ${need[*]}"
   sudo=""
