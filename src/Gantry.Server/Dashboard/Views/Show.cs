@@ -61,11 +61,29 @@ internal static class Show
     public static string Duration(DateTimeOffset? from, DateTimeOffset? to) =>
         from is { } f && to is { } t ? Units.FormatDuration(t > f ? t - f : TimeSpan.Zero) : Missing;
 
-    /// <summary>The command line as typed: a shell string as is, an argument vector joined with spaces.</summary>
+    /// <summary>The command line: a shell string as is, an argument vector as a shell would need it typed.</summary>
     public static string Command(JobInfo job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return job.Shell ? job.Command[0] : string.Join(' ', job.Command);
+        if (job.Shell)
+        {
+            return job.Command[0];
+        }
+
+        var line = new System.Text.StringBuilder();
+        foreach (var arg in job.Command)
+        {
+            if (line.Length > 0)
+            {
+                line.Append(' ');
+            }
+
+            // sh -c 'echo a b' rather than sh -c echo a b; a quote inside becomes '\''.
+            var plain = arg.Length > 0 && arg.All(static c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+%@".Contains(c, StringComparison.Ordinal));
+            line.Append(plain ? arg : "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'");
+        }
+
+        return line.ToString();
     }
 
     /// <summary>"0,1" for a GPU list; missing when none.</summary>
