@@ -132,15 +132,24 @@ internal static class DashboardLive
             case LiveView.Nodes:
                 var nodes = data.Nodes();
                 update.Region("node-count", nodes.Count.ToString(CultureInfo.InvariantCulture));
-                var nodeRows = new List<Dictionary<string, object?>>(nodes.Count);
                 var nodeKeys = new List<string>(nodes.Count);
+                var nodeVersions = new List<string?>(nodes.Count);
                 foreach (var node in nodes)
                 {
-                    nodeRows.Add(new() { ["Node"] = node });
                     nodeKeys.Add(node.Id);
+                    nodeVersions.Add(Version(node));
                 }
 
-                update.List("nodes", nodeKeys, await fragments.RenderAllAsync<NodeRow>(nodeRows).ConfigureAwait(false));
+                await update.ListAsync("nodes", nodeKeys, nodeVersions, changed =>
+                {
+                    var rows = new List<Dictionary<string, object?>>(changed.Count);
+                    foreach (var i in changed)
+                    {
+                        rows.Add(new() { ["Node"] = nodes[i] });
+                    }
+
+                    return fragments.RenderAllAsync<NodeRow>(rows);
+                }).ConfigureAwait(false);
                 break;
 
             case LiveView.Node when data.Node(view.Id!) is { } node:
@@ -169,18 +178,32 @@ internal static class DashboardLive
         }
     }
 
-    private static async Task JobListAsync(Update update, Fragments fragments, string name, List<JobRowModel> rows)
+    private static Task JobListAsync(Update update, Fragments fragments, string name, List<JobRowModel> rows)
     {
-        var parameters = new List<Dictionary<string, object?>>(rows.Count);
         var keys = new List<string>(rows.Count);
+        var versions = new List<string?>(rows.Count);
         foreach (var row in rows)
         {
-            parameters.Add(new() { ["Row"] = row });
             keys.Add(row.Job.Id.ToString(CultureInfo.InvariantCulture));
+            // A finished job's row no longer changes; a live one shows times that grow every second.
+            versions.Add(Show.IsLive(row.Job.State) ? null : $"{row.Job.State}|{row.NodeName}");
         }
 
-        update.List(name, keys, await fragments.RenderAllAsync<JobRow>(parameters).ConfigureAwait(false));
+        return update.ListAsync(name, keys, versions, changed =>
+        {
+            var parameters = new List<Dictionary<string, object?>>(changed.Count);
+            foreach (var i in changed)
+            {
+                parameters.Add(new() { ["Row"] = rows[i] });
+            }
+
+            return fragments.RenderAllAsync<JobRow>(parameters);
+        });
     }
+
+    /// <summary>What a node's row shows changes only with these: a heartbeat, its state, drain, jobs or name.</summary>
+    private static string Version(Core.Protocol.NodeInfo node) =>
+        $"{node.LastHeartbeatAt.UtcTicks}|{node.State}|{node.Drain}|{node.Name}|{string.Join(',', node.Jobs)}|{node.UsedCpus}";
 
     /// <summary>The job's output after what this page has: one <c>log</c> event per page of chunks.</summary>
     private static bool WriteLogs(IBufferWriter<byte> output, ControlPlane cluster, LiveView view)
@@ -216,8 +239,11 @@ internal static class DashboardLive
     {
         public Dictionary<string, string> Regions { get; } = new(StringComparer.Ordinal);
 
-        public Dictionary<string, (List<string> Order, Dictionary<string, string> Items)> Lists { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, SentList> Lists { get; } = new(StringComparer.Ordinal);
     }
+
+    /// <summary>A list as last sent: its keys in order, each row's HTML and the version it was rendered from.</summary>
+    private sealed record SentList(List<string> Order, Dictionary<string, (string Html, string? Version)> Items);
 
     /// <summary>One event's worth of changes.</summary>
     private sealed class Update(SentState sent)
@@ -234,26 +260,46 @@ internal static class DashboardLive
             }
         }
 
-        public void List(string name, List<string> keys, List<string> rows)
+        /// <summary>
+        /// Updates a keyed list: rows whose version is null or differs from the one last sent are
+        /// rendered again by <paramref name="render"/> (given their indexes) and sent when their HTML changed.
+        /// </summary>
+        public async Task ListAsync(string name, List<string> keys, List<string?> versions, Func<List<int>, Task<List<string>>> render)
         {
-            if (!sent.Lists.TryGetValue(name, out var before))
-            {
-                before = ([], new Dictionary<string, string>(StringComparer.Ordinal));
-            }
-
-            var items = new Dictionary<string, string>(keys.Count, StringComparer.Ordinal);
-            var changed = new List<(string, string)>();
+            var before = sent.Lists.GetValueOrDefault(name) ?? new SentList([], new(StringComparer.Ordinal));
+            var stale = new List<int>();
             for (var i = 0; i < keys.Count; i++)
             {
-                items[keys[i]] = rows[i];
-                if (!before.Items.TryGetValue(keys[i], out var html) || html != rows[i])
+                if (versions[i] is null || !before.Items.TryGetValue(keys[i], out var item) || item.Version != versions[i])
                 {
-                    changed.Add((keys[i], rows[i]));
+                    stale.Add(i);
                 }
             }
 
+            var rendered = stale.Count == 0 ? [] : await render(stale).ConfigureAwait(false);
+            var items = new Dictionary<string, (string Html, string? Version)>(keys.Count, StringComparer.Ordinal);
+            foreach (var key in keys)
+            {
+                if (before.Items.TryGetValue(key, out var kept))
+                {
+                    items[key] = kept;
+                }
+            }
+
+            var changed = new List<(string, string)>();
+            for (var j = 0; j < stale.Count; j++)
+            {
+                var key = keys[stale[j]];
+                if (!before.Items.TryGetValue(key, out var old) || old.Html != rendered[j])
+                {
+                    changed.Add((key, rendered[j]));
+                }
+
+                items[key] = (rendered[j], versions[stale[j]]);
+            }
+
             var orderChanged = !before.Order.SequenceEqual(keys, StringComparer.Ordinal);
-            sent.Lists[name] = (keys, items);
+            sent.Lists[name] = new SentList(keys, items);
             if (orderChanged || changed.Count > 0)
             {
                 _lists[name] = (orderChanged ? keys : null, changed);
