@@ -3,6 +3,7 @@ using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
 using Gantry.Server.Cluster;
 using Gantry.Server.Configuration;
+using Gantry.Server.Dashboard;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
@@ -41,6 +42,8 @@ public static class ServerHost
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // Keys lie in the data dir with the tokens, unencrypted like them: say nothing about it.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         configureLogging?.Invoke(builder.Logging);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
@@ -96,6 +99,7 @@ public static class ServerHost
         builder.Services.AddSingleton<SchedulerWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerWorker>());
         builder.Services.AddHostedService<LivenessWorker>();
+        builder.Services.AddDashboard(options);
 
         var app = builder.Build();
         var cluster = app.Services.GetRequiredService<ControlPlane>();
@@ -118,6 +122,9 @@ public static class ServerHost
             }
         });
 
+        app.UseAuthentication();
+        app.UseAuthorization();
+
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", (ControlPlane c) => TypedResults.Text("ready\n"));
         app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, ControlPlane c) =>
@@ -130,6 +137,7 @@ public static class ServerHost
         app.MapJobEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
         app.MapTelemetryEndpoints();
+        app.MapDashboard();
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
         return app;

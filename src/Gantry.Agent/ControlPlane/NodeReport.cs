@@ -163,8 +163,25 @@ internal static class NodeReport
             MemoryTotalBytes = memory is null ? null : (long)memory.TotalBytes,
             PowerWatts = current.NodePower?.Watts,
             Simulated = simulated,
+            GeneratedTokensPerSecond = SumOf(current.Apps, static app => app.GeneratedTokensPerSecond),
+            PromptTokensPerSecond = SumOf(current.Apps, static app => app.PromptTokensPerSecond),
             Gpus = gpus,
         };
+    }
+
+    /// <summary>The sum of the rates the apps reported; null when none reported one.</summary>
+    private static double? SumOf(IReadOnlyList<AppSample> apps, Func<AppSample, double?> rate)
+    {
+        double? sum = null;
+        foreach (var app in apps)
+        {
+            if (rate(app) is { } value)
+            {
+                sum = (sum ?? 0) + value;
+            }
+        }
+
+        return sum;
     }
 
     private static GpuSummary Summary(GpuSample gpu)

@@ -116,6 +116,15 @@ public sealed record NodeSummary
     /// <summary>True when the summary comes from simulated GPUs.</summary>
     public bool Simulated { get; init; }
 
+    /// <summary>
+    /// Tokens generated per second by the node's inference servers (<c>--app-metrics-url</c>), summed
+    /// over those that reported a rate; null when none does.
+    /// </summary>
+    public double? GeneratedTokensPerSecond { get; init; }
+
+    /// <summary>Prompt tokens processed per second, like <see cref="GeneratedTokensPerSecond"/>.</summary>
+    public double? PromptTokensPerSecond { get; init; }
+
     /// <summary>Per-GPU figures.</summary>
     public IReadOnlyList<GpuSummary> Gpus { get; set; } = [];
 }

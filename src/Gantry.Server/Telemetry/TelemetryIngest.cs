@@ -29,6 +29,9 @@ internal sealed class TelemetryIngest
 
     public TelemetryIngest(TimeProvider time) => _time = time;
 
+    /// <summary>The fleet's energy since midnight, integrated from every summary queued.</summary>
+    public EnergyToday Energy { get; } = new();
+
     /// <summary>Summaries dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
@@ -50,6 +53,7 @@ internal sealed class TelemetryIngest
             at = now;
         }
 
+        Energy.Add(nodeId, at, summary);
         if (_queue.Writer.TryWrite(new TelemetryItem(nodeId, at, summary)))
         {
             return true;

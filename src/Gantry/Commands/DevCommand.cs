@@ -4,6 +4,8 @@ using Gantry.Agent.Configuration;
 using Gantry.Cli.Configuration;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
+using Gantry.Server.Dashboard.Auth;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Gantry.Commands;
@@ -114,7 +116,8 @@ internal static class DevCommand
             await ClientConfig.WriteAsync(clientConfig, started.Url, adminToken, cancellationToken).ConfigureAwait(false);
         }
 
-        await Console.Out.WriteLineAsync(Banner(started.Url, agentOptions, serverOptions, clientConfig)).ConfigureAwait(false);
+        var loginCode = server.Services.GetRequiredService<LoginLinks>().Create();
+        await Console.Out.WriteLineAsync(Banner(started.Url, loginCode, agentOptions, serverOptions, clientConfig)).ConfigureAwait(false);
         var stopping = Task.WhenAny(server.WaitForShutdownAsync(cancellationToken), agent.WaitForShutdownAsync(cancellationToken));
         await stopping.ConfigureAwait(false);
         await agent.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -122,7 +125,7 @@ internal static class DevCommand
         return 0;
     }
 
-    private static string Banner(string url, AgentOptions agent, ServerOptions server, string? clientConfig)
+    private static string Banner(string url, string loginCode, AgentOptions agent, ServerOptions server, string? clientConfig)
     {
         var gantry = CommandName();
         var gpus = agent.SimulateGpus > 0 ? $" ({agent.SimulateGpus} simulated GPUs)" : "";
@@ -130,6 +133,8 @@ internal static class DevCommand
         {
             "",
             "Gantry dev is running: a server and an agent for this machine.",
+            $"  Dashboard:    {url}/login?once={loginCode}",
+            "                (a one-time login link; later, log in with the admin token)",
             $"  API:          {url}/api/v1",
             $"  Agent:        http://{agent.Listen}/metrics{gpus}",
             $"  Data:         {Path.GetFullPath(server.DataDir)}",

@@ -1,0 +1,358 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Security.Claims;
+using Gantry.Core.Jobs;
+using Gantry.Server.Api;
+using Gantry.Server.Auth;
+using Gantry.Server.Cluster;
+using Gantry.Server.Configuration;
+using Gantry.Server.Dashboard.Auth;
+using Gantry.Server.Dashboard.Live;
+using Gantry.Server.Dashboard.Pages;
+using Gantry.Server.Dashboard.Views;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gantry.Server.Dashboard;
+
+/// <summary>
+/// The web dashboard at <c>/</c>: pages rendered on the server from Razor components, a login with the
+/// admin token that leaves a cookie, POST forms for submit, cancel and drain (with anti-forgery tokens),
+/// and the SSE stream their live parts follow (<see cref="DashboardLive"/>).
+/// </summary>
+internal static class DashboardEndpoints
+{
+    /// <summary>The session cookie's name.</summary>
+    public const string CookieName = "gantry_session";
+
+    /// <summary>How long a login lasts without use (each visit renews it).</summary>
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
+
+    /// <summary>The output a job page shows at most at first (more streams in while it runs).</summary>
+    public const int MaxInitialLogChars = 1 << 20;
+
+    /// <summary>Registers what the dashboard needs: Razor rendering, cookie login, anti-forgery, data-protection keys in the data dir.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The trimmed gantry build roots the Razor component assemblies and Gantry.Server (TrimmerRootAssembly in src/Gantry/Gantry.csproj).")]
+    public static void AddDashboard(this IServiceCollection services, ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddRazorComponents();
+        services.AddAntiforgery(antiforgery =>
+        {
+            antiforgery.Cookie.Name = "gantry_antiforgery";
+            antiforgery.FormFieldName = "_csrf";
+        });
+        // Cookies and anti-forgery tokens are signed with keys kept beside the database, so a restart
+        // does not log everybody out. They are as secret as admin.token next to them.
+        services.AddDataProtection()
+            .SetApplicationName("gantry")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDir, "keys")));
+        services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
+            .AddCookie(cookie =>
+            {
+                cookie.Cookie.Name = CookieName;
+                cookie.Cookie.HttpOnly = true;
+                cookie.Cookie.SameSite = SameSiteMode.Strict;
+                cookie.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                cookie.LoginPath = "/login";
+                cookie.LogoutPath = "/logout";
+                cookie.ReturnUrlParameter = "returnUrl";
+                cookie.ExpireTimeSpan = SessionLifetime;
+                cookie.SlidingExpiration = true;
+            });
+        services.AddAuthorization();
+        services.AddSingleton<LoginLinks>();
+        services.AddSingleton<DashboardData>();
+    }
+
+    /// <summary>Maps the pages, the forms, the assets and the live stream.</summary>
+    public static void MapDashboard(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapDashboardAssets();
+        app.MapDashboardLive();
+
+        app.MapGet("/login", async (HttpContext http, LoginLinks links, IAntiforgery antiforgery) =>
+        {
+            var once = http.Request.Query["once"].ToString();
+            var returnUrl = LocalUrl(http.Request.Query["returnUrl"]);
+            if (once.Length > 0)
+            {
+                if (links.Redeem(once))
+                {
+                    await SignInAsync(http).ConfigureAwait(false);
+                    return Results.Redirect(returnUrl);
+                }
+
+                return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "This login link was already used or has expired. Log in with the admin token instead.", returnUrl);
+            }
+
+            return http.User.Identity?.IsAuthenticated == true ? Results.Redirect(returnUrl) : Login(http, antiforgery, StatusCodes.Status200OK, null, returnUrl);
+        });
+
+        app.MapPost("/login", async (HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) =>
+        {
+            var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
+            if (form is null)
+            {
+                return Login(http, antiforgery, StatusCodes.Status400BadRequest, "The form had expired. Try again.", "/");
+            }
+
+            var returnUrl = LocalUrl(form["returnUrl"]);
+            var token = form["token"].ToString().Trim();
+            if (token.Length == 0)
+            {
+                return Login(http, antiforgery, StatusCodes.Status400BadRequest, "Enter the admin token.", returnUrl);
+            }
+
+            if (!cluster.IsAdmin(Tokens.Hash(token)))
+            {
+                return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "the token is not valid: the dashboard takes the admin token (<data-dir>/admin.token)", returnUrl);
+            }
+
+            await SignInAsync(http).ConfigureAwait(false);
+            return Results.Redirect(returnUrl);
+        }).DisableAntiforgery();
+
+        app.MapPost("/logout", async (HttpContext http) =>
+        {
+            await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
+            return Results.Redirect("/login");
+        }).DisableAntiforgery();
+
+        app.MapGet("/", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
+            Page<OverviewPage>(http, StatusCodes.Status200OK, new()
+            {
+                ["Frame"] = Frame(http, antiforgery, "Overview", Section.Overview, "/ui/events?view=overview"),
+                ["Stats"] = data.Overview(),
+                ["Active"] = data.ActiveJobs(DashboardLive.ActiveJobsShown),
+            })).RequireAuthorization();
+
+        app.MapGet("/nodes", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
+            Page<NodesPage>(http, StatusCodes.Status200OK, new()
+            {
+                ["Frame"] = Frame(http, antiforgery, "Nodes", Section.Nodes, "/ui/events?view=nodes"),
+                ["Nodes"] = data.Nodes(),
+            })).RequireAuthorization();
+
+        app.MapGet("/nodes/{nodeId}", (string nodeId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
+        {
+            if (data.Node(nodeId) is not { } node)
+            {
+                return NotFound(http, antiforgery, Section.Nodes, $"No node with id {nodeId} is known to this server.", "/nodes", "All nodes");
+            }
+
+            var rangeName = http.Request.Query["range"].ToString();
+            if (ChartRange.Find(rangeName.Length == 0 ? ChartRange.Default.Name : rangeName) is not { } range)
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Nodes, "Unknown range",
+                    $"range must be one of {string.Join(", ", ChartRange.All.Select(static r => r.Name))}; got '{rangeName}'.", $"/nodes/{Uri.EscapeDataString(nodeId)}", "Back to the node");
+            }
+
+            return Page<NodePage>(http, StatusCodes.Status200OK, new()
+            {
+                ["Frame"] = Frame(http, antiforgery, node.Name, Section.Nodes, $"/ui/events?view=node&id={Uri.EscapeDataString(node.Id)}&range={range.Name}"),
+                ["Node"] = node,
+                ["Charts"] = data.Charts(node, range),
+            });
+        }).RequireAuthorization();
+
+        app.MapPost("/nodes/{nodeId}/drain", (string nodeId, HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) => DrainAsync(http, cluster, antiforgery, nodeId, drain: true))
+            .RequireAuthorization().DisableAntiforgery();
+        app.MapPost("/nodes/{nodeId}/undrain", (string nodeId, HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) => DrainAsync(http, cluster, antiforgery, nodeId, drain: false))
+            .RequireAuthorization().DisableAntiforgery();
+
+        app.MapGet("/jobs", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
+        {
+            if (!Query.TryEnum<JobState>(http.Request, "state", out var state, out _))
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Jobs, "Unknown state",
+                    $"state must be one of {string.Join(", ", Enum.GetValues<JobState>().Select(Show.State))}; got '{http.Request.Query["state"]}'.", "/jobs", "All jobs");
+            }
+
+            if (!Query.TryLong(http.Request, "before", out var before, out _))
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Jobs, "Bad page",
+                    $"before must be a job id; got '{http.Request.Query["before"]}'.", "/jobs", "All jobs");
+            }
+
+            return JobsPage(http, data, antiforgery, StatusCodes.Status200OK, new JobForm(), state, before);
+        }).RequireAuthorization();
+
+        app.MapPost("/jobs", async (HttpContext http, ControlPlane cluster, DashboardData data, IAntiforgery antiforgery) =>
+        {
+            var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
+            if (form is null)
+            {
+                return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, new JobForm { Error = "The form had expired (reload the page and submit again)." }, null, null);
+            }
+
+            var typed = new JobForm
+            {
+                Command = form["command"].ToString(),
+                Name = form["name"].ToString(),
+                Gpus = Or(form["gpus"].ToString(), "0"),
+                Priority = Or(form["priority"].ToString(), "50"),
+                MaxRuntime = form["maxRuntime"].ToString(),
+                Retries = Or(form["retries"].ToString(), "0"),
+            };
+            if (JobSubmit.Parse(typed) is { } refused)
+            {
+                return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, refused, null, null);
+            }
+
+            var submission = JobSubmit.ToSubmission(typed);
+            if (Validation.Check(submission) is { } errors)
+            {
+                return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, JobSubmit.Refused(typed, errors), null, null);
+            }
+
+            var ids = cluster.Submit(submission);
+            return Results.Redirect($"/jobs/{ids[0]}");
+        }).RequireAuthorization().DisableAntiforgery();
+
+        app.MapGet("/jobs/{jobId}", (string jobId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
+        {
+            if (!long.TryParse(jobId, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || data.Job(id) is not { } job)
+            {
+                return NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs");
+            }
+
+            var (logs, after, truncated) = data.InitialLogs(job.Id, MaxInitialLogChars);
+            return Page<JobPage>(http, StatusCodes.Status200OK, new()
+            {
+                ["Frame"] = Frame(http, antiforgery, $"Job {job.Id}", Section.Jobs, $"/ui/events?view=job&id={job.Id}"),
+                ["Job"] = job,
+                ["NodeName"] = job.NodeId is { } nodeId ? data.Node(nodeId)?.Name : null,
+                ["Now"] = data.Now,
+                ["Logs"] = logs,
+                ["LogsAfter"] = after,
+                ["LogsTruncated"] = truncated,
+            });
+        }).RequireAuthorization();
+
+        app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) =>
+        {
+            if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Jobs, "Not cancelled", "The form had expired; reload the page and try again.", $"/jobs/{jobId}", "Back to the job");
+            }
+
+            return cluster.Cancel(jobId, out _) is null
+                ? NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs")
+                : Results.Redirect($"/jobs/{jobId}");
+        }).RequireAuthorization().DisableAntiforgery();
+    }
+
+    /// <summary>
+    /// Sets the security headers of a dashboard page: no framing, no inline scripts, forms post only
+    /// here, nothing sniffed.
+    /// </summary>
+    public static void SecureHeaders(HttpResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+        response.Headers.XFrameOptions = "DENY";
+        response.Headers["Referrer-Policy"] = "same-origin";
+        response.Headers["X-Content-Type-Options"] = "nosniff";
+        response.Headers.CacheControl = "no-store";
+    }
+
+    private static async Task<IResult> DrainAsync(HttpContext http, ControlPlane cluster, IAntiforgery antiforgery, string nodeId, bool drain)
+    {
+        if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
+        {
+            return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Nodes, "Nothing changed", "The form had expired; reload the page and try again.", $"/nodes/{Uri.EscapeDataString(nodeId)}", "Back to the node");
+        }
+
+        return cluster.Drain(nodeId, drain) is null
+            ? NotFound(http, antiforgery, Section.Nodes, $"No node with id {nodeId} is known to this server.", "/nodes", "All nodes")
+            : Results.Redirect($"/nodes/{Uri.EscapeDataString(nodeId)}");
+    }
+
+    private static IResult JobsPage(HttpContext http, DashboardData data, IAntiforgery antiforgery, int status, JobForm form, JobState? state, long? before)
+    {
+        var (rows, next) = data.Jobs(state, before);
+        var live = before is null ? "/ui/events?view=jobs" + (state is { } s ? "&state=" + Show.State(s) : "") : null;
+        return Page<JobsPage>(http, status, new()
+        {
+            ["Frame"] = Frame(http, antiforgery, "Jobs", Section.Jobs, live),
+            ["Form"] = form,
+            ["Rows"] = rows,
+            ["State"] = state,
+            ["Before"] = before,
+            ["Next"] = next,
+        });
+    }
+
+    private static IResult Login(HttpContext http, IAntiforgery antiforgery, int status, string? error, string returnUrl) =>
+        Page<LoginPage>(http, status, new()
+        {
+            ["Error"] = error,
+            ["ReturnUrl"] = returnUrl,
+            ["Csrf"] = CsrfFor(http, antiforgery),
+        });
+
+    private static IResult NotFound(HttpContext http, IAntiforgery antiforgery, Section section, string message, string backUrl, string backText) =>
+        Message(http, antiforgery, StatusCodes.Status404NotFound, section, "Not found", message, backUrl, backText);
+
+    private static IResult Message(HttpContext http, IAntiforgery antiforgery, int status, Section section, string heading, string message, string backUrl, string backText) =>
+        Page<MessagePage>(http, status, new()
+        {
+            ["Frame"] = Frame(http, antiforgery, heading, section, null),
+            ["Heading"] = heading,
+            ["Message"] = message,
+            ["BackUrl"] = backUrl,
+            ["BackText"] = backText,
+        });
+
+    [SuppressMessage("Performance", "CA1859", Justification = "The request delegate generator cannot see the types the Razor compiler makes, so endpoints return IResult.")]
+    private static IResult Page<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] T>(HttpContext http, int status, Dictionary<string, object?> parameters)
+        where T : IComponent
+    {
+        SecureHeaders(http.Response);
+        return new RazorComponentResult<T>(parameters) { StatusCode = status, ContentType = "text/html; charset=utf-8" };
+    }
+
+    private static PageFrame Frame(HttpContext http, IAntiforgery antiforgery, string title, Section section, string? liveUrl) =>
+        new(title, section, CsrfFor(http, antiforgery), liveUrl);
+
+    /// <summary>A form token for this request's user (and the cookie it pairs with).</summary>
+    public static Csrf CsrfFor(HttpContext http, IAntiforgery antiforgery)
+    {
+        ArgumentNullException.ThrowIfNull(antiforgery);
+        var tokens = antiforgery.GetAndStoreTokens(http);
+        return new Csrf(tokens.FormFieldName, tokens.RequestToken!);
+    }
+
+    /// <summary>The posted form when its anti-forgery token is valid; null when it is not.</summary>
+    private static async Task<IFormCollection?> ReadFormAsync(HttpContext http, IAntiforgery antiforgery)
+    {
+        if (!http.Request.HasFormContentType)
+        {
+            return null;
+        }
+
+        var form = await http.Request.ReadFormAsync(http.RequestAborted).ConfigureAwait(false);
+        return await antiforgery.IsRequestValidAsync(http).ConfigureAwait(false) ? form : null;
+    }
+
+    private static Task SignInAsync(HttpContext http) =>
+        http.SignInAsync(
+            CookieAuthenticationDefaults.AuthenticationScheme,
+            new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], CookieAuthenticationDefaults.AuthenticationScheme)),
+            new AuthenticationProperties { IsPersistent = true });
+
+    /// <summary>A return address that stays on this server ("/nodes"); anything else becomes "/".</summary>
+    private static string LocalUrl(string? url) =>
+        url is { Length: > 0 } u && u[0] == '/' && (u.Length == 1 || (u[1] != '/' && u[1] != '\\')) ? u : "/";
+
+    private static string Or(string value, string fallback) => value.Length == 0 ? fallback : value;
+}

@@ -1,0 +1,246 @@
+using Gantry.Core.Jobs;
+using Gantry.Core.Nodes;
+using Gantry.Core.Protocol;
+using Gantry.Server.Cluster;
+using Gantry.Server.Dashboard.Charts;
+using Gantry.Server.Telemetry;
+
+namespace Gantry.Server.Dashboard.Views;
+
+/// <summary>Reads what the dashboard's pages and live updates show from the control plane and the telemetry store.</summary>
+internal sealed class DashboardData
+{
+    /// <summary>Jobs one table shows at most; older ones are a link away.</summary>
+    public const int JobPageSize = 100;
+
+    private readonly ControlPlane _cluster;
+    private readonly TelemetryStore _telemetry;
+    private readonly TelemetryIngest _ingest;
+    private readonly TimeProvider _time;
+
+    public DashboardData(ControlPlane cluster, TelemetryStore telemetry, TelemetryIngest ingest, TimeProvider time)
+    {
+        _cluster = cluster;
+        _telemetry = telemetry;
+        _ingest = ingest;
+        _time = time;
+    }
+
+    /// <summary>The server's clock.</summary>
+    public DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>The overview's figures: counts from the control plane, power and tokens from the nodes' latest summaries.</summary>
+    public OverviewStats Overview()
+    {
+        var (nodes, jobs, gpus, busy) = _cluster.Counts();
+        double? power = null;
+        double? tokens = null;
+        double tokenWatts = 0;
+        var simulated = false;
+        foreach (var node in _cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
+        {
+            simulated |= node.Gpus.Any(static g => g.Simulated) || node.Summary?.Simulated == true;
+            if (node.State is NodeState.Down || node.Summary is not { } summary)
+            {
+                continue;
+            }
+
+            if (EnergyToday.PowerOf(summary) is { } watts)
+            {
+                power = (power ?? 0) + watts;
+            }
+
+            if (summary.GeneratedTokensPerSecond is { } rate)
+            {
+                tokens = (tokens ?? 0) + rate;
+                foreach (var gpu in summary.Gpus)
+                {
+                    tokenWatts += gpu.PowerWatts ?? 0;
+                }
+            }
+        }
+
+        var now = Now;
+        return new OverviewStats
+        {
+            NodesTotal = nodes.Values.Sum(),
+            NodesReady = nodes.GetValueOrDefault(NodeState.Ready),
+            NodesSuspect = nodes.GetValueOrDefault(NodeState.Suspect),
+            NodesDown = nodes.GetValueOrDefault(NodeState.Down),
+            NodesDraining = nodes.GetValueOrDefault(NodeState.Draining) + nodes.GetValueOrDefault(NodeState.Drained),
+            GpusTotal = gpus,
+            GpusBusy = busy,
+            JobsRunning = jobs.GetValueOrDefault(JobState.Running) + jobs.GetValueOrDefault(JobState.Assigned),
+            JobsPending = jobs.GetValueOrDefault(JobState.Pending),
+            JobsSucceeded = jobs.GetValueOrDefault(JobState.Succeeded),
+            JobsFailed = jobs.GetValueOrDefault(JobState.Failed) + jobs.GetValueOrDefault(JobState.Lost),
+            PowerWatts = power,
+            EnergyTodayJoules = power is null && _ingest.Energy.Joules(now) == 0 ? null : _ingest.Energy.Joules(now),
+            TokensPerSecond = tokens,
+            TokensPerJoule = tokens is { } t && tokenWatts > 0 ? t / tokenWatts : null,
+            AnySimulated = simulated,
+        };
+    }
+
+    /// <summary>Every node, by name.</summary>
+    public List<NodeInfo> Nodes()
+    {
+        var nodes = new List<NodeInfo>(_cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items);
+        nodes.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name) is var byName and not 0 ? byName : string.CompareOrdinal(a.Id, b.Id));
+        return nodes;
+    }
+
+    /// <summary>One node; null when unknown.</summary>
+    public NodeInfo? Node(string id) => _cluster.GetNode(id);
+
+    /// <summary>One job with its attempts and transitions; null when unknown.</summary>
+    public JobInfo? Job(long id) => _cluster.GetJob(id);
+
+    /// <summary>Newest jobs first, optionally of one state, older than <paramref name="before"/>.</summary>
+    public (List<JobRowModel> Rows, long? Next) Jobs(JobState? state, long? before)
+    {
+        var page = _cluster.ListJobs(state, before, JobPageSize);
+        var names = NodeNames();
+        var now = Now;
+        var rows = new List<JobRowModel>(page.Items.Count);
+        foreach (var job in page.Items)
+        {
+            rows.Add(new JobRowModel(job, job.NodeId is { } id ? names.GetValueOrDefault(id) : null, now));
+        }
+
+        return (rows, page.NextCursor is { } next && long.TryParse(next, System.Globalization.CultureInfo.InvariantCulture, out var cursor) ? cursor : null);
+    }
+
+    /// <summary>The live jobs (running and assigned, then pending), newest first, at most <paramref name="limit"/>.</summary>
+    public List<JobRowModel> ActiveJobs(int limit)
+    {
+        var names = NodeNames();
+        var now = Now;
+        var rows = new List<JobRowModel>();
+        foreach (var state in (ReadOnlySpan<JobState>)[JobState.Running, JobState.Assigned, JobState.Pending])
+        {
+            foreach (var job in _cluster.ListJobs(state, before: null, limit).Items)
+            {
+                rows.Add(new JobRowModel(job, job.NodeId is { } id ? names.GetValueOrDefault(id) : null, now));
+            }
+        }
+
+        rows.Sort(static (a, b) => b.Job.Id.CompareTo(a.Job.Id));
+        if (rows.Count > limit)
+        {
+            rows.RemoveRange(limit, rows.Count - limit);
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// A job's output so far, up to <paramref name="maxChars"/> characters: the text, the sequence
+    /// number of its last chunk (where the live stream goes on), and whether it was cut short.
+    /// </summary>
+    public (string Text, long After, bool Truncated) InitialLogs(long jobId, int maxChars)
+    {
+        var text = new System.Text.StringBuilder();
+        long after = 0;
+        while (true)
+        {
+            var chunks = _cluster.ReadLogs(jobId, after, LogReadPage);
+            foreach (var chunk in chunks)
+            {
+                if (text.Length + (chunk.Data?.Length ?? 0) > maxChars)
+                {
+                    // The page shows the beginning; live updates go on from the newest chunk.
+                    return (text.ToString(), LastSeq(jobId, after), true);
+                }
+
+                text.Append(chunk.Data);
+                after = chunk.Seq ?? after;
+            }
+
+            if (chunks.Count < LogReadPage)
+            {
+                return (text.ToString(), after, false);
+            }
+        }
+    }
+
+    private long LastSeq(long jobId, long after)
+    {
+        while (_cluster.ReadLogs(jobId, after, LogReadPage) is { Count: > 0 } chunks)
+        {
+            after = chunks[^1].Seq ?? after;
+            if (chunks.Count < LogReadPage)
+            {
+                break;
+            }
+        }
+
+        return after;
+    }
+
+    /// <summary>Log chunks read from the store at a time.</summary>
+    public const int LogReadPage = 500;
+
+    /// <summary>Node id to name, for job tables.</summary>
+    public Dictionary<string, string> NodeNames()
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var node in _cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
+        {
+            names[node.Id] = node.Name;
+        }
+
+        return names;
+    }
+
+    /// <summary>The node page's four history charts over <paramref name="range"/>, one line per GPU.</summary>
+    public NodeCharts Charts(NodeInfo node, ChartRange range)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(range);
+        var end = Now;
+        var start = end - range.Span;
+        // About 240 points across; rollups (one per minute) once the step reaches a minute.
+        var step = TimeSpan.FromSeconds(Math.Max(5, Math.Ceiling(range.Span.TotalSeconds / 240 / 5) * 5));
+        var source = step >= TimeSpan.FromMinutes(1) ? TelemetrySource.Rollup : TelemetrySource.Raw;
+        if (source == TelemetrySource.Rollup)
+        {
+            step = TimeSpan.FromMinutes(Math.Ceiling(step.TotalMinutes));
+        }
+
+        var charts = new List<DrawnChart>(ChartKinds.Length);
+        foreach (var (id, title, metric, unit, scale) in ChartKinds)
+        {
+            var series = new List<ChartSeries>(node.Gpus.Count);
+            foreach (var gpu in node.Gpus)
+            {
+                var points = _telemetry.FindSeries(node.Id, gpu.Index, metric) is { } seriesId
+                    ? _telemetry.Query(seriesId, source, start, end, step)
+                    : [];
+                series.Add(ChartSeries.FromTelemetry($"GPU {gpu.Index}", points, scale));
+            }
+
+            charts.Add(new DrawnChart(title, SvgChart.Render(new ChartSpec
+            {
+                Id = id,
+                Title = title,
+                Unit = unit,
+                Start = start,
+                End = end,
+                Step = step,
+                Series = series,
+            })));
+        }
+
+        return new NodeCharts(range.Name, charts);
+    }
+
+    // The chart kinds of the node page: data-chart id, title, stored metric, unit, scale to the unit.
+    private static readonly (string Id, string Title, string Metric, ChartUnit Unit, double Scale)[] ChartKinds =
+    [
+        ("utilization", "GPU utilization", "utilization", ChartUnit.Percent, 100),
+        ("temperature", "GPU temperature", "temperature_celsius", ChartUnit.Celsius, 1),
+        ("power", "GPU power", "power_watts", ChartUnit.Watts, 1),
+        ("memory", "GPU memory used", "memory_used_bytes", ChartUnit.Bytes, 1),
+    ];
+}

@@ -1,0 +1,97 @@
+using Gantry.Core.Protocol;
+
+namespace Gantry.Server.Dashboard.Views;
+
+/// <summary>Which top-level section a page belongs to (highlighted in the navigation).</summary>
+public enum Section
+{
+    None,
+    Overview,
+    Nodes,
+    Jobs,
+}
+
+/// <summary>The anti-forgery field every form on a page carries.</summary>
+public sealed record Csrf(string FieldName, string Value);
+
+/// <summary>What the page frame needs: title, section, the form token and, for live pages, the SSE address.</summary>
+public sealed record PageFrame(string Title, Section Section, Csrf? Csrf, string? LiveUrl = null, bool SignedIn = true);
+
+/// <summary>The overview's figures; null where nothing reports the value.</summary>
+public sealed record OverviewStats
+{
+    public required int NodesTotal { get; init; }
+    public required int NodesReady { get; init; }
+    public required int NodesSuspect { get; init; }
+    public required int NodesDown { get; init; }
+    public required int NodesDraining { get; init; }
+    public required int GpusTotal { get; init; }
+    public required int GpusBusy { get; init; }
+    public required int JobsRunning { get; init; }
+    public required int JobsPending { get; init; }
+    public required int JobsSucceeded { get; init; }
+    public required int JobsFailed { get; init; }
+    public double? PowerWatts { get; init; }
+    public double? EnergyTodayJoules { get; init; }
+    public double? TokensPerJoule { get; init; }
+    public double? TokensPerSecond { get; init; }
+    public bool AnySimulated { get; init; }
+}
+
+/// <summary>One job in a table.</summary>
+public sealed record JobRowModel(JobInfo Job, string? NodeName, DateTimeOffset Now);
+
+/// <summary>The node page's history charts, drawn, and the range they cover.</summary>
+public sealed record NodeCharts(string Range, IReadOnlyList<DrawnChart> Charts);
+
+/// <summary>One chart as SVG markup, with its caption.</summary>
+public sealed record DrawnChart(string Title, string Svg);
+
+/// <summary>A range a history chart can show, as offered by the node page.</summary>
+public sealed record ChartRange(string Name, string Label, TimeSpan Span)
+{
+    /// <summary>The ranges offered, shortest first.</summary>
+    public static readonly IReadOnlyList<ChartRange> All =
+    [
+        new("15m", "15 minutes", TimeSpan.FromMinutes(15)),
+        new("1h", "1 hour", TimeSpan.FromHours(1)),
+        new("6h", "6 hours", TimeSpan.FromHours(6)),
+        new("24h", "24 hours", TimeSpan.FromHours(24)),
+        new("7d", "7 days", TimeSpan.FromDays(7)),
+        new("30d", "30 days", TimeSpan.FromDays(30)),
+    ];
+
+    /// <summary>The default range.</summary>
+    public static ChartRange Default => All[1];
+
+    /// <summary>The range named <paramref name="name"/>; null for an unknown name.</summary>
+    public static ChartRange? Find(string? name)
+    {
+        foreach (var range in All)
+        {
+            if (string.Equals(range.Name, name, StringComparison.Ordinal))
+            {
+                return range;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The submit form's fields as typed (shown again with the error when a submit is refused).</summary>
+public sealed record JobForm
+{
+    public string Command { get; init; } = "";
+    public string Name { get; init; } = "";
+    public string Gpus { get; init; } = "0";
+    public string Priority { get; init; } = "50";
+    public string MaxRuntime { get; init; } = "";
+    public string Retries { get; init; } = "0";
+
+    /// <summary>What was wrong with the last submit; null when nothing was.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>The form field the error is about (its input gets <c>aria-invalid</c>).</summary>
+    public string? ErrorField { get; init; }
+}
