@@ -30,6 +30,10 @@ internal static partial class Dashboard
     /// <summary>Matches a state word, ignoring surrounding white space and case.</summary>
     public static Regex Word(string word) => new($@"^\s*{Regex.Escape(word)}\s*$", RegexOptions.IgnoreCase);
 
+    /// <summary>Matches a count as a stat tile writes it, with or without thousands separators ("4,000", "4000").</summary>
+    public static Regex Count(int value) =>
+        new($@"^\s*{value.ToString("N0", System.Globalization.CultureInfo.InvariantCulture).Replace(",", @"[,.'\s]?", StringComparison.Ordinal)}\s*$");
+
     /// <summary>Matches a whole percentage as the dashboard writes it ("37 %", any space or none before the sign).</summary>
     public static Regex Percent(int value) => new($@"^\s*{value}\s*%\s*$");
 

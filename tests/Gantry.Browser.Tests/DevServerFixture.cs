@@ -97,6 +97,7 @@ public sealed partial class DevServerFixture : IAsyncLifetime
         }
     }
 
-    [GeneratedRegex(@"^\s*dashboard\s+(https?://\S+/login\?once=\S+)\s*$", RegexOptions.Multiline)]
+    // The contract's "  dashboard   URL"; gantry dev writes "  Dashboard:    URL", so case and colon are not held against it.
+    [GeneratedRegex(@"^\s*dashboard:?\s+(https?://\S+/login\?once=\S+)\s*$", RegexOptions.Multiline | RegexOptions.IgnoreCase)]
     private static partial Regex DashboardLine();
 }

@@ -103,7 +103,7 @@ public sealed class JobsPageTests(BrowserFixture browser, DevServerFixture dev) 
 
         var error = page.Locator(".error[role=alert]");
         await Expect(error).ToBeVisibleAsync();
-        await Expect(error).ToContainTextAsync(new Regex("runtime", RegexOptions.IgnoreCase));
+        await Expect(error).ToContainTextAsync(new Regex(@"run\s*time", RegexOptions.IgnoreCase));
         await Expect(page.Locator("form#submit-form")).ToBeVisibleAsync();
         Assert.DoesNotMatch(Dashboard.JobPage(), page.Url);
         await page.Context.CloseAsync();

@@ -37,8 +37,8 @@ public sealed class ManyNodesTests(BrowserFixture browser, ManyNodesFixture flee
 
         // And the overview counts them all.
         await page.GotoAsync("/");
-        await Expect(page.Locator("[data-stat=\"nodes-total\"]")).ToHaveTextAsync(Dashboard.Word("500"));
-        await Expect(page.Locator("[data-stat=\"gpus-total\"]")).ToHaveTextAsync(Dashboard.Word("4000"));
+        await Expect(page.Locator("[data-stat=\"nodes-total\"]")).ToHaveTextAsync(Dashboard.Count(500));
+        await Expect(page.Locator("[data-stat=\"gpus-total\"]")).ToHaveTextAsync(Dashboard.Count(4000));
         await page.Context.CloseAsync();
     }
 }

@@ -29,9 +29,9 @@ public sealed class NodesPageTests(BrowserFixture browser, DevServerFixture dev)
             await Expect(page.Locator($"[data-stat=\"{stat}\"]")).ToBeVisibleAsync();
         }
 
-        await Expect(page.Locator("[data-stat=\"nodes-total\"]")).ToHaveTextAsync(Dashboard.Word("1"));
-        await Expect(page.Locator("[data-stat=\"nodes-ready\"]")).ToHaveTextAsync(Dashboard.Word("1"));
-        await Expect(page.Locator("[data-stat=\"gpus-total\"]")).ToHaveTextAsync(Dashboard.Word("2"));
+        await Expect(page.Locator("[data-stat=\"nodes-total\"]")).ToHaveTextAsync(Dashboard.Count(1));
+        await Expect(page.Locator("[data-stat=\"nodes-ready\"]")).ToHaveTextAsync(Dashboard.Count(1));
+        await Expect(page.Locator("[data-stat=\"gpus-total\"]")).ToHaveTextAsync(Dashboard.Count(2));
         await Expect(page.Locator("[data-stat=\"tokens-per-joule\"]")).ToHaveTextAsync(Dashboard.Word("–"));
         foreach (var href in new[] { "/", "/nodes", "/jobs" })
         {
