@@ -135,6 +135,7 @@ internal static class ServerCommand
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
         var dataDir = Path.GetFullPath(options.DataDir);
         ServerLog.Listening(logger, url, dataDir);
+        ServerLog.Dashboard(logger, url, Path.Combine(dataDir, "admin.token"));
         return (app, url);
     }
 
