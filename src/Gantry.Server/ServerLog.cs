@@ -9,6 +9,10 @@ public static partial class ServerLog
     [LoggerMessage(EventId = 2900, Level = LogLevel.Information, Message = "Server listening on {Url} (data in {DataDir})")]
     public static partial void Listening(ILogger logger, string url, string dataDir);
 
+    /// <summary>Where people find the dashboard.</summary>
+    [LoggerMessage(EventId = 2902, Level = LogLevel.Information, Message = "Dashboard at {Url}/ (log in with the admin token in {TokenPath})")]
+    public static partial void Dashboard(ILogger logger, string url, string tokenPath);
+
     /// <summary>A token file was generated at first start.</summary>
     [LoggerMessage(EventId = 2901, Level = LogLevel.Information, Message = "Generated {Path} (keep it secret)")]
     public static partial void TokenWritten(ILogger logger, string path);

@@ -134,7 +134,9 @@ internal static class ServerCommand
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://" + options.Listen;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
         var dataDir = Path.GetFullPath(options.DataDir);
+        var adminToken = Path.Combine(dataDir, "admin.token");
         ServerLog.Listening(logger, url, dataDir);
+        ServerLog.Dashboard(logger, url, adminToken);
         return (app, url);
     }
 
