@@ -84,22 +84,28 @@
 
     var byKey = {};
     Array.prototype.forEach.call(body.children, function (row) { byKey[row.getAttribute('data-key')] = row; });
+    // Parse every changed row at once, then swap each in: whole rows are cheaper to replace than to
+    // compare, except the one holding the focus, which is merged so the focus stays.
     var items = list.items || {};
-    Object.keys(items).forEach(function (key) {
+    var keys = Object.keys(items);
+    if (keys.length > 0) {
       var template = document.createElement('template');
-      template.innerHTML = items[key];
-      var row = template.content.firstElementChild;
-      if (!row) {
-        return;
-      }
-
-      if (byKey[key]) {
-        morph(byKey[key], row);
-      } else {
-        byKey[key] = row;
-        body.appendChild(row);
-      }
-    });
+      template.innerHTML = keys.map(function (key) { return items[key]; }).join('');
+      var active = document.activeElement;
+      Array.prototype.slice.call(template.content.children).forEach(function (row) {
+        var key = row.getAttribute('data-key');
+        var current = byKey[key];
+        if (!current) {
+          byKey[key] = row;
+          body.appendChild(row);
+        } else if (active && current.contains(active)) {
+          morph(current, row);
+        } else {
+          body.replaceChild(row, current);
+          byKey[key] = row;
+        }
+      });
+    }
 
     if (list.order) {
       var wanted = {};
