@@ -82,13 +82,16 @@ internal sealed class TelemetryStore : IDisposable
             """,
             out _upsertRollup);
         SqliteException.ThrowExceptionForRC(rc, write.Handle);
-        // Minutes [?1, ?2) in one pass over their contiguous range of raw, already in (minute, series) order.
+        // Minutes [?1, ?2) in one pass over their contiguous range of raw, already in (minute, series)
+        // order. No rollup row exists yet for a minute not rolled up; were there one, it is merged.
         rc = raw.sqlite3_prepare_v2(
             write.Handle,
             """
             INSERT INTO rollup (series_id, minute, lo, hi, total, n)
             SELECT series_id, minute * 60000, min(value), max(value), sum(value), count(*) FROM raw
             WHERE minute >= ?1 AND minute < ?2 GROUP BY minute, series_id
+            ON CONFLICT (series_id, minute) DO UPDATE SET lo = min(lo, excluded.lo), hi = max(hi, excluded.hi),
+                total = total + excluded.total, n = n + excluded.n
             """,
             out _rollUp);
         SqliteException.ThrowExceptionForRC(rc, write.Handle);
@@ -107,13 +110,14 @@ internal sealed class TelemetryStore : IDisposable
         TelemetryStore? store = null;
         try
         {
-            // A history store, not a ledger: NORMAL (the default here) already gives up only the last
-            // commits on power loss, never consistency. A larger page cache keeps the current
-            // minute's raw pages and the rollup pages a roll-up touches in memory (the default is
-            // 2 MiB), and sorts stay in memory.
+            // Measured (docs/benchmarks.md): a 64 MiB page cache gained nothing over the default
+            // 2 MiB now that a batch only touches the current minute's pages, and synchronous=OFF
+            // only sped up small batches, which come when the writer keeps up anyway, so the
+            // file keeps SqliteFile's NORMAL (a power loss may drop the last commits, never
+            // corrupts). Sorts and GROUP BY temp tables stay in memory.
             using (var pragma = write.CreateCommand())
             {
-                pragma.CommandText = "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+                pragma.CommandText = "PRAGMA temp_store = MEMORY;";
                 pragma.ExecuteNonQuery();
             }
 
