@@ -60,7 +60,7 @@ internal static class TelemetryData
 public class TelemetryIngestBenchmark
 {
     [Params(100, 1_000)]
-    public int Nodes { get; set; }
+    public virtual int Nodes { get; set; }
 
     private TelemetryStore _store = null!;
     private string _dir = null!;
@@ -69,6 +69,9 @@ public class TelemetryIngestBenchmark
 
     /// <summary>Samples one call writes.</summary>
     public int SamplesPerCall => Nodes * TelemetryData.SamplesPerSummary;
+
+    /// <summary>Batches written before measuring (after the first, which creates the series).</summary>
+    protected virtual int HistoryBatches => 0;
 
     [GlobalSetup]
     public void Setup()
@@ -84,6 +87,10 @@ public class TelemetryIngestBenchmark
         _next = TelemetryData.Start;
         // Series are created on first sight; measure the steady state.
         Write();
+        for (var i = 0; i < HistoryBatches; i++)
+        {
+            Write();
+        }
     }
 
     [GlobalCleanup]
@@ -100,6 +107,19 @@ public class TelemetryIngestBenchmark
         _next += TimeSpan.FromSeconds(5);
         return _store.Write(_items);
     }
+}
+
+/// <summary>
+/// Sustained telemetry ingest: as <see cref="TelemetryIngestBenchmark"/> for 100 nodes, after
+/// 30 minutes of their history (360 batches, 2.4 million samples) are stored, so every series
+/// already fills pages of its own, as after half an hour in service.
+/// </summary>
+public class TelemetrySustainedIngestBenchmark : TelemetryIngestBenchmark
+{
+    [Params(100)]
+    public override int Nodes { get; set; }
+
+    protected override int HistoryBatches => 360;
 }
 
 /// <summary>

@@ -9,13 +9,45 @@ namespace Gantry.Server.Telemetry;
 
 /// <summary>
 /// Telemetry history in its own SQLite file (WAL, its own connection and migrations), so writing
-/// samples never waits on the state store. Raw samples are kept for the raw retention and folded
-/// into per-minute rollups (min, max, sum, count) kept longer. One writer at a time (the ingest
+/// samples never waits on the state store. Raw samples are kept for the raw retention, clustered
+/// by minute so a batch only touches the current minute's pages, and rolled up into per-minute
+/// rollups (min, max, sum, count) kept longer: a whole minute at a time once it is complete, and
+/// a query aggregates the minutes not rolled up yet from raw. One writer at a time (the ingest
 /// worker or the retention worker, under a lock); queries read on pooled read-only connections.
 /// </summary>
 internal sealed class TelemetryStore : IDisposable
 {
     private const long MinuteMs = 60_000;
+
+    /// <summary>
+    /// Minutes a minute stays open after the newest sample's minute before it is rolled up.
+    /// Samples may arrive up to a minute late (the ingest's allowed clock skew) and nodes' clocks
+    /// differ; a sample that arrives later still is folded into its rolled-up minute directly.
+    /// </summary>
+    private const long RollupLagMinutes = 3;
+
+    // The rollup query: rolled-up minutes from the rollup table, the rest aggregated from raw with
+    // one seek per minute of the range (raw is clustered by minute, then series; `minute IN` a
+    // list of minutes reads them in key order, so GROUP BY and ORDER BY need no sort). One
+    // statement, so both halves read the same snapshot of `rolled`.
+    private const string RollupQuery = """
+        WITH RECURSIVE m(k) AS (
+            SELECT max($fromMin, (SELECT minute FROM rolled)) WHERE max($fromMin, (SELECT minute FROM rolled)) <= $toMin
+            UNION ALL SELECT k + 1 FROM m WHERE k < $toMin)
+        SELECT minute, lo, hi, total, n FROM rollup
+            WHERE series_id = $s AND minute >= $from AND minute <= $to AND minute < (SELECT minute * 60000 FROM rolled)
+        UNION ALL
+        SELECT minute * 60000, min(value), max(value), sum(value), count(*) FROM raw
+            WHERE minute IN (SELECT k FROM m) AND series_id = $s GROUP BY minute
+        ORDER BY 1
+        """;
+
+    private const string RawQuery = """
+        WITH RECURSIVE m(k) AS (SELECT $fromMin WHERE $fromMin <= $toMin UNION ALL SELECT k + 1 FROM m WHERE k < $toMin)
+        SELECT minute * 60000 + ms, value, value, value, 1 FROM raw
+            WHERE minute IN (SELECT k FROM m) AND series_id = $s AND minute * 60000 + ms >= $from AND minute * 60000 + ms <= $to
+        ORDER BY minute, ms
+        """;
 
     private readonly Lock _lock = new();
     private readonly SqliteConnection _write;
@@ -24,9 +56,14 @@ internal sealed class TelemetryStore : IDisposable
     private readonly Dictionary<(long Series, long Minute), Aggregate> _rollups = [];
     private readonly sqlite3_stmt _insertRaw;
     private readonly sqlite3_stmt _upsertRollup;
+    private readonly sqlite3_stmt _rollUp;
+    private readonly sqlite3_stmt _setRolled;
     private readonly SqliteCommand _upsertSeries;
     private SqliteTransaction? _transaction;
     private int _written;
+
+    // The first minute (Unix minutes) not rolled up yet; below it rollups are in the rollup table.
+    private long _rolled;
 
     private TelemetryStore(SqliteConnection write, string readConnectionString)
     {
@@ -34,7 +71,7 @@ internal sealed class TelemetryStore : IDisposable
         _readConnectionString = readConnectionString;
         // The per-sample insert goes straight to SQLite: bind, step, reset, with no command,
         // reader or boxed parameter per row (ADO.NET cost ~1.3 KB and most of the time per sample).
-        var rc = raw.sqlite3_prepare_v2(write.Handle, "INSERT OR IGNORE INTO raw (series_id, time, value) VALUES (?1, ?2, ?3)", out _insertRaw);
+        var rc = raw.sqlite3_prepare_v2(write.Handle, "INSERT OR IGNORE INTO raw (minute, series_id, ms, value) VALUES (?1, ?2, ?3, ?4)", out _insertRaw);
         SqliteException.ThrowExceptionForRC(rc, write.Handle);
         rc = raw.sqlite3_prepare_v2(
             write.Handle,
@@ -44,6 +81,21 @@ internal sealed class TelemetryStore : IDisposable
                 total = total + excluded.total, n = n + excluded.n
             """,
             out _upsertRollup);
+        SqliteException.ThrowExceptionForRC(rc, write.Handle);
+        // Minutes [?1, ?2) in one pass over their contiguous range of raw, already in (minute, series)
+        // order. No rollup row exists yet for a minute not rolled up; were there one, it is merged.
+        rc = raw.sqlite3_prepare_v2(
+            write.Handle,
+            """
+            INSERT INTO rollup (series_id, minute, lo, hi, total, n)
+            SELECT series_id, minute * 60000, min(value), max(value), sum(value), count(*) FROM raw
+            WHERE minute >= ?1 AND minute < ?2 GROUP BY minute, series_id
+            ON CONFLICT (series_id, minute) DO UPDATE SET lo = min(lo, excluded.lo), hi = max(hi, excluded.hi),
+                total = total + excluded.total, n = n + excluded.n
+            """,
+            out _rollUp);
+        SqliteException.ThrowExceptionForRC(rc, write.Handle);
+        rc = raw.sqlite3_prepare_v2(write.Handle, "UPDATE rolled SET minute = ?1", out _setRolled);
         SqliteException.ThrowExceptionForRC(rc, write.Handle);
         // Once per new series: ADO.NET is fine here.
         _upsertSeries = Prepare(
@@ -55,16 +107,45 @@ internal sealed class TelemetryStore : IDisposable
     public static TelemetryStore Open(string path)
     {
         var (write, read) = SqliteFile.Open(path, TelemetryMigrations.Scripts, "the telemetry database", foreignKeys: false);
-        var store = new TelemetryStore(write, read);
-        store.LoadSeries();
-        return store;
+        TelemetryStore? store = null;
+        try
+        {
+            // Measured (docs/benchmarks.md): a 64 MiB page cache gained nothing over the default
+            // 2 MiB now that a batch only touches the current minute's pages, and synchronous=OFF
+            // only sped up small batches, which come when the writer keeps up anyway, so the
+            // file keeps SqliteFile's NORMAL (a power loss may drop the last commits, never
+            // corrupts). Sorts and GROUP BY temp tables stay in memory.
+            using (var pragma = write.CreateCommand())
+            {
+                pragma.CommandText = "PRAGMA temp_store = MEMORY;";
+                pragma.ExecuteNonQuery();
+            }
+
+            store = new TelemetryStore(write, read);
+            store.LoadSeries();
+            return store;
+        }
+        catch
+        {
+            if (store is null)
+            {
+                write.Dispose();
+            }
+            else
+            {
+                store.Dispose();
+            }
+
+            throw;
+        }
     }
 
     /// <summary>
-    /// Writes the samples of <paramref name="items"/> in one transaction and folds them into the
-    /// minute rollups, each (series, minute) updated once. A sample whose (series, time) is
-    /// already stored (a repeated heartbeat) is skipped, in raw and rollup alike. Returns the
-    /// number of samples stored.
+    /// Writes the samples of <paramref name="items"/> in one transaction and rolls up the minutes
+    /// that are now complete (more than <see cref="RollupLagMinutes"/> before the newest sample's
+    /// minute). A sample for a minute already rolled up is folded into its rollup, each
+    /// (series, minute) updated once. A sample whose (series, time) is already stored (a repeated
+    /// heartbeat) is skipped, in raw and rollup alike. Returns the number of samples stored.
     /// </summary>
     public int Write(ReadOnlySpan<TelemetryItem> items)
     {
@@ -75,13 +156,16 @@ internal sealed class TelemetryStore : IDisposable
             _transaction = _write.BeginTransaction();
             try
             {
+                var newest = long.MinValue;
                 foreach (var item in items)
                 {
-                    WriteItem(item);
+                    newest = Math.Max(newest, WriteItem(item));
                 }
 
                 FlushRollups();
+                var rolled = newest == long.MinValue ? _rolled : RollUp(newest - RollupLagMinutes);
                 _transaction.Commit();
+                _rolled = rolled;
             }
             catch
             {
@@ -98,10 +182,13 @@ internal sealed class TelemetryStore : IDisposable
         }
     }
 
-    private void WriteItem(in TelemetryItem item)
+    /// <summary>Writes one summary's samples; returns its minute.</summary>
+    private long WriteItem(in TelemetryItem item)
     {
         var summary = item.Summary;
         var time = item.Time.ToUnixTimeMilliseconds();
+        var minute = FloorDiv(time, MinuteMs);
+        var ms = time - (minute * MinuteMs);
         if (!_series.TryGetValue(item.NodeId, out var node))
         {
             node = new NodeSeries();
@@ -109,9 +196,9 @@ internal sealed class TelemetryStore : IDisposable
         }
 
         var ids = node.Node;
-        Add(item.NodeId, -1, ids, 0, time, summary.CpuUtilization);
-        Add(item.NodeId, -1, ids, 1, time, summary.MemoryUsedBytes);
-        Add(item.NodeId, -1, ids, 2, time, summary.PowerWatts);
+        Add(item.NodeId, -1, ids, 0, minute, ms, summary.CpuUtilization);
+        Add(item.NodeId, -1, ids, 1, minute, ms, summary.MemoryUsedBytes);
+        Add(item.NodeId, -1, ids, 2, minute, ms, summary.PowerWatts);
         var gpus = summary.Gpus;
         for (var i = 0; i < gpus.Count; i++)
         {
@@ -123,18 +210,20 @@ internal sealed class TelemetryStore : IDisposable
             }
 
             ids = node.Gpu(gpu.Index);
-            Add(item.NodeId, gpu.Index, ids, 0, time, gpu.Utilization);
-            Add(item.NodeId, gpu.Index, ids, 1, time, gpu.MemoryUsedBytes);
-            Add(item.NodeId, gpu.Index, ids, 2, time, gpu.TemperatureCelsius);
-            Add(item.NodeId, gpu.Index, ids, 3, time, gpu.PowerWatts);
-            Add(item.NodeId, gpu.Index, ids, 4, time, gpu.EnergyJoules);
-            Add(item.NodeId, gpu.Index, ids, 5, time, gpu.SmClockHertz);
-            Add(item.NodeId, gpu.Index, ids, 6, time, gpu.MemoryClockHertz);
-            Add(item.NodeId, gpu.Index, ids, 7, time, gpu.ThrottleReasons.Count > 0 ? 1 : 0);
+            Add(item.NodeId, gpu.Index, ids, 0, minute, ms, gpu.Utilization);
+            Add(item.NodeId, gpu.Index, ids, 1, minute, ms, gpu.MemoryUsedBytes);
+            Add(item.NodeId, gpu.Index, ids, 2, minute, ms, gpu.TemperatureCelsius);
+            Add(item.NodeId, gpu.Index, ids, 3, minute, ms, gpu.PowerWatts);
+            Add(item.NodeId, gpu.Index, ids, 4, minute, ms, gpu.EnergyJoules);
+            Add(item.NodeId, gpu.Index, ids, 5, minute, ms, gpu.SmClockHertz);
+            Add(item.NodeId, gpu.Index, ids, 6, minute, ms, gpu.MemoryClockHertz);
+            Add(item.NodeId, gpu.Index, ids, 7, minute, ms, gpu.ThrottleReasons.Count > 0 ? 1 : 0);
         }
+
+        return minute;
     }
 
-    private void Add(string nodeId, int gpu, long[] ids, int slot, long time, double? value)
+    private void Add(string nodeId, int gpu, long[] ids, int slot, long minute, long ms, double? value)
     {
         if (value is not { } v || !double.IsFinite(v))
         {
@@ -147,9 +236,10 @@ internal sealed class TelemetryStore : IDisposable
             series = ids[slot] = CreateSeries(nodeId, gpu, gpu < 0 ? TelemetryMetrics.Node[slot] : TelemetryMetrics.Gpu[slot]);
         }
 
-        raw.sqlite3_bind_int64(_insertRaw, 1, series);
-        raw.sqlite3_bind_int64(_insertRaw, 2, time);
-        raw.sqlite3_bind_double(_insertRaw, 3, v);
+        raw.sqlite3_bind_int64(_insertRaw, 1, minute);
+        raw.sqlite3_bind_int64(_insertRaw, 2, series);
+        raw.sqlite3_bind_int64(_insertRaw, 3, ms);
+        raw.sqlite3_bind_double(_insertRaw, 4, v);
         var rc = raw.sqlite3_step(_insertRaw);
         raw.sqlite3_reset(_insertRaw);
         if (rc != raw.SQLITE_DONE)
@@ -164,7 +254,14 @@ internal sealed class TelemetryStore : IDisposable
         }
 
         _written++;
-        ref var aggregate = ref CollectionsMarshal.GetValueRefOrAddDefault(_rollups, (series, time - (time % MinuteMs)), out var exists);
+        if (minute >= _rolled)
+        {
+            // Rolled up with its minute.
+            return;
+        }
+
+        // A late sample: its minute is rolled up already.
+        ref var aggregate = ref CollectionsMarshal.GetValueRefOrAddDefault(_rollups, (series, minute * MinuteMs), out var exists);
         if (!exists)
         {
             aggregate = new Aggregate(v);
@@ -195,6 +292,38 @@ internal sealed class TelemetryStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Rolls up the minutes from <see cref="_rolled"/> to before <paramref name="until"/> (Unix
+    /// minutes) in the current transaction; returns the new first minute not rolled up.
+    /// </summary>
+    private long RollUp(long until)
+    {
+        if (until <= _rolled)
+        {
+            return _rolled;
+        }
+
+        Step(_rollUp, _rolled, until);
+        Step(_setRolled, until, 0);
+        return until;
+    }
+
+    private void Step(sqlite3_stmt statement, long first, long second)
+    {
+        raw.sqlite3_bind_int64(statement, 1, first);
+        if (raw.sqlite3_bind_parameter_count(statement) > 1)
+        {
+            raw.sqlite3_bind_int64(statement, 2, second);
+        }
+
+        var rc = raw.sqlite3_step(statement);
+        raw.sqlite3_reset(statement);
+        if (rc != raw.SQLITE_DONE)
+        {
+            SqliteException.ThrowExceptionForRC(rc, _write.Handle);
+        }
+    }
+
     private long CreateSeries(string nodeId, int gpu, string metric)
     {
         _upsertSeries.Transaction = _transaction;
@@ -206,38 +335,67 @@ internal sealed class TelemetryStore : IDisposable
     }
 
     /// <summary>
-    /// Deletes raw samples older than <paramref name="rawBefore"/> and rollups of minutes that
-    /// ended before <paramref name="rollupBefore"/>, a few hundred series per transaction so the
-    /// ingest is never held up for long. Returns the rows deleted from each table.
+    /// Deletes raw samples older than <paramref name="rawBefore"/> (rolling up their minutes first
+    /// if that is not done yet) and rollups of minutes that ended before
+    /// <paramref name="rollupBefore"/>, a few minutes of raw or a few hundred series of rollups per
+    /// transaction so the ingest is never held up for long. Returns the rows deleted from each table.
     /// </summary>
     public (long Raw, long Rollup) DeleteBefore(DateTimeOffset rawBefore, DateTimeOffset rollupBefore)
     {
+        const long MinutesPerChunk = 10;
+        var rawCutoff = rawBefore.ToUnixTimeMilliseconds();
+        var lastMinute = FloorDiv(rawCutoff, MinuteMs);
         long[] all;
+        long? next;
         lock (_lock)
         {
             all = [.. _series.Values.SelectMany(static s => s.All())];
+            using var tx = _write.BeginTransaction();
+            _transaction = tx;
+            try
+            {
+                var rolled = RollUp(lastMinute + 1);
+                tx.Commit();
+                _rolled = rolled;
+            }
+            finally
+            {
+                _transaction = null;
+            }
+
+            next = OldestMinute(long.MinValue);
         }
 
-        var rawCutoff = rawBefore.ToUnixTimeMilliseconds();
+        long raw = 0, rollup = 0;
+        // Raw is clustered by minute: what is too old is a contiguous range at the start.
+        while (next is { } from && from <= lastMinute)
+        {
+            lock (_lock)
+            {
+                using var tx = _write.BeginTransaction();
+                using var deleteRaw = Command("DELETE FROM raw WHERE minute >= $from AND minute < $until AND minute * 60000 + ms < $cut", tx);
+                deleteRaw.Parameters.AddWithValue("$from", from);
+                deleteRaw.Parameters.AddWithValue("$until", from + MinutesPerChunk);
+                deleteRaw.Parameters.AddWithValue("$cut", rawCutoff);
+                raw += deleteRaw.ExecuteNonQuery();
+                tx.Commit();
+                next = OldestMinute(from + MinutesPerChunk);
+            }
+        }
+
         // A minute is dropped once all of it lies before the cutoff.
         var rollupCutoff = rollupBefore.ToUnixTimeMilliseconds() - MinuteMs;
-        long raw = 0, rollup = 0;
         const int Chunk = 500;
         for (var start = 0; start < all.Length; start += Chunk)
         {
             lock (_lock)
             {
                 using var tx = _write.BeginTransaction();
-                using var deleteRaw = Command("DELETE FROM raw WHERE series_id = $s AND time < $cut", tx);
                 using var deleteRollup = Command("DELETE FROM rollup WHERE series_id = $s AND minute <= $cut", tx);
-                deleteRaw.Parameters.AddWithValue("$cut", rawCutoff);
-                var rawSeries = deleteRaw.Parameters.Add("$s", SqliteType.Integer);
                 deleteRollup.Parameters.AddWithValue("$cut", rollupCutoff);
                 var rollupSeries = deleteRollup.Parameters.Add("$s", SqliteType.Integer);
                 for (var i = start; i < Math.Min(all.Length, start + Chunk); i++)
                 {
-                    rawSeries.Value = all[i];
-                    raw += deleteRaw.ExecuteNonQuery();
                     rollupSeries.Value = all[i];
                     rollup += deleteRollup.ExecuteNonQuery();
                 }
@@ -247,6 +405,14 @@ internal sealed class TelemetryStore : IDisposable
         }
 
         return (raw, rollup);
+    }
+
+    /// <summary>The first minute at or after <paramref name="from"/> that holds raw samples, or null.</summary>
+    private long? OldestMinute(long from)
+    {
+        using var command = Command("SELECT min(minute) FROM raw WHERE minute >= $from", null);
+        command.Parameters.AddWithValue("$from", from);
+        return command.ExecuteScalar() is long minute ? minute : null;
     }
 
     /// <summary>The id of a series, or null when nothing was ever stored for it.</summary>
@@ -283,19 +449,21 @@ internal sealed class TelemetryStore : IDisposable
         using var command = connection.CreateCommand();
         if (source == TelemetrySource.Raw)
         {
-            command.CommandText = "SELECT time, value, value, value, 1 FROM raw WHERE series_id = $s AND time >= $from AND time <= $to ORDER BY time";
+            command.CommandText = RawQuery;
         }
         else
         {
             // The minute holding `start` counts whole: with a step of whole minutes it falls in the
             // same bucket as `start` does.
-            command.CommandText = "SELECT minute, lo, hi, total, n FROM rollup WHERE series_id = $s AND minute >= $from AND minute <= $to ORDER BY minute";
+            command.CommandText = RollupQuery;
             from -= FloorMod(from, MinuteMs);
         }
 
         command.Parameters.AddWithValue("$s", series);
         command.Parameters.AddWithValue("$from", from);
         command.Parameters.AddWithValue("$to", to);
+        command.Parameters.AddWithValue("$fromMin", FloorDiv(from, MinuteMs));
+        command.Parameters.AddWithValue("$toMin", FloorDiv(to, MinuteMs));
         using var reader = command.ExecuteReader();
         var points = new List<TelemetryPoint>();
         var bucket = long.MinValue;
@@ -336,6 +504,8 @@ internal sealed class TelemetryStore : IDisposable
         {
             _insertRaw.Dispose();
             _upsertRollup.Dispose();
+            _rollUp.Dispose();
+            _setRolled.Dispose();
             _upsertSeries.Dispose();
             _write.Dispose();
         }
@@ -343,6 +513,11 @@ internal sealed class TelemetryStore : IDisposable
 
     private void LoadSeries()
     {
+        using (var rolled = Command("SELECT minute FROM rolled", null))
+        {
+            _rolled = Convert.ToInt64(rolled.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+
         using var command = Command("SELECT id, node_id, gpu, metric FROM series", null);
         using var reader = command.ExecuteReader();
         while (reader.Read())
@@ -363,6 +538,8 @@ internal sealed class TelemetryStore : IDisposable
             }
         }
     }
+
+    private static long FloorDiv(long value, long divisor) => (value - FloorMod(value, divisor)) / divisor;
 
     private static long FloorMod(long value, long divisor)
     {

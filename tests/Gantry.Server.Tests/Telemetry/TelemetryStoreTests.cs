@@ -149,6 +149,106 @@ public sealed class TelemetryStoreTests : IDisposable
         Assert.Equal(0.5, point.Value, 12);
     }
 
+    [Fact]
+    public void Write_SampleForRolledUpMinute_FoldedIntoItsRollup()
+    {
+        var minute = _clock.GetUtcNow();
+        Write((minute, 0.2), (minute.AddSeconds(10), 0.4));
+        var series = _store.FindSeries("n1", null, "cpu_utilization")!.Value;
+        // Ten minutes on: the first minute is complete and rolled up.
+        Write((minute.AddMinutes(10), 0.5));
+        var before = _store.Query(series, TelemetrySource.Rollup, minute, minute.AddSeconds(59), TimeSpan.FromMinutes(1));
+
+        var stored = Write((minute.AddSeconds(30), 0.9));
+        var repeated = Write((minute.AddSeconds(30), 0.9));
+
+        Assert.Equal(0.3, Assert.Single(before).Value, 12);
+        Assert.Equal(2 + 8, stored);
+        Assert.Equal(0, repeated);
+        var point = Assert.Single(_store.Query(series, TelemetrySource.Rollup, minute, minute.AddSeconds(59), TimeSpan.FromMinutes(1)));
+        Assert.Equal(0.5, point.Value, 12);
+        Assert.Equal(0.2, point.Min, 12);
+        Assert.Equal(0.9, point.Max, 12);
+        Assert.Equal(3, _store.Query(series, TelemetrySource.Raw, minute, minute.AddSeconds(59), TimeSpan.FromSeconds(5)).Count);
+    }
+
+    [Fact]
+    public void Query_RollupBeforeAndAfterRollUp_SamePoints()
+    {
+        var start = _clock.GetUtcNow();
+        for (var i = 0; i < 36; i++)
+        {
+            Write((start.AddSeconds(i * 5), i / 36.0));
+        }
+
+        var series = _store.FindSeries("n1", 0, "utilization")!.Value;
+        var fromRaw = _store.Query(series, TelemetrySource.Rollup, start, start.AddMinutes(3), TimeSpan.FromMinutes(1));
+
+        Write((start.AddMinutes(30), 0.5));
+        var fromRollups = _store.Query(series, TelemetrySource.Rollup, start, start.AddMinutes(3), TimeSpan.FromMinutes(1));
+
+        Assert.Equal(3, fromRaw.Count);
+        Assert.Equal(fromRaw.Count, fromRollups.Count);
+        for (var i = 0; i < fromRaw.Count; i++)
+        {
+            Assert.Equal(fromRaw[i].T, fromRollups[i].T);
+            Assert.Equal(fromRaw[i].Min, fromRollups[i].Min, 12);
+            Assert.Equal(fromRaw[i].Max, fromRollups[i].Max, 12);
+            Assert.Equal(fromRaw[i].Value, fromRollups[i].Value, 12);
+        }
+    }
+
+    [Fact]
+    public void DeleteBefore_RawOfMinutesNotRolledUp_RolledUpFirst()
+    {
+        var at = _clock.GetUtcNow();
+        Write((at, 0.4), (at.AddSeconds(5), 0.6));
+        var series = _store.FindSeries("n1", null, "cpu_utilization")!.Value;
+
+        var (raw, rollup) = _store.DeleteBefore(at.AddHours(1), at.AddDays(-30));
+
+        Assert.Equal(2 * (2 + 8), raw);
+        Assert.Equal(0, rollup);
+        Assert.Empty(_store.Query(series, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5)));
+        var point = Assert.Single(_store.Query(series, TelemetrySource.Rollup, at, at.AddMinutes(1), TimeSpan.FromMinutes(1)));
+        Assert.Equal(0.5, point.Value, 12);
+    }
+
+    [Fact]
+    public void Open_VersionOneFile_SamplesAndRollupsMigrated()
+    {
+        var path = Path.Combine(_dir, "v1.db");
+        var at = _clock.GetUtcNow();
+        var ms = at.ToUnixTimeMilliseconds();
+        using (var v1 = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            v1.Open();
+            using var command = v1.CreateCommand();
+            command.CommandText = TelemetryMigrations.Scripts[0] + $"""
+                INSERT INTO series (id, node_id, gpu, metric) VALUES (7, 'n1', -1, 'cpu_utilization');
+                INSERT INTO raw (series_id, time, value) VALUES (7, {ms}, 0.2), (7, {ms + 5_000}, 0.4);
+                INSERT INTO rollup (series_id, minute, lo, hi, total, n) VALUES (7, {ms - 3_600_000}, 0.1, 0.3, 0.4, 2), (7, {ms}, 0.2, 0.4, 0.6, 2);
+                PRAGMA user_version = 1;
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        using var store = TelemetryStore.Open(path);
+        // A late sample in the newest migrated minute: that minute was rolled up by version 1.
+        store.Write([new TelemetryItem("n1", at.AddSeconds(10), Summary(at.AddSeconds(10), 0.9))]);
+
+        Assert.Equal(7, store.FindSeries("n1", null, "cpu_utilization"));
+        var raw = store.Query(7, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5));
+        Assert.Equal([0.2, 0.4, 0.9], raw.Select(p => p.Value));
+        Assert.Equal(at, raw[0].T);
+        var rollups = store.Query(7, TelemetrySource.Rollup, at.AddHours(-1), at.AddMinutes(1), TimeSpan.FromMinutes(1));
+        Assert.Equal(2, rollups.Count);
+        Assert.Equal(0.2, rollups[0].Value, 12);
+        Assert.Equal(at, rollups[1].T);
+        Assert.Equal(0.5, rollups[1].Value, 12);
+        Assert.Equal(0.9, rollups[1].Max, 12);
+    }
+
     [Theory]
     [InlineData(-1, 15, "Raw", 15)]
     [InlineData(-23, 59, "Raw", 59)]
