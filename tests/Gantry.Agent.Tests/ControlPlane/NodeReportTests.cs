@@ -131,6 +131,27 @@ public sealed class NodeReportTests
         Assert.True(gpu.Lost);
         Assert.Null(gpu.Utilization);
         Assert.Empty(gpu.ThrottleReasons);
+        Assert.Null(summary.GeneratedTokensPerSecond);
+        Assert.Null(summary.PromptTokensPerSecond);
+    }
+
+    [Fact]
+    public void Summary_InferenceServers_SumTheirTokenRatesAndSkipThoseWithout()
+    {
+        var now = Snapshot(2, new CpuCoreTimes(0, 1, 0, 1, 1, 0, 0, 0, 0)) with
+        {
+            Apps =
+            [
+                new AppSample("http://127.0.0.1:8000/metrics", "vllm", true, null, 1000, 5000, 20, 150, 0.1, 0.75),
+                new AppSample("http://127.0.0.1:8001/metrics", "tgi", true, null, null, 900, null, 50, null, 0.25),
+                new AppSample("http://127.0.0.1:8002/metrics", null, false, "connection refused", null, null, null, null, null, null),
+            ],
+        };
+
+        var summary = NodeReport.Summary(now, previous: null);
+
+        Assert.Equal(200, summary.GeneratedTokensPerSecond);
+        Assert.Equal(20, summary.PromptTokensPerSecond);
     }
 
     private static NodeSnapshot Snapshot(long sequence, CpuCoreTimes core) => new()

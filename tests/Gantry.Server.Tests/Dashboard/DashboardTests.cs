@@ -1,6 +1,8 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
 using Gantry.Server.Dashboard.Auth;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -69,6 +71,31 @@ public sealed partial class DashboardTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Redirect, logout.StatusCode);
         using var after = await browser.GetAsync("/");
         Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task Overview_Heartbeats_ShowPowerAndTokensPerJoule()
+    {
+        using var browser = Browser();
+        await LogInAsync(browser);
+        var (nodeId, node) = await _server.RegisterAsync("gpu-a", gpus: 2);
+        var summary = new NodeSummary
+        {
+            SampledAt = DateTimeOffset.UtcNow,
+            PowerWatts = 1500,
+            GeneratedTokensPerSecond = 300,
+            Gpus = [new GpuSummary { Index = 0, PowerWatts = 400 }, new GpuSummary { Index = 1, PowerWatts = 200 }],
+        };
+        using (var heartbeat = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Summary = summary }, GantryJson.Default.HeartbeatRequest))
+        {
+            Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
+        }
+
+        using var page = await browser.GetAsync("/");
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("data-stat=\"power-watts\">1.5 kW<", html, StringComparison.Ordinal);
+        // 300 generated tokens/s over the 600 W of the GPUs that served them.
+        Assert.Contains("data-stat=\"tokens-per-joule\">0.50<", html, StringComparison.Ordinal);
     }
 
     [Fact]
