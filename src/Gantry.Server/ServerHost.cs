@@ -96,6 +96,7 @@ public static class ServerHost
         });
         builder.Services.AddHostedService<TelemetryWriter>();
         builder.Services.AddHostedService<TelemetryRetentionWorker>();
+        builder.Services.AddHostedService<EnergyTodaySeeder>();
         builder.Services.AddSingleton<SchedulerWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerWorker>());
         builder.Services.AddHostedService<LivenessWorker>();

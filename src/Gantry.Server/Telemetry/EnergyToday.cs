@@ -6,8 +6,9 @@ namespace Gantry.Server.Telemetry;
 /// The fleet's energy since midnight UTC, integrated from the node power every heartbeat carries
 /// (the node's meter, or RAPL plus GPUs; the sum of its GPUs' power when the node reports none).
 /// Each interval is counted at the power reported at its start; an interval longer than
-/// <see cref="MaxGap"/> (a node that was away) is not counted. In memory: a restart starts from the
-/// heartbeats it sees.
+/// <see cref="MaxGap"/> (a node that was away) is not counted. The figure lives in memory; after a
+/// restart <see cref="EnergyTodaySeeder"/> adds what the telemetry history holds for the day so far
+/// (per-minute mean power × a minute, so it is exact to about a minute).
 /// </summary>
 internal sealed class EnergyToday
 {
@@ -47,6 +48,72 @@ internal sealed class EnergyToday
                 _last[nodeId] = (at, watts);
             }
         }
+    }
+
+    /// <summary>Adds <paramref name="joules"/> read from history to the day of <paramref name="now"/>.</summary>
+    public void Seed(DateTimeOffset now, double joules)
+    {
+        var day = DateOnly.FromDateTime(now.UtcDateTime);
+        lock (_lock)
+        {
+            if (day > _day)
+            {
+                _day = day;
+                _joules = 0;
+            }
+
+            if (day == _day)
+            {
+                _joules += joules;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The energy the history holds for <paramref name="nodes"/> from midnight UTC until
+    /// <paramref name="now"/>: each node's power series (else the sum of its GPUs' power series),
+    /// per-minute means times the part of the minute before <paramref name="now"/>.
+    /// </summary>
+    public static double FromHistory(TelemetryStore store, IEnumerable<(string NodeId, IReadOnlyList<int> Gpus)> nodes, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(nodes);
+        var midnight = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
+        if (now - midnight < TimeSpan.FromMinutes(1))
+        {
+            return 0;
+        }
+
+        double joules = 0;
+        foreach (var (nodeId, gpus) in nodes)
+        {
+            if (store.FindSeries(nodeId, null, "power_watts") is { } nodeSeries)
+            {
+                joules += Integrate(store, nodeSeries, midnight, now);
+                continue;
+            }
+
+            foreach (var gpu in gpus)
+            {
+                if (store.FindSeries(nodeId, gpu, "power_watts") is { } gpuSeries)
+                {
+                    joules += Integrate(store, gpuSeries, midnight, now);
+                }
+            }
+        }
+
+        return joules;
+    }
+
+    private static double Integrate(TelemetryStore store, long series, DateTimeOffset from, DateTimeOffset to)
+    {
+        double joules = 0;
+        foreach (var point in store.Query(series, TelemetrySource.Rollup, from, to, TimeSpan.FromMinutes(1)))
+        {
+            joules += point.Value * Math.Clamp((to - point.T).TotalSeconds, 0, 60);
+        }
+
+        return joules;
     }
 
     /// <summary>Joules since midnight UTC of <paramref name="now"/>'s day.</summary>

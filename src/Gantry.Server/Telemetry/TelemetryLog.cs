@@ -13,4 +13,10 @@ internal static partial class TelemetryLog
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Debug, Message = "Telemetry retention deleted {Raw} raw samples and {Rollup} minute rollups")]
     public static partial void RetentionDeleted(ILogger logger, long raw, long rollup);
+
+    [LoggerMessage(EventId = 2303, Level = LogLevel.Debug, Message = "Energy today from history: {KilowattHours:0.###} kWh over {Nodes} nodes")]
+    public static partial void EnergySeeded(ILogger logger, double kilowattHours, int nodes);
+
+    [LoggerMessage(EventId = 2304, Level = LogLevel.Warning, Message = "Reading today's energy from the telemetry history failed; energy today counts from now")]
+    public static partial void EnergySeedFailed(ILogger logger, Exception exception);
 }
