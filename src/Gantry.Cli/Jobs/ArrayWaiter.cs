@@ -54,7 +54,7 @@ internal static class ArrayWaiter
         for (var i = 0; i < unsuccessful.Count && i < 10; i++)
         {
             var job = unsuccessful[i];
-            text.Append(' ').Append(job.Id).Append(' ').Append(JobViews.State(job.State));
+            text.Append(' ').Append(job.Id).Append(' ').Append(job.State.Name());
             if (job.ExitCode is { } code)
             {
                 text.Append(" (exit ").Append(code).Append(')');
@@ -117,7 +117,7 @@ internal static class ArrayWaiter
         {
             if (ended.GetValueOrDefault(state) is > 0 and var count)
             {
-                text.Append(text.Length > 0 ? ", " : "").Append(count).Append(' ').Append(JobViews.State(state));
+                text.Append(text.Length > 0 ? ", " : "").Append(count).Append(' ').Append(state.Name());
             }
         }
 

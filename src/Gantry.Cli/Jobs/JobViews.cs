@@ -25,7 +25,7 @@ internal static class JobViews
             table.AddRow(
                 Formats.Number(job.Id),
                 Name(job),
-                State(job.State),
+                job.State.Name(),
                 Formats.Number(job.Resources.Gpus),
                 job.NodeId ?? "-",
                 Formats.Number(job.Priority),
@@ -60,7 +60,7 @@ internal static class JobViews
             .Add("ID", Formats.Number(job.Id))
             .Add("Name", job.Name)
             .Add("Array index", job.ArrayIndex is { } index ? Formats.Number(index) : null)
-            .Add("State", job.CancelRequested && !job.State.IsTerminal() ? State(job.State) + " (cancel requested)" : State(job.State))
+            .Add("State", job.CancelRequested && !job.State.IsTerminal() ? job.State.Name() + " (cancel requested)" : job.State.Name())
             .Add("Reason", job.Reason)
             .Add("Command", job.Shell ? "/bin/sh -c " + Formats.CommandLine(job.Command) : Formats.CommandLine(job.Command))
             .Add("Working dir", job.WorkingDirectory)
@@ -122,28 +122,15 @@ internal static class JobViews
         {
             history.AddRow(
                 Time(transition.Time),
-                transition.From is { } from ? State(from) : "-",
-                State(transition.To),
+                transition.From is { } from ? from.Name() : "-",
+                transition.To.Name(),
                 transition.Reason);
         }
 
         WriteIndented(writer, history, width);
     }
 
-    /// <summary>The state's wire name: <c>pending</c>, <c>running</c>.</summary>
-    internal static string State(JobState state) => state switch
-    {
-        JobState.Pending => "pending",
-        JobState.Assigned => "assigned",
-        JobState.Running => "running",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        JobState.Cancelled => "cancelled",
-        JobState.Lost => "lost",
-        _ => state.ToString(),
-    };
-
-    private static string AttemptStateName(AttemptState state) => State(state.ToJobState());
+    private static string AttemptStateName(AttemptState state) => state.ToJobState().Name();
 
     /// <summary>Run time for a job that started (until now or its end), else the time since submission.</summary>
     internal static TimeSpan Elapsed(JobInfo job, DateTimeOffset now) =>

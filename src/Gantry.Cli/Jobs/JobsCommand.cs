@@ -195,7 +195,7 @@ internal static class JobsCommand
                 var job = Paging.Deserialize(body, ResponseJson.For<JobInfo>());
                 await context.Output.WriteAsync(job.State == JobState.Cancelled
                     ? $"job {job.Id} cancelled\n"
-                    : $"job {job.Id} is {JobViews.State(job.State)}; cancel requested, its node stops it\n").ConfigureAwait(false);
+                    : $"job {job.Id} is {job.State.Name()}; cancel requested, its node stops it\n").ConfigureAwait(false);
             }
 
             return ExitCodes.Success;

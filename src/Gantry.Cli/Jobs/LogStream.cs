@@ -28,7 +28,7 @@ internal static class LogStream
         if (end?.State is { } state && state != JobState.Succeeded)
         {
             var how = end.ExitCode is { } exit ? $" with exit code {exit}" : "";
-            await invocation.Context.Error.WriteAsync($"gantry: job {jobId} {JobViews.State(state)}{how}\n").ConfigureAwait(false);
+            await invocation.Context.Error.WriteAsync($"gantry: job {jobId} {state.Name()}{how}\n").ConfigureAwait(false);
         }
 
         return code;

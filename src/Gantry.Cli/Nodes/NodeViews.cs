@@ -25,7 +25,7 @@ internal static class NodeViews
             table.AddRow(
                 node.Id,
                 node.Name,
-                State(node.State),
+                node.State.Name(),
                 $"{BusyGpus(node)}/{node.Gpus.Count}",
                 $"{node.UsedCpus}/{node.CpuCores}",
                 $"{Formats.Bytes(node.UsedMemoryBytes)}/{Formats.Bytes(node.MemoryBytes)}",
@@ -47,7 +47,7 @@ internal static class NodeViews
         var view = new KeyValueWriter()
             .Add("ID", node.Id)
             .Add("Name", node.Name)
-            .Add("State", node.Drain && node.State is not (NodeState.Draining or NodeState.Drained) ? State(node.State) + " (drain requested)" : State(node.State))
+            .Add("State", node.Drain && node.State is not (NodeState.Draining or NodeState.Drained) ? node.State.Name() + " (drain requested)" : node.State.Name())
             .Add("Platform", $"{node.Os}/{node.Architecture}")
             .Add("CPUs", $"{node.UsedCpus}/{node.CpuCores} reserved")
             .Add("Memory", $"{Formats.Bytes(node.UsedMemoryBytes)}/{Formats.Bytes(node.MemoryBytes)} reserved")
@@ -111,8 +111,8 @@ internal static class NodeViews
     {
         NodeState.Draining => $"node {node.Id} is draining: {node.Jobs.Count} job{(node.Jobs.Count == 1 ? "" : "s")} still running, no new ones\n",
         NodeState.Drained => $"node {node.Id} is drained: no jobs run there\n",
-        _ when node.Drain => $"node {node.Id} is {State(node.State)}; drain requested\n",
-        _ => $"node {node.Id} is {State(node.State)} and takes jobs\n",
+        _ when node.Drain => $"node {node.Id} is {node.State.Name()}; drain requested\n",
+        _ => $"node {node.Id} is {node.State.Name()} and takes jobs\n",
     };
 
     private static int BusyGpus(NodeInfo node)
@@ -149,15 +149,4 @@ internal static class NodeViews
 
     private static string Percent(double? share) =>
         share is { } value ? (value * 100).ToString("0", CultureInfo.InvariantCulture) + "%" : "-";
-
-    /// <summary>The state's wire name: <c>ready</c>, <c>draining</c>.</summary>
-    internal static string State(NodeState state) => state switch
-    {
-        NodeState.Ready => "ready",
-        NodeState.Suspect => "suspect",
-        NodeState.Down => "down",
-        NodeState.Draining => "draining",
-        NodeState.Drained => "drained",
-        _ => state.ToString(),
-    };
 }

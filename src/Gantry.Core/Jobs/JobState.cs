@@ -55,6 +55,19 @@ public enum AttemptState
 /// <summary>The rules of the job state machine.</summary>
 public static class JobStates
 {
+    /// <summary>The state's wire name, as the API, the CLI and the dashboard write it: <c>pending</c>, <c>running</c>.</summary>
+    public static string Name(this JobState state) => state switch
+    {
+        JobState.Pending => "pending",
+        JobState.Assigned => "assigned",
+        JobState.Running => "running",
+        JobState.Succeeded => "succeeded",
+        JobState.Failed => "failed",
+        JobState.Cancelled => "cancelled",
+        JobState.Lost => "lost",
+        _ => state.ToString(),
+    };
+
     /// <summary>True for states a job never leaves.</summary>
     public static bool IsTerminal(this JobState state) =>
         state is JobState.Succeeded or JobState.Failed or JobState.Cancelled or JobState.Lost;

@@ -35,6 +35,15 @@ internal sealed partial class ControlPlane
         }
     }
 
+    /// <summary>A node's name without building its whole <see cref="NodeInfo"/>; null when unknown.</summary>
+    public string? NodeName(string id)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(id, out var node) ? node.Name : null;
+        }
+    }
+
     public NodeInfo? GetNode(string id)
     {
         lock (_lock)

@@ -149,11 +149,10 @@ internal static class DashboardEndpoints
                 return NotFound(http, antiforgery, Section.Nodes, $"No node with id {nodeId} is known to this server.", "/nodes", "All nodes");
             }
 
-            var rangeName = http.Request.Query["range"].ToString();
-            if (ChartRange.Find(rangeName.Length == 0 ? ChartRange.Default.Name : rangeName) is not { } range)
+            if (!ChartRange.TryParse(http.Request.Query["range"], out var range, out var rangeError))
             {
                 return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Nodes, "Unknown range",
-                    $"range must be one of {string.Join(", ", ChartRange.All.Select(static r => r.Name))}; got '{rangeName}'.", $"/nodes/{Uri.EscapeDataString(nodeId)}", "Back to the node");
+                    $"range {rangeError}.", $"/nodes/{Uri.EscapeDataString(nodeId)}", "Back to the node");
             }
 
             return Page<NodePage>(http, StatusCodes.Status200OK, new()
@@ -174,7 +173,7 @@ internal static class DashboardEndpoints
             if (!Query.TryEnum<JobState>(http.Request, "state", out var state, out _))
             {
                 return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Jobs, "Unknown state",
-                    $"state must be one of {string.Join(", ", Enum.GetValues<JobState>().Select(Show.State))}; got '{http.Request.Query["state"]}'.", "/jobs", "All jobs");
+                    $"state must be one of {string.Join(", ", Enum.GetValues<JobState>().Select(static s => s.Name()))}; got '{http.Request.Query["state"]}'.", "/jobs", "All jobs");
             }
 
             if (!Query.TryLong(http.Request, "before", out var before, out _))
@@ -230,7 +229,7 @@ internal static class DashboardEndpoints
             {
                 ["Frame"] = Frame(http, antiforgery, $"Job {job.Id}", Section.Jobs, $"/ui/events?view=job&id={job.Id}"),
                 ["Job"] = job,
-                ["NodeName"] = job.NodeId is { } nodeId ? data.Node(nodeId)?.Name : null,
+                ["NodeName"] = data.NodeName(job.NodeId),
                 ["Now"] = data.Now,
                 ["Logs"] = logs,
                 ["LogsAfter"] = after,
@@ -280,7 +279,7 @@ internal static class DashboardEndpoints
     private static IResult JobsPage(HttpContext http, DashboardData data, IAntiforgery antiforgery, int status, JobForm form, JobState? state, long? before)
     {
         var (rows, next) = data.Jobs(state, before);
-        var live = before is null ? "/ui/events?view=jobs" + (state is { } s ? "&state=" + Show.State(s) : "") : null;
+        var live = before is null ? "/ui/events?view=jobs" + (state is { } s ? "&state=" + s.Name() : "") : null;
         return Page<JobsPage>(http, status, new()
         {
             ["Frame"] = Frame(http, antiforgery, "Jobs", Section.Jobs, live),

@@ -57,9 +57,9 @@ internal static class DashboardLive
             return;
         }
 
-        if (LiveView.Parse(http.Request.Query, out var problem) is not { } view)
+        if (LiveView.Parse(http.Request, out var problem) is not { } view)
         {
-            await Problems.Invalid(problem!.Value.Field, problem.Value.Message).ExecuteAsync(http).ConfigureAwait(false);
+            await problem!.ExecuteAsync(http).ConfigureAwait(false);
             return;
         }
 
@@ -110,8 +110,11 @@ internal static class DashboardLive
                     await response.BodyWriter.FlushAsync(ct).ConfigureAwait(false);
                 }
 
-                await Task.WhenAny(changed, Task.Delay(Period, time, ct)).ConfigureAwait(false);
-                await Task.Delay(MinGap, time, ct).ConfigureAwait(false);
+                if (await Task.WhenAny(changed, Task.Delay(Period, time, ct)).ConfigureAwait(false) == changed)
+                {
+                    // A burst of changes (a scheduling pass) makes one update, not many.
+                    await Task.Delay(MinGap, time, ct).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -169,7 +172,7 @@ internal static class DashboardLive
                 update.Region("job-status", await fragments.RenderAsync<JobStatus>(new()
                 {
                     ["Job"] = job,
-                    ["NodeName"] = job.NodeId is { } nodeId ? data.Node(nodeId)?.Name : null,
+                    ["NodeName"] = data.NodeName(job.NodeId),
                     ["Csrf"] = csrf,
                     ["Now"] = data.Now,
                 }).ConfigureAwait(false));
@@ -415,68 +418,53 @@ internal sealed class LiveView
     /// <summary>The last log chunk the page has (view=job); advances as chunks are sent.</summary>
     public long LogsAfter { get; set; }
 
-    /// <summary>The view the query asks for; null with the field and message of what is wrong.</summary>
-    public static LiveView? Parse(IQueryCollection query, out (string Field, string Message)? problem)
+    /// <summary>The view the query asks for; null with a problem response naming what is wrong.</summary>
+    public static LiveView? Parse(HttpRequest request, out IResult? error)
     {
-        problem = null;
+        var query = request.Query;
         var kind = query["view"].ToString();
         switch (kind)
         {
             case Overview or Nodes:
+                error = null;
                 return new LiveView { Kind = kind };
 
             case Node:
                 var id = query["id"].ToString();
                 if (id.Length == 0)
                 {
-                    problem = ("id", "is required with view=node");
+                    error = Problems.Invalid("id", "is required with view=node");
                     return null;
                 }
 
-                var rangeName = query["range"].ToString();
-                if (ChartRange.Find(rangeName.Length == 0 ? ChartRange.Default.Name : rangeName) is not { } range)
+                if (!ChartRange.TryParse(query["range"], out var range, out var rangeError))
                 {
-                    problem = ("range", $"must be one of {string.Join(", ", ChartRange.All.Select(static r => r.Name))}, got '{rangeName}'");
+                    error = Problems.Invalid("range", rangeError!);
                     return null;
                 }
 
+                error = null;
                 return new LiveView { Kind = kind, Id = id, Range = range };
 
             case Jobs:
-                var stateText = query["state"].ToString();
-                JobState? state = null;
-                if (stateText.Length > 0)
-                {
-                    if (!Enum.TryParse<JobState>(stateText, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(stateText, CultureInfo.InvariantCulture, out _))
-                    {
-                        problem = ("state", $"must be a job state, got '{stateText}'");
-                        return null;
-                    }
-
-                    state = parsed;
-                }
-
-                return new LiveView { Kind = kind, State = state };
+                return Query.TryEnum<JobState>(request, "state", out var state, out error) ? new LiveView { Kind = kind, State = state } : null;
 
             case Job:
-                if (!long.TryParse(query["id"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var jobId))
+                if (!Query.TryLong(request, "id", out var jobId, out error) || !Query.TryLong(request, "after", out var after, out error))
                 {
-                    problem = ("id", $"must be a job id with view=job, got '{query["id"]}'");
                     return null;
                 }
 
-                var afterText = query["after"].ToString();
-                long after = 0;
-                if (afterText.Length > 0 && !long.TryParse(afterText, NumberStyles.None, CultureInfo.InvariantCulture, out after))
+                if (jobId is null)
                 {
-                    problem = ("after", $"must be a log sequence number (a whole number), got '{afterText}'");
+                    error = Problems.Invalid("id", "is required with view=job");
                     return null;
                 }
 
-                return new LiveView { Kind = kind, JobId = jobId, LogsAfter = after };
+                return new LiveView { Kind = kind, JobId = jobId.Value, LogsAfter = after ?? 0 };
 
             default:
-                problem = ("view", $"must be one of overview, nodes, node, jobs, job; got '{kind}'");
+                error = Problems.Invalid("view", $"must be one of overview, nodes, node, jobs, job; got '{kind}'");
                 return null;
         }
     }

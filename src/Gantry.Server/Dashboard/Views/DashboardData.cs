@@ -39,7 +39,7 @@ internal sealed class DashboardData
         var simulated = false;
         foreach (var node in _cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
         {
-            simulated |= node.Gpus.Any(static g => g.Simulated) || node.Summary?.Simulated == true;
+            simulated |= Show.IsSimulated(node);
             if (node.State is NodeState.Down || node.Summary is not { } summary)
             {
                 continue;
@@ -60,7 +60,7 @@ internal sealed class DashboardData
             }
         }
 
-        var now = Now;
+        var energy = _ingest.Energy.Joules(Now);
         return new OverviewStats
         {
             NodesTotal = nodes.Values.Sum(),
@@ -75,7 +75,8 @@ internal sealed class DashboardData
             JobsSucceeded = jobs.GetValueOrDefault(JobState.Succeeded),
             JobsFailed = jobs.GetValueOrDefault(JobState.Failed) + jobs.GetValueOrDefault(JobState.Lost),
             PowerWatts = power,
-            EnergyTodayJoules = power is null && _ingest.Energy.Joules(now) == 0 ? null : _ingest.Energy.Joules(now),
+            // Nothing to show until some node reports power; a fleet that idles at 0 W shows 0.
+            EnergyTodayJoules = power is null && energy == 0 ? null : energy,
             TokensPerSecond = tokens,
             TokensPerJoule = tokens is { } t && tokenWatts > 0 ? t / tokenWatts : null,
             AnySimulated = simulated,
@@ -100,12 +101,11 @@ internal sealed class DashboardData
     public (List<JobRowModel> Rows, long? Next) Jobs(JobState? state, long? before)
     {
         var page = _cluster.ListJobs(state, before, JobPageSize);
-        var names = NodeNames();
         var now = Now;
         var rows = new List<JobRowModel>(page.Items.Count);
         foreach (var job in page.Items)
         {
-            rows.Add(new JobRowModel(job, job.NodeId is { } id ? names.GetValueOrDefault(id) : null, now));
+            rows.Add(new JobRowModel(job, NodeName(job.NodeId), now));
         }
 
         return (rows, page.NextCursor is { } next && long.TryParse(next, System.Globalization.CultureInfo.InvariantCulture, out var cursor) ? cursor : null);
@@ -114,14 +114,13 @@ internal sealed class DashboardData
     /// <summary>The live jobs (running and assigned, then pending), newest first, at most <paramref name="limit"/>.</summary>
     public List<JobRowModel> ActiveJobs(int limit)
     {
-        var names = NodeNames();
         var now = Now;
         var rows = new List<JobRowModel>();
         foreach (var state in (ReadOnlySpan<JobState>)[JobState.Running, JobState.Assigned, JobState.Pending])
         {
             foreach (var job in _cluster.ListJobs(state, before: null, limit).Items)
             {
-                rows.Add(new JobRowModel(job, job.NodeId is { } id ? names.GetValueOrDefault(id) : null, now));
+                rows.Add(new JobRowModel(job, NodeName(job.NodeId), now));
             }
         }
 
@@ -181,17 +180,8 @@ internal sealed class DashboardData
     /// <summary>Log chunks read from the store at a time.</summary>
     public const int LogReadPage = 500;
 
-    /// <summary>Node id to name, for job tables.</summary>
-    public Dictionary<string, string> NodeNames()
-    {
-        var names = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var node in _cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
-        {
-            names[node.Id] = node.Name;
-        }
-
-        return names;
-    }
+    /// <summary>The name of the node with id <paramref name="nodeId"/>; null when there is none or it is unknown.</summary>
+    public string? NodeName(string? nodeId) => nodeId is null ? null : _cluster.NodeName(nodeId);
 
     /// <summary>The node page's four history charts over <paramref name="range"/>, one line per GPU.</summary>
     public NodeCharts Charts(NodeInfo node, ChartRange range)

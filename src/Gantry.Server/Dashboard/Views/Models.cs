@@ -64,18 +64,27 @@ public sealed record ChartRange(string Name, string Label, TimeSpan Span)
     /// <summary>The default range.</summary>
     public static ChartRange Default => All[1];
 
-    /// <summary>The range named <paramref name="name"/>; null for an unknown name.</summary>
-    public static ChartRange? Find(string? name)
+    /// <summary>The range named <paramref name="name"/> (<see cref="Default"/> when empty); false with a message for an unknown name.</summary>
+    public static bool TryParse(string? name, out ChartRange range, out string? error)
     {
-        foreach (var range in All)
+        error = null;
+        range = Default;
+        if (string.IsNullOrEmpty(name))
         {
-            if (string.Equals(range.Name, name, StringComparison.Ordinal))
+            return true;
+        }
+
+        foreach (var candidate in All)
+        {
+            if (string.Equals(candidate.Name, name, StringComparison.Ordinal))
             {
-                return range;
+                range = candidate;
+                return true;
             }
         }
 
-        return null;
+        error = $"must be one of {string.Join(", ", All.Select(static r => r.Name))}, got '{name}'";
+        return false;
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Gantry.Core.Jobs;
-using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Server.Dashboard.Charts;
 
@@ -25,30 +24,6 @@ internal static class Show
     /// <summary>"3.2 / 80 GiB".</summary>
     public static string Memory(long? used, long? total) =>
         used is null && total is null ? Missing : $"{Bytes(used)} / {Bytes(total)}";
-
-    /// <summary>The state as the API spells it: "ready", "draining", "running".</summary>
-    public static string State(NodeState state) => state switch
-    {
-        NodeState.Ready => "ready",
-        NodeState.Suspect => "suspect",
-        NodeState.Down => "down",
-        NodeState.Draining => "draining",
-        NodeState.Drained => "drained",
-        _ => state.ToString().ToLowerInvariant(),
-    };
-
-    /// <inheritdoc cref="State(NodeState)"/>
-    public static string State(JobState state) => state switch
-    {
-        JobState.Pending => "pending",
-        JobState.Assigned => "assigned",
-        JobState.Running => "running",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        JobState.Cancelled => "cancelled",
-        JobState.Lost => "lost",
-        _ => state.ToString().ToLowerInvariant(),
-    };
 
     /// <summary>A UTC time people can read: "2026-11-23 20:15:03 UTC".</summary>
     public static string Time(DateTimeOffset? at) =>
