@@ -85,7 +85,8 @@
     var byKey = {};
     Array.prototype.forEach.call(body.children, function (row) { byKey[row.getAttribute('data-key')] = row; });
     // Parse every changed row at once, then swap each in: whole rows are cheaper to replace than to
-    // compare, except the one holding the focus, which is merged so the focus stays.
+    // compare. The row holding the focus or under the pointer is merged instead, so the focus stays
+    // and a click in progress (mouse down on a link, mouse up after an update) still lands.
     var items = list.items || {};
     var keys = Object.keys(items);
     if (keys.length > 0) {
@@ -98,7 +99,7 @@
         if (!current) {
           byKey[key] = row;
           body.appendChild(row);
-        } else if (active && current.contains(active)) {
+        } else if ((active && current.contains(active)) || current.matches(':hover')) {
           morph(current, row);
         } else {
           body.replaceChild(row, current);
