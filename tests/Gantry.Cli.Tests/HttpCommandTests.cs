@@ -134,6 +134,17 @@ public sealed class HttpCommandTests
         Assert.StartsWith($"gantry: cannot reach the server at http://127.0.0.1:{port}: Connection refused", result.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("a b")]
+    [InlineData("tok\u00e9n")]
+    public async Task JobsLs_TokenThatCannotBeSent_IsAUsageErrorNamingTheFlag(string token)
+    {
+        var result = await new CliHarness().RunAsync("jobs", "ls", "--server", "http://127.0.0.1:9", "--token", token);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("gantry jobs ls: --token: the token holds a character that cannot be sent in an HTTP header", result.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task JobsLs_AnswerWithUnknownFields_ReadsTableAndPassesQuery()
     {

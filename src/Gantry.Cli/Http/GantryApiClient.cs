@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -8,25 +9,39 @@ using Gantry.Cli.Configuration;
 namespace Gantry.Cli.Http;
 
 /// <summary>
-/// The one HTTP client of a CLI call: a <see cref="SocketsHttpHandler"/>, bearer auth, JSON bodies as
-/// bytes. Error answers become <see cref="ApiProblemException"/>; transport failures become
-/// <see cref="ServerUnreachableException"/>.
+/// The one HTTP client of a CLI call: bearer auth, JSON bodies as bytes. <c>http://</c> servers are
+/// spoken to by <see cref="PlainHttpTransport"/> (a CLI call's start-up time matters), <c>https://</c>
+/// ones by a <see cref="SocketsHttpHandler"/>. Error answers become <see cref="ApiProblemException"/>;
+/// transport failures become <see cref="ServerUnreachableException"/>.
 /// </summary>
 internal sealed class GantryApiClient : IDisposable
 {
-    /// <summary>How long a request may wait for its answer's headers.</summary>
+    /// <summary>How long a request may wait for its whole answer.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
-    private readonly HttpClient _http;
+    private readonly PlainHttpTransport? _plain;
+    private readonly HttpClient? _http;
 
+    /// <exception cref="UsageException">The token cannot be sent in a header.</exception>
     public GantryApiClient(ClientSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         Settings = settings;
+        if (settings.Token is { } token && token.Any(c => c is < '!' or > '~'))
+        {
+            throw new UsageException(settings.TokenSource ?? "--token", "the token holds a character that cannot be sent in an HTTP header (a space, a line break or non-ASCII)");
+        }
+
+        if (settings.Server.Scheme == Uri.UriSchemeHttp)
+        {
+            _plain = new PlainHttpTransport(settings.Server, settings.Token);
+            return;
+        }
+
         var handler = new SocketsHttpHandler
         {
-            ConnectTimeout = TimeSpan.FromSeconds(10),
+            ConnectTimeout = PlainHttpTransport.ConnectTimeout,
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,
             UseCookies = false,
@@ -45,22 +60,20 @@ internal sealed class GantryApiClient : IDisposable
 
     /// <summary>GET a JSON resource; the body's bytes.</summary>
     public Task<byte[]> GetAsync(string relativeUri, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, relativeUri, body: null, cancellationToken);
+        SendAsync("GET", relativeUri, body: null, cancellationToken);
 
     /// <summary>POST, with a JSON body when one is given; the answer's bytes.</summary>
     public Task<byte[]> PostAsync(string relativeUri, byte[]? body, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, relativeUri, body, cancellationToken);
+        SendAsync("POST", relativeUri, body, cancellationToken);
 
     /// <summary>POST an API record serialized by <see cref="Gantry.Core.Protocol.GantryJson"/>.</summary>
     public Task<byte[]> PostAsync<T>(string relativeUri, T value, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, relativeUri, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), cancellationToken);
+        SendAsync("POST", relativeUri, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), cancellationToken);
 
     /// <summary>Opens a streamed answer (NDJSON logs, or <c>text/event-stream</c>). The caller disposes the response.</summary>
-    public async Task<HttpResponseMessage> OpenStreamAsync(string relativeUri, CancellationToken cancellationToken, string mediaType = "application/x-ndjson")
+    public async Task<ApiResponse> OpenStreamAsync(string relativeUri, CancellationToken cancellationToken, string mediaType = "application/x-ndjson")
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, relativeUri);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
-        var response = await TransportAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout: null, cancellationToken).ConfigureAwait(false);
+        var response = await OpenAsync("GET", relativeUri, mediaType, body: null, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             using (response)
@@ -77,52 +90,86 @@ internal sealed class GantryApiClient : IDisposable
     public ServerUnreachableException Unreachable(Exception exception) =>
         new(Settings.Server, Describe(exception), exception);
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _http?.Dispose();
 
-    private async Task<byte[]> SendAsync(HttpMethod method, string relativeUri, byte[]? body, CancellationToken cancellationToken)
+    private async Task<byte[]> SendAsync(string method, string relativeUri, byte[]? body, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(method, relativeUri);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        if (body is not null)
-        {
-            request.Content = new ByteArrayContent(body) { Headers = { ContentType = JsonMediaType } };
-        }
-
-        // ResponseContentRead: the timeout covers the whole answer, body included.
-        using var response = await TransportAsync(request, HttpCompletionOption.ResponseContentRead, RequestTimeout, cancellationToken).ConfigureAwait(false);
-        var bytes = await ReadBodyAsync(response, cancellationToken).ConfigureAwait(false);
-        return response.IsSuccessStatusCode ? bytes : throw ToProblem(response, bytes);
-    }
-
-    private async Task<HttpResponseMessage> TransportAsync(HttpRequestMessage request, HttpCompletionOption completion, TimeSpan? timeout, CancellationToken cancellationToken)
-    {
+        // The deadline covers the whole answer, body included.
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (timeout is { } limit)
-        {
-            deadline.CancelAfter(limit);
-        }
-
+        deadline.CancelAfter(RequestTimeout);
         try
         {
-            return await _http.SendAsync(request, completion, deadline.Token).ConfigureAwait(false);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw Unreachable(ex);
+            using var response = await OpenAsync(method, relativeUri, "application/json", body, deadline.Token).ConfigureAwait(false);
+            var bytes = await ReadBodyAsync(response, deadline.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? bytes : throw ToProblem(response, bytes);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            // The connect timeout, or this request's deadline.
-            var reason = ex.InnerException is TimeoutException ? ex.InnerException.Message : $"no answer within {RequestTimeout.TotalSeconds:0}s";
-            throw new ServerUnreachableException(Settings.Server, reason, ex);
+            throw new ServerUnreachableException(Settings.Server, $"no answer within {RequestTimeout.TotalSeconds:0}s", ex);
         }
     }
 
-    private async Task<byte[]> ReadBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>Sends the request and returns when the answer's header is in.</summary>
+    private async Task<ApiResponse> OpenAsync(string method, string relativeUri, string accept, byte[]? body, CancellationToken cancellationToken)
     {
         try
         {
-            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            if (_plain is not null)
+            {
+                return _plain.Send(method, relativeUri, accept, body, cancellationToken);
+            }
+
+            using var request = new HttpRequestMessage(new HttpMethod(method), relativeUri);
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
+            if (body is not null)
+            {
+                request.Content = new ByteArrayContent(body) { Headers = { ContentType = JsonMediaType } };
+            }
+
+            var response = await _http!.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                return new ApiResponse((int)response.StatusCode, response.ReasonPhrase ?? "", response.Content.Headers.ContentType?.MediaType, stream, response);
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or TimeoutException)
+        {
+            throw Unreachable(ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && ex.InnerException is TimeoutException timeout)
+        {
+            // HttpClient's connect timeout.
+            throw new ServerUnreachableException(Settings.Server, timeout.Message, ex);
+        }
+    }
+
+    private async Task<byte[]> ReadBodyAsync(ApiResponse response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_plain is null)
+            {
+                return await response.ReadAllAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // A blocking read: cancelling closes the connection under it.
+            using (cancellationToken.UnsafeRegister(static r => ((ApiResponse)r!).Dispose(), response))
+            {
+                try
+                {
+                    return response.ReadAll();
+                }
+                catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is IOException or SocketException or ObjectDisposedException)
+                {
+                    throw new OperationCanceledException("the request was cancelled", ex, cancellationToken);
+                }
+            }
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
@@ -130,16 +177,16 @@ internal sealed class GantryApiClient : IDisposable
         }
     }
 
-    private static ApiProblemException ToProblem(HttpResponseMessage response, byte[] body)
+    private static ApiProblemException ToProblem(ApiResponse response, byte[] body)
     {
-        var mediaType = response.Content.Headers.ContentType?.MediaType;
-        if (mediaType is "application/problem+json" or "application/json" && body.Length > 0)
+        var status = (HttpStatusCode)response.StatusCode;
+        if (response.MediaType is "application/problem+json" or "application/json" && body.Length > 0)
         {
             try
             {
                 if (JsonSerializer.Deserialize(body, ClientJsonContext.Default.Problem) is { } problem)
                 {
-                    return new ApiProblemException(response.StatusCode, problem with { Title = problem.Title ?? response.ReasonPhrase });
+                    return new ApiProblemException(status, problem with { Title = problem.Title ?? response.ReasonPhrase });
                 }
             }
             catch (JsonException)
@@ -150,24 +197,21 @@ internal sealed class GantryApiClient : IDisposable
 
         // Something other than the API answered (a proxy, a wrong port): show the start of what it said.
         var text = Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 200)).Trim();
-        return new ApiProblemException(response.StatusCode, new Problem
+        return new ApiProblemException(status, new Problem
         {
-            Title = $"{(int)response.StatusCode} {response.ReasonPhrase}",
+            Title = $"{response.StatusCode} {response.ReasonPhrase}",
             Detail = text.Length == 0 ? null : text,
-            Status = (int)response.StatusCode,
+            Status = response.StatusCode,
         });
     }
 
-    private static string Describe(Exception exception)
+    private string Describe(Exception exception) => exception switch
     {
-        // HttpRequestException already says "Connection refused (127.0.0.1:7070)"; an IOException from
-        // a dropped stream wraps the socket error one level down.
-        var message = exception.Message;
-        if (exception is IOException { InnerException: { } inner })
-        {
-            message = inner.Message;
-        }
-
-        return message;
-    }
+        // HttpClient says "Connection refused (127.0.0.1:7070)"; a bare socket error gets the same shape.
+        SocketException socket => $"{socket.Message} ({Settings.Server.Authority})",
+        // An IOException from a dropped stream wraps the socket error one level down.
+        IOException { InnerException: SocketException inner } => $"{inner.Message} ({Settings.Server.Authority})",
+        IOException { InnerException: { } inner } => inner.Message,
+        _ => exception.Message,
+    };
 }

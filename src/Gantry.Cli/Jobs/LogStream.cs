@@ -71,8 +71,7 @@ internal static class LogStream
             {
                 using var response = await invocation.Api.OpenStreamAsync(uri.ToString(), cancellationToken).ConfigureAwait(false);
                 connected = true;
-                var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                await foreach (var line in NdjsonReader.ReadLinesAsync(stream, cancellationToken).ConfigureAwait(false))
+                await foreach (var line in NdjsonReader.ReadLinesAsync(response.Body, cancellationToken).ConfigureAwait(false))
                 {
                     var record = Read(line, typeInfo);
                     if (json)

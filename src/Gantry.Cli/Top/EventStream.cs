@@ -1,19 +1,28 @@
 using System.Text;
+using Gantry.Cli.Http;
 
 namespace Gantry.Cli.Top;
 
 /// <summary>Reads a <c>text/event-stream</c> answer one event at a time (<c>event:</c> and <c>data:</c> lines, a blank line ends an event).</summary>
 internal sealed class EventStream : IDisposable
 {
-    private readonly HttpResponseMessage _response;
+    private readonly IDisposable _response;
     private readonly StreamReader _reader;
 
-    private EventStream(HttpResponseMessage response, Stream body)
+    private EventStream(IDisposable response, Stream body)
     {
         _response = response;
         _reader = new StreamReader(body, Encoding.UTF8);
     }
 
+    /// <summary>Reads the events of an answer from the server's API.</summary>
+    public static EventStream Open(ApiResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        return new EventStream(response, response.Body);
+    }
+
+    /// <summary>Reads the events of an agent's answer.</summary>
     public static async Task<EventStream> OpenAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(response);

@@ -30,7 +30,7 @@ internal sealed class ClusterSource(GantryApiClient api) : ITopSource
     public async Task<EventStream> ConnectAsync(CancellationToken cancellationToken)
     {
         var response = await api.OpenStreamAsync(Path, cancellationToken, "text/event-stream").ConfigureAwait(false);
-        return await EventStream.OpenAsync(response, cancellationToken).ConfigureAwait(false);
+        return EventStream.Open(response);
     }
 
     public async Task<(TopView View, byte[] Json)> SnapshotAsync(CancellationToken cancellationToken)
