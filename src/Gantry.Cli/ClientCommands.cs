@@ -5,19 +5,30 @@ using Gantry.Cli.Top;
 
 namespace Gantry.Cli;
 
+/// <summary>One top-level command of <c>gantry</c>: its name and description, and how to build it.</summary>
+/// <param name="Name">The word that selects it (<c>jobs</c>).</param>
+/// <param name="Description">What <c>gantry --help</c> says of it; the built command says the same.</param>
+/// <param name="Create">Builds the command with all its options and subcommands.</param>
+public sealed record CommandEntry(string Name, string Description, Func<Command> Create);
+
 /// <summary>
-/// The API client commands, <c>gantry nodes …</c> and <c>gantry jobs …</c>, for the root command of
-/// the <c>gantry</c> executable. Building them is cheap: nothing is read and no HTTP client is made
-/// until one of them runs.
+/// The API client commands, <c>gantry nodes …</c>, <c>gantry jobs …</c> and <c>gantry top</c>, for the
+/// root command of the <c>gantry</c> executable. Nothing is read and no HTTP client is made until one
+/// of them runs.
 /// </summary>
 public static class ClientCommands
 {
     /// <summary>
-    /// The <c>nodes</c> and <c>jobs</c> commands, writing to the console. Their actions return 0 on
-    /// success, 1 when the server refused or could not be reached (or a waited-for job failed) and 2
-    /// for a bad flag value or client config.
+    /// The client commands, writing to the console, built only when asked for. Their actions return 0
+    /// on success, 1 when the server refused or could not be reached (or a waited-for job failed) and
+    /// 2 for a bad flag value or client config.
     /// </summary>
-    public static IReadOnlyList<Command> Create() => Create(CliContext.FromProcess());
+    public static IReadOnlyList<CommandEntry> Entries { get; } =
+    [
+        new("nodes", NodesCommand.Description, () => NodesCommand.Create(CliContext.FromProcess())),
+        new("jobs", JobsCommand.Description, () => JobsCommand.Create(CliContext.FromProcess())),
+        new("top", TopCommand.Description, () => TopCommand.Create(CliContext.FromProcess())),
+    ];
 
     internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context)];
 }

@@ -17,6 +17,18 @@ public sealed class HelpTests
     }
 
     [Fact]
+    public void Entries_NameAndDescription_AreTheBuiltCommands()
+    {
+        foreach (var entry in ClientCommands.Entries)
+        {
+            var command = entry.Create();
+
+            Assert.Equal(entry.Name, command.Name);
+            Assert.Equal(entry.Description, command.Description);
+        }
+    }
+
+    [Fact]
     public void Commands_EveryOptionAndArgument_HasADescription()
     {
         var context = new CliContext(TextWriter.Null, TextWriter.Null, _ => null, TimeProvider.System);

@@ -16,6 +16,36 @@ public sealed class ServerCommandTests
     }
 
     [Theory]
+    [InlineData("--help")]
+    [InlineData("jobs")]
+    public async Task RootHelp_ListsEveryCommandWithItsDescription(string first)
+    {
+        // 'gantry jobs ...' builds only the jobs command; the others stand in by name and description.
+        var (code, output) = await GantryProcess.RunAsync(first == "--help" ? ["--help"] : [first, "--help"]);
+
+        Assert.Equal(0, code);
+        if (first == "--help")
+        {
+            Assert.Contains("Run the node agent: sample this machine's host and GPUs", output, StringComparison.Ordinal);
+            Assert.Contains("Run the control plane: node leases, the job queue", output, StringComparison.Ordinal);
+            Assert.Contains("Start a control plane and an agent for this machine in one process", output, StringComparison.Ordinal);
+            Assert.Contains("List and inspect the server's nodes", output, StringComparison.Ordinal);
+            Assert.Contains("Live view of the fleet", output, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Submit jobs to the server's queue", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownCommand_ExitCode2WithTheParsersMessage()
+    {
+        var (code, output) = await GantryProcess.RunAsync(["job", "ls"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains("gantry: Unrecognized command or argument 'job'", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(new[] { "server", "--heartbeat-interval", "1ms" }, "--heartbeat-interval")]
     [InlineData(new[] { "server", "--down-after", "3s" }, "--down-after")]
     [InlineData(new[] { "server", "--listen", "nowhere" }, "--listen")]

@@ -11,13 +11,16 @@ namespace Gantry.Cli.Jobs;
 /// <summary><c>gantry jobs submit|ls|show|logs|cancel</c>.</summary>
 internal static class JobsCommand
 {
+    /// <summary>What <c>gantry --help</c> and <c>gantry jobs --help</c> say it does.</summary>
+    internal const string Description = "Submit jobs to the server's queue, list them, follow their output, cancel them.";
+
     /// <summary>Arrays up to this size print one id per line; larger contiguous ones print a range.</summary>
     internal const int ListIdsUpTo = 10;
 
     public static Command Create(CliContext context)
     {
         var options = new ClientOptions();
-        var jobs = new Command("jobs", "Submit jobs to the server's queue, list them, follow their output, cancel them.");
+        var jobs = new Command("jobs", Description);
         options.AddTo(jobs);
         jobs.Subcommands.Add(CreateSubmit(context, options));
         jobs.Subcommands.Add(CreateList(context, options));

@@ -10,10 +10,13 @@ namespace Gantry.Cli.Nodes;
 /// <summary><c>gantry nodes ls|show|drain|undrain</c>.</summary>
 internal static class NodesCommand
 {
+    /// <summary>What <c>gantry --help</c> and <c>gantry nodes --help</c> say it does.</summary>
+    internal const string Description = "List and inspect the server's nodes; drain a node before maintenance.";
+
     public static Command Create(CliContext context)
     {
         var options = new ClientOptions();
-        var nodes = new Command("nodes", "List and inspect the server's nodes; drain a node before maintenance.");
+        var nodes = new Command("nodes", Description);
         options.AddTo(nodes);
         nodes.Subcommands.Add(CreateList(context, options));
         nodes.Subcommands.Add(CreateShow(context, options));

@@ -12,6 +12,13 @@ namespace Gantry.Cli.Top;
 /// </summary>
 internal static class TopCommand
 {
+    /// <summary>What <c>gantry --help</c> and <c>gantry top --help</c> say it does.</summary>
+    internal const string Description = """
+        Live view of the fleet: nodes with their GPUs' utilization, memory, temperature and power,
+        then running and pending jobs, redrawn every second. q or Ctrl+C quits. When stdout is not
+        a terminal, prints one snapshot (-o json: the snapshot's JSON) and exits.
+        """;
+
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
 
     public static Command Create(CliContext context)
@@ -22,11 +29,7 @@ internal static class TopCommand
             Description = "Show one agent's own view (its /status and /events, e.g. http://gpu-01:9450) instead of the server's.",
             HelpName = "URL",
         };
-        var top = new Command("top", """
-            Live view of the fleet: nodes with their GPUs' utilization, memory, temperature and power,
-            then running and pending jobs, redrawn every second. q or Ctrl+C quits. When stdout is not
-            a terminal, prints one snapshot (-o json: the snapshot's JSON) and exits.
-            """) { agent };
+        var top = new Command("top", Description) { agent };
         options.AddTo(top);
         top.SetAction((parseResult, cancellationToken) => ClientInvocation.RunAsync(context, parseResult, options, "gantry top", async (invocation, ct) =>
         {

@@ -13,6 +13,17 @@ namespace Gantry.Commands;
 /// <summary><c>gantry agent</c>: the node daemon.</summary>
 internal static class AgentCommand
 {
+    /// <summary>What <c>gantry --help</c> and <c>gantry agent --help</c> say it does.</summary>
+    public const string Description = """
+        Run the node agent: sample this machine's host and GPUs and serve them over HTTP.
+        With --server it also joins a control plane and runs the jobs it is given.
+
+        Settings come from flags, then GANTRY_* environment variables (GANTRY_INTERVAL=2s,
+        GANTRY_APP_METRICS_URL=url1,url2), then the JSON file given by --config
+        ({"interval": "2s", "appMetricsUrls": ["http://127.0.0.1:8000/metrics"]}), in that
+        order of precedence. A bad value stops the agent with exit code 2.
+        """;
+
     private static readonly (string Name, string HelpName, string Description, bool IsFlag, bool Repeatable)[] Options =
     [
         ("listen", "ADDRESS:PORT", "Address and port for /metrics, /status, /events and /healthz. ':9450' listens on all interfaces. (default: 127.0.0.1:9450)", false, false),
@@ -38,15 +49,7 @@ internal static class AgentCommand
 
     public static Command Create()
     {
-        var command = new Command("agent", """
-            Run the node agent: sample this machine's host and GPUs and serve them over HTTP.
-            With --server it also joins a control plane and runs the jobs it is given.
-
-            Settings come from flags, then GANTRY_* environment variables (GANTRY_INTERVAL=2s,
-            GANTRY_APP_METRICS_URL=url1,url2), then the JSON file given by --config
-            ({"interval": "2s", "appMetricsUrls": ["http://127.0.0.1:8000/metrics"]}), in that
-            order of precedence. A bad value stops the agent with exit code 2.
-            """);
+        var command = new Command("agent", Description);
         var config = new Option<string>("--config") { Description = "JSON config file; keys are the flags in camelCase (\"nodePowerEnvelopeWatts\"). [env: GANTRY_CONFIG]", HelpName = "FILE" };
         command.Options.Add(config);
         var options = new List<(string Name, Option Option, bool IsFlag)>();

@@ -13,13 +13,16 @@ namespace Gantry.Commands;
 /// <summary><c>gantry dev</c>: a server and an agent for this machine in one process.</summary>
 internal static class DevCommand
 {
+    /// <summary>What <c>gantry --help</c> and <c>gantry dev --help</c> say it does.</summary>
+    public const string Description = """
+        Start a control plane and an agent for this machine in one process: the quickest way to try
+        Gantry. State lives in SQLite in --data-dir; the CLI is configured to talk to it (written to
+        the client config file), so 'gantry nodes ls' and 'gantry jobs submit' work right away.
+        """;
+
     public static Command Create()
     {
-        var command = new Command("dev", """
-            Start a control plane and an agent for this machine in one process: the quickest way to try
-            Gantry. State lives in SQLite in --data-dir; the CLI is configured to talk to it (written to
-            the client config file), so 'gantry nodes ls' and 'gantry jobs submit' work right away.
-            """);
+        var command = new Command("dev", Description);
         var dataDir = new Option<string>("--data-dir") { Description = "Where the database, tokens and the agent's state live. (default: ./.gantry)", HelpName = "DIR" };
         var listen = new Option<string>("--listen") { Description = "Address and port of the server's API and /metrics. (default: 127.0.0.1:7070)", HelpName = "ADDRESS:PORT" };
         var agentListen = new Option<string>("--agent-listen") { Description = "Address and port of the agent's /metrics, /status, /events and /healthz. (default: 127.0.0.1:9450)", HelpName = "ADDRESS:PORT" };

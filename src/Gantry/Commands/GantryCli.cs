@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Gantry.Cli;
 
 namespace Gantry.Commands;
 
@@ -8,20 +9,18 @@ internal static class GantryCli
     /// <summary>Exit code for bad input: an unknown flag, a bad value, a bad config file.</summary>
     public const int UsageError = 2;
 
+    /// <summary>Every top-level command, in the order <c>gantry --help</c> lists them.</summary>
+    public static IReadOnlyList<CommandEntry> Commands { get; } =
+    [
+        new("agent", AgentCommand.Description, AgentCommand.Create),
+        new("server", ServerCommand.Description, ServerCommand.Create),
+        new("dev", DevCommand.Description, DevCommand.Create),
+        .. ClientCommands.Entries,
+    ];
+
     public static async Task<int> RunAsync(string[] args)
     {
-        var root = new RootCommand(
-            "Gantry runs GPU machines as one fleet. 'gantry dev' starts a control plane and an agent for this " +
-            "machine in one process; 'gantry server' is the control plane, 'gantry agent' the node daemon that " +
-            "measures the host and GPUs and runs jobs; 'gantry nodes' and 'gantry jobs' talk to the server's API.");
-        root.Subcommands.Add(AgentCommand.Create());
-        root.Subcommands.Add(ServerCommand.Create());
-        root.Subcommands.Add(DevCommand.Create());
-        foreach (var client in Gantry.Cli.ClientCommands.Create())
-        {
-            root.Subcommands.Add(client);
-        }
-
+        var root = BuildRoot(args);
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0 && parseResult.Action is not System.CommandLine.Help.HelpAction)
         {
@@ -37,5 +36,29 @@ internal static class GantryCli
         }
 
         return await parseResult.InvokeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The root command for these arguments. Only the command being run is built with its options; the
+    /// others stand in with their name and description, which is all <c>gantry --help</c> shows of
+    /// them. Building every option of every command cost each CLI call several milliseconds
+    /// (docs/benchmarks.md, "Gantry CLI start-up"). When the first word is no command and no option
+    /// (a typo, a response file), everything is built, so errors and suggestions are the full ones.
+    /// </summary>
+    internal static RootCommand BuildRoot(string[] args)
+    {
+        var root = new RootCommand(
+            "Gantry runs GPU machines as one fleet. 'gantry dev' starts a control plane and an agent for this " +
+            "machine in one process; 'gantry server' is the control plane, 'gantry agent' the node daemon that " +
+            "measures the host and GPUs and runs jobs; 'gantry nodes' and 'gantry jobs' talk to the server's API.");
+        var first = args.Length > 0 ? args[0] : "--help";
+        var selected = Commands.FirstOrDefault(c => c.Name == first);
+        var buildAll = selected is null && !first.StartsWith('-');
+        foreach (var entry in Commands)
+        {
+            root.Subcommands.Add(buildAll || entry == selected ? entry.Create() : new Command(entry.Name, entry.Description));
+        }
+
+        return root;
     }
 }

@@ -14,13 +14,16 @@ namespace Gantry.Commands;
 /// <summary><c>gantry server</c>: the control plane.</summary>
 internal static class ServerCommand
 {
+    /// <summary>What <c>gantry --help</c> and <c>gantry server --help</c> say it does.</summary>
+    public const string Description = """
+        Run the control plane: node leases, the job queue and scheduler, job logs, and the REST API
+        under /api/v1 (see docs/api.md). State lives in SQLite in --data-dir; the admin token and
+        the join token are generated there at first start (admin.token, join.token).
+        """;
+
     public static Command Create()
     {
-        var command = new Command("server", """
-            Run the control plane: node leases, the job queue and scheduler, job logs, and the REST API
-            under /api/v1 (see docs/api.md). State lives in SQLite in --data-dir; the admin token and
-            the join token are generated there at first start (admin.token, join.token).
-            """);
+        var command = new Command("server", Description);
         var listen = new Option<string>("--listen") { Description = "Address and port of the API, /metrics, /healthz and /readyz. (default: 127.0.0.1:7070)", HelpName = "ADDRESS:PORT" };
         var dataDir = new Option<string>("--data-dir") { Description = $"Where the database and the token files live. (default: {ServerOptions.DefaultDataDir()})", HelpName = "DIR" };
         var joinToken = new Option<string>("--join-token") { Description = "The token agents join with, at least 16 characters. Default: generated at first start into <data-dir>/join.token. [env: GANTRY_JOIN_TOKEN]", HelpName = "TOKEN" };
