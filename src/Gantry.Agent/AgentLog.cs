@@ -19,6 +19,12 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "procfs not found at {Path}: using the portable collectors (fewer host metrics)")]
     public static partial void PortableCollectors(ILogger logger, string path);
 
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "GC generation-0 budget {Size} (--gc-gen0-size)")]
+    public static partial void Gen0Size(ILogger logger, string size);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "--gc-gen0-size not applied: {Problem}")]
+    public static partial void Gen0SizeNotApplied(ILogger logger, string problem);
+
     [LoggerMessage(EventId = 110, Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} started as pid {Pid}")]
     public static partial void AttemptStarted(ILogger logger, long jobId, int attempt, int pid);
 

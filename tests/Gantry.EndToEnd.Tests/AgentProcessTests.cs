@@ -37,6 +37,7 @@ public sealed class AgentProcessTests
     [InlineData(new[] { "agent", "--simulate-gpus", "lots" }, "--simulate-gpus")]
     [InlineData(new[] { "agent", "--no-such-flag" }, "--no-such-flag")]
     [InlineData(new[] { "agent", "--config", "/nonexistent/gantry.json" }, "/nonexistent/gantry.json")]
+    [InlineData(new[] { "agent", "--gc-gen0-size", "lots" }, "--gc-gen0-size")]
     public async Task Agent_BadInput_ExitsWithCode2AndNamesTheSetting(string[] args, string named)
     {
         var (exitCode, output) = await GantryProcess.RunAsync(args);
@@ -69,6 +70,20 @@ public sealed class AgentProcessTests
         Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(url + "/healthz")).StatusCode);
         Assert.Contains("SIMULATED", agent.Output, StringComparison.Ordinal);
 
+        Assert.Equal(0, await agent.StopAsync());
+    }
+
+    [Fact]
+    public async Task Agent_DefaultGen0Size_RestartsInPlaceWithTheBudgetAndServes()
+    {
+        await using var agent = GantryProcess.Start(["agent", "--listen", "127.0.0.1:0", "--interval", "1s", "--no-nvml"]);
+        var url = await agent.WaitForListeningAsync();
+        Assert.Contains("gantry_", await RetryAsync(() => Http.GetStringAsync(url + "/metrics")), StringComparison.Ordinal);
+
+        // The same pid now runs the image started by execve with the runtime variable set.
+        var environ = (await File.ReadAllTextAsync($"/proc/{agent.Id}/environ")).Split('\0');
+        Assert.Contains("DOTNET_GCgen0size=400000", environ);
+        Assert.Contains("generation-0 budget 4 MiB", agent.Output, StringComparison.Ordinal);
         Assert.Equal(0, await agent.StopAsync());
     }
 

@@ -66,6 +66,29 @@ public sealed class AgentOptions
     /// <summary>What the agent reports as its URL; null for <c>http://</c> + the listen address.</summary>
     public Uri? AdvertiseUrl { get; set; }
 
+    /// <summary>
+    /// The GC's allocation budget for generation 0 in a <c>gantry agent</c> process, in bytes: how much
+    /// is allocated between two collections. 0 leaves the runtime's default (sized from the CPU's
+    /// cache, tens of MiB); null means <see cref="DefaultGcGen0Size"/>. See <see cref="AgentRuntime"/>.
+    /// </summary>
+    public long? GcGen0Size { get; set; }
+
+    /// <summary>
+    /// The agent's generation-0 budget unless told otherwise: its live heap is ~3 MiB, so a small
+    /// budget costs a few more (cheap) collections and saves 10–20 MiB of resident memory under load
+    /// (docs/benchmarks.md, "Agent vs node_exporter").
+    /// </summary>
+    public const long DefaultGcGen0Size = 4L << 20;
+
+    /// <summary>The smallest generation-0 budget accepted (besides 0 for the runtime's default).</summary>
+    public const long MinGcGen0Size = 256L << 10;
+
+    /// <summary>The largest generation-0 budget accepted.</summary>
+    public const long MaxGcGen0Size = 1L << 30;
+
+    /// <summary>The generation-0 budget in effect in bytes; 0 for the runtime's default.</summary>
+    public long EffectiveGcGen0Size => GcGen0Size ?? DefaultGcGen0Size;
+
     /// <summary>The state directory in effect.</summary>
     public string EffectiveStateDir => StateDir ?? DefaultStateDir(Environment.GetEnvironmentVariable);
 
@@ -140,6 +163,11 @@ public sealed class AgentOptions
         if (NodePowerEnvelopeWatts is { } w && (w <= 0 || double.IsNaN(w) || w > 1_000_000))
         {
             return ("node-power-envelope-watts", $"must be a positive number of watts up to 1000000, got {w}");
+        }
+
+        if (GcGen0Size is { } gen0 && gen0 != 0 && gen0 is < MinGcGen0Size or > MaxGcGen0Size)
+        {
+            return ("gc-gen0-size", $"must be between {AgentSettings.FormatSize(MinGcGen0Size)} and {AgentSettings.FormatSize(MaxGcGen0Size)}, or off for the runtime's default; got {AgentSettings.FormatSize(gen0)}");
         }
 
         if (NvmlLibrary is not null && NoNvml)

@@ -78,12 +78,38 @@ public sealed class AgentSettingsTests : IDisposable
     [InlineData("nvml-library", "/nonexistent/libnvidia-ml.so.1", "file not found")]
     [InlineData("dcgm-compat", "maybe", "true or false")]
     [InlineData("collector-timeout", "1m", "between 10ms and the interval")]
+    [InlineData("gc-gen0-size", "lots", "expected a size")]
+    [InlineData("gc-gen0-size", "4 TB", "expected a size")]
+    [InlineData("gc-gen0-size", "-4m", "expected a size")]
+    [InlineData("gc-gen0-size", "100k", "between 256 KiB and 1 GiB")]
+    [InlineData("gc-gen0-size", "2g", "between 256 KiB and 1 GiB")]
     public void Load_BadFlag_NamesTheSetting(string name, string value, string expected)
     {
         var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags((name, value)), Env(), null));
         Assert.Equal(name, ex.Setting);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Load_GcGen0Size_DefaultsToFourMiBAndOffMeansTheRuntimeDefault()
+    {
+        Assert.Equal(4L << 20, AgentSettings.Load(Flags(), Env(), null).EffectiveGcGen0Size);
+        Assert.Equal(0, AgentSettings.Load(Flags(("gc-gen0-size", "off")), Env(), null).EffectiveGcGen0Size);
+        Assert.Equal(8L << 20, AgentSettings.Load(Flags(), Env(("GANTRY_GC_GEN0_SIZE", "8MiB")), null).EffectiveGcGen0Size);
+        Assert.Equal(512L << 10, AgentSettings.Load(Flags(), Env(), Config("""{ "gcGen0Size": "512k" }""")).EffectiveGcGen0Size);
+    }
+
+    [Theory]
+    [InlineData("0", 0L)]
+    [InlineData("none", 0L)]
+    [InlineData("65536", 65536L)]
+    [InlineData("512k", 512L << 10)]
+    [InlineData("4MiB", 4L << 20)]
+    [InlineData("4 MB", 4L << 20)]
+    [InlineData("4m", 4L << 20)]
+    [InlineData("1G", 1L << 30)]
+    public void ParseSize_Forms_AreUnderstood(string text, long bytes) =>
+        Assert.Equal(bytes, AgentSettings.ParseSize(text));
 
     [Fact]
     public void Load_BadEnvironmentValue_SaysWhereItCameFrom()

@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Gantry.Agent;
+
+/// <summary>
+/// Runtime settings for the <c>gantry agent</c> process that .NET reads only at start-up. The GC's
+/// generation-0 budget (<c>DOTNET_GCgen0size</c>) decides most of the agent's memory growth under
+/// load, but it cannot be changed once the runtime runs (<see cref="GC.RefreshMemoryLimit"/> handles
+/// only the heap hard limits), and it cannot go into the runtime configuration either: the same
+/// executable runs <c>gantry server</c> and <c>gantry dev</c>, which keep the runtime's defaults. So
+/// the agent, first thing, replaces itself (<c>execve</c> of <c>/proc/self/exe</c> with the same
+/// arguments: same pid, same streams) with the variable set, and the new process removes it from
+/// its environment again so that jobs do not inherit it.
+/// </summary>
+public static partial class AgentRuntime
+{
+    /// <summary>The runtime's variable for the generation-0 budget (hexadecimal bytes).</summary>
+    public const string Gen0SizeVariable = "DOTNET_GCgen0size";
+
+    /// <summary>Set in the replacing process: the comma-separated variables the agent added itself.</summary>
+    public const string AddedVariable = "GANTRY_AGENT_RUNTIME_ADDED";
+
+    /// <summary>
+    /// The variables to add for a generation-0 budget of <paramref name="gen0Size"/> bytes: none for 0
+    /// (the runtime's default), none when the user already set the budget (<c>DOTNET_GCgen0size</c>
+    /// or <c>COMPlus_GCgen0size</c>: theirs wins), none when this process is already the replacement.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> VariablesToAdd(long gen0Size, Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        if (gen0Size <= 0 ||
+            environment(AddedVariable) is not null ||
+            !string.IsNullOrEmpty(environment(Gen0SizeVariable)) ||
+            !string.IsNullOrEmpty(environment("COMPlus_GCgen0size")))
+        {
+            return new Dictionary<string, string>();
+        }
+
+        return new Dictionary<string, string> { [Gen0SizeVariable] = gen0Size.ToString("x", CultureInfo.InvariantCulture) };
+    }
+
+    /// <summary>
+    /// In the replacing process, removes the variables the agent added (and the marker) from the
+    /// environment children get; returns their names. Does nothing elsewhere.
+    /// </summary>
+    public static IReadOnlyList<string> RemoveAdded(Func<string, string?> environment, Action<string, string?> setEnvironment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(setEnvironment);
+        if (environment(AddedVariable) is not { } added)
+        {
+            return [];
+        }
+
+        var names = added.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var name in names)
+        {
+            setEnvironment(name, null);
+        }
+
+        setEnvironment(AddedVariable, null);
+        return names;
+    }
+
+    /// <summary>
+    /// Starts the agent again in this process with the variables of <see cref="VariablesToAdd"/> when
+    /// there are any (Linux only): on success this does not return. Returns null when nothing was to
+    /// be done, else why the process goes on as it is.
+    /// </summary>
+    public static string? Apply(long gen0Size)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        var add = VariablesToAdd(gen0Size, Environment.GetEnvironmentVariable);
+        if (add.Count == 0)
+        {
+            return null;
+        }
+
+        byte[] cmdline;
+        try
+        {
+            cmdline = File.ReadAllBytes("/proc/self/cmdline");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "cannot read /proc/self/cmdline: " + ex.Message;
+        }
+
+        var arguments = Encoding.UTF8.GetString(cmdline).Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        var environment = new List<string>();
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            environment.Add($"{entry.Key}={entry.Value}");
+        }
+
+        foreach (var (name, value) in add)
+        {
+            environment.Add($"{name}={value}");
+        }
+
+        environment.Add($"{AddedVariable}={string.Join(',', add.Keys)}");
+        var error = Exec("/proc/self/exe", arguments, [.. environment]);
+        return $"execve failed (errno {error}); running with the runtime's default generation-0 budget";
+    }
+
+    /// <summary>execve(2); returns errno when it fails (on success it does not return).</summary>
+    private static unsafe int Exec(string path, string[] arguments, string[] environment)
+    {
+        var strings = new List<nint>();
+        try
+        {
+            var argv = new nint[arguments.Length + 1];
+            var envp = new nint[environment.Length + 1];
+            for (var i = 0; i < arguments.Length; i++)
+            {
+                strings.Add(argv[i] = Marshal.StringToCoTaskMemUTF8(arguments[i]));
+            }
+
+            for (var i = 0; i < environment.Length; i++)
+            {
+                strings.Add(envp[i] = Marshal.StringToCoTaskMemUTF8(environment[i]));
+            }
+
+            fixed (nint* argvPointer = argv)
+            fixed (nint* envpPointer = envp)
+            {
+                _ = Execve(path, argvPointer, envpPointer);
+                return Marshal.GetLastPInvokeError();
+            }
+        }
+        finally
+        {
+            foreach (var s in strings)
+            {
+                Marshal.FreeCoTaskMem(s);
+            }
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "execve", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Execve(string path, nint* argv, nint* envp);
+}

@@ -1,0 +1,50 @@
+namespace Gantry.Agent.Tests.Runtime;
+
+public sealed class AgentRuntimeTests
+{
+    private static Func<string, string?> Env(params (string Name, string Value)[] vars) =>
+        name => vars.FirstOrDefault(v => v.Name == name).Value;
+
+    [Fact]
+    public void VariablesToAdd_Budget_IsTheRuntimeVariableInHex()
+    {
+        var add = AgentRuntime.VariablesToAdd(4L << 20, Env());
+        Assert.Equal("400000", Assert.Single(add, kv => kv.Key == AgentRuntime.Gen0SizeVariable).Value);
+    }
+
+    [Theory]
+    [InlineData("DOTNET_GCgen0size", "0x800000")]
+    [InlineData("COMPlus_GCgen0size", "800000")]
+    [InlineData(AgentRuntime.AddedVariable, "DOTNET_GCgen0size")]
+    public void VariablesToAdd_UserSettingOrAlreadyRestarted_AddsNothing(string name, string value) =>
+        Assert.Empty(AgentRuntime.VariablesToAdd(4L << 20, Env((name, value))));
+
+    [Fact]
+    public void VariablesToAdd_Off_AddsNothing() =>
+        Assert.Empty(AgentRuntime.VariablesToAdd(0, Env()));
+
+    [Fact]
+    public void RemoveAdded_InTheRestartedAgent_ClearsWhatItAddedSoJobsDoNotInheritIt()
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            [AgentRuntime.Gen0SizeVariable] = "400000",
+            [AgentRuntime.AddedVariable] = AgentRuntime.Gen0SizeVariable,
+            ["PATH"] = "/usr/bin",
+        };
+        var removed = AgentRuntime.RemoveAdded(n => environment.GetValueOrDefault(n), (n, v) => environment[n] = v);
+        Assert.Equal([AgentRuntime.Gen0SizeVariable], removed);
+        Assert.Null(environment[AgentRuntime.Gen0SizeVariable]);
+        Assert.Null(environment[AgentRuntime.AddedVariable]);
+        Assert.Equal("/usr/bin", environment["PATH"]);
+    }
+
+    [Fact]
+    public void RemoveAdded_FirstStart_ChangesNothing()
+    {
+        var environment = new Dictionary<string, string?> { [AgentRuntime.Gen0SizeVariable] = "800000" };
+        var removed = AgentRuntime.RemoveAdded(n => environment.GetValueOrDefault(n), (n, v) => environment[n] = v);
+        Assert.Empty(removed);
+        Assert.Equal("800000", environment[AgentRuntime.Gen0SizeVariable]);
+    }
+}
