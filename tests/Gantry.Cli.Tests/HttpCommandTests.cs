@@ -131,7 +131,7 @@ public sealed class HttpCommandTests
         var result = await new CliHarness().RunAsync("jobs", "ls", "--server", $"http://127.0.0.1:{port}");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.StartsWith($"gantry: cannot reach the server at http://127.0.0.1:{port}: Connection refused", result.Error, StringComparison.Ordinal);
+        Assert.Equal($"gantry: cannot reach the server at http://127.0.0.1:{port}: Connection refused (127.0.0.1:{port})\n", result.Error);
     }
 
     [Theory]

@@ -207,10 +207,11 @@ internal sealed class GantryApiClient : IDisposable
 
     private string Describe(Exception exception) => exception switch
     {
-        // HttpClient says "Connection refused (127.0.0.1:7070)"; a bare socket error gets the same shape.
-        SocketException socket => $"{socket.Message} ({Settings.Server.Authority})",
+        // HttpClient says "Connection refused (127.0.0.1:7070)"; a socket error of our own transport gets
+        // the same shape (its own message names the address as the socket saw it, [::ffff:127.0.0.1]:7070).
+        SocketException socket => $"{new SocketException((int)socket.SocketErrorCode).Message} ({Settings.Server.Authority})",
         // An IOException from a dropped stream wraps the socket error one level down.
-        IOException { InnerException: SocketException inner } => $"{inner.Message} ({Settings.Server.Authority})",
+        IOException { InnerException: SocketException inner } => $"{new SocketException((int)inner.SocketErrorCode).Message} ({Settings.Server.Authority})",
         IOException { InnerException: { } inner } => inner.Message,
         _ => exception.Message,
     };
