@@ -8,9 +8,9 @@ namespace Gantry.Cli.Http;
 /// <summary>
 /// The CLI's transport for <c>http://</c> servers: one HTTP/1.1 request per TCP connection
 /// (<c>Connection: close</c>), written and read by hand. It exists for start-up time only: a CLI call
-/// is one short process, and <see cref="HttpClient"/>'s first request costs about 40 ms of JIT and
-/// set-up that this path does not (docs/benchmarks.md, "Gantry CLI start-up"). <c>https://</c> servers,
-/// proxies and everything long-lived (<c>gantry top</c>'s agent source) keep using HttpClient.
+/// is one short process, and <see cref="HttpClient"/>'s first request costs about 20 ms of type
+/// loading, JIT and set-up that this path does not (docs/benchmarks.md, "Gantry CLI start-up").
+/// <c>https://</c> servers and <c>gantry top --agent</c> keep using HttpClient.
 /// </summary>
 internal sealed class PlainHttpTransport(Uri server, string? token)
 {
