@@ -82,6 +82,7 @@ public sealed class PlainHttpTransportTests
     [Theory]
     [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "closed the connection before its answer ended")]
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", "closed the connection before its answer ended")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "closed the connection before its answer ended")]
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk size 'zz'")]
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", "chunk longer than its size")]
     public async Task ReadAll_BrokenBody_FailsInsteadOfReturningPartOfIt(string answer, string expected)
@@ -101,7 +102,7 @@ public sealed class PlainHttpTransportTests
     [InlineData("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "malformed Content-Length")]
     [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "malformed Content-Length")]
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "transfer coding")]
-    [InlineData("HTTP/1.1 200 OK\r\nContent-Le", "in the middle of its answer's header")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Le", "closed the connection before its answer ended")]
     public async Task Send_NotAnAnswerWeCanRead_ThrowsIOExceptionSayingWhy(string answer, string expected)
     {
         await using var server = ScriptedServer.Start(async (_, stream) => await stream.WriteAsync(Ascii(answer)));

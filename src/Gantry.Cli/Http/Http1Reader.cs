@@ -37,7 +37,7 @@ internal sealed class Http1Reader(Stream connection)
         {
             if (_start == _end && await FillAsync(async, cancellationToken).ConfigureAwait(false) == 0)
             {
-                throw new IOException("the server closed the connection in the middle of its answer's header");
+                throw new IOException("the server closed the connection before its answer ended");
             }
 
             var span = _buffer.AsSpan(_start, _end - _start);
