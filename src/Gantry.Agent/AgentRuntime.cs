@@ -92,7 +92,7 @@ public static partial class AgentRuntime
             return "cannot read /proc/self/cmdline: " + ex.Message;
         }
 
-        var arguments = Encoding.UTF8.GetString(cmdline).Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        var arguments = Arguments(cmdline);
         var environment = new List<string>();
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
         {
@@ -107,6 +107,23 @@ public static partial class AgentRuntime
         environment.Add($"{AddedVariable}={string.Join(',', add.Keys)}");
         var error = Exec("/proc/self/exe", arguments, [.. environment]);
         return $"execve failed (errno {error}); running with the runtime's default generation-0 budget";
+    }
+
+    /// <summary>
+    /// The arguments in <c>/proc/self/cmdline</c>: each ends in a NUL. An empty argument
+    /// (<c>--node-name ""</c>) is kept, so the restarted agent parses what the first one did.
+    /// </summary>
+    internal static string[] Arguments(byte[] cmdline)
+    {
+        ArgumentNullException.ThrowIfNull(cmdline);
+        var text = Encoding.UTF8.GetString(cmdline);
+        if (text.Length == 0)
+        {
+            return [];
+        }
+
+        // Only the last argument's own terminator goes: an empty last argument stays.
+        return (text[^1] == '\0' ? text[..^1] : text).Split('\0');
     }
 
     /// <summary>execve(2); returns errno when it fails (on success it does not return).</summary>

@@ -40,6 +40,15 @@ public sealed class AgentRuntimeTests
     }
 
     [Fact]
+    public void Arguments_EmptyArgument_IsKeptInItsPlace()
+    {
+        var cmdline = System.Text.Encoding.UTF8.GetBytes("/usr/bin/gantry\0agent\0--node-name\0\0--labels\0zone=a\0");
+
+        Assert.Equal(["/usr/bin/gantry", "agent", "--node-name", "", "--labels", "zone=a"], AgentRuntime.Arguments(cmdline));
+        Assert.Equal(["gantry", "agent", "--labels", ""], AgentRuntime.Arguments(System.Text.Encoding.UTF8.GetBytes("gantry\0agent\0--labels\0\0")));
+    }
+
+    [Fact]
     public void RemoveAdded_FirstStart_ChangesNothing()
     {
         var environment = new Dictionary<string, string?> { [AgentRuntime.Gen0SizeVariable] = "800000" };
