@@ -19,11 +19,19 @@ public sealed partial class GantryProcess : IAsyncDisposable
         _process = process;
     }
 
-    /// <summary>The built binary (same configuration as the tests).</summary>
+    /// <summary>
+    /// The built binary (same configuration as the tests), or the one <c>GANTRY_TEST_BINARY</c> names
+    /// (a published NativeAOT or single-file build, to run the end-to-end and browser tests against it).
+    /// </summary>
     public static string BinaryPath
     {
         get
         {
+            if (Environment.GetEnvironmentVariable("GANTRY_TEST_BINARY") is { Length: > 0 } given)
+            {
+                return File.Exists(given) ? Path.GetFullPath(given) : throw new FileNotFoundException("GANTRY_TEST_BINARY names no file", given);
+            }
+
             var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
             var exe = OperatingSystem.IsWindows() ? "gantry.exe" : "gantry";
             var path = Path.Combine(Tools.RepositoryRoot, "src", "Gantry", "bin", configuration, "net10.0", exe);
