@@ -1,4 +1,5 @@
 using System.Net;
+using Gantry.Core.Text;
 
 namespace Gantry.Agent.Configuration;
 
@@ -167,7 +168,7 @@ public sealed class AgentOptions
 
         if (GcGen0Size is { } gen0 && gen0 != 0 && gen0 is < MinGcGen0Size or > MaxGcGen0Size)
         {
-            return ("gc-gen0-size", $"must be between {AgentSettings.FormatSize(MinGcGen0Size)} and {AgentSettings.FormatSize(MaxGcGen0Size)}, or off for the runtime's default; got {AgentSettings.FormatSize(gen0)}");
+            return ("gc-gen0-size", $"must be between {Sizes.Format(MinGcGen0Size)} and {Sizes.Format(MaxGcGen0Size)}, or off for the runtime's default; got {Sizes.Format(gen0)}");
         }
 
         if (NvmlLibrary is not null && NoNvml)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gantry.Core.Text;
 
 namespace Gantry.Core.Scheduling;
 
@@ -48,8 +49,8 @@ internal sealed class WaitReasons
         var (noGpus, noCpus, noMemory) = group.Shortfall(gpus, cpus, memory);
         reason = noGpus ? $"no node has {Count(gpus, gpuNoun)}"
             : noCpus ? $"no node has {Count(cpus, "CPU core")}"
-            : noMemory ? $"no node has {Bytes(memory)} of memory"
-            : "no node has " + Together(gpus > 0 ? Count(gpus, gpuNoun) : null, Count(cpus, "CPU core"), memory > 0 ? Bytes(memory) + " of memory" : null);
+            : noMemory ? $"no node has {Sizes.Format(memory)} of memory"
+            : "no node has " + Together(gpus > 0 ? Count(gpus, gpuNoun) : null, Count(cpus, "CPU core"), memory > 0 ? Sizes.Format(memory) + " of memory" : null);
         _cache[key] = reason;
         return reason;
     }
@@ -85,7 +86,7 @@ internal sealed class WaitReasons
             return reason;
         }
 
-        var hostPart = memory > 0 ? $"{Count(cpus, "free CPU core")} and {Bytes(memory)} of free memory" : Count(cpus, "free CPU core");
+        var hostPart = memory > 0 ? $"{Count(cpus, "free CPU core")} and {Sizes.Format(memory)} of free memory" : Count(cpus, "free CPU core");
         reason = gpus == 0 ? "waiting for " + hostPart
             : gpusFreeSomewhere ? $"waiting for {Count(gpus, "free " + gpuNoun)} with {hostPart}"
             : $"waiting for {Count(gpus, "free " + gpuNoun)}";
@@ -100,7 +101,7 @@ internal sealed class WaitReasons
     public static string GpuNoun(string? model, long minMemory)
     {
         var noun = model is null ? "GPU" : model + " GPU";
-        return minMemory > 0 ? noun + " with at least " + Bytes(minMemory) : noun;
+        return minMemory > 0 ? noun + " with at least " + Sizes.Format(minMemory) : noun;
     }
 
     /// <summary>"1 GPU", "4 GPUs", "2 H100 GPUs with at least 80 GiB" (the plural goes on "GPU").</summary>
@@ -116,16 +117,6 @@ internal sealed class WaitReasons
         return gpu >= 0
             ? number + " " + noun.Insert(gpu + 3, "s")
             : number + " " + noun + "s";
-    }
-
-    /// <summary>Bytes in GiB (or MiB below one GiB), invariant culture.</summary>
-    internal static string Bytes(long bytes)
-    {
-        const double GiB = 1024L * 1024 * 1024;
-        const double MiB = 1024L * 1024;
-        return bytes >= GiB
-            ? (bytes / GiB).ToString("0.#", CultureInfo.InvariantCulture) + " GiB"
-            : (bytes / MiB).ToString("0.#", CultureInfo.InvariantCulture) + " MiB";
     }
 
     private readonly record struct Key(Kind Kind, int Scope, int Gpus, int Cpus, long Memory, int Extra);

@@ -139,7 +139,7 @@ internal static class AgentCommand
 
         if (gen0SizeApplied)
         {
-            var size = AgentSettings.FormatSize(options.EffectiveGcGen0Size);
+            var size = Gantry.Core.Text.Sizes.Format(options.EffectiveGcGen0Size);
             AgentLog.Gen0Size(logger, size);
         }
         else if (runtimeProblem is not null)

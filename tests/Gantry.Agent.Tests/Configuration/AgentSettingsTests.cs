@@ -99,18 +99,6 @@ public sealed class AgentSettingsTests : IDisposable
         Assert.Equal(512L << 10, AgentSettings.Load(Flags(), Env(), Config("""{ "gcGen0Size": "512k" }""")).EffectiveGcGen0Size);
     }
 
-    [Theory]
-    [InlineData("0", 0L)]
-    [InlineData("none", 0L)]
-    [InlineData("65536", 65536L)]
-    [InlineData("512k", 512L << 10)]
-    [InlineData("4MiB", 4L << 20)]
-    [InlineData("4 MB", 4L << 20)]
-    [InlineData("4m", 4L << 20)]
-    [InlineData("1G", 1L << 30)]
-    public void ParseSize_Forms_AreUnderstood(string text, long bytes) =>
-        Assert.Equal(bytes, AgentSettings.ParseSize(text));
-
     [Fact]
     public void Load_BadEnvironmentValue_SaysWhereItCameFrom()
     {
