@@ -25,4 +25,12 @@ public sealed class StateNamesTests
             Assert.Equal(JsonSerializer.Serialize(state, GantryJson.Default.NodeState).Trim('"'), state.Name());
         }
     }
+
+    [Fact]
+    public void Name_KnownAndUnnamedValues_ReadAsPeopleExpect()
+    {
+        Assert.Equal("cancelled", JobState.Cancelled.Name());
+        Assert.Equal("draining", NodeState.Draining.Name());
+        Assert.Equal("99", ((JobState)99).Name());
+    }
 }

@@ -56,17 +56,7 @@ public enum AttemptState
 public static class JobStates
 {
     /// <summary>The state's wire name, as the API, the CLI and the dashboard write it: <c>pending</c>, <c>running</c>.</summary>
-    public static string Name(this JobState state) => state switch
-    {
-        JobState.Pending => "pending",
-        JobState.Assigned => "assigned",
-        JobState.Running => "running",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        JobState.Cancelled => "cancelled",
-        JobState.Lost => "lost",
-        _ => state.ToString(),
-    };
+    public static string Name(this JobState state) => CamelCaseEnumConverter<JobState>.Name(state);
 
     /// <summary>True for states a job never leaves.</summary>
     public static bool IsTerminal(this JobState state) =>

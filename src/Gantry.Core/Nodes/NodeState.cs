@@ -27,15 +27,7 @@ public enum NodeState
 public static class NodeStates
 {
     /// <summary>The state's wire name, as the API, the CLI and the dashboard write it: <c>ready</c>, <c>draining</c>.</summary>
-    public static string Name(this NodeState state) => state switch
-    {
-        NodeState.Ready => "ready",
-        NodeState.Suspect => "suspect",
-        NodeState.Down => "down",
-        NodeState.Draining => "draining",
-        NodeState.Drained => "drained",
-        _ => state.ToString(),
-    };
+    public static string Name(this NodeState state) => CamelCaseEnumConverter<NodeState>.Name(state);
 }
 
 /// <summary>The liveness rule: a pure function of the last heartbeat, the clock and the drain flag.</summary>

@@ -20,6 +20,12 @@ public sealed class CamelCaseEnumConverter<TEnum> : JsonConverter<TEnum>
     private static readonly JsonEncodedText[] Names =
         [.. Values.Select(value => JsonEncodedText.Encode(JsonNamingPolicy.CamelCase.ConvertName(value.ToString())))];
 
+    /// <summary>
+    /// The wire name of <paramref name="value"/> (<c>pending</c>, <c>timedOut</c>), as the API writes it;
+    /// a value that is no named member reads as its number.
+    /// </summary>
+    internal static string Name(TEnum value) => IndexOf(value) is var i and >= 0 ? Names[i].Value : value.ToString();
+
     public override TEnum Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         reader.TokenType == JsonTokenType.String ? Find(ref reader) : throw new JsonException();
 
@@ -62,16 +68,19 @@ public sealed class CamelCaseEnumConverter<TEnum> : JsonConverter<TEnum>
         throw new JsonException();
     }
 
-    private static JsonEncodedText NameOf(TEnum value)
+    private static JsonEncodedText NameOf(TEnum value) =>
+        IndexOf(value) is var i and >= 0 ? Names[i] : throw new JsonException($"{value} is not a named {typeof(TEnum).Name}");
+
+    private static int IndexOf(TEnum value)
     {
         for (var i = 0; i < Values.Length; i++)
         {
             if (EqualityComparer<TEnum>.Default.Equals(Values[i], value))
             {
-                return Names[i];
+                return i;
             }
         }
 
-        throw new JsonException($"{value} is not a named {typeof(TEnum).Name}");
+        return -1;
     }
 }
