@@ -158,18 +158,7 @@ internal sealed class GantryApiClient : IDisposable
                 return await response.ReadAllAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            // A blocking read: cancelling closes the connection under it.
-            using (cancellationToken.UnsafeRegister(static r => ((ApiResponse)r!).Dispose(), response))
-            {
-                try
-                {
-                    return response.ReadAll();
-                }
-                catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is IOException or SocketException or ObjectDisposedException)
-                {
-                    throw new OperationCanceledException("the request was cancelled", ex, cancellationToken);
-                }
-            }
+            return PlainHttpTransport.Blocking(response, response.ReadAll, cancellationToken);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {

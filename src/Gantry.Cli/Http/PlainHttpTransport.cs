@@ -34,28 +34,40 @@ internal sealed class PlainHttpTransport(Uri server, string? token)
         {
             Connect(socket, target, cancellationToken);
             var connection = new NetworkStream(socket, ownsSocket: true);
-            using (cancellationToken.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket))
+            return Blocking(socket, () =>
             {
-                try
+                connection.Write(RequestHead(method, target, accept, body?.Length));
+                if (body is { Length: > 0 })
                 {
-                    connection.Write(RequestHead(method, target, accept, body?.Length));
-                    if (body is { Length: > 0 })
-                    {
-                        connection.Write(body);
-                    }
+                    connection.Write(body);
+                }
 
-                    return Http1Reader.Completed(ReadAnswerAsync(new Http1Reader(connection), connection, async: false, cancellationToken));
-                }
-                catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is IOException or SocketException or ObjectDisposedException)
-                {
-                    throw new OperationCanceledException("the request was cancelled", ex, cancellationToken);
-                }
-            }
+                return Http1Reader.Completed(ReadAnswerAsync(new Http1Reader(connection), connection, async: false, cancellationToken));
+            }, cancellationToken);
         }
         catch
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs blocking socket work that <paramref name="cancellationToken"/> can end: cancelling closes
+    /// <paramref name="connection"/>, and the failure that causes becomes an <see cref="OperationCanceledException"/>.
+    /// </summary>
+    internal static T Blocking<T>(IDisposable connection, Func<T> work, CancellationToken cancellationToken)
+    {
+        using (cancellationToken.UnsafeRegister(static c => ((IDisposable)c!).Dispose(), connection))
+        {
+            try
+            {
+                return work();
+            }
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is IOException or SocketException or ObjectDisposedException)
+            {
+                throw new OperationCanceledException("the request was cancelled", ex, cancellationToken);
+            }
         }
     }
 
