@@ -106,7 +106,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         }
 
         _lastInitAttempt = now;
-        var reason = Initialise(out var exception);
+        var reason = Initialise();
         if (reason is null)
         {
             _initialised = true;
@@ -123,7 +123,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         }
         else
         {
-            NvmlLog.Unavailable(_logger, reason, InitRetryInterval.TotalSeconds, exception);
+            NvmlLog.Unavailable(_logger, reason, InitRetryInterval.TotalSeconds);
             _failureLogged = true;
         }
 
@@ -131,14 +131,14 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
     }
 
     /// <summary>Loads and initialises NVML; returns why not, or null on success.</summary>
-    private unsafe string? Initialise(out Exception? exception)
+    private unsafe string? Initialise()
     {
         var library = NvmlLibrary.EffectiveName;
-        if (!NvmlLibrary.TryLoad(out exception))
+        if (!NvmlLibrary.TryLoad(out var loadError))
         {
             return string.Equals(library, NvmlLibrary.DefaultName, StringComparison.Ordinal)
-                ? $"NVML library {library} not found (no NVIDIA driver?): {exception?.Message}"
-                : $"NVML library {library} could not be loaded: {exception?.Message}";
+                ? $"NVML library {library} not found (no NVIDIA driver?): {loadError}"
+                : $"NVML library {library} could not be loaded: {loadError}";
         }
 
         foreach (var required in (ReadOnlySpan<NvmlFunction>)[NvmlFunction.Init, NvmlFunction.Shutdown, NvmlFunction.DeviceGetCount, NvmlFunction.DeviceGetHandleByIndex])

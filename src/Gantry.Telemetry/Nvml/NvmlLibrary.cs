@@ -168,9 +168,10 @@ internal static class NvmlLibrary
 
     /// <summary>
     /// Loads the configured library if it is not loaded yet and probes which entry points it
-    /// exports. Returns false, with the loader's exception, when the file cannot be loaded.
+    /// exports. Returns false, with the system loader's reason (<see cref="LoaderReason"/>), when
+    /// the file cannot be loaded.
     /// </summary>
-    public static bool TryLoad(out Exception? error)
+    public static bool TryLoad(out string? error)
     {
         lock (Gate)
         {
@@ -195,10 +196,26 @@ internal static class NvmlLibrary
             }
             catch (Exception ex) when (ex is DllNotFoundException or BadImageFormatException)
             {
-                error = ex;
+                error = LoaderReason(ex.Message);
                 return false;
             }
         }
+    }
+
+    /// <summary>
+    /// The system loader's own words from a failed load's message (<c>libnvidia-ml.so.1: cannot
+    /// open shared object file: No such file or directory</c>), without the runtime's advice about
+    /// strace and LD_DEBUG that precedes them, on one line. A message without that advice is kept
+    /// whole.
+    /// </summary>
+    public static string LoaderReason(string message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        const string Advice = "environment variable:";
+        var at = message.LastIndexOf(Advice, StringComparison.Ordinal);
+        var reason = at < 0 ? message : message[(at + Advice.Length)..];
+        reason = string.Join(' ', reason.Split((char[])['\n', '\r', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+        return reason.Length == 0 ? message.Trim() : reason;
     }
 
     /// <summary>Whether the loaded library exports <paramref name="function"/> (false before a load).</summary>

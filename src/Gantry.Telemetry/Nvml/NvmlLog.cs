@@ -6,7 +6,7 @@ namespace Gantry.Telemetry.Nvml;
 internal static partial class NvmlLog
 {
     [LoggerMessage(1000, LogLevel.Warning, "NVML is unavailable; GPU metrics are off until it can be initialised (retried every {RetrySeconds} s): {Reason}")]
-    public static partial void Unavailable(ILogger logger, string reason, double retrySeconds, Exception? exception);
+    public static partial void Unavailable(ILogger logger, string reason, double retrySeconds);
 
     [LoggerMessage(1001, LogLevel.Debug, "NVML is still unavailable: {Reason}")]
     public static partial void StillUnavailable(ILogger logger, string reason);

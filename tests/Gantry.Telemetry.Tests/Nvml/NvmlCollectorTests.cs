@@ -516,6 +516,24 @@ public sealed class NvmlCollectorTests : IDisposable
 
         Assert.Equal("unavailable", snapshot.Status);
         Assert.StartsWith($"NVML library {NvmlLibrary.DefaultName} not found (no NVIDIA driver?): ", snapshot.Message, StringComparison.Ordinal);
+        // The loader's reason, on one line, without the runtime's advice about strace.
+        Assert.DoesNotContain("strace", snapshot.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", snapshot.Message, StringComparison.Ordinal);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.EndsWith($"{NvmlLibrary.DefaultName}: cannot open shared object file: No such file or directory", snapshot.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData(
+        "Unable to load shared library 'libnvidia-ml.so.1' or one of its dependencies. In order to help diagnose loading problems, consider using a tool like strace. If you're using glibc, consider setting the LD_DEBUG environment variable: \nlibnvidia-ml.so.1: cannot open shared object file: No such file or directory\n",
+        "libnvidia-ml.so.1: cannot open shared object file: No such file or directory")]
+    [InlineData("An attempt was made to load a program with an incorrect format.", "An attempt was made to load a program with an incorrect format.")]
+    [InlineData("… environment variable:   \n  ", "… environment variable:")]
+    public void LoaderReason_KeepsTheLoadersWordsOnOneLine(string message, string expected)
+    {
+        Assert.Equal(expected, NvmlLibrary.LoaderReason(message));
     }
 
     [Fact]
