@@ -6,7 +6,7 @@ namespace Gantry.EndToEnd.Tests;
 public sealed class ServerCommandTests
 {
     [Theory]
-    [InlineData("server", new[] { "--listen", "--data-dir", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--log-level", "GANTRY_JOIN_TOKEN" })]
+    [InlineData("server", new[] { "--listen", "--data-dir", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--max-job-log", "--log-level", "GANTRY_JOIN_TOKEN" })]
     [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level" })]
     public async Task Help_ExplainsEveryOption(string command, string[] options)
     {
@@ -52,6 +52,8 @@ public sealed class ServerCommandTests
     [InlineData(new[] { "server", "--join-token", "short" }, "--join-token")]
     [InlineData(new[] { "server", "--log-level", "loud" }, "--log-level")]
     [InlineData(new[] { "server", "--reservation-after", "soon" }, "--reservation-after")]
+    [InlineData(new[] { "server", "--max-job-log", "1k" }, "--max-job-log: must be at least 4 KiB")]
+    [InlineData(new[] { "server", "--max-job-log", "lots" }, "--max-job-log: expected a size")]
     [InlineData(new[] { "dev", "--simulate-gpus", "999" }, "--simulate-gpus")]
     [InlineData(new[] { "dev", "--agent-listen", "x" }, "--agent-listen")]
     public async Task BadSetting_ExitCode2NamesItAndWritesNothing(string[] args, string named)

@@ -72,6 +72,39 @@ public sealed class JobLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Logs_PastMaxJobLog_CutAtTheLimitWithOneNote()
+    {
+        await using var server = await ServerHarness.StartAsync(configure: o => o.MaxJobLogChars = 4096);
+        var (nodeId, node) = await server.RegisterAsync("box", 0);
+        var id = (await server.SubmitAsync(new JobSubmission { Command = ["spew"] }))[0];
+        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+        Assert.Equal(4096, a.MaxLogChars);
+        (await ServerHarness.ReportAsync(node, a, Started(a))).Dispose();
+
+        // 3000 + 3000 characters of stdout (the second chunk crosses the limit), then a chunk past
+        // it, each upload sent twice as an agent's retry would; stderr stays under the limit.
+        var uploads = new[]
+        {
+            new LogChunk { Stream = LogSource.Stdout, Offset = 0, Data = new string('a', 3000) },
+            new LogChunk { Stream = LogSource.Stdout, Offset = 3000, Data = new string('b', 3000) },
+            new LogChunk { Stream = LogSource.Stderr, Offset = 0, Data = "warn\n" },
+            new LogChunk { Stream = LogSource.Stdout, Offset = 6000, Data = new string('c', 3000) },
+        };
+        foreach (var chunk in uploads.Concat(uploads))
+        {
+            using var posted = await node.PostAsJsonAsync($"/api/v1/jobs/{id}/attempts/1/logs", new LogUpload { Epoch = a.Epoch, Chunks = [chunk] }, GantryJson.Default.LogUpload);
+            Assert.Equal(HttpStatusCode.NoContent, posted.StatusCode);
+        }
+
+        (await ServerHarness.ReportAsync(node, a, Exited(a, 0))).Dispose();
+        var records = (await server.Admin.GetStringAsync($"/api/v1/jobs/{id}/logs")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonSerializer.Deserialize(l, GantryJson.Default.LogRecord)!).Where(r => r.End != true).ToList();
+        var stdout = string.Concat(records.Where(r => r.Stream == LogSource.Stdout).Select(r => r.Data));
+        Assert.Equal(new string('a', 3000) + new string('b', 1096) + LogLimit.Note(LogSource.Stdout, 4096), stdout);
+        Assert.Equal("warn\n", string.Concat(records.Where(r => r.Stream == LogSource.Stderr).Select(r => r.Data)));
+    }
+
+    [Fact]
     public async Task Report_WrongEpochOrAfterServerEndedIt_409()
     {
         var (nodeId, node) = await _server.RegisterAsync("box", 1);

@@ -321,7 +321,10 @@ internal sealed class JobRunner : IAsyncDisposable
         var pid = process.Id;
         process.StandardInput.Close();
         var startTicks = ProcessGroups.ReadStat(pid)?.StartTicks ?? 0;
-        var attempt = new RunningAttempt(key, process, pid, TimeSpan.FromSeconds(Math.Max(0, assignment.KillGraceSeconds)), _setsid is not null);
+        var attempt = new RunningAttempt(key, process, pid, TimeSpan.FromSeconds(Math.Max(0, assignment.KillGraceSeconds)), _setsid is not null)
+        {
+            MaxLogChars = assignment.MaxLogChars is > 0 and var limit ? limit : long.MaxValue,
+        };
         try
         {
             _store.Write(new AttemptRecord { JobId = key.JobId, Attempt = key.Attempt, Epoch = key.Epoch, Pid = pid, StartTicks = startTicks, StartedAt = now });
@@ -538,14 +541,26 @@ internal sealed class JobRunner : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads one output stream to its end and hands it to the sink. Past the server's limit
+    /// (<see cref="Assignment.MaxLogChars"/>) the stream is still read, so the job never blocks on a
+    /// full pipe, but no longer sent: the server would drop it.
+    /// </summary>
     private async Task PumpAsync(RunningAttempt attempt, StreamReader reader, LogSource stream, CancellationToken cancellationToken)
     {
         var buffer = new char[16 * 1024];
+        var sent = 0L;
         try
         {
             int read;
             while ((read = await reader.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
+                if (sent >= attempt.MaxLogChars)
+                {
+                    continue;
+                }
+
+                sent += read;
                 var text = new string(buffer, 0, read);
                 lock (attempt.OutputGate)
                 {
@@ -573,6 +588,7 @@ internal sealed class JobRunner : IAsyncDisposable
         public bool Grouped { get; } = grouped;
         public Lock OutputGate { get; } = new();
         public bool OutputClosed { get; set; }
+        public long MaxLogChars { get; init; } = long.MaxValue;
         public volatile bool Exited;
         public AttemptEndCause? StopCause { get; set; }
         public ITimer? KillTimer { get; set; }

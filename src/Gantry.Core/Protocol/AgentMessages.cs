@@ -237,6 +237,12 @@ public sealed record Assignment
 
     /// <summary>The array index for an array task (exported as <c>GANTRY_ARRAY_INDEX</c>).</summary>
     public int? ArrayIndex { get; init; }
+
+    /// <summary>
+    /// Characters of each output stream the server stores for the attempt (its <c>--max-job-log</c>);
+    /// output past it need not be sent. Null from a server that sets no limit.
+    /// </summary>
+    public long? MaxLogChars { get; init; }
 }
 
 /// <summary>What happened to an attempt, as its agent reports it.</summary>

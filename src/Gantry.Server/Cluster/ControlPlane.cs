@@ -355,6 +355,7 @@ internal sealed partial class ControlPlane
             MaxRuntimeSeconds = spec.MaxRuntimeSeconds,
             KillGraceSeconds = _options.KillGrace.TotalSeconds,
             ArrayIndex = attempt.Job.ArrayIndex,
+            MaxLogChars = _options.MaxJobLogChars == ServerOptions.NoLogLimit ? null : _options.MaxJobLogChars,
         };
     }
 
@@ -620,7 +621,10 @@ internal sealed partial class ControlPlane
         };
     }
 
-    /// <summary>Stores log chunks of an attempt; chunks already stored are skipped.</summary>
+    /// <summary>
+    /// Stores log chunks of an attempt, up to <see cref="ServerOptions.MaxJobLogChars"/> per stream
+    /// (<see cref="LogLimit"/>); chunks already stored are skipped.
+    /// </summary>
     public ReportOutcome AppendLogs(string nodeId, long jobId, int attemptNumber, LogUpload upload)
     {
         lock (_lock)
@@ -634,11 +638,14 @@ internal sealed partial class ControlPlane
             var stored = 0;
             _store.InTransaction(() =>
             {
-                foreach (var chunk in upload.Chunks)
+                foreach (var uploaded in upload.Chunks)
                 {
-                    if (_store.InsertLog(jobId, attemptNumber, chunk.Stream, chunk.Offset, chunk.Data))
+                    foreach (var chunk in LogLimit.Clip(uploaded, _options.MaxJobLogChars))
                     {
-                        stored += chunk.Data.Length;
+                        if (_store.InsertLog(jobId, attemptNumber, chunk.Stream, chunk.Offset, chunk.Data))
+                        {
+                            stored += chunk.Data.Length;
+                        }
                     }
                 }
             });

@@ -1,4 +1,5 @@
 using System.Net;
+using Gantry.Core.Jobs;
 using Gantry.Core.Text;
 
 namespace Gantry.Server.Configuration;
@@ -32,6 +33,15 @@ public sealed class ServerOptions
 
     /// <summary>The least severe log level written.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <summary>
+    /// Characters of output stored per job attempt and stream (stdout, stderr); past it the rest is
+    /// dropped and a note says so (<see cref="LogLimit"/>). <see cref="NoLogLimit"/> for none.
+    /// </summary>
+    public long MaxJobLogChars { get; set; } = LogLimit.DefaultChars;
+
+    /// <summary><see cref="MaxJobLogChars"/> when output is never cut (<c>--max-job-log off</c>).</summary>
+    public const long NoLogLimit = long.MaxValue;
 
     /// <summary>Largest request body accepted.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
@@ -96,6 +106,11 @@ public sealed class ServerOptions
         if (RetentionRollup < RetentionRaw)
         {
             return ("retention-rollup", $"must be at least --retention-raw ({Durations.Format(RetentionRaw)}), got {Durations.Format(RetentionRollup)}");
+        }
+
+        if (MaxJobLogChars < LogLimit.MinChars)
+        {
+            return ("max-job-log", $"must be at least {Sizes.Format(LogLimit.MinChars)}, got {Sizes.Format(MaxJobLogChars)}");
         }
 
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))

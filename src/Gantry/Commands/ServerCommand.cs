@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gantry.Agent.Configuration;
+using Gantry.Core.Text;
 using Gantry.Server;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
@@ -33,8 +34,9 @@ internal static class ServerCommand
         var reservation = new Option<string>("--reservation-after") { Description = "How long a job may be overtaken by smaller jobs (backfill) before a node is reserved for it. (default: 2m)", HelpName = "DURATION" };
         var retentionRaw = new Option<string>("--retention-raw") { Description = "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)", HelpName = "DURATION" };
         var retentionRollup = new Option<string>("--retention-rollup") { Description = "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)", HelpName = "DURATION" };
+        var maxJobLog = new Option<string>("--max-job-log") { Description = "Output stored per job attempt and stream (stdout, stderr), counted in characters (bytes for ASCII text), e.g. 64MiB or 1g; past it the rest is dropped and the log says so. off: no limit. (default: 64MiB)", HelpName = "SIZE" };
         var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
-        foreach (var option in new Option[] { listen, dataDir, joinToken, heartbeat, downAfter, killGrace, reservation, retentionRaw, retentionRollup, logLevel })
+        foreach (var option in new Option[] { listen, dataDir, joinToken, heartbeat, downAfter, killGrace, reservation, retentionRaw, retentionRollup, maxJobLog, logLevel })
         {
             command.Options.Add(option);
         }
@@ -67,6 +69,13 @@ internal static class ServerCommand
                 options.RetentionRaw = Duration(parseResult.GetValue(retentionRaw), options.RetentionRaw);
                 setting = "retention-rollup";
                 options.RetentionRollup = Duration(parseResult.GetValue(retentionRollup), options.RetentionRollup);
+                setting = "max-job-log";
+                if (parseResult.GetValue(maxJobLog) is { } size)
+                {
+                    var chars = Sizes.Parse(size);
+                    options.MaxJobLogChars = chars == 0 ? ServerOptions.NoLogLimit : chars;
+                }
+
                 setting = "log-level";
                 options.LogLevel = LogLevelOf(parseResult.GetValue(logLevel)) ?? options.LogLevel;
             }

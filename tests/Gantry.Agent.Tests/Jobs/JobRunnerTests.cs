@@ -57,6 +57,23 @@ public sealed class JobRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Start_OutputPastTheServersLimit_ReadToTheEndButNotSent()
+    {
+        // 200,000 characters on stdout against a limit of 10,000: the job is not blocked by a full
+        // pipe (it exits 0), and what is sent stops within one read (16 Ki characters) of the limit.
+        var job = Shell(7, "head -c 200000 /dev/zero | tr '\\0' x; echo done >&2") with { MaxLogChars = 10_000 };
+
+        Assert.True(_runner.Start(job));
+        var ended = await _sink.EndedAsync(AttemptKey.Of(job));
+
+        Assert.Equal(0, ended.ExitCode);
+        var sent = _sink.Text(AttemptKey.Of(job), LogSource.Stdout);
+        Assert.InRange(sent.Length, 10_000, 10_000 + (16 * 1024));
+        Assert.All(sent, c => Assert.Equal('x', c));
+        Assert.Equal("done\n", _sink.Text(AttemptKey.Of(job), LogSource.Stderr));
+    }
+
+    [Fact]
     public async Task Start_CpuOnlyJob_SeesEmptyCudaVisibleDevices()
     {
         var job = Shell(1, "if [ -z \"${CUDA_VISIBLE_DEVICES+x}\" ]; then echo unset; else echo \"set:[$CUDA_VISIBLE_DEVICES]\"; fi; echo \"[$GANTRY_ARRAY_INDEX]\"");
