@@ -19,7 +19,7 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "procfs not found at {Path}: using the portable collectors (fewer host metrics)")]
     public static partial void PortableCollectors(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "GC generation-0 budget {Size} (--gc-gen0-size)")]
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "GC generation-0 budget {Size}, regions to match (--gc-gen0-size)")]
     public static partial void Gen0Size(ILogger logger, string size);
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "--gc-gen0-size not applied: {Problem}")]

@@ -6,8 +6,9 @@ namespace Gantry.Agent;
 
 /// <summary>
 /// Runtime settings for the <c>gantry agent</c> process that .NET reads only at start-up. The GC's
-/// generation-0 budget (<c>DOTNET_GCgen0size</c>) decides most of the agent's memory growth under
-/// load, but it cannot be changed once the runtime runs (<see cref="GC.RefreshMemoryLimit"/> handles
+/// generation-0 budget (<c>DOTNET_GCgen0size</c>, held there by <c>DOTNET_GCgen0MaxBudget</c>) and
+/// the size of the regions the GC's heap is made of (<c>DOTNET_GCRegionSize</c>) decide most of the
+/// agent's anonymous memory, but they cannot be changed once the runtime runs (<see cref="GC.RefreshMemoryLimit"/> handles
 /// only the heap hard limits), and it cannot go into the runtime configuration either: the same
 /// executable runs <c>gantry server</c> and <c>gantry dev</c>, which keep the runtime's defaults. So
 /// the agent, first thing, replaces itself (<c>execve</c> of <c>/proc/self/exe</c> with the same
@@ -19,27 +20,52 @@ public static partial class AgentRuntime
     /// <summary>The runtime's variable for the generation-0 budget (hexadecimal bytes).</summary>
     public const string Gen0SizeVariable = "DOTNET_GCgen0size";
 
+    /// <summary>The runtime's variable for the largest generation-0 budget (hexadecimal bytes).</summary>
+    public const string Gen0MaxBudgetVariable = "DOTNET_GCgen0MaxBudget";
+
+    /// <summary>The runtime's variable for the size of a GC region (hexadecimal bytes, a power of two).</summary>
+    public const string RegionSizeVariable = "DOTNET_GCRegionSize";
+
+    /// <summary>The GC's own region size (4 MiB): regions are never made larger than that.</summary>
+    public const long DefaultRegionSize = 4L << 20;
+
+    /// <summary>The smallest region size used (1 MiB).</summary>
+    public const long MinRegionSize = 1L << 20;
+
+    private static readonly string[] Variables = [Gen0SizeVariable, Gen0MaxBudgetVariable, RegionSizeVariable];
+
     /// <summary>Set in the replacing process: the comma-separated variables the agent added itself.</summary>
     public const string AddedVariable = "GANTRY_AGENT_RUNTIME_ADDED";
 
     /// <summary>
-    /// The variables to add for a generation-0 budget of <paramref name="gen0Size"/> bytes: none for 0
-    /// (the runtime's default), none when the user already set the budget (<c>DOTNET_GCgen0size</c>
-    /// or <c>COMPlus_GCgen0size</c>: theirs wins), none when this process is already the replacement.
+    /// The variables to add for a generation-0 budget of <paramref name="gen0Size"/> bytes: the budget
+    /// as both the smallest and the largest (the GC otherwise grows it up to several MiB when much of
+    /// generation 0 survives), and regions the budget's size rounded up to a power of two, between 1
+    /// and 4 MiB, so that a generation does not hold a 4 MiB region it barely uses. None for 0 (the
+    /// runtime's defaults), none when the user set any of these GC variables (with <c>DOTNET_</c> or
+    /// <c>COMPlus_</c>: theirs win), none when this process is already the replacement.
     /// </summary>
     public static IReadOnlyDictionary<string, string> VariablesToAdd(long gen0Size, Func<string, string?> environment)
     {
         ArgumentNullException.ThrowIfNull(environment);
-        if (gen0Size <= 0 ||
-            environment(AddedVariable) is not null ||
-            !string.IsNullOrEmpty(environment(Gen0SizeVariable)) ||
-            !string.IsNullOrEmpty(environment("COMPlus_GCgen0size")))
+        if (gen0Size <= 0 || environment(AddedVariable) is not null || Variables.Any(v => UserSet(v, environment)))
         {
             return new Dictionary<string, string>();
         }
 
-        return new Dictionary<string, string> { [Gen0SizeVariable] = gen0Size.ToString("x", CultureInfo.InvariantCulture) };
+        var budget = gen0Size.ToString("x", CultureInfo.InvariantCulture);
+        var region = Math.Clamp((long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)gen0Size), MinRegionSize, DefaultRegionSize);
+        return new Dictionary<string, string>
+        {
+            [Gen0SizeVariable] = budget,
+            [Gen0MaxBudgetVariable] = budget,
+            [RegionSizeVariable] = region.ToString("x", CultureInfo.InvariantCulture),
+        };
     }
+
+    private static bool UserSet(string variable, Func<string, string?> environment) =>
+        !string.IsNullOrEmpty(environment(variable)) ||
+        !string.IsNullOrEmpty(environment(string.Concat("COMPlus_", variable.AsSpan("DOTNET_".Length))));
 
     /// <summary>
     /// In the replacing process, removes the variables the agent added (and the marker) from the
@@ -106,7 +132,7 @@ public static partial class AgentRuntime
 
         environment.Add($"{AddedVariable}={string.Join(',', add.Keys)}");
         var error = Exec("/proc/self/exe", arguments, [.. environment]);
-        return $"execve failed (errno {error}); running with the runtime's default generation-0 budget";
+        return $"execve failed (errno {error}); running with the runtime's default GC budget and regions";
     }
 
     /// <summary>

@@ -82,8 +82,10 @@ public sealed class AgentProcessTests
 
         // The same pid now runs the image started by execve with the runtime variable set.
         var environ = (await File.ReadAllTextAsync($"/proc/{agent.Id}/environ")).Split('\0');
-        Assert.Contains("DOTNET_GCgen0size=400000", environ);
-        Assert.Contains("generation-0 budget 4 MiB", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("DOTNET_GCgen0size=100000", environ);
+        Assert.Contains("DOTNET_GCgen0MaxBudget=100000", environ);
+        Assert.Contains("DOTNET_GCRegionSize=100000", environ);
+        Assert.Contains("generation-0 budget 1 MiB, regions to match", agent.Output, StringComparison.Ordinal);
         Assert.Equal(0, await agent.StopAsync());
     }
 

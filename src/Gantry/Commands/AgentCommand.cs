@@ -45,7 +45,7 @@ internal static class AgentCommand
         ("labels", "K=V,...", "Node labels jobs can select on, e.g. gpu=h100,zone=a.", false, false),
         ("node-name", "NAME", "The node's name at the server. (default: the host name)", false, false),
         ("advertise-url", "URL", "The URL the server and Prometheus use to reach this agent. (default: http:// + the listen address)", false, false),
-        ("gc-gen0-size", "SIZE", "How much the agent allocates between two garbage collections (the GC's generation-0 budget), e.g. 4MiB, 512k, or off for the runtime's default (sized from the CPU cache, tens of MiB). Small keeps resident memory low. Applied by restarting the agent in place at start (same pid); DOTNET_GCgen0size, if set, wins. Linux only. (default: 4MiB)", false, false),
+        ("gc-gen0-size", "SIZE", "How much the agent allocates between two garbage collections (the GC's generation-0 budget, also its largest), e.g. 1MiB, 4MiB, or off for the runtime's defaults (a budget sized from the CPU cache, tens of MiB, and 4 MiB heap regions). Small keeps resident memory low; the GC's regions are sized to match (1 to 4 MiB). Applied by restarting the agent in place at start (same pid); DOTNET_GCgen0size, DOTNET_GCgen0MaxBudget or DOTNET_GCRegionSize, if you set any, win. Linux only. (default: 1MiB)", false, false),
     ];
 
     public static Command Create()

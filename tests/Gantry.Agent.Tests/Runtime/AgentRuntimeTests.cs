@@ -5,16 +5,27 @@ public sealed class AgentRuntimeTests
     private static Func<string, string?> Env(params (string Name, string Value)[] vars) =>
         name => vars.FirstOrDefault(v => v.Name == name).Value;
 
-    [Fact]
-    public void VariablesToAdd_Budget_IsTheRuntimeVariableInHex()
+    [Theory]
+    [InlineData(4L << 20, "400000", "400000")]
+    [InlineData(1L << 20, "100000", "100000")]
+    [InlineData(256L << 10, "40000", "100000")] // regions are at least 1 MiB
+    [InlineData(1536L << 10, "180000", "200000")] // rounded up to a power of two
+    [InlineData(64L << 20, "4000000", "400000")] // and at most the GC's own 4 MiB
+    public void VariablesToAdd_Budget_FixedBudgetAndMatchingRegionsInHex(long gen0Size, string budget, string region)
     {
-        var add = AgentRuntime.VariablesToAdd(4L << 20, Env());
-        Assert.Equal("400000", Assert.Single(add, kv => kv.Key == AgentRuntime.Gen0SizeVariable).Value);
+        var add = AgentRuntime.VariablesToAdd(gen0Size, Env());
+
+        Assert.Equal(3, add.Count);
+        Assert.Equal(budget, add[AgentRuntime.Gen0SizeVariable]);
+        Assert.Equal(budget, add[AgentRuntime.Gen0MaxBudgetVariable]);
+        Assert.Equal(region, add[AgentRuntime.RegionSizeVariable]);
     }
 
     [Theory]
     [InlineData("DOTNET_GCgen0size", "0x800000")]
     [InlineData("COMPlus_GCgen0size", "800000")]
+    [InlineData("DOTNET_GCgen0MaxBudget", "200000")]
+    [InlineData("COMPlus_GCRegionSize", "200000")]
     [InlineData(AgentRuntime.AddedVariable, "DOTNET_GCgen0size")]
     public void VariablesToAdd_UserSettingOrAlreadyRestarted_AddsNothing(string name, string value) =>
         Assert.Empty(AgentRuntime.VariablesToAdd(4L << 20, Env((name, value))));
