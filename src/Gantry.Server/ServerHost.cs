@@ -31,7 +31,11 @@ public static class ServerHost
     public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // An empty builder, not the slim one: that one reads appsettings*.json from the working
+        // directory and watches the directory for changes, recursively (AgentHost.Build).
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [] });
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRouting();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
