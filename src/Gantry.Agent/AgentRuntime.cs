@@ -186,6 +186,33 @@ public static partial class AgentRuntime
         }
     }
 
+    /// <summary>
+    /// Gives back what start-up used and no longer needs, once, after the first sample: a full
+    /// compacting collection that also returns the GC's free regions to the system
+    /// (<see cref="GCCollectionMode.Aggressive"/>), then glibc's free native heap
+    /// (<c>malloc_trim</c>; nothing on other C libraries).
+    /// </summary>
+    public static void ReleaseStartupMemory()
+    {
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        try
+        {
+            _ = MallocTrim(0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // Not glibc (musl has no malloc_trim): nothing to give back this way.
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
     [LibraryImport("libc", EntryPoint = "execve", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int Execve(string path, nint* argv, nint* envp);
 }

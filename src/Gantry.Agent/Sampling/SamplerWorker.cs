@@ -24,6 +24,7 @@ internal sealed class SamplerWorker(Sampler sampler, SnapshotPublisher publisher
                 if (snapshot.Sequence == 1)
                 {
                     AgentLog.FirstSample(logger, snapshot.Gpus.Gpus.Count, snapshot.Gpus.Status, snapshot.Gpus.Message ?? "");
+                    AgentRuntime.ReleaseStartupMemory();
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -60,6 +60,14 @@ public sealed class AgentRuntimeTests
     }
 
     [Fact]
+    public void ReleaseStartupMemory_RunsAFullCollection()
+    {
+        var before = GC.CollectionCount(2);
+        AgentRuntime.ReleaseStartupMemory();
+        Assert.True(GC.CollectionCount(2) > before);
+    }
+
+    [Fact]
     public void RemoveAdded_FirstStart_ChangesNothing()
     {
         var environment = new Dictionary<string, string?> { [AgentRuntime.Gen0SizeVariable] = "800000" };
