@@ -89,6 +89,45 @@ public sealed class AgentProcessTests
         Assert.Equal(0, await agent.StopAsync());
     }
 
+    [Theory]
+    [InlineData("agent")]
+    [InlineData("server")]
+    public async Task WorkingDirectory_AppsettingsIgnoredAndNotWatched(string role)
+    {
+        // An ASP.NET Core default host would read appsettings.json from the working directory (here
+        // adding a Kestrel endpoint) and watch the directory tree for changes.
+        var dir = Directory.CreateTempSubdirectory("gantry-cwd-").FullName;
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            var extraPort = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), """{"Kestrel":{"Endpoints":{"Extra":{"Url":"http://127.0.0.1:PORT"}}}}""".Replace("PORT", extraPort.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+            for (var i = 0; i < 5; i++)
+            {
+                Directory.CreateDirectory(Path.Combine(dir, $"sub{i}", "deeper"));
+            }
+
+            string[] args = role == "agent"
+                ? ["agent", "--listen", "127.0.0.1:0", "--no-nvml"]
+                : ["server", "--listen", "127.0.0.1:0", "--data-dir", Path.Combine(dir, "data")];
+            await using var process = GantryProcess.Start(args, workingDirectory: dir);
+            var url = await process.WaitForListeningAsync();
+            Assert.Equal(HttpStatusCode.OK, (await RetryAsync(() => Http.GetAsync(url + "/healthz"))).StatusCode);
+
+            using var client = new System.Net.Sockets.TcpClient();
+            await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => client.ConnectAsync(IPAddress.Loopback, extraPort));
+            var watches = Directory.GetFiles($"/proc/{process.Id}/fd").Count(fd => new FileInfo(fd).LinkTarget?.Contains("inotify", StringComparison.Ordinal) == true);
+            Assert.Equal(0, watches);
+            Assert.Equal(0, await process.StopAsync());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Agent_PortInUse_FailsWithAClearMessage()
     {

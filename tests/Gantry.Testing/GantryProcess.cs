@@ -57,8 +57,8 @@ public sealed partial class GantryProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Starts <c>gantry</c> with the arguments and extra environment.</summary>
-    public static GantryProcess Start(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Starts <c>gantry</c> with the arguments and extra environment (in <paramref name="workingDirectory"/>, default the runner's).</summary>
+    public static GantryProcess Start(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(BinaryPath)
         {
@@ -66,6 +66,7 @@ public sealed partial class GantryProcess : IAsyncDisposable
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var a in arguments)
         {
