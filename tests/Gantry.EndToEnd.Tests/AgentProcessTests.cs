@@ -114,7 +114,19 @@ public sealed class AgentProcessTests
                 : ["server", "--listen", "127.0.0.1:0", "--data-dir", Path.Combine(dir, "data")];
             await using var process = GantryProcess.Start(args, workingDirectory: dir);
             var url = await process.WaitForListeningAsync();
-            Assert.Equal(HttpStatusCode.OK, (await RetryAsync(() => Http.GetAsync(url + "/healthz"))).StatusCode);
+            // The agent's /healthz is 503 until its first sample: wait for it to be up.
+            var healthy = false;
+            for (var i = 0; i < 100 && !healthy; i++)
+            {
+                using var health = await RetryAsync(() => Http.GetAsync(url + "/healthz"));
+                healthy = health.StatusCode == HttpStatusCode.OK;
+                if (!healthy)
+                {
+                    await Task.Delay(100);
+                }
+            }
+
+            Assert.True(healthy, "/healthz never answered 200");
 
             using var client = new System.Net.Sockets.TcpClient();
             await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => client.ConnectAsync(IPAddress.Loopback, extraPort));

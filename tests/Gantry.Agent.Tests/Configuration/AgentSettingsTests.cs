@@ -91,9 +91,9 @@ public sealed class AgentSettingsTests : IDisposable
     }
 
     [Fact]
-    public void Load_GcGen0Size_DefaultsToFourMiBAndOffMeansTheRuntimeDefault()
+    public void Load_GcGen0Size_DefaultsToOneMiBAndOffMeansTheRuntimeDefault()
     {
-        Assert.Equal(4L << 20, AgentSettings.Load(Flags(), Env(), null).EffectiveGcGen0Size);
+        Assert.Equal(1L << 20, AgentSettings.Load(Flags(), Env(), null).EffectiveGcGen0Size);
         Assert.Equal(0, AgentSettings.Load(Flags(("gc-gen0-size", "off")), Env(), null).EffectiveGcGen0Size);
         Assert.Equal(8L << 20, AgentSettings.Load(Flags(), Env(("GANTRY_GC_GEN0_SIZE", "8MiB")), null).EffectiveGcGen0Size);
         Assert.Equal(512L << 10, AgentSettings.Load(Flags(), Env(), Config("""{ "gcGen0Size": "512k" }""")).EffectiveGcGen0Size);
