@@ -132,10 +132,10 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", (ControlPlane c) => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, ControlPlane c) =>
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, ControlPlane c, TelemetryIngest ingest) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
-            metrics.Render(buffer, c, startedAt);
+            metrics.Render(buffer, c, ingest.Dropped, startedAt);
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
         app.MapNodeEndpoints();

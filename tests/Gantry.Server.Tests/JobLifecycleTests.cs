@@ -281,6 +281,7 @@ public sealed class JobLifecycleTests : IAsyncLifetime
         var text = await _server.Admin.GetStringAsync("/metrics");
         Assert.Contains("gantry_server_nodes{state=\"ready\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("gantry_server_jobs_submitted_total 1", text, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_telemetry_summaries_dropped_total 0", text, StringComparison.Ordinal);
 
         using var process = Process.Start(new ProcessStartInfo(promtool, "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true })!;
         await process.StandardInput.WriteAsync(text);

@@ -33,7 +33,11 @@ internal sealed class ServerMetrics
         _requests.GetOrAdd((route, method, status), static _ => new Counter()).Increment();
 
     /// <summary>Renders every family in Prometheus text format.</summary>
-    public void Render(IBufferWriter<byte> output, ControlPlane cluster, DateTimeOffset startedAt)
+    /// <param name="output">Where the text goes.</param>
+    /// <param name="cluster">Nodes, jobs and GPUs by state.</param>
+    /// <param name="telemetryDropped">Heartbeat summaries the telemetry writer dropped (<c>TelemetryIngest.Dropped</c>).</param>
+    /// <param name="startedAt">When the server started.</param>
+    public void Render(IBufferWriter<byte> output, ControlPlane cluster, long telemetryDropped, DateTimeOffset startedAt)
     {
         var w = new PrometheusTextWriter(output);
         var (nodes, jobs, gpus, busyGpus) = cluster.Counts();
@@ -61,6 +65,8 @@ internal sealed class ServerMetrics
         w.Begin().Value(Heartbeats.Value);
         w.Family("gantry_server_log_characters_total", "counter", "Characters of job output stored.");
         w.Begin().Value(LogCharacters.Value);
+        w.Family("gantry_server_telemetry_summaries_dropped_total", "counter", "Heartbeat telemetry summaries not stored because the history writer fell behind.");
+        w.Begin().Value(telemetryDropped);
         QueueWait.Render(w, "gantry_server_queue_wait_seconds", "Time from queued to placed.");
         RunTime.Render(w, "gantry_server_job_run_seconds", "Run time of jobs that ended.");
         SchedulingPass.Render(w, "gantry_server_scheduling_pass_seconds", "Duration of one scheduling pass.");
