@@ -44,13 +44,13 @@ internal sealed class ServerMetrics
         w.Family("gantry_server_nodes", "gauge", "Nodes by state.");
         foreach (var state in Enum.GetValues<NodeState>())
         {
-            w.Begin().Label("state", Name(state)).Value(nodes.GetValueOrDefault(state));
+            w.Begin().Label("state", state.Name()).Value(nodes.GetValueOrDefault(state));
         }
 
         w.Family("gantry_server_jobs", "gauge", "Jobs by state.");
         foreach (var state in Enum.GetValues<JobState>())
         {
-            w.Begin().Label("state", Name(state)).Value(jobs.GetValueOrDefault(state));
+            w.Begin().Label("state", state.Name()).Value(jobs.GetValueOrDefault(state));
         }
 
         w.Family("gantry_server_gpus", "gauge", "GPUs of all registered nodes.");
@@ -78,12 +78,6 @@ internal sealed class ServerMetrics
 
         w.Family("gantry_server_start_time_seconds", "gauge", "When the server started, in Unix seconds.");
         w.Begin().Value(startedAt.ToUnixTimeMilliseconds() / 1000.0);
-    }
-
-    private static string Name<T>(T value) where T : struct, Enum
-    {
-        var s = value.ToString();
-        return char.ToLowerInvariant(s[0]) + s[1..];
     }
 }
 
