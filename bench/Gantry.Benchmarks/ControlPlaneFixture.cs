@@ -1,56 +1,81 @@
 using Gantry.Core.Protocol;
-using Gantry.Server.Cluster;
+using Gantry.Core.Scheduling;
+using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
+using Gantry.Server.Jobs;
+using Gantry.Server.Live;
+using Gantry.Server.Logs;
+using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
-using Gantry.Server.Storage;
+using Gantry.Server.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Gantry.Benchmarks;
 
 /// <summary>
-/// A control plane as <c>ServerHost.Build</c> assembles it (real <see cref="StateStore"/> on a SQLite
-/// file in a temp dir, <see cref="ServerMetrics"/>, the system clock), without Kestrel.
+/// The control plane's features as <c>ServerHost.Build</c> assembles them (a real
+/// <see cref="SqliteStateStore"/> on a file in a temp dir, <see cref="ServerMetrics"/>, the system
+/// clock), without Kestrel.
 /// </summary>
 internal sealed class ControlPlaneFixture : IDisposable
 {
-    private ControlPlaneFixture(string dataDir, StateStore store, ControlPlane cluster)
+    private ControlPlaneFixture(string dataDir, ServerOptions options, SqliteStateStore store)
     {
         DataDir = dataDir;
         Store = store;
-        Cluster = cluster;
+        var state = store.Load();
+        var signals = new ClusterSignals();
+        var metrics = new ServerMetrics();
+        Tokens = new TokenStore(store, state, options, TimeProvider.System);
+        Nodes = new NodeRegistry(store, state, options, TimeProvider.System, signals, metrics, NullLogger<NodeRegistry>.Instance);
+        Jobs = new JobQueue(store, state, Nodes, options, TimeProvider.System, signals, metrics, NullLogger<JobQueue>.Instance);
+        Logs = new JobLogs(store, Jobs, options, metrics);
+        Options = options;
     }
 
     public string DataDir { get; }
 
-    public StateStore Store { get; }
+    public ServerOptions Options { get; }
 
-    public ControlPlane Cluster { get; }
+    public SqliteStateStore Store { get; }
+
+    public TokenStore Tokens { get; }
+
+    public NodeRegistry Nodes { get; }
+
+    public JobQueue Jobs { get; }
+
+    public JobLogs Logs { get; }
 
     public static ControlPlaneFixture Create()
     {
         var dataDir = Directory.CreateTempSubdirectory("gantry-bench-").FullName;
         var options = new ServerOptions { DataDir = dataDir };
-        var store = StateStore.Open(options.DatabasePath);
-        var cluster = new ControlPlane(store, options, TimeProvider.System, new ServerMetrics(), NullLogger<ControlPlane>.Instance);
-        return new ControlPlaneFixture(dataDir, store, cluster);
+        return new ControlPlaneFixture(dataDir, options, SqliteStateStore.Open(options.DatabasePath));
     }
 
     /// <summary>Registers a node as an agent would, with the GPU inventory of <paramref name="gpus"/>.</summary>
     public string Register(string nodeId, IReadOnlyList<GpuInventory> gpus, string zone) =>
-        Cluster.Register(new RegisterNodeRequest
-        {
-            NodeId = nodeId,
-            Name = nodeId,
-            CpuCores = 128,
-            MemoryBytes = 1L << 40,
-            Os = "linux",
-            Architecture = "x64",
-            Labels = new Dictionary<string, string> { ["zone"] = zone },
-            Gpus = gpus,
-            AgentVersion = "0.1.0",
-            RunningAttempts = [],
-        }).NodeId;
+        Nodes.Register(
+            new RegisterNodeRequest
+            {
+                NodeId = nodeId,
+                Name = nodeId,
+                CpuCores = 128,
+                MemoryBytes = 1L << 40,
+                Os = "linux",
+                Architecture = "x64",
+                Labels = new Dictionary<string, string> { ["zone"] = zone },
+                Gpus = gpus,
+                AgentVersion = "0.1.0",
+                RunningAttempts = [],
+            },
+            out _).NodeId;
+
+    /// <summary>One scheduling pass as the scheduler worker runs it; returns how many jobs were placed.</summary>
+    public int SchedulingPass() =>
+        Jobs.Apply(Scheduler.Schedule(new SchedulingInput(Nodes.SchedulingNodes(), Jobs.TakePending(Options.SchedulerDepth), TimeProvider.System.GetUtcNow(), new SchedulerPolicy())));
 
     public void Dispose()
     {

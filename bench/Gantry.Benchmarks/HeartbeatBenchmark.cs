@@ -12,7 +12,7 @@ namespace Gantry.Benchmarks;
 /// SQLite store holds <see cref="Nodes"/> registered nodes of 8 GPUs; each call parses one
 /// heartbeat body (the JSON an agent with 8 simulated GPUs sends, from a real sample of this
 /// machine) with <c>GantryJson.Default.HeartbeatRequest</c> as the endpoint does, and applies
-/// it with <c>ControlPlane.Heartbeat</c>, to the next node in turn.
+/// it with <c>NodeRegistry.Heartbeat</c>, to the next node in turn.
 /// </summary>
 [MemoryDiagnoser]
 public class HeartbeatBenchmark
@@ -53,16 +53,16 @@ public class HeartbeatBenchmark
     {
         using var body = new MemoryStream(_body, writable: false);
         var request = await JsonSerializer.DeserializeAsync(body, GantryJson.Default.HeartbeatRequest).ConfigureAwait(false);
-        return _fixture.Cluster.Heartbeat(NextNode(), request!);
+        return _fixture.Nodes.Heartbeat(NextNode(), request!);
     }
 
     /// <summary>Only the JSON parse.</summary>
     [Benchmark]
     public HeartbeatRequest? Parse() => JsonSerializer.Deserialize(_body, GantryJson.Default.HeartbeatRequest);
 
-    /// <summary>Only <c>ControlPlane.Heartbeat</c>: the part that holds the control plane's lock.</summary>
+    /// <summary>Only <c>NodeRegistry.Heartbeat</c>: the part that holds the node registry's lock.</summary>
     [Benchmark]
-    public HeartbeatResponse? Apply() => _fixture.Cluster.Heartbeat(NextNode(), _request);
+    public HeartbeatResponse? Apply() => _fixture.Nodes.Heartbeat(NextNode(), _request);
 
     private string NextNode()
     {

@@ -2,15 +2,14 @@ using BenchmarkDotNet.Attributes;
 using Gantry.Agent.ControlPlane;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
-using Gantry.Core.Scheduling;
-using Gantry.Server.Cluster;
+using Gantry.Server.Jobs;
 
 namespace Gantry.Benchmarks;
 
 /// <summary>
 /// A node with 8 GPUs running two one-GPU jobs, brought there the way the server does it: register,
-/// submit, one scheduling pass (<see cref="ControlPlane.SchedulingInput"/>, <see cref="Scheduler.Schedule"/>,
-/// <see cref="ControlPlane.Apply"/>), and the agent's <c>started</c> report for each attempt.
+/// submit, one scheduling pass (<see cref="ControlPlaneFixture.SchedulingPass"/>), and the agent's
+/// <c>started</c> report for each attempt.
 /// </summary>
 internal sealed class RunningJobs : IDisposable
 {
@@ -32,7 +31,7 @@ internal sealed class RunningJobs : IDisposable
 
     public ControlPlaneFixture Fixture { get; }
 
-    public ControlPlane Cluster => Fixture.Cluster;
+    public JobQueue Jobs => Fixture.Jobs;
 
     /// <summary>The running attempt the append benchmark uploads to.</summary>
     public Assignment Writer { get; }
@@ -51,18 +50,17 @@ internal sealed class RunningJobs : IDisposable
             Command = ["python", "train.py"],
             Resources = new ResourceRequest { Gpus = 1, Cpus = 8, MemoryBytes = 64L << 30 },
         };
-        var ids = fixture.Cluster.Submit(job with { Array = new ArrayRange { Start = 0, End = 1 } });
-        var result = Scheduler.Schedule(fixture.Cluster.SchedulingInput(new SchedulerPolicy()));
-        if (fixture.Cluster.Apply(result) != ids.Count)
+        var (_, count) = fixture.Jobs.Submit(job with { Array = new ArrayRange { Start = 0, End = 1 } });
+        if (fixture.SchedulingPass() is var placed && placed != count)
         {
-            throw new InvalidOperationException($"the scheduling pass placed {result.Placements.Count} of {ids.Count} jobs");
+            throw new InvalidOperationException($"the scheduling pass placed {placed} of {count} jobs");
         }
 
-        var attempts = fixture.Cluster.Assignments(NodeId)!.Value.Response.Attempts;
+        var attempts = fixture.Nodes.Assignments(NodeId)!.Value.Response.Attempts;
         foreach (var a in attempts)
         {
             var started = new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = TimeProvider.System.GetUtcNow(), Pid = 4242 };
-            Check(fixture.Cluster.Report(NodeId, a.JobId, a.Attempt, started));
+            Check(fixture.Jobs.Report(NodeId, a.JobId, a.Attempt, started));
         }
 
         return new RunningJobs(fixture, attempts[0], attempts[1]);
@@ -92,7 +90,7 @@ internal sealed class RunningJobs : IDisposable
 }
 
 /// <summary>
-/// Log streaming, ingest side: <c>ControlPlane.AppendLogs</c> of one upload of <see cref="Chunks"/>
+/// Log streaming, ingest side: <c>JobLogs.Append</c> of one upload of <see cref="Chunks"/>
 /// chunks of 200 bytes to a running attempt, stored in SQLite in one transaction. Every call
 /// continues the stream (new offsets), so every chunk is inserted, none skipped as a repeat. The
 /// agent sends a batch once 64 Ki characters wait (about 320 such chunks) or after a short linger.
@@ -120,12 +118,12 @@ public class LogAppendBenchmark
         var writer = _jobs.Writer;
         var upload = RunningJobs.Upload(writer.Epoch, _offset, Chunks);
         _offset += (long)Chunks * RunningJobs.ChunkBytes;
-        return _jobs.Cluster.AppendLogs(RunningJobs.NodeId, writer.JobId, writer.Attempt, upload) == ReportOutcome.Accepted;
+        return _jobs.Fixture.Logs.Append(RunningJobs.NodeId, writer.JobId, writer.Attempt, upload) == ReportOutcome.Accepted;
     }
 }
 
 /// <summary>
-/// Log streaming, read side: <c>ControlPlane.ReadLogs</c> of one page (<see cref="PageSize"/> chunks,
+/// Log streaming, read side: <c>JobLogs.Read</c> of one page (<see cref="PageSize"/> chunks,
 /// what <c>GET /api/v1/jobs/{id}/logs</c> reads per round) from a job holding <see cref="StoredChunks"/>
 /// chunks of 200 bytes, on the store's pooled read-only connection.
 /// </summary>
@@ -148,12 +146,12 @@ public class LogReadBenchmark
         for (var sent = 0; sent < StoredChunks; sent += 250)
         {
             var upload = RunningJobs.Upload(reader.Epoch, (long)sent * RunningJobs.ChunkBytes, 250);
-            RunningJobs.Check(_jobs.Cluster.AppendLogs(RunningJobs.NodeId, reader.JobId, reader.Attempt, upload));
+            RunningJobs.Check(_jobs.Fixture.Logs.Append(RunningJobs.NodeId, reader.JobId, reader.Attempt, upload));
         }
 
         // Page from the middle of the job's output, as a follower catching up does.
-        _after = _jobs.Cluster.ReadLogs(reader.JobId, 0, PageSize)[^1].Seq!.Value;
-        if (_jobs.Cluster.ReadLogs(reader.JobId, _after, PageSize).Count != PageSize)
+        _after = _jobs.Fixture.Logs.Read(reader.JobId, 0, PageSize)[^1].Seq!.Value;
+        if (_jobs.Fixture.Logs.Read(reader.JobId, _after, PageSize).Count != PageSize)
         {
             throw new InvalidOperationException("the job does not hold a full page after the first");
         }
@@ -163,5 +161,5 @@ public class LogReadBenchmark
     public void Cleanup() => _jobs.Dispose();
 
     [Benchmark]
-    public List<LogRecord> ReadPage() => _jobs.Cluster.ReadLogs(_jobs.Reader.JobId, _after, PageSize);
+    public List<LogRecord> ReadPage() => _jobs.Fixture.Logs.Read(_jobs.Reader.JobId, _after, PageSize);
 }

@@ -1,7 +1,8 @@
 using System.Buffers;
 using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
-using Gantry.Server.Cluster;
+using Gantry.Server.Live;
+using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard;
 using Gantry.Server.Jobs;
@@ -9,6 +10,7 @@ using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
 using Gantry.Server.Scheduling;
 using Gantry.Server.Storage;
+using Gantry.Server.Storage.Sqlite;
 using Gantry.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -57,24 +59,7 @@ public static class ServerHost
 
         var time = timeProvider ?? TimeProvider.System;
         Directory.CreateDirectory(options.DataDir);
-        StateStore store;
-        try
-        {
-            store = StateStore.Open(options.DatabasePath);
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException ex)
-        {
-            throw new InvalidOperationException($"cannot open the database {options.DatabasePath}: {ex.Message}", ex);
-        }
-        catch (StoreException ex)
-        {
-            throw new InvalidOperationException(ex.Message, ex);
-        }
-        catch (TypeInitializationException ex) when (ex.InnerException?.InnerException is DllNotFoundException or BadImageFormatException)
-        {
-            throw new InvalidOperationException($"cannot load SQLite's native library (e_sqlite3): {ex.InnerException.InnerException.Message}", ex);
-        }
-
+        var store = OpenStore(options);
         TelemetryStore telemetry;
         try
         {
@@ -88,28 +73,32 @@ public static class ServerHost
 
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton<IStateStore>(store);
         builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddSingleton<ClusterSignals>();
         builder.Services.AddSingleton(telemetry);
         builder.Services.AddSingleton<TelemetryIngest>();
-        builder.Services.AddSingleton(sp =>
-        {
-            var cluster = ActivatorUtilities.CreateInstance<ControlPlane>(sp);
-            cluster.Telemetry = sp.GetRequiredService<TelemetryIngest>();
-            return cluster;
-        });
+
+        // The features, built from what the store holds (read once, then dropped).
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Tokens);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Nodes);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Jobs);
+        builder.Services.AddSingleton<Startup>();
+        builder.Services.AddSingleton<JobLogs>();
         builder.Services.AddHostedService<TelemetryWriter>();
         builder.Services.AddHostedService<TelemetryRetentionWorker>();
         builder.Services.AddHostedService<EnergyTodaySeeder>();
         builder.Services.AddSingleton<SchedulerWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerWorker>());
-        builder.Services.AddHostedService<LivenessWorker>();
+        builder.Services.AddSingleton<LivenessWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LivenessWorker>());
+        builder.Services.AddSingleton<JobRetentionWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<JobRetentionWorker>());
         builder.Services.AddDashboard(options);
 
         var app = builder.Build();
-        var cluster = app.Services.GetRequiredService<ControlPlane>();
         var startLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
-        foreach (var written in cluster.EnsureTokens())
+        foreach (var written in app.Services.GetRequiredService<TokenStore>().EnsureTokens())
         {
             ServerLog.TokenWritten(startLogger, written);
         }
@@ -131,11 +120,11 @@ public static class ServerHost
         app.UseAuthorization();
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
-        app.MapGet("/readyz", (ControlPlane c) => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, ControlPlane c, TelemetryIngest ingest) =>
+        app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
-            metrics.Render(buffer, c, ingest.Dropped, startedAt);
+            metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt);
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
         app.MapNodeEndpoints();
@@ -146,5 +135,46 @@ public static class ServerHost
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
         return app;
+    }
+
+    private static SqliteStateStore OpenStore(ServerOptions options)
+    {
+        try
+        {
+            return SqliteStateStore.Open(options.DatabasePath);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        {
+            throw new InvalidOperationException($"cannot open the database {options.DatabasePath}: {ex.Message}", ex);
+        }
+        catch (StoreException ex)
+        {
+            throw new InvalidOperationException(ex.Message, ex);
+        }
+        catch (TypeInitializationException ex) when (ex.InnerException?.InnerException is DllNotFoundException or BadImageFormatException)
+        {
+            throw new InvalidOperationException($"cannot load SQLite's native library (e_sqlite3): {ex.InnerException.InnerException.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Reads the store once and builds the features that keep state in memory from it: tokens, the
+    /// node registry, the job queue (which restores what live attempts hold on their nodes).
+    /// </summary>
+    private sealed class Startup
+    {
+        public Startup(IStateStore store, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, ILoggerFactory loggers)
+        {
+            var state = store.Load();
+            Tokens = new TokenStore(store, state, options, time);
+            Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>()) { Telemetry = ingest };
+            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>());
+        }
+
+        public TokenStore Tokens { get; }
+
+        public NodeRegistry Nodes { get; }
+
+        public JobQueue Jobs { get; }
     }
 }

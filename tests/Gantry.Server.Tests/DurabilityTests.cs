@@ -26,12 +26,12 @@ public sealed class DurabilityTests
         }
 
         clock.Advance(TimeSpan.FromSeconds(3));
-        server.Cluster.SweepLiveness();
-        Assert.Equal(NodeState.Suspect, server.Cluster.GetNode(nodeId)!.State);
+        server.SweepLiveness();
+        Assert.Equal(NodeState.Suspect, server.Nodes.GetNode(nodeId)!.State);
 
         clock.Advance(TimeSpan.FromSeconds(3));
-        server.Cluster.SweepLiveness();
-        Assert.Equal(NodeState.Down, server.Cluster.GetNode(nodeId)!.State);
+        server.SweepLiveness();
+        Assert.Equal(NodeState.Down, server.Nodes.GetNode(nodeId)!.State);
 
         var lost = await server.JobAsync(once);
         Assert.Equal(JobState.Lost, lost.State);

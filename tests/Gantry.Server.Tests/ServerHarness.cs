@@ -2,7 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Gantry.Core.Protocol;
-using Gantry.Server.Cluster;
+using Gantry.Server.Jobs;
+using Gantry.Server.Nodes;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -45,7 +46,12 @@ internal sealed class ServerHarness : IAsyncDisposable
 
     public HttpClient Anonymous { get; }
 
-    public ControlPlane Cluster => App.Services.GetRequiredService<ControlPlane>();
+    public NodeRegistry Nodes => App.Services.GetRequiredService<NodeRegistry>();
+
+    public JobQueue Jobs => App.Services.GetRequiredService<JobQueue>();
+
+    /// <summary>One liveness sweep now (tests drive the clock; the worker's timer may not have ticked).</summary>
+    public void SweepLiveness() => App.Services.GetRequiredService<LivenessWorker>().Sweep();
 
     public static async Task<ServerHarness> StartAsync(TimeProvider? time = null, string? dataDir = null, Action<ServerOptions>? configure = null)
     {

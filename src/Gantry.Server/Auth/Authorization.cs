@@ -1,5 +1,5 @@
 using Gantry.Server.Api;
-using Gantry.Server.Cluster;
+using Gantry.Server.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,13 +21,14 @@ internal static class Authorization
                 return Missing();
             }
 
-            var cluster = http.RequestServices.GetRequiredService<ControlPlane>();
-            if (cluster.IsAdmin(hash))
+            var tokens = http.RequestServices.GetRequiredService<TokenStore>();
+            var nodes = http.RequestServices.GetRequiredService<NodeRegistry>();
+            if (tokens.IsAdmin(hash))
             {
                 return await next(context).ConfigureAwait(false);
             }
 
-            return cluster.IsJoin(hash) || cluster.NodeForCredential(hash) is not null
+            return tokens.IsJoin(hash) || nodes.NodeForCredential(hash) is not null
                 ? Problems.Forbidden("this endpoint needs the admin token")
                 : Wrong();
         });
@@ -42,13 +43,14 @@ internal static class Authorization
                 return Missing();
             }
 
-            var cluster = http.RequestServices.GetRequiredService<ControlPlane>();
-            if (cluster.IsJoin(hash))
+            var tokens = http.RequestServices.GetRequiredService<TokenStore>();
+            var nodes = http.RequestServices.GetRequiredService<NodeRegistry>();
+            if (tokens.IsJoin(hash))
             {
                 return await next(context).ConfigureAwait(false);
             }
 
-            return cluster.IsAdmin(hash) || cluster.NodeForCredential(hash) is not null
+            return tokens.IsAdmin(hash) || nodes.NodeForCredential(hash) is not null
                 ? Problems.Forbidden("registration needs the join token")
                 : Wrong();
         });
@@ -63,10 +65,11 @@ internal static class Authorization
                 return Missing();
             }
 
-            var cluster = http.RequestServices.GetRequiredService<ControlPlane>();
-            if (cluster.NodeForCredential(hash) is not { } nodeId)
+            var tokens = http.RequestServices.GetRequiredService<TokenStore>();
+            var nodes = http.RequestServices.GetRequiredService<NodeRegistry>();
+            if (nodes.NodeForCredential(hash) is not { } nodeId)
             {
-                return cluster.IsAdmin(hash) || cluster.IsJoin(hash)
+                return tokens.IsAdmin(hash) || tokens.IsJoin(hash)
                     ? Problems.Forbidden("this endpoint needs a node credential (returned by registration)")
                     : Problems.Unauthorized("the node credential is not known; register again with the join token");
             }

@@ -13,6 +13,15 @@ public sealed class ServerOptions
     /// <summary>Where the SQLite database and the generated tokens live.</summary>
     public string DataDir { get; set; } = DefaultDataDir();
 
+    /// <summary>
+    /// Where the state lives: null for SQLite in <see cref="DataDir"/> (<c>gantry.db</c>), or a
+    /// PostgreSQL URL (<c>postgres://user@host/db</c>) shared by every replica.
+    /// </summary>
+    public string? Store { get; set; }
+
+    /// <summary>True when <see cref="Store"/> names a PostgreSQL database.</summary>
+    public bool UsesPostgres => Store is { } store && (store.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || store.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>The join token agents present; null to generate one at first start into <c>join.token</c>.</summary>
     public string? JoinToken { get; set; }
 
@@ -30,6 +39,15 @@ public sealed class ServerOptions
 
     /// <summary>How long a job may be overtaken by backfill before it gets a reservation.</summary>
     public TimeSpan ReservationAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// How many pending jobs, in priority order, a scheduling pass looks at first; as many again come
+    /// from a window that moves through the rest of the queue pass by pass.
+    /// </summary>
+    public int SchedulerDepth { get; set; } = 500;
+
+    /// <summary>How long ended jobs (and their output) are kept in the store; null to keep them forever.</summary>
+    public TimeSpan? JobRetention { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>The least severe log level written.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
@@ -98,6 +116,16 @@ public sealed class ServerOptions
             return ("reservation-after", $"must be between 0s and 30d, got {Durations.Format(ReservationAfter)}");
         }
 
+        if (SchedulerDepth is < 1 or > 100_000)
+        {
+            return ("scheduler-depth", $"must be between 1 and 100000, got {SchedulerDepth}");
+        }
+
+        if (JobRetention is { } retention && retention < TimeSpan.FromMinutes(1))
+        {
+            return ("job-retention", $"must be at least 1m (or off), got {Durations.Format(retention)}");
+        }
+
         if (RetentionRaw <= TimeSpan.Zero)
         {
             return ("retention-raw", $"must be positive, got {Durations.Format(RetentionRaw)}");
@@ -116,6 +144,11 @@ public sealed class ServerOptions
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))
         {
             return ("join-token", "must be at least 16 characters without spaces");
+        }
+
+        if (Store is not null && !UsesPostgres)
+        {
+            return ("store", $"must be a PostgreSQL URL (postgres://user@host[:port]/database), got '{Store}'; leave it out for SQLite in --data-dir");
         }
 
         if (string.IsNullOrWhiteSpace(DataDir))

@@ -4,12 +4,13 @@ using System.Security.Claims;
 using Gantry.Core.Jobs;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
-using Gantry.Server.Cluster;
 using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard.Auth;
 using Gantry.Server.Dashboard.Live;
 using Gantry.Server.Dashboard.Pages;
 using Gantry.Server.Dashboard.Views;
+using Gantry.Server.Jobs;
+using Gantry.Server.Nodes;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
@@ -97,7 +98,7 @@ internal static class DashboardEndpoints
             return http.User.Identity?.IsAuthenticated == true ? Results.Redirect(returnUrl) : Login(http, antiforgery, StatusCodes.Status200OK, null, returnUrl);
         });
 
-        app.MapPost("/login", async (HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) =>
+        app.MapPost("/login", async (HttpContext http, TokenStore tokens, IAntiforgery antiforgery) =>
         {
             var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
             if (form is null)
@@ -112,7 +113,7 @@ internal static class DashboardEndpoints
                 return Login(http, antiforgery, StatusCodes.Status400BadRequest, "Enter the admin token.", returnUrl);
             }
 
-            if (!cluster.IsAdmin(Tokens.Hash(token)))
+            if (!tokens.IsAdmin(Tokens.Hash(token)))
             {
                 return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "the token is not valid: the dashboard takes the admin token (<data-dir>/admin.token)", returnUrl);
             }
@@ -163,9 +164,9 @@ internal static class DashboardEndpoints
             });
         }).RequireAuthorization();
 
-        app.MapPost("/nodes/{nodeId}/drain", (string nodeId, HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) => DrainAsync(http, cluster, antiforgery, nodeId, drain: true))
+        app.MapPost("/nodes/{nodeId}/drain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: true))
             .RequireAuthorization().DisableAntiforgery();
-        app.MapPost("/nodes/{nodeId}/undrain", (string nodeId, HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) => DrainAsync(http, cluster, antiforgery, nodeId, drain: false))
+        app.MapPost("/nodes/{nodeId}/undrain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: false))
             .RequireAuthorization().DisableAntiforgery();
 
         app.MapGet("/jobs", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
@@ -185,7 +186,7 @@ internal static class DashboardEndpoints
             return JobsPage(http, data, antiforgery, StatusCodes.Status200OK, new JobForm(), state, before);
         }).RequireAuthorization();
 
-        app.MapPost("/jobs", async (HttpContext http, ControlPlane cluster, DashboardData data, IAntiforgery antiforgery) =>
+        app.MapPost("/jobs", async (HttpContext http, JobQueue queue, DashboardData data, IAntiforgery antiforgery) =>
         {
             var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
             if (form is null)
@@ -213,8 +214,8 @@ internal static class DashboardEndpoints
                 return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, JobSubmit.Refused(typed, errors), null, null);
             }
 
-            var ids = cluster.Submit(submission);
-            return Results.Redirect($"/jobs/{ids[0]}");
+            var (first, _) = queue.Submit(submission);
+            return Results.Redirect($"/jobs/{first}");
         }).RequireAuthorization().DisableAntiforgery();
 
         app.MapGet("/jobs/{jobId}", (string jobId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
@@ -237,14 +238,14 @@ internal static class DashboardEndpoints
             });
         }).RequireAuthorization();
 
-        app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, ControlPlane cluster, IAntiforgery antiforgery) =>
+        app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, JobQueue queue, IAntiforgery antiforgery) =>
         {
             if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
             {
                 return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Jobs, "Not cancelled", "The form had expired; reload the page and try again.", $"/jobs/{jobId}", "Back to the job");
             }
 
-            return cluster.Cancel(jobId, out _) is null
+            return queue.Cancel(jobId, out _) is null
                 ? NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs")
                 : Results.Redirect($"/jobs/{jobId}");
         }).RequireAuthorization().DisableAntiforgery();
@@ -264,14 +265,14 @@ internal static class DashboardEndpoints
         response.Headers.CacheControl = "no-store";
     }
 
-    private static async Task<IResult> DrainAsync(HttpContext http, ControlPlane cluster, IAntiforgery antiforgery, string nodeId, bool drain)
+    private static async Task<IResult> DrainAsync(HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery, string nodeId, bool drain)
     {
         if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
         {
             return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Nodes, "Nothing changed", "The form had expired; reload the page and try again.", $"/nodes/{Uri.EscapeDataString(nodeId)}", "Back to the node");
         }
 
-        return cluster.Drain(nodeId, drain) is null
+        return nodes.Drain(nodeId, drain) is null
             ? NotFound(http, antiforgery, Section.Nodes, $"No node with id {nodeId} is known to this server.", "/nodes", "All nodes")
             : Results.Redirect($"/nodes/{Uri.EscapeDataString(nodeId)}");
     }

@@ -4,7 +4,7 @@ using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
-using Gantry.Server.Cluster;
+using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -21,7 +21,7 @@ internal static class JobEndpoints
     {
         var jobs = app.MapGroup("/api/v1/jobs");
 
-        jobs.MapPost("/", async (HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        jobs.MapPost("/", async (HttpContext http, JobQueue queue, ServerOptions options, CancellationToken ct) =>
         {
             var (submission, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.JobSubmission, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -34,11 +34,11 @@ internal static class JobEndpoints
                 return Problems.Invalid(errors);
             }
 
-            var ids = cluster.Submit(submission!);
-            return TypedResults.Created($"/api/v1/jobs/{ids[0]}", new SubmitResponse { JobIds = ids });
+            var (first, count) = queue.Submit(submission!);
+            return TypedResults.Created($"/api/v1/jobs/{first}", new SubmitResponse { JobIds = Ids(first, count) });
         }).RequireAdmin();
 
-        jobs.MapGet("/", (HttpContext http, ControlPlane cluster) =>
+        jobs.MapGet("/", (HttpContext http, JobQueue queue) =>
         {
             if (!Query.TryEnum<JobState>(http.Request, "state", out var state, out var error)
                 || !Query.TryLimit(http.Request, out var limit, out error)
@@ -47,17 +47,17 @@ internal static class JobEndpoints
                 return error!;
             }
 
-            return TypedResults.Json(cluster.ListJobs(state, cursor, limit), GantryJson.Default.PageJobInfo);
+            return TypedResults.Json(queue.ListJobs(state, cursor, limit), GantryJson.Default.PageJobInfo);
         }).RequireAdmin();
 
-        jobs.MapGet("/{jobId:long}", (long jobId, ControlPlane cluster) =>
-            cluster.GetJob(jobId) is { } job
+        jobs.MapGet("/{jobId:long}", (long jobId, JobQueue queue) =>
+            queue.GetJob(jobId) is { } job
                 ? TypedResults.Json(job, GantryJson.Default.JobInfo)
                 : Problems.NotFound($"no job with id {jobId}")).RequireAdmin();
 
-        jobs.MapPost("/{jobId:long}/cancel", (long jobId, ControlPlane cluster) =>
+        jobs.MapPost("/{jobId:long}/cancel", (long jobId, JobQueue queue) =>
         {
-            if (cluster.Cancel(jobId, out var alreadyEnded) is not { } job)
+            if (queue.Cancel(jobId, out var alreadyEnded) is not { } job)
             {
                 return Problems.NotFound($"no job with id {jobId}");
             }
@@ -67,9 +67,9 @@ internal static class JobEndpoints
                 : TypedResults.Json(job, GantryJson.Default.JobInfo);
         }).RequireAdmin();
 
-        jobs.MapGet("/{jobId:long}/logs", (long jobId, HttpContext http, ControlPlane cluster, CancellationToken ct) => StreamLogsAsync(jobId, http, cluster, ct)).RequireAdmin();
+        jobs.MapGet("/{jobId:long}/logs", (long jobId, HttpContext http, JobQueue queue, JobLogs logs, CancellationToken ct) => StreamLogsAsync(jobId, http, queue, logs, ct)).RequireAdmin();
 
-        jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/events", async (long jobId, int attempt, HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/events", async (long jobId, int attempt, HttpContext http, JobQueue queue, ServerOptions options, CancellationToken ct) =>
         {
             var (report, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.AttemptEvent, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -82,10 +82,10 @@ internal static class JobEndpoints
                 return Problems.Invalid("cause", "is required for an ended event");
             }
 
-            return Answer(cluster.Report(http.CallerNode(), jobId, attempt, report), jobId, attempt);
+            return Answer(queue.Report(http.CallerNode(), jobId, attempt, report), jobId, attempt);
         }).RequireNode();
 
-        jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/logs", async (long jobId, int attempt, HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/logs", async (long jobId, int attempt, HttpContext http, JobLogs logs, ServerOptions options, CancellationToken ct) =>
         {
             var (upload, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.LogUpload, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -101,8 +101,20 @@ internal static class JobEndpoints
                 }
             }
 
-            return Answer(cluster.AppendLogs(http.CallerNode(), jobId, attempt, upload), jobId, attempt);
+            return Answer(logs.Append(http.CallerNode(), jobId, attempt, upload), jobId, attempt);
         }).RequireNode();
+    }
+
+    /// <summary>The ids of a submission: consecutive, from <paramref name="first"/>.</summary>
+    internal static long[] Ids(long first, int count)
+    {
+        var ids = new long[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = first + i;
+        }
+
+        return ids;
     }
 
     private static IResult Answer(ReportOutcome outcome, long jobId, int attempt) => outcome switch
@@ -117,7 +129,7 @@ internal static class JobEndpoints
     /// Writes the job's output as newline-delimited <see cref="LogRecord"/>s, then an end record.
     /// With <c>follow=true</c> it waits for new output until the job has ended.
     /// </summary>
-    private static async Task<IResult> StreamLogsAsync(long jobId, HttpContext http, ControlPlane cluster, CancellationToken ct)
+    private static async Task<IResult> StreamLogsAsync(long jobId, HttpContext http, JobQueue queue, JobLogs logs, CancellationToken ct)
     {
         if (!Query.TryLong(http.Request, "after", out var afterParam, out var error))
         {
@@ -131,7 +143,7 @@ internal static class JobEndpoints
         }
 
         var follow = followText is "true" or "1";
-        if (cluster.LogStatus(jobId) is null)
+        if (queue.LogStatus(jobId) is null)
         {
             return Problems.NotFound($"no job with id {jobId}");
         }
@@ -146,8 +158,8 @@ internal static class JobEndpoints
             while (!ct.IsCancellationRequested)
             {
                 // Take the status (and its change signal) before reading: output stored before the end is then never missed.
-                var status = cluster.LogStatus(jobId)!.Value;
-                var page = cluster.ReadLogs(jobId, after, LogPage);
+                var status = queue.LogStatus(jobId)!.Value;
+                var page = logs.Read(jobId, after, LogPage);
                 foreach (var record in page)
                 {
                     JsonSerializer.Serialize(writer, record, GantryJson.Default.LogRecord);

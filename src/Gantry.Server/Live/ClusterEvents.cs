@@ -3,7 +3,8 @@ using System.Text.Json;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
-using Gantry.Server.Cluster;
+using Gantry.Server.Jobs;
+using Gantry.Server.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -22,23 +23,29 @@ internal static class ClusterEvents
     public static readonly TimeSpan Period = TimeSpan.FromSeconds(1);
 
     public static void MapClusterEvents(this IEndpointRouteBuilder app) =>
-        app.MapGet("/api/v1/cluster/events", (HttpContext http, ControlPlane cluster, TimeProvider time, CancellationToken ct) => StreamAsync(http, cluster, time, ct)).RequireAdmin();
+        app.MapGet("/api/v1/cluster/events", (HttpContext http, NodeRegistry nodes, JobQueue jobs, TimeProvider time, CancellationToken ct) => StreamAsync(http, nodes, jobs, time, ct)).RequireAdmin();
 
     /// <summary>The fleet now: nodes, counts, and the newest live and pending jobs.</summary>
-    public static ClusterSnapshot Snapshot(ControlPlane cluster, DateTimeOffset now)
+    public static ClusterSnapshot Snapshot(NodeRegistry nodes, JobQueue jobs, DateTimeOffset now)
     {
-        ArgumentNullException.ThrowIfNull(cluster);
-        var counts = cluster.Counts();
-        var nodes = cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items;
-        var running = cluster.ListJobs(JobState.Running, before: null, ClusterSnapshot.JobListLimit).Items;
-        var assigned = cluster.ListJobs(JobState.Assigned, before: null, ClusterSnapshot.JobListLimit).Items;
-        var pending = cluster.ListJobs(JobState.Pending, before: null, ClusterSnapshot.JobListLimit).Items;
+        ArgumentNullException.ThrowIfNull(nodes);
+        ArgumentNullException.ThrowIfNull(jobs);
+        var counts = nodes.Counts();
+        var jobCounts = new Dictionary<JobState, int>();
+        foreach (var (state, count) in jobs.Counts())
+        {
+            jobCounts[state] = (int)Math.Min(count, int.MaxValue);
+        }
+
+        var running = jobs.ListJobs(JobState.Running, before: null, ClusterSnapshot.JobListLimit).Items;
+        var assigned = jobs.ListJobs(JobState.Assigned, before: null, ClusterSnapshot.JobListLimit).Items;
+        var pending = jobs.ListJobs(JobState.Pending, before: null, ClusterSnapshot.JobListLimit).Items;
         return new ClusterSnapshot
         {
             At = now,
-            Nodes = nodes,
+            Nodes = nodes.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items,
             NodeCounts = counts.Nodes,
-            JobCounts = counts.Jobs,
+            JobCounts = jobCounts,
             Gpus = counts.Gpus,
             BusyGpus = counts.BusyGpus,
             Running = MergeNewestFirst(running, assigned, ClusterSnapshot.JobListLimit),
@@ -46,7 +53,7 @@ internal static class ClusterEvents
         };
     }
 
-    private static async Task StreamAsync(HttpContext http, ControlPlane cluster, TimeProvider time, CancellationToken ct)
+    private static async Task StreamAsync(HttpContext http, NodeRegistry nodes, JobQueue jobs, TimeProvider time, CancellationToken ct)
     {
         var response = http.Response;
         response.ContentType = "text/event-stream";
@@ -62,7 +69,7 @@ internal static class ClusterEvents
                 // event: cluster
                 // data: {"at":"…","nodes":[…],…}
                 response.BodyWriter.Write("event: cluster\ndata: "u8);
-                JsonSerializer.Serialize(writer, Snapshot(cluster, time.GetUtcNow()), GantryJson.Default.ClusterSnapshot);
+                JsonSerializer.Serialize(writer, Snapshot(nodes, jobs, time.GetUtcNow()), GantryJson.Default.ClusterSnapshot);
                 writer.Flush();
                 writer.Reset();
                 response.BodyWriter.Write("\n\n"u8);

@@ -1,12 +1,12 @@
-using Gantry.Server.Cluster;
 using Gantry.Server.Configuration;
+using Gantry.Server.Jobs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Server.Nodes;
 
 /// <summary>Sweeps node leases: ready → suspect → down; a node that goes down loses its live attempts.</summary>
-internal sealed partial class LivenessWorker(ControlPlane cluster, ServerOptions options, TimeProvider time, ILogger<LivenessWorker> logger) : BackgroundService
+internal sealed partial class LivenessWorker(NodeRegistry nodes, JobQueue jobs, ServerOptions options, TimeProvider time, ILogger<LivenessWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -18,7 +18,7 @@ internal sealed partial class LivenessWorker(ControlPlane cluster, ServerOptions
             {
                 try
                 {
-                    cluster.SweepLiveness();
+                    Sweep();
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -29,6 +29,15 @@ internal sealed partial class LivenessWorker(ControlPlane cluster, ServerOptions
         catch (OperationCanceledException)
         {
             // Stopping.
+        }
+    }
+
+    /// <summary>One sweep: leases that ran out, and the attempts of nodes that went down marked lost.</summary>
+    internal void Sweep()
+    {
+        foreach (var (_, reason, attempts) in nodes.Sweep())
+        {
+            jobs.LoseAttempts(attempts, reason);
         }
     }
 

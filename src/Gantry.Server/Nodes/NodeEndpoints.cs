@@ -2,7 +2,7 @@ using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
-using Gantry.Server.Cluster;
+using Gantry.Server.Jobs;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -19,7 +19,7 @@ internal static class NodeEndpoints
     {
         var nodes = app.MapGroup("/api/v1/nodes");
 
-        nodes.MapPost("/register", async (HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        nodes.MapPost("/register", async (HttpContext http, NodeRegistry registry, JobQueue jobs, ServerOptions options, CancellationToken ct) =>
         {
             var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.RegisterNodeRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -32,10 +32,12 @@ internal static class NodeEndpoints
                 return Problems.Invalid(errors);
             }
 
-            return TypedResults.Json(cluster.Register(request!), GantryJson.Default.RegisterNodeResponse);
+            var response = registry.Register(request!, out var orphaned);
+            jobs.LoseAttempts(orphaned, "the node's agent restarted and no longer runs it");
+            return TypedResults.Json(response, GantryJson.Default.RegisterNodeResponse);
         }).RequireJoin();
 
-        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, ControlPlane cluster, ServerOptions options, CancellationToken ct) =>
+        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, ServerOptions options, CancellationToken ct) =>
         {
             var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.HeartbeatRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -43,19 +45,19 @@ internal static class NodeEndpoints
                 return error;
             }
 
-            return cluster.Heartbeat(nodeId, request!) is { } response
+            return registry.Heartbeat(nodeId, request!) is { } response
                 ? TypedResults.Json(response, GantryJson.Default.HeartbeatResponse)
                 : Problems.NotFound($"node {nodeId} is not known to this server; register again");
         }).RequireNode();
 
-        nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, ControlPlane cluster, TimeProvider time, CancellationToken ct) =>
+        nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, NodeRegistry registry, TimeProvider time, CancellationToken ct) =>
         {
             if (!Query.TryLong(http.Request, "index", out var index, out var error) || !Query.TryWait(http.Request, MaxWait, out var wait, out error))
             {
                 return error!;
             }
 
-            if (cluster.Assignments(nodeId) is not { } current)
+            if (registry.Assignments(nodeId) is not { } current)
             {
                 return Problems.NotFound($"node {nodeId} is not known to this server; register again");
             }
@@ -70,14 +72,14 @@ internal static class NodeEndpoints
                     return Results.Empty;
                 }
 
-                current = cluster.Assignments(nodeId) ?? current;
+                current = registry.Assignments(nodeId) ?? current;
             }
 
             http.Response.Headers["X-Gantry-Index"] = current.Response.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return TypedResults.Json(current.Response, GantryJson.Default.AssignmentsResponse);
         }).RequireNode();
 
-        nodes.MapGet("/", (HttpContext http, ControlPlane cluster) =>
+        nodes.MapGet("/", (HttpContext http, NodeRegistry registry) =>
         {
             if (!Query.TryEnum<NodeState>(http.Request, "state", out var state, out var error) || !Query.TryLimit(http.Request, out var limit, out error))
             {
@@ -85,20 +87,20 @@ internal static class NodeEndpoints
             }
 
             var cursor = http.Request.Query["cursor"].ToString();
-            return TypedResults.Json(cluster.ListNodes(state, cursor.Length == 0 ? null : cursor, limit), GantryJson.Default.PageNodeInfo);
+            return TypedResults.Json(registry.ListNodes(state, cursor.Length == 0 ? null : cursor, limit), GantryJson.Default.PageNodeInfo);
         }).RequireAdmin();
 
-        nodes.MapGet("/{nodeId}", (string nodeId, ControlPlane cluster) =>
-            cluster.GetNode(nodeId) is { } node
+        nodes.MapGet("/{nodeId}", (string nodeId, NodeRegistry registry) =>
+            registry.GetNode(nodeId) is { } node
                 ? TypedResults.Json(node, GantryJson.Default.NodeInfo)
                 : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
 
-        nodes.MapPost("/{nodeId}/drain", (string nodeId, ControlPlane cluster) => Drain(cluster, nodeId, true)).RequireAdmin();
-        nodes.MapPost("/{nodeId}/undrain", (string nodeId, ControlPlane cluster) => Drain(cluster, nodeId, false)).RequireAdmin();
+        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin();
+        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireAdmin();
     }
 
-    private static IResult Drain(ControlPlane cluster, string nodeId, bool drain) =>
-        cluster.Drain(nodeId, drain) is { } node
+    private static IResult Drain(NodeRegistry registry, string nodeId, bool drain) =>
+        registry.Drain(nodeId, drain) is { } node
             ? TypedResults.Json(node, GantryJson.Default.NodeInfo)
             : Problems.NotFound($"no node with id {nodeId}");
 }

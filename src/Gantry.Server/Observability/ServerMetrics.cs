@@ -3,7 +3,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Gantry.Core.Jobs;
 using Gantry.Core.Nodes;
-using Gantry.Server.Cluster;
+using Gantry.Server.Jobs;
+using Gantry.Server.Nodes;
 using Gantry.Telemetry.Exposition;
 
 namespace Gantry.Server.Observability;
@@ -34,13 +35,17 @@ internal sealed class ServerMetrics
 
     /// <summary>Renders every family in Prometheus text format.</summary>
     /// <param name="output">Where the text goes.</param>
-    /// <param name="cluster">Nodes, jobs and GPUs by state.</param>
+    /// <param name="registry">Nodes and GPUs by state.</param>
+    /// <param name="queue">Jobs by state.</param>
     /// <param name="telemetryDropped">Heartbeat summaries the telemetry writer dropped (<c>TelemetryIngest.Dropped</c>).</param>
     /// <param name="startedAt">When the server started.</param>
-    public void Render(IBufferWriter<byte> output, ControlPlane cluster, long telemetryDropped, DateTimeOffset startedAt)
+    public void Render(IBufferWriter<byte> output, NodeRegistry registry, JobQueue queue, long telemetryDropped, DateTimeOffset startedAt)
     {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(queue);
         var w = new PrometheusTextWriter(output);
-        var (nodes, jobs, gpus, busyGpus) = cluster.Counts();
+        var (nodes, gpus, busyGpus) = registry.Counts();
+        var jobs = queue.Counts();
         w.Family("gantry_server_nodes", "gauge", "Nodes by state.");
         foreach (var state in Enum.GetValues<NodeState>())
         {

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Gantry.Core.Scheduling;
-using Gantry.Server.Cluster;
 using Gantry.Server.Configuration;
+using Gantry.Server.Jobs;
+using Gantry.Server.Live;
+using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,17 +11,25 @@ using Microsoft.Extensions.Logging;
 namespace Gantry.Server.Scheduling;
 
 /// <summary>
-/// Runs a scheduling pass whenever something changed (a submission, an attempt that ended, a node
-/// that became ready) and at least once a second (reservations depend on waiting time).
+/// Runs a scheduling pass when capacity or the queue changed (a submission, an attempt that ended, a
+/// node that became ready) and at least once a second (reservations depend on waiting time). A pass
+/// is bounded: it sees the nodes that take work and at most twice <see cref="ServerOptions.SchedulerDepth"/>
+/// pending jobs (<see cref="JobQueue.TakePending"/>), decides outside every lock (a pure function),
+/// and applies with a re-check. Passes keep a pause of a few times their own length between them, so
+/// a storm of wake-ups (a fleet coming back after a blip) costs a bounded share of a core.
 /// </summary>
-internal sealed partial class SchedulerWorker(ControlPlane cluster, ServerOptions options, ServerMetrics metrics, TimeProvider time, ILogger<SchedulerWorker> logger) : BackgroundService
+internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs, ClusterSignals signals, ServerOptions options, ServerMetrics metrics, TimeProvider time, ILogger<SchedulerWorker> logger) : BackgroundService
 {
+    /// <summary>Passes take at most about 1/(1+this) of a core when woken back to back.</summary>
+    private const int PauseFactor = 3;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var policy = new SchedulerPolicy { ReservationAfter = options.ReservationAfter };
         while (!stoppingToken.IsCancellationRequested)
         {
-            var wake = cluster.SchedulerWake.Next;
+            var wake = signals.SchedulerWake.Next;
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 Pass(policy);
@@ -31,6 +41,13 @@ internal sealed partial class SchedulerWorker(ControlPlane cluster, ServerOption
 
             try
             {
+                // A share of the CPU, so real time, not the injected clock.
+                var pause = Stopwatch.GetElapsedTime(started) * PauseFactor;
+                if (pause > TimeSpan.FromMilliseconds(1))
+                {
+                    await Task.Delay(pause < TimeSpan.FromSeconds(1) ? pause : TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                }
+
                 await Task.WhenAny(wake, Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken)).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -40,30 +57,37 @@ internal sealed partial class SchedulerWorker(ControlPlane cluster, ServerOption
         }
     }
 
-    /// <summary>One pass: snapshot, decide (pure, outside the lock), apply.</summary>
+    /// <summary>One pass: snapshot, decide (pure, outside the locks), apply.</summary>
     internal int Pass(SchedulerPolicy policy)
     {
-        var started = Stopwatch.GetTimestamp();
-        var input = cluster.SchedulingInput(policy);
-        if (input.Pending.Count == 0)
+        if (jobs.PendingCount() == 0)
         {
             return 0;
         }
 
+        if (!nodes.AnySchedulable())
+        {
+            jobs.NoNodeReady();
+            return 0;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var pending = jobs.TakePending(options.SchedulerDepth);
+        var input = new SchedulingInput(nodes.SchedulingNodes(), pending, time.GetUtcNow(), policy);
         var result = Scheduler.Schedule(input);
-        var placed = cluster.Apply(result);
+        var placed = jobs.Apply(result);
         metrics.Placements.Add(placed);
         metrics.SchedulingPass.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         if (placed > 0)
         {
-            LogPass(logger, placed, input.Pending.Count - placed);
+            LogPass(logger, placed, pending.Count - placed);
         }
 
         return placed;
     }
 
-    [LoggerMessage(EventId = 2100, Level = LogLevel.Debug, Message = "Scheduling pass placed {Placed} jobs; {Waiting} wait")]
-    private static partial void LogPass(ILogger logger, int placed, int waiting);
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Debug, Message = "Scheduling pass placed {Placed} of the {Looked} jobs it looked at")]
+    private static partial void LogPass(ILogger logger, int placed, int looked);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Error, Message = "Scheduling pass failed")]
     private static partial void LogPassFailed(ILogger logger, Exception exception);

@@ -1,4 +1,4 @@
-using Gantry.Server.Cluster;
+using Gantry.Server.Nodes;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -8,22 +8,22 @@ namespace Gantry.Server.Telemetry;
 /// Once at start, in the background: adds today's energy so far from the telemetry history to
 /// <see cref="EnergyToday"/>, so the dashboard's "energy today" survives a server restart.
 /// </summary>
-internal sealed class EnergyTodaySeeder(TelemetryStore store, TelemetryIngest ingest, ControlPlane cluster, TimeProvider time, ILogger<EnergyTodaySeeder> logger) : BackgroundService
+internal sealed class EnergyTodaySeeder(TelemetryStore store, TelemetryIngest ingest, NodeRegistry nodes, TimeProvider time, ILogger<EnergyTodaySeeder> logger) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() =>
     {
         try
         {
             var now = time.GetUtcNow();
-            var nodes = new List<(string, IReadOnlyList<int>)>();
-            foreach (var node in cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
+            var gpus = new List<(string, IReadOnlyList<int>)>();
+            foreach (var node in nodes.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
             {
-                nodes.Add((node.Id, node.Gpus.Select(static g => g.Index).ToList()));
+                gpus.Add((node.Id, node.Gpus.Select(static g => g.Index).ToList()));
             }
 
-            var joules = EnergyToday.FromHistory(store, nodes, now);
+            var joules = EnergyToday.FromHistory(store, gpus, now);
             ingest.Energy.Seed(now, joules);
-            TelemetryLog.EnergySeeded(logger, joules / 3.6e6, nodes.Count);
+            TelemetryLog.EnergySeeded(logger, joules / 3.6e6, gpus.Count);
         }
         catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
         {

@@ -3,8 +3,8 @@ using Gantry.Core.Protocol;
 using Gantry.Core.Text;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
-using Gantry.Server.Cluster;
 using Gantry.Server.Configuration;
+using Gantry.Server.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -32,7 +32,7 @@ internal static class TelemetryEndpoints
     ];
 
     public static void MapTelemetryEndpoints(this IEndpointRouteBuilder app) =>
-        app.MapGet("/api/v1/telemetry/query", (HttpContext http, ControlPlane cluster, TelemetryStore store, ServerOptions options, TimeProvider time) =>
+        app.MapGet("/api/v1/telemetry/query", (HttpContext http, NodeRegistry nodes, TelemetryStore store, ServerOptions options, TimeProvider time) =>
         {
             var query = http.Request.Query;
             if (query["node"].ToString() is not { Length: > 0 } node)
@@ -59,7 +59,7 @@ internal static class TelemetryEndpoints
                 return Problems.Invalid("metric", $"must be {kind}: one of {valid}; got '{metric}'");
             }
 
-            if (cluster.GetNode(node) is not { } info)
+            if (nodes.GetNode(node) is not { } info)
             {
                 return Problems.NotFound($"node {node} is not known to this server");
             }

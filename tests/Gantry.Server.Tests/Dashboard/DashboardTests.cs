@@ -131,13 +131,13 @@ public sealed partial class DashboardTests : IAsyncLifetime
         var (nodeId, _) = await _server.RegisterAsync("gpu-a", gpus: 1);
         using var forged = await browser.PostAsync($"/nodes/{nodeId}/drain", new FormUrlEncodedContent([]));
         Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
-        Assert.False(_server.Cluster.GetNode(nodeId)!.Drain);
+        Assert.False(_server.Nodes.GetNode(nodeId)!.Drain);
 
         using var drained = await PostFormAsync(browser, $"/nodes/{nodeId}", $"/nodes/{nodeId}/drain", []);
         Assert.Equal(HttpStatusCode.Redirect, drained.StatusCode);
-        Assert.True(_server.Cluster.GetNode(nodeId)!.Drain);
+        Assert.True(_server.Nodes.GetNode(nodeId)!.Drain);
         using var undrained = await PostFormAsync(browser, $"/nodes/{nodeId}", $"/nodes/{nodeId}/undrain", []);
-        Assert.False(_server.Cluster.GetNode(nodeId)!.Drain);
+        Assert.False(_server.Nodes.GetNode(nodeId)!.Drain);
     }
 
     [Theory]
@@ -155,7 +155,7 @@ public sealed partial class DashboardTests : IAsyncLifetime
         var html = await response.Content.ReadAsStringAsync();
         Assert.Contains("role=\"alert\"", html, StringComparison.Ordinal);
         Assert.Contains(WebUtility.HtmlEncode(error), html, StringComparison.Ordinal);
-        Assert.Empty(_server.Cluster.ListJobs(null, null, 10).Items);
+        Assert.Empty(_server.Jobs.ListJobs(null, null, 10).Items);
     }
 
     [Fact]

@@ -5,9 +5,10 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using Gantry.Core.Jobs;
 using Gantry.Server.Api;
-using Gantry.Server.Cluster;
 using Gantry.Server.Dashboard.Components;
 using Gantry.Server.Dashboard.Views;
+using Gantry.Server.Live;
+using Gantry.Server.Logs;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Components;
@@ -46,10 +47,10 @@ internal static class DashboardLive
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void MapDashboardLive(this IEndpointRouteBuilder app) =>
-        app.MapGet("/ui/events", (HttpContext http, ControlPlane cluster, DashboardData data, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct) =>
-            StreamAsync(http, cluster, data, antiforgery, time, loggers, ct));
+        app.MapGet("/ui/events", (HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct) =>
+            StreamAsync(http, signals, logs, data, antiforgery, time, loggers, ct));
 
-    private static async Task StreamAsync(HttpContext http, ControlPlane cluster, DashboardData data, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task StreamAsync(HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
     {
         if (http.User.Identity?.IsAuthenticated != true)
         {
@@ -78,7 +79,7 @@ internal static class DashboardLive
         {
             while (!ct.IsCancellationRequested)
             {
-                var changed = cluster.ClusterChanged.Next;
+                var changed = signals.Changed.Next;
                 var now = time.GetUtcNow();
                 var update = new Update(sent);
                 await using (var fragments = new Fragments(http.RequestServices, loggers))
@@ -95,7 +96,7 @@ internal static class DashboardLive
                 var wrote = update.WriteTo(response.BodyWriter);
                 if (view.Kind == LiveView.Job)
                 {
-                    wrote |= WriteLogs(response.BodyWriter, cluster, view);
+                    wrote |= WriteLogs(response.BodyWriter, logs, view);
                 }
 
                 if (!wrote && now - lastWrite >= KeepAlive)
@@ -209,9 +210,9 @@ internal static class DashboardLive
         $"{node.LastHeartbeatAt.UtcTicks}|{node.State}|{node.Drain}|{node.Name}|{string.Join(',', node.Jobs)}|{node.UsedCpus}";
 
     /// <summary>The job's output after what this page has: one <c>log</c> event per page of chunks.</summary>
-    private static bool WriteLogs(IBufferWriter<byte> output, ControlPlane cluster, LiveView view)
+    private static bool WriteLogs(IBufferWriter<byte> output, JobLogs logs, LiveView view)
     {
-        var chunks = cluster.ReadLogs(view.JobId, view.LogsAfter, DashboardData.LogReadPage);
+        var chunks = logs.Read(view.JobId, view.LogsAfter, DashboardData.LogReadPage);
         if (chunks.Count == 0)
         {
             return false;

@@ -1,7 +1,9 @@
 using Gantry.Core.Jobs;
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
-using Gantry.Server.Cluster;
+using Gantry.Server.Jobs;
+using Gantry.Server.Logs;
+using Gantry.Server.Nodes;
 using Gantry.Server.Dashboard.Charts;
 using Gantry.Server.Telemetry;
 
@@ -13,14 +15,18 @@ internal sealed class DashboardData
     /// <summary>Jobs one table shows at most; older ones are a link away.</summary>
     public const int JobPageSize = 100;
 
-    private readonly ControlPlane _cluster;
+    private readonly NodeRegistry _nodes;
+    private readonly JobQueue _jobs;
+    private readonly JobLogs _logs;
     private readonly TelemetryStore _telemetry;
     private readonly TelemetryIngest _ingest;
     private readonly TimeProvider _time;
 
-    public DashboardData(ControlPlane cluster, TelemetryStore telemetry, TelemetryIngest ingest, TimeProvider time)
+    public DashboardData(NodeRegistry nodes, JobQueue jobs, JobLogs logs, TelemetryStore telemetry, TelemetryIngest ingest, TimeProvider time)
     {
-        _cluster = cluster;
+        _nodes = nodes;
+        _jobs = jobs;
+        _logs = logs;
         _telemetry = telemetry;
         _ingest = ingest;
         _time = time;
@@ -32,12 +38,13 @@ internal sealed class DashboardData
     /// <summary>The overview's figures: counts from the control plane, power and tokens from the nodes' latest summaries.</summary>
     public OverviewStats Overview()
     {
-        var (nodes, jobs, gpus, busy) = _cluster.Counts();
+        var (nodes, gpus, busy) = _nodes.Counts();
+        var jobs = _jobs.Counts();
         double? power = null;
         double? tokens = null;
         double tokenWatts = 0;
         var simulated = false;
-        foreach (var node in _cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
+        foreach (var node in _nodes.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
         {
             simulated |= Show.IsSimulated(node);
             if (node.State is NodeState.Down || node.Summary is not { } summary)
@@ -70,10 +77,10 @@ internal sealed class DashboardData
             NodesDraining = nodes.GetValueOrDefault(NodeState.Draining) + nodes.GetValueOrDefault(NodeState.Drained),
             GpusTotal = gpus,
             GpusBusy = busy,
-            JobsRunning = jobs.GetValueOrDefault(JobState.Running) + jobs.GetValueOrDefault(JobState.Assigned),
-            JobsPending = jobs.GetValueOrDefault(JobState.Pending),
-            JobsSucceeded = jobs.GetValueOrDefault(JobState.Succeeded),
-            JobsFailed = jobs.GetValueOrDefault(JobState.Failed) + jobs.GetValueOrDefault(JobState.Lost),
+            JobsRunning = Clamp(jobs.GetValueOrDefault(JobState.Running) + jobs.GetValueOrDefault(JobState.Assigned)),
+            JobsPending = Clamp(jobs.GetValueOrDefault(JobState.Pending)),
+            JobsSucceeded = Clamp(jobs.GetValueOrDefault(JobState.Succeeded)),
+            JobsFailed = Clamp(jobs.GetValueOrDefault(JobState.Failed) + jobs.GetValueOrDefault(JobState.Lost)),
             PowerWatts = power,
             // Nothing to show until some node reports power; a fleet that idles at 0 W shows 0.
             EnergyTodayJoules = power is null && energy == 0 ? null : energy,
@@ -83,24 +90,26 @@ internal sealed class DashboardData
         };
     }
 
+    private static int Clamp(long count) => (int)Math.Min(count, int.MaxValue);
+
     /// <summary>Every node, by name.</summary>
     public List<NodeInfo> Nodes()
     {
-        var nodes = new List<NodeInfo>(_cluster.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items);
+        var nodes = new List<NodeInfo>(_nodes.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items);
         nodes.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name) is var byName and not 0 ? byName : string.CompareOrdinal(a.Id, b.Id));
         return nodes;
     }
 
     /// <summary>One node; null when unknown.</summary>
-    public NodeInfo? Node(string id) => _cluster.GetNode(id);
+    public NodeInfo? Node(string id) => _nodes.GetNode(id);
 
     /// <summary>One job with its attempts and transitions; null when unknown.</summary>
-    public JobInfo? Job(long id) => _cluster.GetJob(id);
+    public JobInfo? Job(long id) => _jobs.GetJob(id);
 
     /// <summary>Newest jobs first, optionally of one state, older than <paramref name="before"/>.</summary>
     public (List<JobRowModel> Rows, long? Next) Jobs(JobState? state, long? before)
     {
-        var page = _cluster.ListJobs(state, before, JobPageSize);
+        var page = _jobs.ListJobs(state, before, JobPageSize);
         var now = Now;
         var rows = new List<JobRowModel>(page.Items.Count);
         foreach (var job in page.Items)
@@ -118,7 +127,7 @@ internal sealed class DashboardData
         var rows = new List<JobRowModel>();
         foreach (var state in (ReadOnlySpan<JobState>)[JobState.Running, JobState.Assigned, JobState.Pending])
         {
-            foreach (var job in _cluster.ListJobs(state, before: null, limit).Items)
+            foreach (var job in _jobs.ListJobs(state, before: null, limit).Items)
             {
                 rows.Add(new JobRowModel(job, NodeName(job.NodeId), now));
             }
@@ -143,7 +152,7 @@ internal sealed class DashboardData
         long after = 0;
         while (true)
         {
-            var chunks = _cluster.ReadLogs(jobId, after, LogReadPage);
+            var chunks = _logs.Read(jobId, after, LogReadPage);
             foreach (var chunk in chunks)
             {
                 if (text.Length + (chunk.Data?.Length ?? 0) > maxChars)
@@ -165,7 +174,7 @@ internal sealed class DashboardData
 
     private long LastSeq(long jobId, long after)
     {
-        while (_cluster.ReadLogs(jobId, after, LogReadPage) is { Count: > 0 } chunks)
+        while (_logs.Read(jobId, after, LogReadPage) is { Count: > 0 } chunks)
         {
             after = chunks[^1].Seq ?? after;
             if (chunks.Count < LogReadPage)
@@ -181,7 +190,7 @@ internal sealed class DashboardData
     public const int LogReadPage = 500;
 
     /// <summary>The name of the node with id <paramref name="nodeId"/>; null when there is none or it is unknown.</summary>
-    public string? NodeName(string? nodeId) => nodeId is null ? null : _cluster.NodeName(nodeId);
+    public string? NodeName(string? nodeId) => nodeId is null ? null : _nodes.NodeName(nodeId);
 
     /// <summary>The node page's four history charts over <paramref name="range"/>, one line per GPU.</summary>
     public NodeCharts Charts(NodeInfo node, ChartRange range)

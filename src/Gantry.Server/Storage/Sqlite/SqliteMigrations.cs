@@ -1,11 +1,11 @@
-namespace Gantry.Server.Storage;
+namespace Gantry.Server.Storage.Sqlite;
 
 /// <summary>
 /// The schema, one script per version. A database at version N gets scripts N+1… applied at start,
 /// each in its own transaction, and <c>PRAGMA user_version</c> records how far it got. Never edit a
 /// script that has shipped: add the next one.
 /// </summary>
-internal static class Migrations
+internal static class SqliteMigrations
 {
     public static readonly string[] Scripts =
     [
@@ -79,6 +79,23 @@ internal static class Migrations
             data TEXT NOT NULL,
             UNIQUE (job_id, attempt, stream, offset));
         CREATE INDEX logs_job ON logs(job_id, seq);
+        """,
+
+        // 2: a job array is one record until its tasks start; ended jobs are purged by age (the
+        // counters keep ids and epochs rising after the newest rows are purged).
+        """
+        CREATE TABLE arrays (
+            first_job_id INTEGER PRIMARY KEY,
+            start_index INTEGER NOT NULL,
+            end_index INTEGER NOT NULL,
+            spec TEXT NOT NULL,
+            submitted_at INTEGER NOT NULL,
+            complete INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX arrays_open ON arrays(complete, first_job_id);
+        CREATE INDEX jobs_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL);
         """,
     ];
 }

@@ -1,0 +1,128 @@
+using Gantry.Core.Nodes;
+using Gantry.Core.Protocol;
+
+namespace Gantry.Server.Nodes;
+
+internal sealed partial class NodeRegistry
+{
+    /// <summary>Nodes ordered by id, after <paramref name="cursor"/>, optionally of one state.</summary>
+    public Page<NodeInfo> ListNodes(NodeState? state, string? cursor, int limit)
+    {
+        lock (_lock)
+        {
+            var items = new List<NodeInfo>(Math.Min(limit, _nodes.Count));
+            IEnumerable<string> ids = _ids;
+            if (cursor is not null)
+            {
+                ids = _ids.Count == 0 || string.CompareOrdinal(cursor, _ids.Max) >= 0 ? [] : _ids.GetViewBetween(cursor, _ids.Max);
+            }
+
+            string? last = null;
+            foreach (var id in ids)
+            {
+                if (cursor is not null && string.CompareOrdinal(id, cursor) <= 0)
+                {
+                    continue;
+                }
+
+                var node = _nodes[id];
+                if (state is { } s && node.State != s)
+                {
+                    continue;
+                }
+
+                if (items.Count == limit)
+                {
+                    return new Page<NodeInfo> { Items = items, NextCursor = last };
+                }
+
+                items.Add(ToNodeInfo(node));
+                last = id;
+            }
+
+            return new Page<NodeInfo> { Items = items };
+        }
+    }
+
+    /// <summary>A node's name without building its whole <see cref="NodeInfo"/>; null when unknown.</summary>
+    public string? NodeName(string id)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(id, out var node) ? node.Name : null;
+        }
+    }
+
+    public NodeInfo? GetNode(string id)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(id, out var node) ? ToNodeInfo(node) : null;
+        }
+    }
+
+    /// <summary>Nodes by state and the fleet's GPUs, kept as nodes change (no walk over the fleet).</summary>
+    public (Dictionary<NodeState, int> Nodes, int Gpus, int BusyGpus) Counts()
+    {
+        lock (_lock)
+        {
+            var nodes = new Dictionary<NodeState, int>();
+            foreach (var (state, count) in _stateCounts)
+            {
+                if (count > 0)
+                {
+                    nodes[state] = count;
+                }
+            }
+
+            return (nodes, _gpus, _busyGpus);
+        }
+    }
+
+    private static NodeInfo ToNodeInfo(NodeRecord node)
+    {
+        var gpus = new NodeGpuInfo[node.Gpus.Count];
+        for (var i = 0; i < gpus.Length; i++)
+        {
+            var g = node.Gpus[i];
+            gpus[i] = new NodeGpuInfo
+            {
+                Index = g.Index,
+                Uuid = g.Uuid,
+                Model = g.Model,
+                MemoryBytes = g.MemoryBytes,
+                Simulated = g.Simulated,
+                NvLinkPeers = g.NvLinkPeers,
+                JobId = node.GpuHolders.TryGetValue(g.Index, out var job) ? job : null,
+            };
+        }
+
+        var jobs = new long[node.Live.Count];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            jobs[i] = node.Live[i].JobId;
+        }
+
+        return new NodeInfo
+        {
+            Id = node.Id,
+            Name = node.Name,
+            State = node.State,
+            Drain = node.Drain,
+            Os = node.Os,
+            Architecture = node.Architecture,
+            CpuCores = node.CpuCores,
+            MemoryBytes = node.MemoryBytes,
+            UsedCpus = node.UsedCpus,
+            UsedMemoryBytes = node.UsedMemoryBytes,
+            Labels = node.Labels,
+            Gpus = gpus,
+            Jobs = jobs,
+            RegisteredAt = node.RegisteredAt,
+            LastHeartbeatAt = node.LastHeartbeatAt,
+            AgentVersion = node.AgentVersion,
+            AgentUrl = node.AgentUrl,
+            Summary = node.Summary,
+        };
+    }
+}

@@ -1,0 +1,621 @@
+using System.Security.Cryptography;
+using Gantry.Core.Nodes;
+using Gantry.Core.Protocol;
+using Gantry.Core.Scheduling;
+using Gantry.Server.Auth;
+using Gantry.Server.Configuration;
+using Gantry.Server.Live;
+using Gantry.Server.Observability;
+using Gantry.Server.Storage;
+using Gantry.Server.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace Gantry.Server.Nodes;
+
+/// <summary>
+/// The node feature: every node's facts, credential, lease and liveness, and what its live attempts
+/// hold (GPUs, cores, memory). One lock guards it; no call holds it for more than one node's work,
+/// and nothing here walks every node per heartbeat or per sweep: leases expire from two queues in
+/// deadline order. The job feature tells the registry what to hold and release
+/// (<see cref="TryHold"/>, <see cref="Release"/>, <see cref="Stop"/>), always outside its own calls
+/// into the registry's callers: the lock order is jobs, then nodes.
+/// </summary>
+internal sealed partial class NodeRegistry
+{
+    private readonly Lock _lock = new();
+    private readonly IStateStore _store;
+    private readonly ServerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ClusterSignals _signals;
+    private readonly ServerMetrics _metrics;
+    private readonly ILogger<NodeRegistry> _logger;
+    private readonly Dictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _ids = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _nodeByCredential = new(StringComparer.Ordinal);
+    private readonly Dictionary<NodeState, int> _stateCounts = [];
+
+    // Lease deadlines in the order they fall due: heartbeat times only grow, so a FIFO queue is
+    // sorted. An entry is stale when the node heartbeated since; the sweep skips those.
+    private readonly Queue<(NodeRecord Node, DateTimeOffset Due)> _suspectAt = new();
+    private readonly Queue<(NodeRecord Node, DateTimeOffset Due)> _downAt = new();
+    private readonly long _indexBase;
+    private int _gpus;
+    private int _busyGpus;
+
+    public NodeRegistry(IStateStore store, StoredState state, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<NodeRegistry> logger)
+    {
+        _store = store;
+        _options = options;
+        _time = time;
+        _signals = signals;
+        _metrics = metrics;
+        _logger = logger;
+        var now = time.GetUtcNow();
+        // Assignment indexes restart from a time-based value so an agent's old index never equals a new one.
+        _indexBase = now.ToUnixTimeMilliseconds();
+        foreach (var row in state.Nodes)
+        {
+            var node = new NodeRecord
+            {
+                Id = row.Id,
+                Name = row.Name,
+                Os = row.Os,
+                Architecture = row.Architecture,
+                CpuCores = row.CpuCores,
+                MemoryBytes = row.MemoryBytes,
+                Labels = row.Labels,
+                Gpus = row.Gpus,
+                CredentialHash = row.CredentialHash,
+                RegisteredAt = row.RegisteredAt,
+                Drain = row.Drain,
+                AgentVersion = row.AgentVersion,
+                AgentUrl = row.AgentUrl,
+                // Every node gets a fresh lease: the server was away, not the agents.
+                LastHeartbeatAt = now,
+                AssignmentIndex = _indexBase,
+            };
+            node.State = Evaluate(node, now);
+            _nodes[node.Id] = node;
+            _ids.Add(node.Id);
+            _nodeByCredential[Convert.ToHexString(node.CredentialHash)] = node.Id;
+            _stateCounts[node.State] = _stateCounts.GetValueOrDefault(node.State) + 1;
+            _gpus += node.Gpus.Count;
+            _suspectAt.Enqueue((node, now + _options.Lease));
+        }
+    }
+
+    /// <summary>Where heartbeats hand their summaries; null when telemetry history is not kept (benchmarks without it).</summary>
+    public TelemetryIngest? Telemetry { get; set; }
+
+    /// <summary>How many nodes are known.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _nodes.Count;
+            }
+        }
+    }
+
+    /// <summary>The node whose credential this is, or null.</summary>
+    public string? NodeForCredential(byte[] tokenHash)
+    {
+        lock (_lock)
+        {
+            return _nodeByCredential.TryGetValue(Convert.ToHexString(tokenHash), out var id)
+                && _nodes.TryGetValue(id, out var node)
+                && Tokens.Matches(tokenHash, node.CredentialHash)
+                ? id
+                : null;
+        }
+    }
+
+    /// <summary>
+    /// Registers a node (or a known node again, with a new credential). <paramref name="orphaned"/> gets
+    /// the attempts the server thought live there that the agent no longer runs: the job feature ends them.
+    /// </summary>
+    public RegisterNodeResponse Register(RegisterNodeRequest request, out List<AttemptRef> orphaned)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var credential = Tokens.New("gnode_");
+        var hash = Tokens.Hash(credential);
+        orphaned = [];
+        string id;
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            id = request.NodeId ?? NewNodeId();
+            var known = _nodes.TryGetValue(id, out var node);
+            var row = new NodeRow(id, request.Name, request.Os, request.Architecture, request.CpuCores, request.MemoryBytes, request.Labels, request.Gpus,
+                node?.Drain ?? false, hash, node?.RegisteredAt ?? now, now, request.AgentVersion, request.AgentUrl);
+            _store.Write(w => w.UpsertNode(row));
+            if (node is null)
+            {
+                node = new NodeRecord
+                {
+                    Id = id,
+                    Name = request.Name,
+                    Os = request.Os,
+                    Architecture = request.Architecture,
+                    CpuCores = request.CpuCores,
+                    MemoryBytes = request.MemoryBytes,
+                    Labels = request.Labels,
+                    Gpus = request.Gpus,
+                    CredentialHash = hash,
+                    RegisteredAt = now,
+                    LastHeartbeatAt = now,
+                    AssignmentIndex = _indexBase,
+                };
+                _nodes[id] = node;
+                _ids.Add(id);
+                _stateCounts[node.State] = _stateCounts.GetValueOrDefault(node.State) + 1;
+            }
+            else
+            {
+                _nodeByCredential.Remove(Convert.ToHexString(node.CredentialHash));
+                _gpus -= node.Gpus.Count;
+                node.Name = request.Name;
+                node.Os = request.Os;
+                node.Architecture = request.Architecture;
+                node.CpuCores = request.CpuCores;
+                node.MemoryBytes = request.MemoryBytes;
+                node.Labels = request.Labels;
+                node.Gpus = request.Gpus;
+                node.CredentialHash = hash;
+                node.LastHeartbeatAt = now;
+            }
+
+            _gpus += node.Gpus.Count;
+            node.AgentVersion = request.AgentVersion;
+            node.AgentUrl = request.AgentUrl;
+            node.SchedulingView = null;
+            _nodeByCredential[Convert.ToHexString(hash)] = id;
+
+            // The agent says what it runs; anything else we think is live there is not.
+            foreach (var live in node.Live)
+            {
+                if (!Lists(request.RunningAttempts, live))
+                {
+                    orphaned.Add(new AttemptRef { JobId = live.JobId, Attempt = live.Attempt, Epoch = live.Epoch });
+                }
+            }
+
+            SetState(node, Evaluate(node, now));
+            _suspectAt.Enqueue((node, now + _options.Lease));
+            Bump(node);
+            Log.NodeRegistered(_logger, id, request.Name, request.Gpus.Count, known);
+        }
+
+        _signals.SchedulerWake.Pulse();
+        _signals.Changed.Pulse();
+        return new RegisterNodeResponse
+        {
+            NodeId = id,
+            Credential = credential,
+            HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
+        };
+    }
+
+    private static bool Lists(IReadOnlyList<AttemptRef> running, Assignment live)
+    {
+        foreach (var r in running)
+        {
+            if (r.JobId == live.JobId && r.Attempt == live.Attempt && r.Epoch == live.Epoch)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private string NewNodeId()
+    {
+        while (true)
+        {
+            var id = "n" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+            if (!_nodes.ContainsKey(id))
+            {
+                return id;
+            }
+        }
+    }
+
+    /// <summary>Renews a node's lease; null when the node is unknown (the agent registers again).</summary>
+    public HeartbeatResponse? Heartbeat(string nodeId, HeartbeatRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        bool back;
+        HeartbeatResponse response;
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                return null;
+            }
+
+            var now = _time.GetUtcNow();
+            var wasSchedulable = node.Schedulable;
+            node.LastHeartbeatAt = now;
+            node.Summary = request.Summary;
+            SetState(node, Evaluate(node, now));
+            _suspectAt.Enqueue((node, now + _options.Lease));
+            back = node.Schedulable && !wasSchedulable;
+            response = new HeartbeatResponse
+            {
+                State = node.State,
+                LeaseExpiresAt = now + _options.Lease,
+                AssignmentIndex = node.AssignmentIndex,
+            };
+        }
+
+        Telemetry?.Enqueue(nodeId, request.Summary);
+        _metrics.Heartbeats.Increment();
+        if (back)
+        {
+            _signals.SchedulerWake.Pulse();
+            _signals.Changed.Pulse();
+        }
+
+        return response;
+    }
+
+    /// <summary>The node's live attempts and its index, plus the signal that fires when they change; null for an unknown node.</summary>
+    public (AssignmentsResponse Response, Task Changed)? Assignments(string nodeId)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                return null;
+            }
+
+            var changed = node.AssignmentsChanged.Next;
+            return (new AssignmentsResponse { Index = node.AssignmentIndex, Attempts = [.. node.Live] }, changed);
+        }
+    }
+
+    /// <summary>Sets or clears a node's drain flag; null when the node is unknown.</summary>
+    public NodeInfo? Drain(string nodeId, bool drain)
+    {
+        NodeInfo info;
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                return null;
+            }
+
+            if (node.Drain != drain)
+            {
+                _store.Write(w => w.SetNodeDrain(nodeId, drain));
+                node.Drain = drain;
+                SetState(node, Evaluate(node, _time.GetUtcNow()));
+                Log.NodeDrain(_logger, nodeId, drain);
+            }
+
+            info = ToNodeInfo(node);
+        }
+
+        _signals.SchedulerWake.Pulse();
+        _signals.Changed.Pulse();
+        return info;
+    }
+
+    /// <summary>
+    /// Moves nodes whose lease ran out to suspect, and those silent past <see cref="ServerOptions.DownAfter"/>
+    /// to down; returns, per node that went down, the live attempts it had (the job feature marks them lost).
+    /// Work is proportional to the leases that fell due, not to the fleet.
+    /// </summary>
+    public List<(string NodeId, string Reason, List<AttemptRef> Attempts)> Sweep()
+    {
+        var lost = new List<(string, string, List<AttemptRef>)>();
+        var changed = false;
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            while (_suspectAt.TryPeek(out var due) && due.Due < now)
+            {
+                _suspectAt.Dequeue();
+                var node = due.Node;
+                if (node.LastHeartbeatAt + _options.Lease >= now || !_nodes.ContainsKey(node.Id) || node.State is NodeState.Suspect or NodeState.Down)
+                {
+                    continue;
+                }
+
+                changed |= SetState(node, Evaluate(node, now));
+                _downAt.Enqueue((node, node.LastHeartbeatAt + _options.DownAfter));
+            }
+
+            while (_downAt.TryPeek(out var due) && due.Due < now)
+            {
+                _downAt.Dequeue();
+                var node = due.Node;
+                if (node.LastHeartbeatAt + _options.DownAfter >= now || node.State == NodeState.Down || !_nodes.ContainsKey(node.Id))
+                {
+                    continue;
+                }
+
+                changed |= SetState(node, Evaluate(node, now));
+                if (node.Live.Count > 0)
+                {
+                    var attempts = new List<AttemptRef>(node.Live.Count);
+                    foreach (var live in node.Live)
+                    {
+                        attempts.Add(new AttemptRef { JobId = live.JobId, Attempt = live.Attempt, Epoch = live.Epoch });
+                    }
+
+                    var silent = (now - node.LastHeartbeatAt).TotalSeconds;
+                    lost.Add((node.Id, $"node {node.Id} went down (no heartbeat for {silent:0}s)", attempts));
+                }
+            }
+        }
+
+        if (changed)
+        {
+            _signals.SchedulerWake.Pulse();
+            _signals.Changed.Pulse();
+        }
+
+        return lost;
+    }
+
+    /// <summary>
+    /// Holds a placement's GPUs, cores and memory on the node when they are still free and the node
+    /// still takes work, and tells the agent; false otherwise (the placement is dropped).
+    /// </summary>
+    public bool TryHold(string nodeId, Assignment assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node) || !Fits(node, assignment))
+            {
+                return false;
+            }
+
+            Hold(node, assignment);
+            SetState(node, Evaluate(node, _time.GetUtcNow()));
+            Bump(node);
+            return true;
+        }
+    }
+
+    /// <summary>At start: a live attempt read from the store holds what it held.</summary>
+    public void Restore(string nodeId, Assignment assignment)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(nodeId, out var node))
+            {
+                Hold(node, assignment);
+                SetState(node, Evaluate(node, _time.GetUtcNow()));
+            }
+        }
+    }
+
+    /// <summary>An attempt ended: what it held is free again, and the agent is told.</summary>
+    public void Release(string nodeId, long jobId, int attempt)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                return;
+            }
+
+            var i = IndexOf(node, jobId, attempt);
+            if (i < 0)
+            {
+                return;
+            }
+
+            var live = node.Live[i];
+            node.Live.RemoveAt(i);
+            node.UsedCpus -= live.Cpus;
+            node.UsedMemoryBytes -= live.MemoryBytes;
+            foreach (var gpu in live.Gpus)
+            {
+                if (node.GpuHolders.Remove(gpu))
+                {
+                    _busyGpus--;
+                }
+            }
+
+            node.SchedulingView = null;
+            SetState(node, Evaluate(node, _time.GetUtcNow()));
+            Bump(node);
+        }
+    }
+
+    /// <summary>Tells the agent to stop a live attempt (its job was cancelled).</summary>
+    public void Stop(string nodeId, long jobId, int attempt)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(nodeId, out var node) && IndexOf(node, jobId, attempt) is var i and >= 0)
+            {
+                node.Live[i] = node.Live[i] with { Action = AssignmentAction.Stop };
+                Bump(node);
+            }
+        }
+    }
+
+    /// <summary>True when some node takes work now (else a scheduling pass can place nothing).</summary>
+    public bool AnySchedulable()
+    {
+        lock (_lock)
+        {
+            return _stateCounts.GetValueOrDefault(NodeState.Ready) > 0;
+        }
+    }
+
+    /// <summary>What the scheduler sees: every node that takes work, with what is free on it.</summary>
+    public List<SchedulingNode> SchedulingNodes()
+    {
+        lock (_lock)
+        {
+            var nodes = new List<SchedulingNode>(_stateCounts.GetValueOrDefault(NodeState.Ready));
+            foreach (var node in _nodes.Values)
+            {
+                if (node.Schedulable)
+                {
+                    nodes.Add(node.SchedulingView ??= View(node));
+                }
+            }
+
+            return nodes;
+        }
+    }
+
+    private static SchedulingNode View(NodeRecord node)
+    {
+        var gpus = new SchedulingGpu[node.Gpus.Count];
+        for (var i = 0; i < gpus.Length; i++)
+        {
+            var g = node.Gpus[i];
+            gpus[i] = new SchedulingGpu(g.Index, g.Model, g.MemoryBytes, !node.GpuHolders.ContainsKey(g.Index), g.NvLinkPeers);
+        }
+
+        return new SchedulingNode
+        {
+            Id = node.Id,
+            Schedulable = node.Schedulable,
+            Labels = node.Labels,
+            CpuCores = node.CpuCores,
+            FreeCpus = node.CpuCores - node.UsedCpus,
+            MemoryBytes = node.MemoryBytes,
+            FreeMemoryBytes = node.MemoryBytes - node.UsedMemoryBytes,
+            Gpus = gpus,
+        };
+    }
+
+    /// <summary>The UUID of a node's GPU, or "" when unknown.</summary>
+    public string[] GpuUuids(string nodeId, IReadOnlyList<int> indexes)
+    {
+        lock (_lock)
+        {
+            var uuids = new string[indexes.Count];
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                Array.Fill(uuids, "");
+                return uuids;
+            }
+
+            for (var i = 0; i < uuids.Length; i++)
+            {
+                uuids[i] = "";
+                foreach (var gpu in node.Gpus)
+                {
+                    if (gpu.Index == indexes[i])
+                    {
+                        uuids[i] = gpu.Uuid;
+                        break;
+                    }
+                }
+            }
+
+            return uuids;
+        }
+    }
+
+    private static bool Fits(NodeRecord node, Assignment a)
+    {
+        if (!node.Schedulable || node.CpuCores - node.UsedCpus < a.Cpus || node.MemoryBytes - node.UsedMemoryBytes < a.MemoryBytes)
+        {
+            return false;
+        }
+
+        foreach (var gpu in a.Gpus)
+        {
+            if (node.GpuHolders.ContainsKey(gpu) || !HasGpu(node, gpu))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool HasGpu(NodeRecord node, int index)
+    {
+        foreach (var gpu in node.Gpus)
+        {
+            if (gpu.Index == index)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void Hold(NodeRecord node, Assignment a)
+    {
+        node.Live.Add(a);
+        node.UsedCpus += a.Cpus;
+        node.UsedMemoryBytes += a.MemoryBytes;
+        foreach (var gpu in a.Gpus)
+        {
+            if (node.GpuHolders.TryAdd(gpu, a.JobId))
+            {
+                _busyGpus++;
+            }
+        }
+
+        node.SchedulingView = null;
+    }
+
+    private static int IndexOf(NodeRecord node, long jobId, int attempt)
+    {
+        for (var i = 0; i < node.Live.Count; i++)
+        {
+            if (node.Live[i].JobId == jobId && node.Live[i].Attempt == attempt)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private NodeState Evaluate(NodeRecord node, DateTimeOffset now) =>
+        Liveness.Evaluate(node.LastHeartbeatAt, now, _options.Lease, _options.DownAfter, node.Drain, node.Live.Count);
+
+    /// <summary>Sets a node's state, keeping the counts; true when it changed.</summary>
+    private bool SetState(NodeRecord node, NodeState state)
+    {
+        var before = node.State;
+        if (before == state)
+        {
+            return false;
+        }
+
+        node.State = state;
+        node.SchedulingView = null;
+        _stateCounts[before] = _stateCounts.GetValueOrDefault(before) - 1;
+        _stateCounts[state] = _stateCounts.GetValueOrDefault(state) + 1;
+        Log.NodeState(_logger, node.Id, before, state);
+        return true;
+    }
+
+    private static void Bump(NodeRecord node)
+    {
+        node.AssignmentIndex++;
+        node.AssignmentsChanged.Pulse();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Node {NodeId} ({Name}, {Gpus} GPUs) registered (known before: {Known})")]
+        public static partial void NodeRegistered(ILogger logger, string nodeId, string name, int gpus, bool known);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Node {NodeId}: {Before} -> {After}")]
+        public static partial void NodeState(ILogger logger, string nodeId, NodeState before, NodeState after);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Node {NodeId} drain set to {Drain}")]
+        public static partial void NodeDrain(ILogger logger, string nodeId, bool drain);
+    }
+}

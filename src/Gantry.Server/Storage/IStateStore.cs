@@ -1,0 +1,195 @@
+using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
+
+namespace Gantry.Server.Storage;
+
+/// <summary>
+/// The control plane's durable state: tokens, nodes, jobs (with their array records, attempts and
+/// transitions) and job output. Features keep what live work needs in memory and write every change
+/// through <see cref="Write"/> before they answer, so an acknowledged change survives a killed
+/// process; what grows with history (ended jobs, output) is read back from here when asked.
+/// </summary>
+/// <remarks>
+/// Implementations: <see cref="Sqlite.SqliteStateStore"/> (one file, the embedded default). Calls are
+/// synchronous: features call <see cref="Write"/> under their own lock so that memory and store change
+/// in the same order. Readers may run concurrently with a writer and see committed state only.
+/// </remarks>
+internal interface IStateStore : IDisposable
+{
+    /// <summary>Where the state lives, for logs and errors ("SQLite /var/lib/gantry/server/gantry.db").</summary>
+    string Description { get; }
+
+    /// <summary>Everything the features keep in memory, read once at start.</summary>
+    StoredState Load();
+
+    /// <summary>Runs <paramref name="unitOfWork"/> in one transaction: all of it is stored, or none (the exception propagates).</summary>
+    void Write(Action<IStateWriter> unitOfWork);
+
+    /// <summary>One job with its attempts and transitions; null when there is no row (never stored, or purged).</summary>
+    StoredJob? ReadJob(long id);
+
+    /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state.</summary>
+    IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit);
+
+    /// <summary>One attempt of a stored job; null when unknown.</summary>
+    AttemptRow? ReadAttempt(long jobId, int attempt);
+
+    /// <summary>Up to <paramref name="limit"/> output chunks of a job after sequence number <paramref name="afterSeq"/>.</summary>
+    List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit);
+
+    /// <summary>
+    /// Deletes up to <paramref name="maxJobs"/> jobs that ended before <paramref name="cutoff"/>, with
+    /// their attempts, transitions and output, and array records left with no task; returns how many
+    /// jobs of each state went.
+    /// </summary>
+    Dictionary<JobState, int> PurgeEndedBefore(DateTimeOffset cutoff, int maxJobs);
+}
+
+/// <summary>The writes of one unit of work (<see cref="IStateStore.Write"/>).</summary>
+internal interface IStateWriter
+{
+    void SaveToken(string kind, byte[] hash, DateTimeOffset now);
+
+    void UpsertNode(NodeRow node);
+
+    void SetNodeDrain(string id, bool drain);
+
+    /// <summary>A job array: one record for every task until a task starts (or is cancelled) and gets a job row of its own.</summary>
+    void InsertArray(ArrayRow array);
+
+    /// <summary>Marks an array whose every task has a job row of its own: it is no longer read at start.</summary>
+    void CompleteArray(long firstJobId);
+
+    void InsertJob(JobRow job);
+
+    void UpdateJob(JobRow job);
+
+    void InsertTransition(long jobId, JobTransition transition);
+
+    void InsertAttempt(AttemptRow attempt);
+
+    void UpdateAttempt(AttemptRow attempt);
+
+    /// <summary>Stores an output chunk unless the same (job, attempt, stream, offset) is there already; true when stored.</summary>
+    bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data);
+}
+
+/// <summary>A node's durable facts (liveness is kept in memory: every node gets a fresh lease at start).</summary>
+internal sealed record NodeRow(
+    string Id,
+    string Name,
+    string Os,
+    string Architecture,
+    int CpuCores,
+    long MemoryBytes,
+    IReadOnlyDictionary<string, string> Labels,
+    IReadOnlyList<GpuInventory> Gpus,
+    bool Drain,
+    byte[] CredentialHash,
+    DateTimeOffset RegisteredAt,
+    DateTimeOffset LastHeartbeatAt,
+    string? AgentVersion,
+    string? AgentUrl);
+
+/// <summary>A job row. <see cref="Spec"/> has no array range: an array task is a job of its own once it has a row.</summary>
+internal sealed record JobRow
+{
+    public required long Id { get; init; }
+
+    public required JobSubmission Spec { get; init; }
+
+    public int? ArrayIndex { get; init; }
+
+    public required JobState State { get; init; }
+
+    public string? Reason { get; init; }
+
+    public bool CancelRequested { get; init; }
+
+    public required DateTimeOffset SubmittedAt { get; init; }
+
+    public required DateTimeOffset QueuedAt { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+
+    public DateTimeOffset? EndedAt { get; init; }
+
+    public int? ExitCode { get; init; }
+
+    public int RetriesUsed { get; init; }
+}
+
+/// <summary>One attempt (a placement of a job on a node) as stored.</summary>
+internal sealed record AttemptRow
+{
+    public required long JobId { get; init; }
+
+    public required int Number { get; init; }
+
+    public required long Epoch { get; init; }
+
+    public required string NodeId { get; init; }
+
+    public required int[] Gpus { get; init; }
+
+    public required string[] GpuUuids { get; init; }
+
+    public required int Cpus { get; init; }
+
+    public required long MemoryBytes { get; init; }
+
+    public required AttemptState State { get; init; }
+
+    public required DateTimeOffset AssignedAt { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+
+    public DateTimeOffset? EndedAt { get; init; }
+
+    public int? ExitCode { get; init; }
+
+    public string? Signal { get; init; }
+
+    public string? Reason { get; init; }
+
+    public bool EndedByAgent { get; init; }
+}
+
+/// <summary>
+/// A job array as one record: tasks <see cref="Start"/>…<see cref="End"/> have the job ids
+/// <see cref="FirstJobId"/>… in order; a task without a job row has not started.
+/// </summary>
+internal sealed record ArrayRow(long FirstJobId, int Start, int End, JobSubmission Spec, DateTimeOffset SubmittedAt)
+{
+    public int Count => End - Start + 1;
+
+    public long LastJobId => FirstJobId + Count - 1;
+}
+
+/// <summary>A stored job with its history.</summary>
+internal sealed record StoredJob(JobRow Job, IReadOnlyList<AttemptRow> Attempts, IReadOnlyList<JobTransition> Transitions);
+
+/// <summary>An array not yet wholly started, and the ids of its tasks that have job rows.</summary>
+internal sealed record StoredArray(ArrayRow Array, IReadOnlyList<long> TasksWithRows);
+
+/// <summary>What the features load at start.</summary>
+internal sealed class StoredState
+{
+    public Dictionary<string, byte[]> Tokens { get; } = new(StringComparer.Ordinal);
+
+    public List<NodeRow> Nodes { get; } = [];
+
+    /// <summary>Jobs pending, assigned or running, with every attempt (transitions are read when asked).</summary>
+    public List<(JobRow Job, List<AttemptRow> Attempts)> LiveJobs { get; } = [];
+
+    public List<StoredArray> Arrays { get; } = [];
+
+    /// <summary>Stored jobs per state (rows only; an array's unstarted tasks are counted from <see cref="Arrays"/>).</summary>
+    public Dictionary<JobState, long> JobCounts { get; } = [];
+
+    /// <summary>Above every job id handed out so far, array tasks included.</summary>
+    public long NextJobId { get; set; } = 1;
+
+    /// <summary>The highest fencing epoch handed out so far.</summary>
+    public long LastEpoch { get; set; }
+}

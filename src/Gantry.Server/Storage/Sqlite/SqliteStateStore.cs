@@ -1,0 +1,580 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
+using Microsoft.Data.Sqlite;
+
+namespace Gantry.Server.Storage.Sqlite;
+
+/// <summary>
+/// The state in one SQLite file (WAL). One connection writes, one unit of work at a time; readers use
+/// pooled read-only connections and see committed state. WAL with <c>synchronous=NORMAL</c> keeps
+/// committed transactions across a killed process; only a power cut can lose the last few.
+/// </summary>
+internal sealed class SqliteStateStore : IStateStore
+{
+    private const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
+    private const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
+
+    private readonly Lock _writeLock = new();
+    private readonly SqliteConnection _write;
+    private readonly string _readConnectionString;
+    private readonly Writer _writer;
+    private SqliteTransaction? _transaction;
+
+    private SqliteStateStore(string path, SqliteConnection write, string readConnectionString)
+    {
+        Description = "SQLite " + path;
+        _write = write;
+        _readConnectionString = readConnectionString;
+        _writer = new Writer(this);
+    }
+
+    public string Description { get; }
+
+    /// <summary>Opens (creating when missing) the database at <paramref name="path"/> and applies pending migrations.</summary>
+    public static SqliteStateStore Open(string path)
+    {
+        var (writer, read) = SqliteFile.Open(path, SqliteMigrations.Scripts, "the database", foreignKeys: true);
+        return new SqliteStateStore(path, writer, read);
+    }
+
+    public void Write(Action<IStateWriter> unitOfWork)
+    {
+        ArgumentNullException.ThrowIfNull(unitOfWork);
+        lock (_writeLock)
+        {
+            if (_transaction is not null)
+            {
+                // Nested in a unit of work of the same thread: part of it.
+                unitOfWork(_writer);
+                return;
+            }
+
+            _transaction = _write.BeginTransaction();
+            try
+            {
+                unitOfWork(_writer);
+                _transaction.Commit();
+            }
+            catch
+            {
+                _transaction.Rollback();
+                throw;
+            }
+            finally
+            {
+                _transaction.Dispose();
+                _transaction = null;
+            }
+        }
+    }
+
+    public StoredState Load()
+    {
+        var state = new StoredState();
+        using var connection = OpenRead();
+        using (var q = Query(connection, "SELECT kind, hash FROM tokens"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.Tokens[r.GetString(0)] = (byte[])r.GetValue(1);
+            }
+        }
+
+        using (var q = Query(connection, "SELECT id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url FROM nodes ORDER BY id"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.Nodes.Add(new NodeRow(
+                    r.GetString(0),
+                    r.GetString(1),
+                    r.GetString(2),
+                    r.GetString(3),
+                    r.GetInt32(4),
+                    r.GetInt64(5),
+                    JsonSerializer.Deserialize(r.GetString(6), StoreJson.Default.DictionaryStringString) ?? [],
+                    JsonSerializer.Deserialize(r.GetString(7), StoreJson.Default.ListGpuInventory) ?? [],
+                    r.GetInt64(8) != 0,
+                    (byte[])r.GetValue(9),
+                    Millis(r.GetInt64(10)),
+                    Millis(r.GetInt64(11)),
+                    r.IsDBNull(12) ? null : r.GetString(12),
+                    r.IsDBNull(13) ? null : r.GetString(13)));
+            }
+        }
+
+        var live = new Dictionary<long, List<AttemptRow>>();
+        using (var q = Query(connection, $"SELECT {JobColumns} FROM jobs WHERE state IN ('Pending', 'Assigned', 'Running') ORDER BY id"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                var job = ReadJobRow(r);
+                var attempts = new List<AttemptRow>();
+                live[job.Id] = attempts;
+                state.LiveJobs.Add((job, attempts));
+            }
+        }
+
+        using (var q = Query(connection, $"SELECT {Prefixed("a.", AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN ('Pending', 'Assigned', 'Running') ORDER BY a.job_id, a.attempt"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                var attempt = ReadAttemptRow(r);
+                live[attempt.JobId].Add(attempt);
+            }
+        }
+
+        using (var q = Query(connection, "SELECT first_job_id, start_index, end_index, spec, submitted_at FROM arrays WHERE complete = 0 ORDER BY first_job_id"))
+        {
+            var r = q.Reader;
+            var arrays = new List<ArrayRow>();
+            while (r.Read())
+            {
+                arrays.Add(new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, Millis(r.GetInt64(4))));
+            }
+
+            r.Close();
+            foreach (var array in arrays)
+            {
+                var ids = new List<long>();
+                using var tasksQuery = Query(connection, "SELECT id FROM jobs WHERE id BETWEEN $first AND $last ORDER BY id", ("$first", array.FirstJobId), ("$last", array.LastJobId));
+                var tasks = tasksQuery.Reader;
+                while (tasks.Read())
+                {
+                    ids.Add(tasks.GetInt64(0));
+                }
+
+                state.Arrays.Add(new StoredArray(array, ids));
+            }
+        }
+
+        using (var q = Query(connection, "SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.JobCounts[Enum.Parse<JobState>(r.GetString(0))] = r.GetInt64(1);
+            }
+        }
+
+        var next = Scalar(connection, "SELECT MAX(id) FROM jobs") + 1;
+        next = Math.Max(next, Scalar(connection, "SELECT MAX(first_job_id + end_index - start_index) FROM arrays") + 1);
+        next = Math.Max(next, Scalar(connection, "SELECT value FROM counters WHERE name = 'next_job_id'"));
+        state.NextJobId = Math.Max(1, next);
+        state.LastEpoch = Math.Max(Scalar(connection, "SELECT MAX(epoch) FROM attempts"), Scalar(connection, "SELECT value FROM counters WHERE name = 'last_epoch'"));
+        return state;
+    }
+
+    public StoredJob? ReadJob(long id)
+    {
+        using var connection = OpenRead();
+        JobRow job;
+        using (var q = Query(connection, $"SELECT {JobColumns} FROM jobs WHERE id = $id", ("$id", id)))
+        {
+            var r = q.Reader;
+            if (!r.Read())
+            {
+                return null;
+            }
+
+            job = ReadJobRow(r);
+        }
+
+        return WithHistory(connection, [job])[0];
+    }
+
+    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit)
+    {
+        using var connection = OpenRead();
+        var sql = new StringBuilder($"SELECT {JobColumns} FROM jobs WHERE id < $before");
+        if (state is not null)
+        {
+            sql.Append(" AND state = $state");
+        }
+
+        sql.Append(" ORDER BY id DESC LIMIT $limit");
+        var jobs = new List<JobRow>();
+        using (var q = Query(connection, sql.ToString(), ("$before", before ?? long.MaxValue), ("$state", state?.ToString()), ("$limit", limit)))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                jobs.Add(ReadJobRow(r));
+            }
+        }
+
+        return WithHistory(connection, jobs);
+    }
+
+    public AttemptRow? ReadAttempt(long jobId, int attempt)
+    {
+        using var connection = OpenRead();
+        using var rQuery = Query(connection, $"SELECT {AttemptColumns} FROM attempts WHERE job_id = $job AND attempt = $attempt", ("$job", jobId), ("$attempt", attempt));
+        var r = rQuery.Reader;
+        return r.Read() ? ReadAttemptRow(r) : null;
+    }
+
+    public List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit)
+    {
+        using var connection = OpenRead();
+        using var rQuery = Query(connection, "SELECT seq, attempt, stream, data FROM logs WHERE job_id = $job AND seq > $after ORDER BY seq LIMIT $limit", ("$job", jobId), ("$after", afterSeq), ("$limit", limit));
+        var r = rQuery.Reader;
+        var records = new List<LogRecord>();
+        while (r.Read())
+        {
+            records.Add(new LogRecord
+            {
+                Seq = r.GetInt64(0),
+                Attempt = r.GetInt32(1),
+                Stream = r.GetString(2) == "stdout" ? LogSource.Stdout : LogSource.Stderr,
+                Data = r.GetString(3),
+            });
+        }
+
+        return records;
+    }
+
+    public Dictionary<JobState, int> PurgeEndedBefore(DateTimeOffset cutoff, int maxJobs)
+    {
+        var purged = new Dictionary<JobState, int>();
+        Write(_ =>
+        {
+            // Ids and epochs must keep rising even when the newest rows go.
+            Execute("INSERT INTO counters (name, value) VALUES ('next_job_id', (SELECT COALESCE(MAX(id), 0) + 1 FROM jobs)) ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)");
+            Execute("INSERT INTO counters (name, value) VALUES ('last_epoch', (SELECT COALESCE(MAX(epoch), 0) FROM attempts)) ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)");
+            Execute("CREATE TEMP TABLE IF NOT EXISTS purge (id INTEGER PRIMARY KEY, state TEXT NOT NULL)");
+            Execute("DELETE FROM temp.purge");
+            Execute("INSERT INTO temp.purge (id, state) SELECT id, state FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $cutoff ORDER BY ended_at LIMIT $max", ("$cutoff", cutoff.ToUnixTimeMilliseconds()), ("$max", maxJobs));
+            using (var command = Command("SELECT state, COUNT(*) FROM temp.purge GROUP BY state"))
+            using (var r = command.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    purged[Enum.Parse<JobState>(r.GetString(0))] = r.GetInt32(1);
+                }
+            }
+
+            Execute("DELETE FROM logs WHERE job_id IN (SELECT id FROM temp.purge)");
+            Execute("DELETE FROM transitions WHERE job_id IN (SELECT id FROM temp.purge)");
+            Execute("DELETE FROM attempts WHERE job_id IN (SELECT id FROM temp.purge)");
+            Execute("DELETE FROM jobs WHERE id IN (SELECT id FROM temp.purge)");
+            Execute("""
+                DELETE FROM arrays WHERE complete = 1 AND submitted_at < $cutoff
+                    AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id BETWEEN arrays.first_job_id AND arrays.first_job_id + arrays.end_index - arrays.start_index)
+                """, ("$cutoff", cutoff.ToUnixTimeMilliseconds()));
+            Execute("DELETE FROM temp.purge");
+        });
+        return purged;
+    }
+
+    public void Dispose()
+    {
+        lock (_writeLock)
+        {
+            _writer.Dispose();
+            _transaction?.Dispose();
+            _write.Dispose();
+        }
+    }
+
+    private static List<StoredJob> WithHistory(SqliteConnection connection, List<JobRow> jobs)
+    {
+        var attempts = new Dictionary<long, List<AttemptRow>>();
+        var transitions = new Dictionary<long, List<JobTransition>>();
+        if (jobs.Count > 0)
+        {
+            var ids = new StringBuilder();
+            foreach (var job in jobs)
+            {
+                ids.Append(ids.Length == 0 ? "" : ",").Append(job.Id.ToString(CultureInfo.InvariantCulture));
+                attempts[job.Id] = [];
+                transitions[job.Id] = [];
+            }
+
+            using (var q = Query(connection, $"SELECT {AttemptColumns} FROM attempts WHERE job_id IN ({ids}) ORDER BY job_id, attempt"))
+            {
+                var r = q.Reader;
+                while (r.Read())
+                {
+                    var attempt = ReadAttemptRow(r);
+                    attempts[attempt.JobId].Add(attempt);
+                }
+            }
+
+            using (var q = Query(connection, $"SELECT job_id, time, from_state, to_state, reason FROM transitions WHERE job_id IN ({ids}) ORDER BY id"))
+            {
+                var r = q.Reader;
+                while (r.Read())
+                {
+                    transitions[r.GetInt64(0)].Add(new JobTransition
+                    {
+                        Time = Millis(r.GetInt64(1)),
+                        From = r.IsDBNull(2) ? null : Enum.Parse<JobState>(r.GetString(2)),
+                        To = Enum.Parse<JobState>(r.GetString(3)),
+                        Reason = r.GetString(4),
+                    });
+                }
+            }
+        }
+
+        var stored = new List<StoredJob>(jobs.Count);
+        foreach (var job in jobs)
+        {
+            stored.Add(new StoredJob(job, attempts[job.Id], transitions[job.Id]));
+        }
+
+        return stored;
+    }
+
+    private static JobRow ReadJobRow(SqliteDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        Spec = JsonSerializer.Deserialize(r.GetString(1), GantryJson.Default.JobSubmission)!,
+        ArrayIndex = r.IsDBNull(2) ? null : r.GetInt32(2),
+        State = Enum.Parse<JobState>(r.GetString(3)),
+        Reason = r.IsDBNull(4) ? null : r.GetString(4),
+        CancelRequested = r.GetInt64(5) != 0,
+        SubmittedAt = Millis(r.GetInt64(6)),
+        QueuedAt = Millis(r.GetInt64(7)),
+        StartedAt = Time(r, 8),
+        EndedAt = Time(r, 9),
+        ExitCode = r.IsDBNull(10) ? null : r.GetInt32(10),
+        RetriesUsed = r.GetInt32(11),
+    };
+
+    private static AttemptRow ReadAttemptRow(SqliteDataReader r) => new()
+    {
+        JobId = r.GetInt64(0),
+        Number = r.GetInt32(1),
+        Epoch = r.GetInt64(2),
+        NodeId = r.GetString(3),
+        Gpus = JsonSerializer.Deserialize(r.GetString(4), StoreJson.Default.Int32Array) ?? [],
+        GpuUuids = JsonSerializer.Deserialize(r.GetString(5), StoreJson.Default.StringArray) ?? [],
+        Cpus = r.GetInt32(6),
+        MemoryBytes = r.GetInt64(7),
+        State = Enum.Parse<AttemptState>(r.GetString(8)),
+        AssignedAt = Millis(r.GetInt64(9)),
+        StartedAt = Time(r, 10),
+        EndedAt = Time(r, 11),
+        ExitCode = r.IsDBNull(12) ? null : r.GetInt32(12),
+        Signal = r.IsDBNull(13) ? null : r.GetString(13),
+        Reason = r.IsDBNull(14) ? null : r.GetString(14),
+        EndedByAgent = r.GetInt64(15) != 0,
+    };
+
+    private static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
+
+    private SqliteConnection OpenRead()
+    {
+        var connection = new SqliteConnection(_readConnectionString);
+        connection.Open();
+        return connection;
+    }
+
+    private static Rows Query(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return new Rows(command, command.ExecuteReader());
+    }
+
+    /// <summary>A reader and its command, disposed together (disposing the command first would close the reader).</summary>
+    private sealed class Rows(SqliteCommand command, SqliteDataReader reader) : IDisposable
+    {
+        public SqliteDataReader Reader { get; } = reader;
+
+        public void Dispose()
+        {
+            Reader.Dispose();
+            command.Dispose();
+        }
+    }
+
+    private static long Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar() is long value ? value : 0;
+    }
+
+    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        command.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Command(string sql)
+    {
+        var command = _write.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = _transaction;
+        return command;
+    }
+
+    private static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
+
+    private static object Millis(DateTimeOffset? time) => time is { } t ? t.ToUnixTimeMilliseconds() : DBNull.Value;
+
+    private static DateTimeOffset? Time(SqliteDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : Millis(reader.GetInt64(ordinal));
+
+    private static string Json(JobSubmission spec) => JsonSerializer.Serialize(spec, GantryJson.Default.JobSubmission);
+
+    /// <summary>The writes of a unit of work, on the store's one writer connection.</summary>
+    private sealed class Writer(SqliteStateStore store) : IStateWriter, IDisposable
+    {
+        private SqliteCommand? _insertLog;
+
+        public void SaveToken(string kind, byte[] hash, DateTimeOffset now) =>
+            store.Execute(
+                "INSERT INTO tokens (kind, hash, created_at) VALUES ($kind, $hash, $now) ON CONFLICT(kind) DO UPDATE SET hash = $hash, created_at = $now",
+                ("$kind", kind), ("$hash", hash), ("$now", now.ToUnixTimeMilliseconds()));
+
+        public void UpsertNode(NodeRow node) =>
+            store.Execute(
+                """
+                INSERT INTO nodes (id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url)
+                VALUES ($id, $name, $os, $arch, $cpus, $memory, $labels, $gpus, $drain, $hash, $registered, $seen, $version, $url)
+                ON CONFLICT(id) DO UPDATE SET name = $name, os = $os, architecture = $arch, cpu_cores = $cpus, memory_bytes = $memory,
+                    labels = $labels, gpus = $gpus, drain = $drain, credential_hash = $hash, last_heartbeat_at = $seen, agent_version = $version, agent_url = $url
+                """,
+                ("$id", node.Id),
+                ("$name", node.Name),
+                ("$os", node.Os),
+                ("$arch", node.Architecture),
+                ("$cpus", node.CpuCores),
+                ("$memory", node.MemoryBytes),
+                ("$labels", JsonSerializer.Serialize(new Dictionary<string, string>(node.Labels), StoreJson.Default.DictionaryStringString)),
+                ("$gpus", JsonSerializer.Serialize(node.Gpus.ToList(), StoreJson.Default.ListGpuInventory)),
+                ("$drain", node.Drain ? 1 : 0),
+                ("$hash", node.CredentialHash),
+                ("$registered", node.RegisteredAt.ToUnixTimeMilliseconds()),
+                ("$seen", node.LastHeartbeatAt.ToUnixTimeMilliseconds()),
+                ("$version", node.AgentVersion),
+                ("$url", node.AgentUrl));
+
+        public void SetNodeDrain(string id, bool drain) =>
+            store.Execute("UPDATE nodes SET drain = $drain WHERE id = $id", ("$id", id), ("$drain", drain ? 1 : 0));
+
+        public void InsertArray(ArrayRow array) =>
+            store.Execute(
+                "INSERT INTO arrays (first_job_id, start_index, end_index, spec, submitted_at) VALUES ($first, $start, $end, $spec, $submitted)",
+                ("$first", array.FirstJobId), ("$start", array.Start), ("$end", array.End), ("$spec", Json(array.Spec)), ("$submitted", array.SubmittedAt.ToUnixTimeMilliseconds()));
+
+        public void CompleteArray(long firstJobId) =>
+            store.Execute("UPDATE arrays SET complete = 1 WHERE first_job_id = $first", ("$first", firstJobId));
+
+        public void InsertJob(JobRow job) =>
+            store.Execute(
+                $"INSERT INTO jobs ({JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries)",
+                JobParameters(job, withSpec: true));
+
+        public void UpdateJob(JobRow job) =>
+            store.Execute(
+                """
+                UPDATE jobs SET state = $state, reason = $reason, cancel_requested = $cancel, queued_at = $queued, started_at = $started,
+                    ended_at = $ended, exit_code = $exit, retries_used = $retries WHERE id = $id
+                """,
+                JobParameters(job, withSpec: false));
+
+        public void InsertTransition(long jobId, JobTransition transition) =>
+            store.Execute(
+                "INSERT INTO transitions (job_id, time, from_state, to_state, reason) VALUES ($job, $time, $from, $to, $reason)",
+                ("$job", jobId), ("$time", transition.Time.ToUnixTimeMilliseconds()), ("$from", transition.From?.ToString()), ("$to", transition.To.ToString()), ("$reason", transition.Reason));
+
+        public void InsertAttempt(AttemptRow attempt) =>
+            store.Execute(
+                $"INSERT INTO attempts ({AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent)",
+                AttemptParameters(attempt));
+
+        public void UpdateAttempt(AttemptRow attempt) =>
+            store.Execute(
+                """
+                UPDATE attempts SET state = $state, started_at = $started, ended_at = $ended, exit_code = $exit, signal = $signal,
+                    reason = $reason, ended_by_agent = $byAgent WHERE job_id = $job AND attempt = $attempt
+                """,
+                AttemptParameters(attempt));
+
+        public bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data)
+        {
+            // One command, prepared once and kept: an upload holds hundreds of chunks, and compiling the
+            // statement again for each one cost more than the insert itself (bench/Gantry.Benchmarks).
+            var command = _insertLog ??= CreateInsertLog();
+            command.Transaction = store._transaction;
+            var p = command.Parameters;
+            p[0].Value = jobId;
+            p[1].Value = attempt;
+            p[2].Value = stream == LogSource.Stdout ? "stdout" : "stderr";
+            p[3].Value = offset;
+            p[4].Value = data;
+            return command.ExecuteNonQuery() == 1;
+        }
+
+        public void Dispose() => _insertLog?.Dispose();
+
+        private SqliteCommand CreateInsertLog()
+        {
+            var command = store._write.CreateCommand();
+            command.CommandText = "INSERT OR IGNORE INTO logs (job_id, attempt, stream, offset, data) VALUES ($job, $attempt, $stream, $offset, $data)";
+            var p = command.Parameters;
+            p.Add("$job", SqliteType.Integer);
+            p.Add("$attempt", SqliteType.Integer);
+            p.Add("$stream", SqliteType.Text);
+            p.Add("$offset", SqliteType.Integer);
+            p.Add("$data", SqliteType.Text);
+            return command;
+        }
+
+        private static (string, object?)[] JobParameters(JobRow job, bool withSpec) =>
+        [
+            ("$id", job.Id),
+            ("$spec", withSpec ? Json(job.Spec) : null),
+            ("$array", job.ArrayIndex),
+            ("$state", job.State.ToString()),
+            ("$reason", job.Reason),
+            ("$cancel", job.CancelRequested ? 1 : 0),
+            ("$submitted", job.SubmittedAt.ToUnixTimeMilliseconds()),
+            ("$queued", job.QueuedAt.ToUnixTimeMilliseconds()),
+            ("$started", Millis(job.StartedAt)),
+            ("$ended", Millis(job.EndedAt)),
+            ("$exit", job.ExitCode),
+            ("$retries", job.RetriesUsed),
+        ];
+
+        private static (string, object?)[] AttemptParameters(AttemptRow a) =>
+        [
+            ("$job", a.JobId),
+            ("$attempt", a.Number),
+            ("$epoch", a.Epoch),
+            ("$node", a.NodeId),
+            ("$gpus", JsonSerializer.Serialize(a.Gpus, StoreJson.Default.Int32Array)),
+            ("$uuids", JsonSerializer.Serialize(a.GpuUuids, StoreJson.Default.StringArray)),
+            ("$cpus", a.Cpus),
+            ("$memory", a.MemoryBytes),
+            ("$state", a.State.ToString()),
+            ("$assigned", a.AssignedAt.ToUnixTimeMilliseconds()),
+            ("$started", Millis(a.StartedAt)),
+            ("$ended", Millis(a.EndedAt)),
+            ("$exit", a.ExitCode),
+            ("$signal", a.Signal),
+            ("$reason", a.Reason),
+            ("$byAgent", a.EndedByAgent ? 1 : 0),
+        ];
+    }
+}

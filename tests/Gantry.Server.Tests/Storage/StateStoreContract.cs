@@ -1,0 +1,303 @@
+using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
+using Gantry.Server.Storage;
+
+namespace Gantry.Server.Tests.Storage;
+
+/// <summary>
+/// What every <see cref="IStateStore"/> must do, whatever keeps the data. A store implementation
+/// gets a test class deriving from this one that says how to open a fresh store and reopen it.
+/// </summary>
+public abstract class StateStoreContract : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private IStateStore? _store;
+
+    internal IStateStore Store => _store ?? throw new InvalidOperationException("not open");
+
+    /// <summary>Opens the store under test, empty the first time, with what was written the times after.</summary>
+    internal abstract Task<IStateStore> OpenAsync();
+
+    /// <summary>Removes what the store left behind (files, a database).</summary>
+    protected abstract Task DeleteAsync();
+
+    public async Task InitializeAsync() => _store = await OpenAsync();
+
+    public async Task DisposeAsync()
+    {
+        _store?.Dispose();
+        await DeleteAsync();
+    }
+
+    private async Task<StoredState> ReopenAsync()
+    {
+        Store.Dispose();
+        _store = await OpenAsync();
+        return Store.Load();
+    }
+
+    [Fact]
+    public void Load_Empty_NothingAndIdsFromOne()
+    {
+        var state = Store.Load();
+        Assert.Empty(state.Tokens);
+        Assert.Empty(state.Nodes);
+        Assert.Empty(state.LiveJobs);
+        Assert.Empty(state.Arrays);
+        Assert.Equal(1, state.NextJobId);
+        Assert.Equal(0, state.LastEpoch);
+    }
+
+    [Fact]
+    public async Task Write_TokensAndNodes_ReadBackAfterReopen()
+    {
+        var node = Node("n1", drain: false);
+        Store.Write(w =>
+        {
+            w.SaveToken("admin", [1, 2, 3], T0);
+            w.SaveToken("admin", [4, 5, 6], T0);
+            w.UpsertNode(node);
+            w.UpsertNode(node with { Name = "renamed" });
+            w.SetNodeDrain("n1", true);
+        });
+
+        var state = await ReopenAsync();
+        Assert.Equal([4, 5, 6], state.Tokens["admin"]);
+        var loaded = Assert.Single(state.Nodes);
+        Assert.Equal("renamed", loaded.Name);
+        Assert.True(loaded.Drain);
+        Assert.Equal(node.Labels, loaded.Labels);
+        Assert.Equal("GPU-0", Assert.Single(loaded.Gpus).Uuid);
+        Assert.Equal(node.CredentialHash, loaded.CredentialHash);
+        Assert.Equal(T0, loaded.RegisteredAt);
+    }
+
+    [Fact]
+    public async Task Write_Throws_NothingOfTheUnitStored()
+    {
+        Assert.Throws<InvalidOperationException>(() => Store.Write(w =>
+        {
+            w.InsertJob(Job(1, JobState.Pending));
+            throw new InvalidOperationException("boom");
+        }));
+
+        Assert.Null(Store.ReadJob(1));
+        var state = await ReopenAsync();
+        Assert.Empty(state.LiveJobs);
+    }
+
+    [Fact]
+    public async Task Load_LiveJobsWithAttempts_EndedOnesOnlyCounted()
+    {
+        Store.Write(w =>
+        {
+            w.InsertJob(Job(1, JobState.Pending));
+            w.InsertJob(Job(2, JobState.Running));
+            w.InsertAttempt(Attempt(2, 1, epoch: 7, AttemptState.Lost));
+            w.InsertAttempt(Attempt(2, 2, epoch: 9, AttemptState.Running));
+            w.InsertJob(Job(3, JobState.Succeeded) with { EndedAt = T0, ExitCode = 0 });
+            w.InsertAttempt(Attempt(3, 1, epoch: 8, AttemptState.Succeeded));
+        });
+
+        var state = await ReopenAsync();
+        Assert.Equal([1L, 2L], state.LiveJobs.Select(j => j.Job.Id));
+        Assert.Equal([7L, 9L], state.LiveJobs[1].Attempts.Select(a => a.Epoch));
+        Assert.Equal(1, state.JobCounts[JobState.Succeeded]);
+        Assert.Equal(1, state.JobCounts[JobState.Pending]);
+        Assert.Equal(4, state.NextJobId);
+        Assert.Equal(9, state.LastEpoch);
+    }
+
+    [Fact]
+    public async Task Array_OneRecord_TasksWithRowsListedUntilComplete()
+    {
+        var spec = new JobSubmission { Command = ["./task.sh"], Resources = new ResourceRequest { Gpus = 1 } };
+        Store.Write(w => w.InsertArray(new ArrayRow(10, 1, 100_000, spec, T0)));
+        Store.Write(w => w.InsertJob(Job(12, JobState.Running) with { ArrayIndex = 3 }));
+
+        var state = await ReopenAsync();
+        var array = Assert.Single(state.Arrays);
+        Assert.Equal(10, array.Array.FirstJobId);
+        Assert.Equal(100_000, array.Array.Count);
+        Assert.Equal(["./task.sh"], array.Array.Spec.Command);
+        Assert.Equal([12L], array.TasksWithRows);
+        Assert.Equal(10 + 100_000, state.NextJobId);
+
+        Store.Write(w => w.CompleteArray(10));
+        state = await ReopenAsync();
+        Assert.Empty(state.Arrays);
+        Assert.Equal(10 + 100_000, state.NextJobId);
+    }
+
+    [Fact]
+    public void ReadJob_WithAttemptsAndTransitionsInOrder()
+    {
+        Store.Write(w =>
+        {
+            w.InsertJob(Job(5, JobState.Pending));
+            w.InsertTransition(5, new JobTransition { Time = T0, To = JobState.Pending, Reason = "submitted" });
+            w.UpdateJob(Job(5, JobState.Assigned) with { Reason = "placed" });
+            w.InsertTransition(5, new JobTransition { Time = T0.AddSeconds(1), From = JobState.Pending, To = JobState.Assigned, Reason = "placed" });
+            w.InsertAttempt(Attempt(5, 1, epoch: 3, AttemptState.Assigned));
+            w.UpdateAttempt(Attempt(5, 1, epoch: 3, AttemptState.Failed) with { EndedAt = T0.AddSeconds(2), ExitCode = 3, Reason = "exit code 3", EndedByAgent = true });
+        });
+
+        var job = Store.ReadJob(5)!;
+        Assert.Equal(JobState.Assigned, job.Job.State);
+        Assert.Equal("placed", job.Job.Reason);
+        Assert.Equal(["submitted", "placed"], job.Transitions.Select(t => t.Reason));
+        Assert.Null(job.Transitions[0].From);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.Equal(AttemptState.Failed, attempt.State);
+        Assert.Equal(3, attempt.ExitCode);
+        Assert.True(attempt.EndedByAgent);
+        Assert.Equal([0, 1], attempt.Gpus);
+        Assert.Equal(attempt, Store.ReadAttempt(5, 1), AttemptComparer.Instance);
+        Assert.Null(Store.ReadAttempt(5, 2));
+        Assert.Null(Store.ReadJob(6));
+    }
+
+    [Fact]
+    public void ListJobs_NewestFirst_ByStateAndCursor()
+    {
+        Store.Write(w =>
+        {
+            for (var id = 1; id <= 6; id++)
+            {
+                w.InsertJob(Job(id, id % 2 == 0 ? JobState.Succeeded : JobState.Pending));
+            }
+        });
+
+        Assert.Equal([6L, 5L, 4L], Store.ListJobs(null, null, 3).Select(j => j.Job.Id));
+        Assert.Equal([3L, 2L], Store.ListJobs(null, 4, 2).Select(j => j.Job.Id));
+        Assert.Equal([5L, 3L, 1L], Store.ListJobs(JobState.Pending, null, 10).Select(j => j.Job.Id));
+        Assert.Empty(Store.ListJobs(JobState.Running, null, 10));
+    }
+
+    [Fact]
+    public void InsertLog_SameOffsetTwice_StoredOnceAndReadBySeq()
+    {
+        Store.Write(w => w.InsertJob(Job(1, JobState.Running)));
+        var stored = new List<bool>();
+        Store.Write(w =>
+        {
+            stored.Add(w.InsertLog(1, 1, LogSource.Stdout, 0, "hello "));
+            stored.Add(w.InsertLog(1, 1, LogSource.Stdout, 6, "world\n"));
+            stored.Add(w.InsertLog(1, 1, LogSource.Stdout, 0, "hello "));
+            stored.Add(w.InsertLog(1, 1, LogSource.Stderr, 0, "warn\n"));
+        });
+
+        Assert.Equal([true, true, false, true], stored);
+        var all = Store.ReadLogs(1, 0, 10);
+        Assert.Equal(["hello ", "world\n", "warn\n"], all.Select(r => r.Data));
+        Assert.Equal(LogSource.Stderr, all[2].Stream);
+        Assert.Equal(["world\n", "warn\n"], Store.ReadLogs(1, all[0].Seq!.Value, 10).Select(r => r.Data));
+        Assert.Single(Store.ReadLogs(1, 0, 1));
+    }
+
+    [Fact]
+    public async Task Purge_EndedBeforeCutoff_GoesWithHistoryAndIdsKeepRising()
+    {
+        Store.Write(w =>
+        {
+            w.InsertJob(Job(1, JobState.Succeeded) with { EndedAt = T0 });
+            w.InsertTransition(1, new JobTransition { Time = T0, To = JobState.Pending, Reason = "submitted" });
+            w.InsertAttempt(Attempt(1, 1, epoch: 41, AttemptState.Succeeded));
+            w.InsertLog(1, 1, LogSource.Stdout, 0, "old output");
+            w.InsertJob(Job(2, JobState.Failed) with { EndedAt = T0.AddDays(10) });
+            w.InsertJob(Job(3, JobState.Pending));
+            w.InsertJob(Job(4, JobState.Lost) with { EndedAt = T0.AddHours(1) });
+            w.InsertAttempt(Attempt(4, 1, epoch: 42, AttemptState.Lost));
+        });
+
+        var purged = Store.PurgeEndedBefore(T0.AddDays(1), maxJobs: 1);
+        Assert.Equal(1, purged[JobState.Succeeded]);
+        Assert.Single(purged);
+        purged = Store.PurgeEndedBefore(T0.AddDays(1), maxJobs: 100);
+        Assert.Equal(1, purged[JobState.Lost]);
+        Assert.Empty(Store.PurgeEndedBefore(T0.AddDays(1), maxJobs: 100));
+
+        Assert.Null(Store.ReadJob(1));
+        Assert.Null(Store.ReadJob(4));
+        Assert.Empty(Store.ReadLogs(1, 0, 10));
+        Assert.NotNull(Store.ReadJob(2));
+        Assert.NotNull(Store.ReadJob(3));
+
+        // The newest rows go too: ids and epochs handed out before still count.
+        Store.PurgeEndedBefore(T0.AddDays(30), maxJobs: 100);
+        var state = await ReopenAsync();
+        Assert.Equal(5, state.NextJobId);
+        Assert.Equal(42, state.LastEpoch);
+        Assert.Equal(1, state.JobCounts[JobState.Pending]);
+        Assert.False(state.JobCounts.ContainsKey(JobState.Lost));
+    }
+
+    [Fact]
+    public async Task Purge_CompleteArrayWithoutTasks_RecordGoes()
+    {
+        var spec = new JobSubmission { Command = ["x"] };
+        Store.Write(w =>
+        {
+            w.InsertArray(new ArrayRow(1, 0, 1, spec, T0));
+            w.InsertJob(Job(1, JobState.Succeeded) with { EndedAt = T0 });
+            w.InsertJob(Job(2, JobState.Succeeded) with { EndedAt = T0 });
+            w.CompleteArray(1);
+        });
+
+        Store.PurgeEndedBefore(T0.AddDays(1), maxJobs: 100);
+        var state = await ReopenAsync();
+        Assert.Empty(state.Arrays);
+        Assert.Equal(3, state.NextJobId);
+    }
+
+    internal static NodeRow Node(string id, bool drain) => new(
+        id,
+        id,
+        "linux",
+        "x86_64",
+        8,
+        64L << 30,
+        new Dictionary<string, string> { ["zone"] = "a" },
+        [new GpuInventory { Index = 0, Uuid = "GPU-0", Model = "NVIDIA H100", MemoryBytes = 80L << 30 }],
+        drain,
+        [9, 9, 9],
+        T0,
+        T0,
+        "0.1.0",
+        null);
+
+    internal static JobRow Job(long id, JobState state) => new()
+    {
+        Id = id,
+        Spec = new JobSubmission { Command = ["true"], Resources = new ResourceRequest { Gpus = 1 } },
+        State = state,
+        SubmittedAt = T0,
+        QueuedAt = T0,
+    };
+
+    internal static AttemptRow Attempt(long jobId, int number, long epoch, AttemptState state) => new()
+    {
+        JobId = jobId,
+        Number = number,
+        Epoch = epoch,
+        NodeId = "n1",
+        Gpus = [0, 1],
+        GpuUuids = ["GPU-0", "GPU-1"],
+        Cpus = 2,
+        MemoryBytes = 1 << 20,
+        State = state,
+        AssignedAt = T0,
+    };
+
+    /// <summary>Attempt rows hold arrays: equal when every field and element is.</summary>
+    private sealed class AttemptComparer : IEqualityComparer<AttemptRow?>
+    {
+        public static readonly AttemptComparer Instance = new();
+
+        public bool Equals(AttemptRow? x, AttemptRow? y) =>
+            x is null || y is null ? x == y : x with { Gpus = [], GpuUuids = [] } == y with { Gpus = [], GpuUuids = [] } && x.Gpus.SequenceEqual(y.Gpus) && x.GpuUuids.SequenceEqual(y.GpuUuids);
+
+        public int GetHashCode(AttemptRow? obj) => obj?.JobId.GetHashCode() ?? 0;
+    }
+}
