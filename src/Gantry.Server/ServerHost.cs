@@ -139,6 +139,11 @@ public static class ServerHost
 
     private static SqliteStateStore OpenStore(ServerOptions options)
     {
+        if (options.UsesPostgres)
+        {
+            throw new InvalidOperationException("--store: PostgreSQL is not available in this build yet; leave --store out to use SQLite in --data-dir");
+        }
+
         try
         {
             return SqliteStateStore.Open(options.DatabasePath);

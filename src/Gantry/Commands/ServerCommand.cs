@@ -35,8 +35,11 @@ internal static class ServerCommand
         var retentionRaw = new Option<string>("--retention-raw") { Description = "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)", HelpName = "DURATION" };
         var retentionRollup = new Option<string>("--retention-rollup") { Description = "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)", HelpName = "DURATION" };
         var maxJobLog = new Option<string>("--max-job-log") { Description = "Output stored per job attempt and stream (stdout, stderr), counted in characters (bytes for ASCII text), e.g. 64MiB or 1g; past it the rest is dropped and the log says so. off: no limit. (default: 64MiB)", HelpName = "SIZE" };
+        var store = new Option<string>("--store") { Description = "Where the state lives: a PostgreSQL URL (postgres://user[:password]@host[:port]/database) that several replicas share. Default: SQLite in --data-dir. [env: GANTRY_STORE]", HelpName = "URL" };
+        var jobRetention = new Option<string>("--job-retention") { Description = "How long ended jobs and their output are kept; older ones are purged in the background. off: keep them. (default: 30d)", HelpName = "DURATION" };
+        var schedulerDepth = new Option<int?>("--scheduler-depth") { Description = "Pending jobs a scheduling pass looks at first, in priority order; as many again come from a window that moves through the rest of the queue, pass by pass. (default: 500)", HelpName = "N" };
         var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
-        foreach (var option in new Option[] { listen, dataDir, joinToken, heartbeat, downAfter, killGrace, reservation, retentionRaw, retentionRollup, maxJobLog, logLevel })
+        foreach (var option in new Option[] { listen, dataDir, store, joinToken, heartbeat, downAfter, killGrace, reservation, schedulerDepth, jobRetention, retentionRaw, retentionRollup, maxJobLog, logLevel })
         {
             command.Options.Add(option);
         }
@@ -55,6 +58,8 @@ internal static class ServerCommand
 
                 setting = "data-dir";
                 options.DataDir = parseResult.GetValue(dataDir) ?? options.DataDir;
+                setting = "store";
+                options.Store = parseResult.GetValue(store) ?? NonEmpty(Environment.GetEnvironmentVariable("GANTRY_STORE"));
                 setting = "join-token";
                 options.JoinToken = parseResult.GetValue(joinToken) ?? NonEmpty(Environment.GetEnvironmentVariable("GANTRY_JOIN_TOKEN"));
                 setting = "heartbeat-interval";
@@ -65,6 +70,14 @@ internal static class ServerCommand
                 options.KillGrace = Duration(parseResult.GetValue(killGrace), options.KillGrace);
                 setting = "reservation-after";
                 options.ReservationAfter = Duration(parseResult.GetValue(reservation), options.ReservationAfter);
+                setting = "scheduler-depth";
+                options.SchedulerDepth = parseResult.GetValue(schedulerDepth) ?? options.SchedulerDepth;
+                setting = "job-retention";
+                if (parseResult.GetValue(jobRetention) is { } retention)
+                {
+                    options.JobRetention = retention == "off" ? null : AgentSettings.ParseDuration(retention);
+                }
+
                 setting = "retention-raw";
                 options.RetentionRaw = Duration(parseResult.GetValue(retentionRaw), options.RetentionRaw);
                 setting = "retention-rollup";
