@@ -129,6 +129,7 @@ public static class ServerHost
         }).RequireAdmin();
         app.MapNodeEndpoints();
         app.MapJobEndpoints();
+        app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
         app.MapTelemetryEndpoints();
         app.MapDashboard();

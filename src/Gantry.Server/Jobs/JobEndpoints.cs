@@ -1,10 +1,8 @@
-using System.Buffers;
 using System.Text.Json;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
-using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -12,11 +10,9 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Gantry.Server.Jobs;
 
-/// <summary>Job endpoints: submit, list, show, cancel and logs for people; attempt events and log uploads for agents.</summary>
+/// <summary>Job endpoints: submit, list, show and cancel for people; attempt events for agents.</summary>
 internal static class JobEndpoints
 {
-    private const int LogPage = 500;
-
     public static void MapJobEndpoints(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/api/v1/jobs");
@@ -67,8 +63,6 @@ internal static class JobEndpoints
                 : TypedResults.Json(job, GantryJson.Default.JobInfo);
         }).RequireAdmin();
 
-        jobs.MapGet("/{jobId:long}/logs", (long jobId, HttpContext http, JobQueue queue, JobLogs logs, CancellationToken ct) => StreamLogsAsync(jobId, http, queue, logs, ct)).RequireAdmin();
-
         jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/events", async (long jobId, int attempt, HttpContext http, JobQueue queue, ServerOptions options, CancellationToken ct) =>
         {
             var (report, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.AttemptEvent, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
@@ -84,25 +78,6 @@ internal static class JobEndpoints
 
             return Answer(queue.Report(http.CallerNode(), jobId, attempt, report), jobId, attempt);
         }).RequireNode();
-
-        jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/logs", async (long jobId, int attempt, HttpContext http, JobLogs logs, ServerOptions options, CancellationToken ct) =>
-        {
-            var (upload, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.LogUpload, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
-            if (error is not null)
-            {
-                return error;
-            }
-
-            for (var i = 0; i < upload!.Chunks.Count; i++)
-            {
-                if (upload.Chunks[i].Offset < 0)
-                {
-                    return Problems.Invalid($"chunks[{i}].offset", "must not be negative");
-                }
-            }
-
-            return Answer(logs.Append(http.CallerNode(), jobId, attempt, upload), jobId, attempt);
-        }).RequireNode();
     }
 
     /// <summary>The ids of a submission: consecutive, from <paramref name="first"/>.</summary>
@@ -117,7 +92,7 @@ internal static class JobEndpoints
         return ids;
     }
 
-    private static IResult Answer(ReportOutcome outcome, long jobId, int attempt) => outcome switch
+    internal static IResult Answer(ReportOutcome outcome, long jobId, int attempt) => outcome switch
     {
         ReportOutcome.Accepted => TypedResults.NoContent(),
         ReportOutcome.NotFound => Problems.NotFound($"job {jobId} has no attempt {attempt}"),
@@ -125,77 +100,4 @@ internal static class JobEndpoints
         _ => Problems.Conflict($"attempt {attempt} of job {jobId} is no longer live or has another epoch; stop it"),
     };
 
-    /// <summary>
-    /// Writes the job's output as newline-delimited <see cref="LogRecord"/>s, then an end record.
-    /// With <c>follow=true</c> it waits for new output until the job has ended.
-    /// </summary>
-    private static async Task<IResult> StreamLogsAsync(long jobId, HttpContext http, JobQueue queue, JobLogs logs, CancellationToken ct)
-    {
-        if (!Query.TryLong(http.Request, "after", out var afterParam, out var error))
-        {
-            return error!;
-        }
-
-        var followText = http.Request.Query["follow"].ToString();
-        if (followText is not ("" or "true" or "false" or "1" or "0"))
-        {
-            return Problems.Invalid("follow", $"must be true or false, got '{followText}'");
-        }
-
-        var follow = followText is "true" or "1";
-        if (queue.LogStatus(jobId) is null)
-        {
-            return Problems.NotFound($"no job with id {jobId}");
-        }
-
-        var response = http.Response;
-        response.ContentType = "application/x-ndjson";
-        response.Headers.CacheControl = "no-cache";
-        var after = afterParam ?? 0;
-        var writer = new Utf8JsonWriter(response.BodyWriter);
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                // Take the status (and its change signal) before reading: output stored before the end is then never missed.
-                var status = queue.LogStatus(jobId)!.Value;
-                var page = logs.Read(jobId, after, LogPage);
-                foreach (var record in page)
-                {
-                    JsonSerializer.Serialize(writer, record, GantryJson.Default.LogRecord);
-                    writer.Flush();
-                    writer.Reset();
-                    response.BodyWriter.Write("\n"u8);
-                    after = record.Seq!.Value;
-                }
-
-                if (page.Count == LogPage)
-                {
-                    continue;
-                }
-
-                if (status.Ended || !follow)
-                {
-                    JsonSerializer.Serialize(writer, new LogRecord { End = true, State = status.State, ExitCode = status.ExitCode }, GantryJson.Default.LogRecord);
-                    writer.Flush();
-                    response.BodyWriter.Write("\n"u8);
-                    await response.BodyWriter.FlushAsync(ct).ConfigureAwait(false);
-                    break;
-                }
-
-                await response.BodyWriter.FlushAsync(ct).ConfigureAwait(false);
-                await status.Changed.WaitAsync(ct).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // The client went away.
-        }
-        finally
-        {
-            await writer.DisposeAsync().ConfigureAwait(false);
-        }
-
-        return Results.Empty;
-    }
 }
