@@ -42,6 +42,10 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"command\":[\"true\"],\"array\":{\"start\":5,\"end\":1}}", "array" },
         { "{\"command\":[\"true\"],\"array\":{\"start\":1,\"end\":2000000}}", "array" },
         { "{\"command\":[\"true\"],\"array\":{\"start\":1}}", "array.end" },
+        // null for a property with a default: once a 500 (ApiFuzzTests).
+        { "{\"command\":[\"true\"],\"selector\":null}", "selector" },
+        { "{\"command\":[\"true\"],\"env\":null}", "env" },
+        { "{\"command\":[\"true\"],\"resources\":null}", "resources" },
     };
 
     [Theory]
@@ -164,6 +168,48 @@ public sealed class ApiValidationTests : IAsyncLifetime
         Assert.Empty(nodes!.Items);
     }
 
+    public static TheoryData<string, string> NullsInRegistrations => new()
+    {
+        { "\"labels\":null", "labels" },
+        { "\"gpus\":null", "gpus" },
+        { "\"gpus\":[{\"index\":0,\"uuid\":\"a\",\"model\":\"m\",\"memoryBytes\":1,\"nvLinkPeers\":null}]", "gpus[0].nvLinkPeers" },
+        { "\"runningAttempts\":null", "runningAttempts" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NullsInRegistrations))]
+    public async Task Register_NullForAMapOrList_400ProblemNamingTheFieldAndNoNodeStored(string member, string field)
+    {
+        using var content = new StringContent($$"""{"name":"x","cpuCores":2,"memoryBytes":1,"os":"linux","architecture":"x64",{{member}}}""", Encoding.UTF8, "application/json");
+        using var response = await _server.Join.PostAsync("/api/v1/nodes/register", content);
+
+        await AssertProblemNamingAsync(response, field);
+        var nodes = await _server.Admin.GetFromJsonAsync("/api/v1/nodes", GantryJson.Default.PageNodeInfo);
+        Assert.Empty(nodes!.Items);
+    }
+
+    public static TheoryData<string, string> NullsInHeartbeats => new()
+    {
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":null}}", "summary.gpus" },
+        // Once answered 200, after which the telemetry writer failed on the stored null and stopped the server.
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":5,\"gpus\":null}}", "summary.gpus" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":null}]}}", "summary.gpus[0].throttleReasons" },
+        { "{\"runningAttempts\":null}", "runningAttempts" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NullsInHeartbeats))]
+    public async Task Heartbeat_NullForAList_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field)
+    {
+        var (nodeId, node) = await _server.RegisterAsync("box", 1);
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await node.PostAsync($"/api/v1/nodes/{nodeId}/heartbeat", content);
+
+        await AssertProblemNamingAsync(response, field);
+        var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
+        Assert.Null(info!.Summary);
+    }
+
     [Fact]
     public async Task Register_WithAdminToken_403()
     {
@@ -179,6 +225,16 @@ public sealed class ApiValidationTests : IAsyncLifetime
         var (_, bHttp) = await _server.RegisterAsync("b", 0);
         using var response = await bHttp.PostAsJsonAsync($"/api/v1/nodes/{a}/heartbeat", new HeartbeatRequest(), GantryJson.Default.HeartbeatRequest);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    private static async Task AssertProblemNamingAsync(HttpResponseMessage response, string field)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"expected 400, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        using var problem = JsonDocument.Parse(text);
+        Assert.True(problem.RootElement.GetProperty("errors").TryGetProperty(field, out var messages), $"errors should name {field}: {text}");
+        Assert.Contains("null", messages[0].GetString(), StringComparison.Ordinal);
     }
 
     private async Task AssertNoJobsAsync()
