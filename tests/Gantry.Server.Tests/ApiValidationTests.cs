@@ -42,10 +42,14 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"command\":[\"true\"],\"array\":{\"start\":5,\"end\":1}}", "array" },
         { "{\"command\":[\"true\"],\"array\":{\"start\":1,\"end\":2000000}}", "array" },
         { "{\"command\":[\"true\"],\"array\":{\"start\":1}}", "array.end" },
-        // null for a property with a default: once a 500 (ApiFuzzTests).
+        // null for a property with a default, or inside a list or map: once a 500 (ApiFuzzTests).
         { "{\"command\":[\"true\"],\"selector\":null}", "selector" },
         { "{\"command\":[\"true\"],\"env\":null}", "env" },
         { "{\"command\":[\"true\"],\"resources\":null}", "resources" },
+        { "{\"command\":[\"true\"],\"selector\":{\"zone\":null}}", "selector.zone" },
+        { "{\"command\":[\"true\"],\"env\":{\"FOO\":null}}", "env.FOO" },
+        { "{\"command\":[null]}", "command[0]" },
+        { "{\"command\":[\"echo\",null]}", "command[1]" },
     };
 
     [Theory]
@@ -171,14 +175,17 @@ public sealed class ApiValidationTests : IAsyncLifetime
     public static TheoryData<string, string> NullsInRegistrations => new()
     {
         { "\"labels\":null", "labels" },
+        { "\"labels\":{\"zone\":null}", "labels.zone" },
         { "\"gpus\":null", "gpus" },
+        { "\"gpus\":[null]", "gpus[0]" },
         { "\"gpus\":[{\"index\":0,\"uuid\":\"a\",\"model\":\"m\",\"memoryBytes\":1,\"nvLinkPeers\":null}]", "gpus[0].nvLinkPeers" },
         { "\"runningAttempts\":null", "runningAttempts" },
+        { "\"runningAttempts\":[null]", "runningAttempts[0]" },
     };
 
     [Theory]
     [MemberData(nameof(NullsInRegistrations))]
-    public async Task Register_NullForAMapOrList_400ProblemNamingTheFieldAndNoNodeStored(string member, string field)
+    public async Task Register_NullForAMapListOrAnElementOfOne_400ProblemNamingTheFieldAndNoNodeStored(string member, string field)
     {
         using var content = new StringContent($$"""{"name":"x","cpuCores":2,"memoryBytes":1,"os":"linux","architecture":"x64",{{member}}}""", Encoding.UTF8, "application/json");
         using var response = await _server.Join.PostAsync("/api/v1/nodes/register", content);
@@ -193,13 +200,16 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":null}}", "summary.gpus" },
         // Once answered 200, after which the telemetry writer failed on the stored null and stopped the server.
         { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":5,\"gpus\":null}}", "summary.gpus" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[null]}}", "summary.gpus[0]" },
         { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":null}]}}", "summary.gpus[0].throttleReasons" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":[null]}]}}", "summary.gpus[0].throttleReasons[0]" },
         { "{\"runningAttempts\":null}", "runningAttempts" },
+        { "{\"runningAttempts\":[null]}", "runningAttempts[0]" },
     };
 
     [Theory]
     [MemberData(nameof(NullsInHeartbeats))]
-    public async Task Heartbeat_NullForAList_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field)
+    public async Task Heartbeat_NullForAListOrAnElementOfOne_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field)
     {
         var (nodeId, node) = await _server.RegisterAsync("box", 1);
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
@@ -208,6 +218,23 @@ public sealed class ApiValidationTests : IAsyncLifetime
         await AssertProblemNamingAsync(response, field);
         var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
         Assert.Null(info!.Summary);
+    }
+
+    [Theory]
+    [InlineData("[null]", "chunks[0]")]
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":0,\"data\":\"a\"},null]", "chunks[1]")]
+    public async Task Logs_NullChunk_400ProblemNamingTheChunkAndNothingStored(string chunks, string field)
+    {
+        var (nodeId, node) = await _server.RegisterAsync("box", 0);
+        var id = (await _server.SubmitAsync(new JobSubmission { Command = ["x"] }))[0];
+        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+        using var content = new StringContent($$"""{"epoch":{{a.Epoch}},"chunks":{{chunks}}}""", Encoding.UTF8, "application/json");
+        using var response = await node.PostAsync($"/api/v1/jobs/{id}/attempts/{a.Attempt}/logs", content);
+
+        await AssertProblemNamingAsync(response, field);
+        var lines = (await _server.Admin.GetStringAsync($"/api/v1/jobs/{id}/logs")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("\"end\":true", lines[0], StringComparison.Ordinal);
     }
 
     [Fact]

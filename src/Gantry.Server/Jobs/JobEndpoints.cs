@@ -93,15 +93,12 @@ internal static class JobEndpoints
                 return error;
             }
 
-            for (var i = 0; i < upload!.Chunks.Count; i++)
+            if (Validation.Check(upload!) is { } errors)
             {
-                if (upload.Chunks[i].Offset < 0)
-                {
-                    return Problems.Invalid($"chunks[{i}].offset", "must not be negative");
-                }
+                return Problems.Invalid(errors);
             }
 
-            return Answer(cluster.AppendLogs(http.CallerNode(), jobId, attempt, upload), jobId, attempt);
+            return Answer(cluster.AppendLogs(http.CallerNode(), jobId, attempt, upload!), jobId, attempt);
         }).RequireNode();
     }
 
