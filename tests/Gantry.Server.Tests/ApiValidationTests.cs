@@ -238,6 +238,22 @@ public sealed class ApiValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Submit_OversizedBodyThenAnotherOnTheSameConnection_413ClosesTheConnectionAndTheNextIsAnswered()
+    {
+        // One connection, so the second request goes where the first one's unread body went.
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1 };
+        using var http = new HttpClient(handler) { BaseAddress = _server.Address };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", _server.AdminToken);
+        using var big = new StringContent($"{{\"command\":[\"echo\",\"{new string('x', 1536 * 1024)}\"]}}", Encoding.UTF8, "application/json");
+        using var first = await http.PostAsync("/api/v1/jobs", big);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, first.StatusCode);
+        Assert.True(first.Headers.ConnectionClose, "a 413 for an unread body says Connection: close");
+
+        using var second = await http.PostAsJsonAsync("/api/v1/jobs", new JobSubmission { Command = ["true"] }, GantryJson.Default.JobSubmission);
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+    }
+
+    [Fact]
     public async Task Register_WithAdminToken_403()
     {
         using var content = new StringContent("""{"name":"x","cpuCores":2,"memoryBytes":1,"os":"linux","architecture":"x64"}""", Encoding.UTF8, "application/json");

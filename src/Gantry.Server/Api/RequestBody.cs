@@ -21,7 +21,7 @@ internal static class RequestBody
 
         if (request.ContentLength > limit)
         {
-            return (null, Problems.TooLarge(limit));
+            return (null, TooLarge(request, limit));
         }
 
         // The whole body first, then one synchronous parse. System.Text.Json's resumable reading
@@ -38,7 +38,7 @@ internal static class RequestBody
                 if (read.Buffer.Length > limit)
                 {
                     reader.AdvanceTo(read.Buffer.End);
-                    return (null, Problems.TooLarge(limit));
+                    return (null, TooLarge(request, limit));
                 }
 
                 if (read.IsCompleted || read.IsCanceled)
@@ -98,6 +98,16 @@ internal static class RequestBody
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
+    }
+
+    /// <summary>
+    /// 413 for a body that is not read: the connection is closed after the answer, because the body
+    /// the client still sends (or that Kestrel cannot drain) would otherwise break its next request on it.
+    /// </summary>
+    private static IResult TooLarge(HttpRequest request, long limit)
+    {
+        request.HttpContext.Response.Headers.Connection = "close";
+        return Problems.TooLarge(limit);
     }
 
     /// <summary>Turns System.Text.Json's exception into (field, message) without .NET type names.</summary>
