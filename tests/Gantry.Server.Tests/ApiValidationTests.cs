@@ -42,6 +42,14 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"command\":[\"true\"],\"array\":{\"start\":5,\"end\":1}}", "array" },
         { "{\"command\":[\"true\"],\"array\":{\"start\":1,\"end\":2000000}}", "array" },
         { "{\"command\":[\"true\"],\"array\":{\"start\":1}}", "array.end" },
+        // null for a property with a default, or inside a list or map: once a 500 (ApiFuzzTests).
+        { "{\"command\":[\"true\"],\"selector\":null}", "selector" },
+        { "{\"command\":[\"true\"],\"env\":null}", "env" },
+        { "{\"command\":[\"true\"],\"resources\":null}", "resources" },
+        { "{\"command\":[\"true\"],\"selector\":{\"zone\":null}}", "selector.zone" },
+        { "{\"command\":[\"true\"],\"env\":{\"FOO\":null}}", "env.FOO" },
+        { "{\"command\":[null]}", "command[0]" },
+        { "{\"command\":[\"echo\",null]}", "command[1]" },
     };
 
     [Theory]
@@ -164,6 +172,87 @@ public sealed class ApiValidationTests : IAsyncLifetime
         Assert.Empty(nodes!.Items);
     }
 
+    public static TheoryData<string, string> NullsInRegistrations => new()
+    {
+        { "\"labels\":null", "labels" },
+        { "\"labels\":{\"zone\":null}", "labels.zone" },
+        { "\"gpus\":null", "gpus" },
+        { "\"gpus\":[null]", "gpus[0]" },
+        { "\"gpus\":[{\"index\":0,\"uuid\":\"a\",\"model\":\"m\",\"memoryBytes\":1,\"nvLinkPeers\":null}]", "gpus[0].nvLinkPeers" },
+        { "\"runningAttempts\":null", "runningAttempts" },
+        { "\"runningAttempts\":[null]", "runningAttempts[0]" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NullsInRegistrations))]
+    public async Task Register_NullForAMapListOrAnElementOfOne_400ProblemNamingTheFieldAndNoNodeStored(string member, string field)
+    {
+        using var content = new StringContent($$"""{"name":"x","cpuCores":2,"memoryBytes":1,"os":"linux","architecture":"x64",{{member}}}""", Encoding.UTF8, "application/json");
+        using var response = await _server.Join.PostAsync("/api/v1/nodes/register", content);
+
+        await AssertProblemNamingAsync(response, field);
+        var nodes = await _server.Admin.GetFromJsonAsync("/api/v1/nodes", GantryJson.Default.PageNodeInfo);
+        Assert.Empty(nodes!.Items);
+    }
+
+    public static TheoryData<string, string> NullsInHeartbeats => new()
+    {
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":null}}", "summary.gpus" },
+        // Once answered 200, after which the telemetry writer failed on the stored null and stopped the server.
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":5,\"gpus\":null}}", "summary.gpus" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[null]}}", "summary.gpus[0]" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":null}]}}", "summary.gpus[0].throttleReasons" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":[null]}]}}", "summary.gpus[0].throttleReasons[0]" },
+        { "{\"runningAttempts\":null}", "runningAttempts" },
+        { "{\"runningAttempts\":[null]}", "runningAttempts[0]" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NullsInHeartbeats))]
+    public async Task Heartbeat_NullForAListOrAnElementOfOne_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field)
+    {
+        var (nodeId, node) = await _server.RegisterAsync("box", 1);
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await node.PostAsync($"/api/v1/nodes/{nodeId}/heartbeat", content);
+
+        await AssertProblemNamingAsync(response, field);
+        var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
+        Assert.Null(info!.Summary);
+    }
+
+    [Theory]
+    [InlineData("[null]", "chunks[0]")]
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":0,\"data\":\"a\"},null]", "chunks[1]")]
+    public async Task Logs_NullChunk_400ProblemNamingTheChunkAndNothingStored(string chunks, string field)
+    {
+        var (nodeId, node) = await _server.RegisterAsync("box", 0);
+        var id = (await _server.SubmitAsync(new JobSubmission { Command = ["x"] }))[0];
+        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+        using var content = new StringContent($$"""{"epoch":{{a.Epoch}},"chunks":{{chunks}}}""", Encoding.UTF8, "application/json");
+        using var response = await node.PostAsync($"/api/v1/jobs/{id}/attempts/{a.Attempt}/logs", content);
+
+        await AssertProblemNamingAsync(response, field);
+        var lines = (await _server.Admin.GetStringAsync($"/api/v1/jobs/{id}/logs")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("\"end\":true", lines[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Submit_OversizedBodyThenAnotherOnTheSameConnection_413ClosesTheConnectionAndTheNextIsAnswered()
+    {
+        // One connection, so the second request goes where the first one's unread body went.
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1 };
+        using var http = new HttpClient(handler) { BaseAddress = _server.Address };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", _server.AdminToken);
+        using var big = new StringContent($"{{\"command\":[\"echo\",\"{new string('x', 1536 * 1024)}\"]}}", Encoding.UTF8, "application/json");
+        using var first = await http.PostAsync("/api/v1/jobs", big);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, first.StatusCode);
+        Assert.True(first.Headers.ConnectionClose, "a 413 for an unread body says Connection: close");
+
+        using var second = await http.PostAsJsonAsync("/api/v1/jobs", new JobSubmission { Command = ["true"] }, GantryJson.Default.JobSubmission);
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+    }
+
     [Fact]
     public async Task Register_WithAdminToken_403()
     {
@@ -179,6 +268,16 @@ public sealed class ApiValidationTests : IAsyncLifetime
         var (_, bHttp) = await _server.RegisterAsync("b", 0);
         using var response = await bHttp.PostAsJsonAsync($"/api/v1/nodes/{a}/heartbeat", new HeartbeatRequest(), GantryJson.Default.HeartbeatRequest);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    private static async Task AssertProblemNamingAsync(HttpResponseMessage response, string field)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"expected 400, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        using var problem = JsonDocument.Parse(text);
+        Assert.True(problem.RootElement.GetProperty("errors").TryGetProperty(field, out var messages), $"errors should name {field}: {text}");
+        Assert.Contains("null", messages[0].GetString(), StringComparison.Ordinal);
     }
 
     private async Task AssertNoJobsAsync()

@@ -37,7 +37,13 @@ internal static partial class Validation
             Add("name", "must be 1 to 200 printable characters");
         }
 
-        if (s.Command.Count == 0 || s.Command[0].Length == 0)
+        // System.Text.Json checks that a property is not null, not the elements or values inside it.
+        var nullArgument = IndexOfNull(s.Command);
+        if (nullArgument >= 0)
+        {
+            Add($"command[{nullArgument}]", "must not be null");
+        }
+        else if (s.Command.Count == 0 || s.Command[0].Length == 0)
         {
             Add("command", "must name a program (a non-empty first element)");
         }
@@ -64,6 +70,10 @@ internal static partial class Validation
             if (!EnvName().IsMatch(key))
             {
                 Add($"env.{key}", "is not a valid variable name (letters, digits and _, not starting with a digit)");
+            }
+            else if (value is null)
+            {
+                Add($"env.{key}", "must not be null");
             }
             else if (value.Contains('\0', StringComparison.Ordinal) || value.Length > 128 * 1024)
             {
@@ -181,6 +191,12 @@ internal static partial class Validation
         for (var i = 0; i < r.Gpus.Count; i++)
         {
             var g = r.Gpus[i];
+            if (g is null)
+            {
+                Add($"gpus[{i}]", "must not be null");
+                continue;
+            }
+
             if (g.Index is < 0 or > 1023 || !seen.Add(g.Index))
             {
                 Add($"gpus[{i}].index", $"must be unique and between 0 and 1023, got {g.Index}");
@@ -192,7 +208,67 @@ internal static partial class Validation
             }
         }
 
+        if (IndexOfNull(r.RunningAttempts) is var attempt and >= 0)
+        {
+            Add($"runningAttempts[{attempt}]", "must not be null");
+        }
+
         return errors.Count == 0 ? null : errors;
+    }
+
+    /// <summary>The first null inside a heartbeat, if any; allocates nothing when there is none (one check per heartbeat).</summary>
+    public static Dictionary<string, string[]>? Check(HeartbeatRequest r)
+    {
+        var gpus = r.Summary?.Gpus ?? [];
+        for (var i = 0; i < gpus.Count; i++)
+        {
+            if (gpus[i] is not { } gpu)
+            {
+                return One($"summary.gpus[{i}]", "must not be null");
+            }
+
+            if (IndexOfNull(gpu.ThrottleReasons) is var reason and >= 0)
+            {
+                return One($"summary.gpus[{i}].throttleReasons[{reason}]", "must not be null");
+            }
+        }
+
+        return IndexOfNull(r.RunningAttempts) is var attempt and >= 0 ? One($"runningAttempts[{attempt}]", "must not be null") : null;
+    }
+
+    /// <summary>The first chunk of an upload that is null or has a negative offset, if any.</summary>
+    public static Dictionary<string, string[]>? Check(LogUpload upload)
+    {
+        for (var i = 0; i < upload.Chunks.Count; i++)
+        {
+            if (upload.Chunks[i] is not { } chunk)
+            {
+                return One($"chunks[{i}]", "must not be null");
+            }
+
+            if (chunk.Offset < 0)
+            {
+                return One($"chunks[{i}].offset", "must not be negative");
+            }
+        }
+
+        return null;
+    }
+
+    private static Dictionary<string, string[]> One(string field, string message) => new() { [field] = [message] };
+
+    private static int IndexOfNull<T>(IReadOnlyList<T> items)
+        where T : class
+    {
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (items[i] is null)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     private static void CheckLabels(IReadOnlyDictionary<string, string> labels, string field, Action<string, string> add)
@@ -207,6 +283,10 @@ internal static partial class Validation
             if (!LabelKey().IsMatch(key))
             {
                 add($"{field}.{key}", "is not a valid label key (1-63 of letters, digits, '.', '_', '/', '-', starting with a letter or digit)");
+            }
+            else if (value is null)
+            {
+                add($"{field}.{key}", "must not be null");
             }
             else if (!LabelValue().IsMatch(value))
             {

@@ -30,15 +30,12 @@ internal static class LogEndpoints
                 return error;
             }
 
-            for (var i = 0; i < upload!.Chunks.Count; i++)
+            if (Validation.Check(upload!) is { } errors)
             {
-                if (upload.Chunks[i].Offset < 0)
-                {
-                    return Problems.Invalid($"chunks[{i}].offset", "must not be negative");
-                }
+                return Problems.Invalid(errors);
             }
 
-            return JobEndpoints.Answer(logs.Append(http.CallerNode(), jobId, attempt, upload), jobId, attempt);
+            return JobEndpoints.Answer(logs.Append(http.CallerNode(), jobId, attempt, upload!), jobId, attempt);
         }).RequireNode();
     }
 

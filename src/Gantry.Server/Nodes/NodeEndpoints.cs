@@ -45,6 +45,11 @@ internal static class NodeEndpoints
                 return error;
             }
 
+            if (Validation.Check(request!) is { } errors)
+            {
+                return Problems.Invalid(errors);
+            }
+
             return registry.Heartbeat(nodeId, request!) is { } response
                 ? TypedResults.Json(response, GantryJson.Default.HeartbeatResponse)
                 : Problems.NotFound($"node {nodeId} is not known to this server; register again");
