@@ -205,6 +205,10 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":[null]}]}}", "summary.gpus[0].throttleReasons[0]" },
         { "{\"runningAttempts\":null}", "runningAttempts" },
         { "{\"runningAttempts\":[null]}", "runningAttempts[0]" },
+        // Readings out of range: one would make the fleet's power and energy meaningless.
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":1e308,\"gpus\":[]}}", "summary.powerWatts" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":-5,\"gpus\":[]}}", "summary.powerWatts" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"utilization\":7}]}}", "summary.gpus[0].utilization" },
     };
 
     [Theory]
@@ -223,7 +227,9 @@ public sealed class ApiValidationTests : IAsyncLifetime
     [Theory]
     [InlineData("[null]", "chunks[0]")]
     [InlineData("[{\"stream\":\"stdout\",\"offset\":0,\"data\":\"a\"},null]", "chunks[1]")]
-    public async Task Logs_NullChunk_400ProblemNamingTheChunkAndNothingStored(string chunks, string field)
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":-1,\"data\":\"a\"}]", "chunks[0].offset")]
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":9223372036854775807,\"data\":\"a\"}]", "chunks[0].offset")]
+    public async Task Logs_NullChunkOrOffsetOutOfRange_400ProblemNamingItAndNothingStored(string chunks, string field)
     {
         var (nodeId, node) = await _server.RegisterAsync("box", 0);
         var id = (await _server.SubmitAsync(new JobSubmission { Command = ["x"] }))[0];
@@ -272,12 +278,13 @@ public sealed class ApiValidationTests : IAsyncLifetime
 
     private static async Task AssertProblemNamingAsync(HttpResponseMessage response, string field)
     {
+        var message = field.EndsWith("offset", StringComparison.Ordinal) ? "must" : field.EndsWith("Watts", StringComparison.Ordinal) || field.EndsWith("utilization", StringComparison.Ordinal) ? "between 0 and" : "null";
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"expected 400, got {(int)response.StatusCode}: {text}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
         using var problem = JsonDocument.Parse(text);
         Assert.True(problem.RootElement.GetProperty("errors").TryGetProperty(field, out var messages), $"errors should name {field}: {text}");
-        Assert.Contains("null", messages[0].GetString(), StringComparison.Ordinal);
+        Assert.Contains(message, messages[0].GetString(), StringComparison.Ordinal);
     }
 
     private async Task AssertNoJobsAsync()

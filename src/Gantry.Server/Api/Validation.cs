@@ -219,6 +219,15 @@ internal static partial class Validation
     /// <summary>The first null inside a heartbeat, if any; allocates nothing when there is none (one check per heartbeat).</summary>
     public static Dictionary<string, string[]>? Check(HeartbeatRequest r)
     {
+        if (r.Summary is { } summary
+            && (Reading("summary.powerWatts", summary.PowerWatts, MaxWatts)
+                ?? Reading("summary.cpuUtilization", summary.CpuUtilization, 1)
+                ?? Reading("summary.generatedTokensPerSecond", summary.GeneratedTokensPerSecond, double.MaxValue)
+                ?? Reading("summary.promptTokensPerSecond", summary.PromptTokensPerSecond, double.MaxValue)) is { } bad)
+        {
+            return bad;
+        }
+
         var gpus = r.Summary?.Gpus ?? [];
         for (var i = 0; i < gpus.Count; i++)
         {
@@ -231,12 +240,22 @@ internal static partial class Validation
             {
                 return One($"summary.gpus[{i}].throttleReasons[{reason}]", "must not be null");
             }
+
+            if ((Reading($"summary.gpus[{i}].powerWatts", gpu.PowerWatts, MaxWatts)
+                ?? Reading($"summary.gpus[{i}].utilization", gpu.Utilization, 1)
+                ?? Reading($"summary.gpus[{i}].energyJoules", gpu.EnergyJoules, double.MaxValue)) is { } badGpu)
+            {
+                return badGpu;
+            }
         }
 
         return IndexOfNull(r.RunningAttempts) is var attempt and >= 0 ? One($"runningAttempts[{attempt}]", "must not be null") : null;
     }
 
-    /// <summary>The first chunk of an upload that is null or has a negative offset, if any.</summary>
+    /// <summary>Offsets past this (2^53, a petabyte of output) are refused: an offset plus a length must not overflow.</summary>
+    internal const long MaxLogOffset = 1L << 53;
+
+    /// <summary>The first chunk of an upload that is null or has an offset out of range, if any.</summary>
     public static Dictionary<string, string[]>? Check(LogUpload upload)
     {
         for (var i = 0; i < upload.Chunks.Count; i++)
@@ -250,10 +269,22 @@ internal static partial class Validation
             {
                 return One($"chunks[{i}].offset", "must not be negative");
             }
+
+            if (chunk.Offset > MaxLogOffset)
+            {
+                return One($"chunks[{i}].offset", $"must be at most {MaxLogOffset}");
+            }
         }
 
         return null;
     }
+
+    /// <summary>Power readings above this (a megawatt) are refused: one would make the fleet's energy meaningless.</summary>
+    internal const double MaxWatts = 1e6;
+
+    /// <summary>A reading must be absent or between 0 and <paramref name="max"/>.</summary>
+    private static Dictionary<string, string[]>? Reading(string field, double? value, double max) =>
+        value is { } v && !(v >= 0 && v <= max) ? One(field, max == double.MaxValue ? "must not be negative" : $"must be between 0 and {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}") : null;
 
     private static Dictionary<string, string[]> One(string field, string message) => new() { [field] = [message] };
 

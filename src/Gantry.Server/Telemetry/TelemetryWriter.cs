@@ -37,8 +37,9 @@ internal sealed class TelemetryWriter(TelemetryIngest ingest, TelemetryStore sto
                 {
                     store.Write(batch.AsSpan(0, count));
                 }
-                catch (Microsoft.Data.Sqlite.SqliteException ex)
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    // Whatever went wrong with this batch, the next one and the server go on.
                     TelemetryLog.WriteFailed(logger, count, ex);
                 }
 
