@@ -93,6 +93,12 @@ public sealed record HeartbeatResponse
 
     /// <summary>The node's current assignment index (see <see cref="AssignmentsResponse.Index"/>).</summary>
     public required long AssignmentIndex { get; init; }
+
+    /// <summary>
+    /// The answering leader's epoch: it rises with every new leader among replicas sharing one store
+    /// (0 for a server that runs alone). An agent ignores answers from a lower epoch than it has seen.
+    /// </summary>
+    public long LeaderEpoch { get; init; }
 }
 
 /// <summary>A compact summary of one sample of a node, carried by heartbeats.</summary>
@@ -177,6 +183,9 @@ public sealed record AssignmentsResponse
 
     /// <summary>Every live attempt of the node.</summary>
     public required IReadOnlyList<Assignment> Attempts { get; init; }
+
+    /// <summary>The answering leader's epoch (see <see cref="HeartbeatResponse.LeaderEpoch"/>); an agent refuses assignments from a lower one.</summary>
+    public long LeaderEpoch { get; init; }
 }
 
 /// <summary>What the agent should do with an attempt.</summary>
@@ -201,6 +210,9 @@ public sealed record Assignment
 
     /// <summary>Fencing epoch: every event and log upload for the attempt carries it.</summary>
     public required long Epoch { get; init; }
+
+    /// <summary>The epoch of the leader that made the assignment (see <see cref="HeartbeatResponse.LeaderEpoch"/>).</summary>
+    public long LeaderEpoch { get; init; }
 
     /// <summary>Run or stop.</summary>
     public required AssignmentAction Action { get; init; }
