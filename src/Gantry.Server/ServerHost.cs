@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
+using Gantry.Server.Leadership;
 using Gantry.Server.Live;
 using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
@@ -10,6 +12,7 @@ using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
 using Gantry.Server.Scheduling;
 using Gantry.Server.Storage;
+using Gantry.Server.Storage.Postgres;
 using Gantry.Server.Storage.Sqlite;
 using Gantry.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
@@ -85,28 +88,38 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Jobs);
         builder.Services.AddSingleton<Startup>();
         builder.Services.AddSingleton<JobLogs>();
+
+        // Who leads: alone (SQLite) from the start; among replicas (PostgreSQL) by a lease. The features
+        // above are built when first asked for, which on a standby is once it has been elected.
+        builder.Services.AddSingleton<ILeaderLease>(options.UsesPostgres ? new PostgresLeaderLease(PostgresUrl.ToConnectionString(options.Store!), options.LeaderLease) : new SoleLease());
+        builder.Services.AddSingleton<Leadership.Leadership>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Leadership.Leadership>());
+        if (options.UsesPostgres)
+        {
+            builder.Services.AddHostedService<Promotion>();
+        }
+
         builder.Services.AddHostedService<TelemetryWriter>();
         builder.Services.AddHostedService<TelemetryRetentionWorker>();
-        builder.Services.AddHostedService<EnergyTodaySeeder>();
-        builder.Services.AddSingleton<SchedulerWorker>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SchedulerWorker>());
-        builder.Services.AddSingleton<LivenessWorker>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<LivenessWorker>());
-        builder.Services.AddSingleton<JobRetentionWorker>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<JobRetentionWorker>());
+        LeaderOnly<EnergyTodaySeeder>(builder.Services);
+        LeaderOnly<SchedulerWorker>(builder.Services);
+        LeaderOnly<LivenessWorker>(builder.Services);
+        LeaderOnly<JobRetentionWorker>(builder.Services);
         builder.Services.AddDashboard(options);
 
         var app = builder.Build();
-        var startLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
-        foreach (var written in app.Services.GetRequiredService<TokenStore>().EnsureTokens())
+        if (!options.UsesPostgres)
         {
-            ServerLog.TokenWritten(startLogger, written);
+            // Alone, the server leads from the start: load the state and make the tokens now, so that a
+            // store that cannot be used stops the start with its reason.
+            Promotion.LoadState(app.Services);
         }
 
         var startedAt = time.GetUtcNow();
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseStandbyRedirects();
         app.Use(async (context, next) =>
         {
             await next(context).ConfigureAwait(false);
@@ -163,18 +176,46 @@ public static class ServerHost
         }
     }
 
+    private static void LeaderOnly<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(IServiceCollection services)
+        where T : class, IHostedService
+    {
+        services.AddSingleton<T>();
+        services.AddHostedService<WhenLeader<T>>();
+    }
+
+    /// <summary>On a standby that has just been elected: load the state, make missing tokens, serve.</summary>
+    private sealed class Promotion(Leadership.Leadership leadership, IServiceProvider services) : BackgroundService
+    {
+        public static void LoadState(IServiceProvider services)
+        {
+            var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
+            foreach (var written in services.GetRequiredService<TokenStore>().EnsureTokens())
+            {
+                ServerLog.TokenWritten(logger, written);
+            }
+
+            services.GetRequiredService<Leadership.Leadership>().MarkReady();
+        }
+
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            await leadership.WhenLeader.WaitAsync(stoppingToken).ConfigureAwait(false);
+            LoadState(services);
+        }
+    }
+
     /// <summary>
     /// Reads the store once and builds the features that keep state in memory from it: tokens, the
     /// node registry, the job queue (which restores what live attempts hold on their nodes).
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, ILoggerFactory loggers)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, ILoggerFactory loggers)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
-            Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>()) { Telemetry = ingest };
-            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>());
+            Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest };
+            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
         }
 
         public TokenStore Tokens { get; }

@@ -19,6 +19,15 @@ public sealed class ServerOptions
     /// </summary>
     public string? Store { get; set; }
 
+    /// <summary>
+    /// How long the leader lease lasts among replicas sharing a PostgreSQL store: a new leader takes over
+    /// at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down.
+    /// </summary>
+    public TimeSpan LeaderLease { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>This replica's URL as clients and other replicas reach it (redirects name it); default: the listen address.</summary>
+    public string? AdvertiseUrl { get; set; }
+
     /// <summary>True when <see cref="Store"/> names a PostgreSQL database.</summary>
     public bool UsesPostgres => Store is { } store && (store.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || store.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase));
 
@@ -144,6 +153,16 @@ public sealed class ServerOptions
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))
         {
             return ("join-token", "must be at least 16 characters without spaces");
+        }
+
+        if (LeaderLease < TimeSpan.FromSeconds(3) || LeaderLease > TimeSpan.FromMinutes(5))
+        {
+            return ("leader-lease", $"must be between 3s and 5m, got {Durations.Format(LeaderLease)}");
+        }
+
+        if (AdvertiseUrl is { } advertise && !(Uri.TryCreate(advertise, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+        {
+            return ("advertise-url", $"must be an http:// or https:// URL, got '{advertise}'");
         }
 
         if (Store is not null && !UsesPostgres)

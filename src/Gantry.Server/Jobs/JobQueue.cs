@@ -45,6 +45,7 @@ internal sealed partial class JobQueue
     private readonly ClusterSignals _signals;
     private readonly ServerMetrics _metrics;
     private readonly ILogger<JobQueue> _logger;
+    private readonly long _leaderEpoch;
 
     private readonly Dictionary<long, JobRecord> _live = [];
     private readonly List<ArrayRecord> _arrays = [];
@@ -59,8 +60,9 @@ internal sealed partial class JobQueue
     private string? _idleReason;
     private PendingKey? _windowAfter;
 
-    public JobQueue(IStateStore store, StoredState state, NodeRegistry nodes, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<JobQueue> logger)
+    public JobQueue(IStateStore store, StoredState state, NodeRegistry nodes, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<JobQueue> logger, long leaderEpoch = 0)
     {
+        _leaderEpoch = leaderEpoch;
         _store = store;
         _nodes = nodes;
         _options = options;
@@ -815,6 +817,7 @@ internal sealed partial class JobQueue
         JobId = jobId,
         Attempt = attempt.Number,
         Epoch = attempt.Epoch,
+        LeaderEpoch = _leaderEpoch,
         Action = cancel ? AssignmentAction.Stop : AssignmentAction.Run,
         Name = spec.Name,
         Command = spec.Command,

@@ -29,6 +29,7 @@ internal sealed partial class NodeRegistry
     private readonly ClusterSignals _signals;
     private readonly ServerMetrics _metrics;
     private readonly ILogger<NodeRegistry> _logger;
+    private readonly long _leaderEpoch;
     private readonly Dictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _ids = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _nodeByCredential = new(StringComparer.Ordinal);
@@ -42,8 +43,9 @@ internal sealed partial class NodeRegistry
     private int _gpus;
     private int _busyGpus;
 
-    public NodeRegistry(IStateStore store, StoredState state, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<NodeRegistry> logger)
+    public NodeRegistry(IStateStore store, StoredState state, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<NodeRegistry> logger, long leaderEpoch = 0)
     {
+        _leaderEpoch = leaderEpoch;
         _store = store;
         _options = options;
         _time = time;
@@ -248,6 +250,7 @@ internal sealed partial class NodeRegistry
                 State = node.State,
                 LeaseExpiresAt = now + _options.Lease,
                 AssignmentIndex = node.AssignmentIndex,
+                LeaderEpoch = _leaderEpoch,
             };
         }
 
@@ -273,7 +276,7 @@ internal sealed partial class NodeRegistry
             }
 
             var changed = node.AssignmentsChanged.Next;
-            return (new AssignmentsResponse { Index = node.AssignmentIndex, Attempts = [.. node.Live] }, changed);
+            return (new AssignmentsResponse { Index = node.AssignmentIndex, Attempts = [.. node.Live], LeaderEpoch = _leaderEpoch }, changed);
         }
     }
 

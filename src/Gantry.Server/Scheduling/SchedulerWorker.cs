@@ -18,7 +18,7 @@ namespace Gantry.Server.Scheduling;
 /// and applies with a re-check. Passes keep a pause of a few times their own length between them, so
 /// a storm of wake-ups (a fleet coming back after a blip) costs a bounded share of a core.
 /// </summary>
-internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs, ClusterSignals signals, ServerOptions options, ServerMetrics metrics, TimeProvider time, ILogger<SchedulerWorker> logger) : BackgroundService
+internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs, Leadership.Leadership leadership, ClusterSignals signals, ServerOptions options, ServerMetrics metrics, TimeProvider time, ILogger<SchedulerWorker> logger) : BackgroundService
 {
     /// <summary>Passes take at most about 1/(1+this) of a core when woken back to back.</summary>
     private const int PauseFactor = 3;
@@ -60,7 +60,7 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
     /// <summary>One pass: snapshot, decide (pure, outside the locks), apply.</summary>
     internal int Pass(SchedulerPolicy policy)
     {
-        if (jobs.PendingCount() == 0)
+        if (jobs.PendingCount() == 0 || !leadership.IsLeader)
         {
             return 0;
         }

@@ -174,6 +174,7 @@ internal static class ServerCommand
 
         await using var app = started.App;
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-        return 0;
+        // A leader that stepped down ends with a failure, so that a supervisor starts it again (as a standby).
+        return app.Services.GetRequiredService<Gantry.Server.Leadership.Leadership>().SteppedDown ? 1 : 0;
     }
 }
