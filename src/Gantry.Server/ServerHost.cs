@@ -194,6 +194,18 @@ public static class ServerHost
                 ServerLog.TokenWritten(logger, written);
             }
 
+            // Nodes' grace counts from when agents can reach this server.
+            var nodes = services.GetRequiredService<NodeRegistry>();
+            var lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+            if (lifetime.ApplicationStarted.IsCancellationRequested)
+            {
+                nodes.RenewLoadedLeases();
+            }
+            else
+            {
+                lifetime.ApplicationStarted.Register(nodes.RenewLoadedLeases);
+            }
+
             services.GetRequiredService<Leadership.Leadership>().MarkReady();
         }
 

@@ -141,9 +141,8 @@ internal sealed partial class JobQueue
         array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason);
 
     private string Unexamined(DateTimeOffset queuedAt, string? last) =>
-        _idleReason ?? (_pass == 0 || queuedAt > _passAt ? last ?? Waiting : Behind);
+        _idleReason ?? (_pass == 0 || queuedAt > _passAt ? last ?? Waiting : _behind);
 
-    private string Behind => $"waiting behind earlier or higher-priority jobs (a pass looks at the first {_options.SchedulerDepth} in the queue)";
 }
 
 /// <summary>The API's view of jobs, from stored rows or an array record.</summary>

@@ -46,6 +46,7 @@ internal sealed partial class JobQueue
     private readonly ServerMetrics _metrics;
     private readonly ILogger<JobQueue> _logger;
     private readonly long _leaderEpoch;
+    private readonly string _behind;
 
     private readonly Dictionary<long, JobRecord> _live = [];
     private readonly List<ArrayRecord> _arrays = [];
@@ -62,7 +63,6 @@ internal sealed partial class JobQueue
 
     public JobQueue(IStateStore store, StoredState state, NodeRegistry nodes, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<JobQueue> logger, long leaderEpoch = 0)
     {
-        _leaderEpoch = leaderEpoch;
         _store = store;
         _nodes = nodes;
         _options = options;
@@ -70,11 +70,13 @@ internal sealed partial class JobQueue
         _signals = signals;
         _metrics = metrics;
         _logger = logger;
+        _leaderEpoch = leaderEpoch;
+        _behind = $"waiting behind earlier or higher-priority jobs (a pass looks at the first {options.SchedulerDepth} in the queue)";
         _nextJobId = state.NextJobId;
         _lastEpoch = state.LastEpoch;
-        foreach (var (state1, count) in state.JobCounts)
+        foreach (var (jobState, count) in state.JobCounts)
         {
-            _counts[state1] = count;
+            _counts[jobState] = count;
         }
 
         foreach (var (row, attempts) in state.LiveJobs)

@@ -40,6 +40,7 @@ internal sealed partial class NodeRegistry
     private readonly Queue<(NodeRecord Node, DateTimeOffset Due)> _suspectAt = new();
     private readonly Queue<(NodeRecord Node, DateTimeOffset Due)> _downAt = new();
     private readonly long _indexBase;
+    private readonly DateTimeOffset _loadedAt;
     private int _gpus;
     private int _busyGpus;
 
@@ -55,6 +56,7 @@ internal sealed partial class NodeRegistry
         var now = time.GetUtcNow();
         // Assignment indexes restart from a time-based value so an agent's old index never equals a new one.
         _indexBase = now.ToUnixTimeMilliseconds();
+        _loadedAt = now;
         foreach (var row in state.Nodes)
         {
             var node = new NodeRecord
@@ -97,6 +99,27 @@ internal sealed partial class NodeRegistry
             lock (_lock)
             {
                 return _nodes.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives every node that has not heartbeated since the state was loaded a fresh lease from now: the
+    /// grace of one <see cref="ServerOptions.DownAfter"/> counts from when agents can reach the server,
+    /// not from when it began to start (which can take a while on a busy machine).
+    /// </summary>
+    public void RenewLoadedLeases()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            foreach (var node in _nodes.Values)
+            {
+                if (node.LastHeartbeatAt == _loadedAt && node.LastHeartbeatAt < now)
+                {
+                    node.LastHeartbeatAt = now;
+                    _suspectAt.Enqueue((node, now + _options.Lease));
+                }
             }
         }
     }
