@@ -53,9 +53,6 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
     /// <summary>Redirects followed in one call (a standby names the leader: one is the usual case).</summary>
     public const int MaxRedirects = 3;
 
-    /// <summary>The header in which a standby names the leader's base URL (its <c>Location</c> adds the path).</summary>
-    public const string LeaderHeader = "Gantry-Leader";
-
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
     // Answers are read leniently: a newer server may add properties an older agent does not know.
@@ -230,37 +227,17 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
     }
 
     /// <summary>
-    /// The leader's base URL from a standby's redirect: its <c>Gantry-Leader</c> header, else its
-    /// <c>Location</c> less the request's own path and query (the leader's base + the same path).
+    /// The leader's base URL from a standby's redirect (<see cref="LeaderRedirect.LeaderBase"/>).
     /// </summary>
     /// <exception cref="HttpRequestException">The redirect names no usable leader, or would send the token from https to plain http.</exception>
     internal static Uri LeaderOf(HttpResponseMessage response, Uri server, string path)
     {
         ArgumentNullException.ThrowIfNull(response);
-        Uri? leader = null;
-        if (response.Headers.TryGetValues(LeaderHeader, out var named)
-            && Uri.TryCreate(named.FirstOrDefault()?.Trim(), UriKind.Absolute, out var header))
-        {
-            leader = header;
-        }
-        else if (response.Headers.Location is { } location)
-        {
-            var target = location.IsAbsoluteUri ? location : new Uri(new Uri(server, path), location);
-            var text = target.AbsoluteUri;
-            var own = new Uri(server, path).AbsoluteUri[server.AbsoluteUri.Length..];
-            leader = text.EndsWith(own, StringComparison.Ordinal) ? new Uri(text[..^own.Length]) : new Uri(target.GetLeftPart(UriPartial.Authority) + "/");
-        }
-
-        if (leader is null || leader.Scheme is not ("http" or "https"))
-        {
-            throw new HttpRequestException($"{LeaderFollower.Display(server)} answered {(int)response.StatusCode} without naming the leader in {LeaderHeader} or Location");
-        }
-
-        if (server.Scheme == Uri.UriSchemeHttps && leader.Scheme == Uri.UriSchemeHttp)
-        {
-            throw new HttpRequestException($"{LeaderFollower.Display(server)} redirected to {LeaderFollower.Display(leader)}: not followed from https to plain http, which would send the credential unencrypted");
-        }
-
-        return LeaderFollower.Normalize(leader);
+        var named = response.Headers.TryGetValues(LeaderRedirect.HeaderName, out var values) ? values.FirstOrDefault() : null;
+        var leader = LeaderRedirect.LeaderBase(named, response.Headers.Location, server, new Uri(server, path))
+            ?? throw new HttpRequestException($"{LeaderFollower.Display(server)} answered {(int)response.StatusCode} without naming the leader in {LeaderRedirect.HeaderName} or Location");
+        return LeaderRedirect.IsDowngrade(server, leader)
+            ? throw new HttpRequestException($"{LeaderFollower.Display(server)} redirected to {LeaderFollower.Display(leader)}: not followed from https to plain http, which would send the credential unencrypted")
+            : leader;
     }
 }

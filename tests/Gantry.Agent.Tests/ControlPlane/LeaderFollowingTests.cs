@@ -269,7 +269,7 @@ public sealed class LeaderFollowingTests : IAsyncLifetime
         response.Headers.Location = new Uri(location, UriKind.RelativeOrAbsolute);
         if (header is not null)
         {
-            response.Headers.Add(ControlPlaneClient.LeaderHeader, header);
+            response.Headers.Add(LeaderRedirect.HeaderName, header);
         }
 
         Assert.Equal(new Uri(expected), ControlPlaneClient.LeaderOf(response, new Uri("http://standby:7070/"), "api/v1/nodes/n1/heartbeat"));
@@ -279,7 +279,7 @@ public sealed class LeaderFollowingTests : IAsyncLifetime
     public void LeaderOf_HttpsToPlainHttp_IsRefused()
     {
         using var response = new HttpResponseMessage(HttpStatusCode.TemporaryRedirect);
-        response.Headers.Add(ControlPlaneClient.LeaderHeader, "http://10.0.0.2:7070");
+        response.Headers.Add(LeaderRedirect.HeaderName, "http://10.0.0.2:7070");
 
         var ex = Assert.Throws<HttpRequestException>(() => ControlPlaneClient.LeaderOf(response, new Uri("https://standby:7070/"), "api/v1/nodes/register"));
         Assert.Contains("not followed from https to plain http", ex.Message, StringComparison.Ordinal);
