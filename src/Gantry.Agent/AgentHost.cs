@@ -15,7 +15,7 @@ namespace Gantry.Agent;
 
 /// <summary>
 /// Builds the agent: the sampler, its worker and the HTTP endpoints on Kestrel; with
-/// <see cref="AgentOptions.Server"/> set, also the control-plane client and the job runner.
+/// <see cref="AgentOptions.Servers"/> set, also the control-plane client and the job runner.
 /// </summary>
 public static class AgentHost
 {
@@ -59,7 +59,7 @@ public static class AgentHost
             time,
             sp.GetRequiredService<ILogger<Sampler>>()));
         builder.Services.AddHostedService<SamplerWorker>();
-        if (options.Server is not null)
+        if (options.Servers.Count > 0)
         {
             AddControlPlane(builder.Services, options, time);
         }
@@ -87,10 +87,10 @@ public static class AgentHost
             throw new SettingException("state-dir", $"cannot create {stateDir}: {ex.Message}");
         }
 
-        var server = options.Server!;
-        services.AddSingleton(_ => new ControlPlaneClient(ControlPlaneClient.CreateHttpClient(), server, time));
+        services.AddSingleton(sp => new LeaderFollower(options.Servers, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
+        services.AddSingleton(sp => new ControlPlaneClient(ControlPlaneClient.CreateHttpClient(), sp.GetRequiredService<LeaderFollower>(), time));
         services.AddSingleton<NodeSession>();
-        services.AddSingleton(sp => new ServerConnection(server, time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
+        services.AddSingleton(sp => new ServerConnection(sp.GetRequiredService<LeaderFollower>(), time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
         services.AddSingleton(sp =>
         {
             var outbox = new AttemptOutbox(

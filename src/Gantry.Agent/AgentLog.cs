@@ -50,7 +50,7 @@ internal static partial class AgentLog
     public static partial void Registered(ILogger logger, Uri server, string nodeId, string name, double intervalSeconds);
 
     [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Control plane {Server} unreachable; retrying with backoff while sampling and serving go on")]
-    public static partial void ServerUnreachable(ILogger logger, Uri server, Exception exception);
+    public static partial void ServerUnreachable(ILogger logger, string server, Exception exception);
 
     [LoggerMessage(EventId = 132, Level = LogLevel.Information, Message = "Control plane {Server} reachable again after {Seconds:0.#}s")]
     public static partial void ServerReachable(ILogger logger, Uri server, double seconds);
@@ -75,4 +75,16 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 139, Level = LogLevel.Error, Message = "A control-plane loop failed; it starts again")]
     public static partial void LoopFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "Following the control-plane leader at {Leader} (named by {Server})")]
+    public static partial void FollowingLeader(ILogger logger, Uri leader, Uri server);
+
+    [LoggerMessage(EventId = 141, Message = "Control plane {Server}: {Reason}; trying {Next}")]
+    public static partial void SwitchingServer(ILogger logger, LogLevel level, Uri server, string reason, Uri next);
+
+    [LoggerMessage(EventId = 142, Level = LogLevel.Warning, Message = "Ignoring answers from {Server}: they come from leader epoch {Epoch}, older than epoch {Highest} already seen (a replica that lost leadership); running jobs are left as they are")]
+    public static partial void StaleLeaderIgnored(ILogger logger, Uri server, long epoch, long highest);
+
+    [LoggerMessage(EventId = 143, Level = LogLevel.Information, Message = "Control-plane leader epoch {Epoch} at {Server}")]
+    public static partial void LeaderEpoch(ILogger logger, long epoch, Uri server);
 }

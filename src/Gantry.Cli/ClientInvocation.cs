@@ -14,7 +14,7 @@ internal sealed class ClientOptions
 {
     public Option<string> Server { get; } = new("--server")
     {
-        Description = $"The server's URL. [env: {ClientSettings.ServerVariable}; else \"server\" in the client config file; default: {ClientSettings.DefaultServer}]",
+        Description = $"The server's URL; or several, separated by commas, for replicas sharing one database: each call goes to the leader (following a standby's redirect) and moves on to the next URL when one refuses or answers 503. [env: {ClientSettings.ServerVariable}; else \"server\" (a URL or an array) in the client config file; default: {ClientSettings.DefaultServer}]",
         HelpName = "URL",
         Recursive = true,
     };
@@ -168,10 +168,24 @@ internal static class Errors
         return text.ToString();
     }
 
-    /// <summary><c>gantry: cannot reach the server at URL: reason</c>.</summary>
+    /// <summary>
+    /// <c>gantry: cannot reach the server at URL: reason</c>; when several URLs were tried, a line for
+    /// each with its reason.
+    /// </summary>
     public static string Render(ServerUnreachableException exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        return $"gantry: cannot reach the server at {exception.Server.AbsoluteUri.TrimEnd('/')}: {exception.Message}\n";
+        if (exception.Failures.Count <= 1)
+        {
+            return $"gantry: cannot reach the server at {exception.Server.AbsoluteUri.TrimEnd('/')}: {exception.Message}\n";
+        }
+
+        var text = new System.Text.StringBuilder("gantry: cannot reach any of the servers:\n");
+        foreach (var failure in exception.Failures)
+        {
+            text.Append("  ").Append(failure.Server.AbsoluteUri.TrimEnd('/')).Append(": ").Append(failure.Reason).Append('\n');
+        }
+
+        return text.ToString();
     }
 }

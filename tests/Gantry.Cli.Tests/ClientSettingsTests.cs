@@ -29,7 +29,7 @@ public sealed class ClientSettingsTests : IDisposable
 
         var settings = ClientSettings.Resolve("http://flag:3", "flag-token", env);
 
-        Assert.Equal(new Uri("http://flag:3/"), settings.Server);
+        Assert.Equal([new Uri("http://flag:3/")], settings.Servers);
         Assert.Equal("flag-token", settings.Token);
         Assert.Equal("--token", settings.TokenSource);
     }
@@ -42,7 +42,7 @@ public sealed class ClientSettingsTests : IDisposable
 
         var settings = ClientSettings.Resolve(null, null, env);
 
-        Assert.Equal(new Uri("http://env:2/"), settings.Server);
+        Assert.Equal([new Uri("http://env:2/")], settings.Servers);
         Assert.Equal("env-token", settings.Token);
         Assert.Equal("GANTRY_TOKEN", settings.TokenSource);
     }
@@ -54,7 +54,7 @@ public sealed class ClientSettingsTests : IDisposable
 
         var settings = ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path)));
 
-        Assert.Equal(new Uri("https://file.example:8443/gantry/"), settings.Server);
+        Assert.Equal([new Uri("https://file.example:8443/gantry/")], settings.Servers);
         Assert.Equal("file-token", settings.Token);
         Assert.Equal(path, settings.TokenSource);
     }
@@ -66,7 +66,7 @@ public sealed class ClientSettingsTests : IDisposable
 
         var settings = ClientSettings.Resolve(null, "flag-token", Env(("GANTRY_CLIENT_CONFIG", path)));
 
-        Assert.Equal(new Uri("http://file:1/"), settings.Server);
+        Assert.Equal([new Uri("http://file:1/")], settings.Servers);
         Assert.Equal("flag-token", settings.Token);
     }
 
@@ -75,7 +75,7 @@ public sealed class ClientSettingsTests : IDisposable
     {
         var settings = ClientSettings.Resolve(null, null, Env(("XDG_CONFIG_HOME", _directory)));
 
-        Assert.Equal(new Uri("http://127.0.0.1:7070/"), settings.Server);
+        Assert.Equal([new Uri("http://127.0.0.1:7070/")], settings.Servers);
         Assert.Null(settings.Token);
         Assert.Equal(Path.Combine(_directory, "gantry", "client.json"), settings.ConfigPath);
     }
@@ -89,7 +89,7 @@ public sealed class ClientSettingsTests : IDisposable
         var settings = ClientSettings.Resolve(null, null, Env(("XDG_CONFIG_HOME", _directory)));
 
         Assert.Equal("xdg-token", settings.Token);
-        Assert.Equal(new Uri("http://127.0.0.1:7070/"), settings.Server);
+        Assert.Equal([new Uri("http://127.0.0.1:7070/")], settings.Servers);
     }
 
     [Fact]
@@ -130,6 +130,43 @@ public sealed class ClientSettingsTests : IDisposable
         Assert.Equal("GANTRY_CLIENT_CONFIG", error.Setting);
     }
 
+    [Fact]
+    public void Resolve_SeveralServers_CommaListFromFlagOrEnvironmentArrayFromFile()
+    {
+        var path = WriteConfig("""{"server": ["http://cp1:7070", "cp2:7070", "http://cp1:7070/"], "token": "t"}""");
+
+        Assert.Equal(
+            [new Uri("http://cp1:7070/"), new Uri("http://cp2:7070/")],
+            ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path))).Servers);
+        Assert.Equal(
+            [new Uri("http://a:1/"), new Uri("https://b/base/")],
+            ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path), ("GANTRY_SERVER", "http://a:1, https://b/base"))).Servers);
+        Assert.Equal(
+            [new Uri("http://f:3/"), new Uri("http://g:4/")],
+            ClientSettings.Resolve("f:3,,g:4", null, Env(("GANTRY_CLIENT_CONFIG", path))).Servers);
+    }
+
+    [Theory]
+    [InlineData("http://a:1,ftp://b", "GANTRY_SERVER")]
+    [InlineData(" , ", "GANTRY_SERVER")]
+    public void ParseServers_AnEntryNotAnHttpUrl_IsUsageError(string text, string source)
+    {
+        var error = Assert.Throws<UsageException>(() => ClientSettings.ParseServers(text, source));
+
+        Assert.Equal(source, error.Setting);
+    }
+
+    [Fact]
+    public void Resolve_ServerInFileNeitherStringNorArray_IsUsageErrorNamingTheFile()
+    {
+        var path = WriteConfig("""{"server": 7070}""");
+
+        var error = Assert.Throws<UsageException>(() => ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path))));
+
+        Assert.Equal(path, error.Setting);
+        Assert.Contains("a URL or an array of URLs", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("127.0.0.1:7070", "http://127.0.0.1:7070/")]
     [InlineData("gantry.example", "http://gantry.example/")]
@@ -159,7 +196,7 @@ public sealed class ClientSettingsTests : IDisposable
         await ClientConfig.WriteAsync(path, "http://127.0.0.1:7071", "secret2", CancellationToken.None);
 
         var settings = ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path)));
-        Assert.Equal(new Uri("http://127.0.0.1:7071/"), settings.Server);
+        Assert.Equal([new Uri("http://127.0.0.1:7071/")], settings.Servers);
         Assert.Equal("secret2", settings.Token);
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(path)!));
         if (!OperatingSystem.IsWindows())

@@ -38,6 +38,22 @@ public sealed class PlainHttpTransportTests
     }
 
     [Fact]
+    public async Task Send_Redirect_ReadsLocationAndLeader()
+    {
+        await using var server = ScriptedServer.Start(async (_, stream) =>
+        {
+            await stream.WriteAsync(Ascii("HTTP/1.1 307 Temporary Redirect\r\nlocation: http://10.0.0.2:7070/api/v1/jobs?x=1\r\nGantry-Leader:  http://10.0.0.2:7070 \r\nContent-Length: 0\r\n\r\n"));
+        });
+
+        using var response = new PlainHttpTransport(null).Send("POST", new Uri(server.Address, "api/v1/jobs?x=1"), "application/json", [1], CancellationToken.None);
+
+        Assert.Equal(307, response.StatusCode);
+        Assert.Equal("http://10.0.0.2:7070/api/v1/jobs?x=1", response.Location);
+        Assert.Equal("http://10.0.0.2:7070", response.Leader);
+        Assert.StartsWith("POST /api/v1/jobs?x=1 HTTP/1.1\r\n", await server.RequestAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Send_ChunkedBodyWithExtensionsAndTrailers_JoinsTheChunks()
     {
         await using var server = ScriptedServer.Start(async (_, stream) =>

@@ -97,6 +97,22 @@ public sealed class DevAndCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Client_SeveralServers_MovesOnFromADeadOneAndNamesEachWhenAllFail()
+    {
+        var dead = $"http://127.0.0.1:{Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        var (code, output) = await RunAsync("nodes", "ls", "--server", $"{dead},{_url}");
+        Assert.Equal(0, code);
+        Assert.Contains("ready", output, StringComparison.Ordinal);
+
+        var otherDead = $"http://127.0.0.1:{Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        var (failCode, failed) = await RunAsync("nodes", "ls", "--server", $"{dead},{otherDead}");
+        Assert.Equal(1, failCode);
+        Assert.Contains("cannot reach any of the servers", failed, StringComparison.Ordinal);
+        Assert.Contains($"  {dead}: Connection refused", failed, StringComparison.Ordinal);
+        Assert.Contains($"  {otherDead}: Connection refused", failed, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Client_WrongTokenOrBadInput_ClearErrorAndExitCode()
     {
         var (wrongCode, wrong) = await RunAsync("jobs", "ls", "--token", "gadm_not-the-token");

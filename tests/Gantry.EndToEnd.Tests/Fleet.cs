@@ -74,7 +74,8 @@ internal sealed class Fleet : IAsyncDisposable
         var args = new[]
         {
             "agent", "--listen", "127.0.0.1:0", "--interval", "1s", "--simulate-gpus", gpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--server", Url, "--join-token", JoinToken,
+            // A replica address where nothing listens comes first: every agent finds the server by moving on.
+            "--server", $"http://127.0.0.1:{Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)},{Url}", "--join-token", JoinToken,
             "--state-dir", Path.Combine(Root, $"agent{index}"), "--node-name", $"agent{index}", "--labels", $"agent=a{index}",
         };
         var agent = GantryProcess.Start(args);

@@ -46,10 +46,14 @@ public sealed class AgentOptions
     /// <summary>The least severe log level written.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
 
-    /// <summary>The control plane to join; null runs the agent alone (metrics only, no jobs).</summary>
-    public Uri? Server { get; set; }
+    /// <summary>
+    /// The control plane to join: one URL, or the URLs of several replicas sharing one database (the
+    /// agent talks to one at a time and follows the leader; see <c>ControlPlane/LeaderFollower.cs</c>).
+    /// Empty runs the agent alone (metrics only, no jobs).
+    /// </summary>
+    public IReadOnlyList<Uri> Servers { get; set; } = [];
 
-    /// <summary>The join token presented at registration (required with <see cref="Server"/> unless <see cref="JoinTokenFile"/> is set).</summary>
+    /// <summary>The join token presented at registration (required with <see cref="Servers"/> unless <see cref="JoinTokenFile"/> is set).</summary>
     public string? JoinToken { get; set; }
 
     /// <summary>A file holding the join token (first line), read at start.</summary>
@@ -195,9 +199,12 @@ public sealed class AgentOptions
 
     private (string Setting, string Message)? ValidateControlPlane()
     {
-        if (Server is { } server && (!server.IsAbsoluteUri || server.Scheme is not ("http" or "https")))
+        foreach (var server in Servers)
         {
-            return ("server", $"must be an absolute http or https URL, got {server}");
+            if (!server.IsAbsoluteUri || server.Scheme is not ("http" or "https"))
+            {
+                return ("server", $"must be absolute http or https URLs, got {server}");
+            }
         }
 
         if (AdvertiseUrl is { } advertise && (!advertise.IsAbsoluteUri || advertise.Scheme is not ("http" or "https")))
@@ -225,7 +232,7 @@ public sealed class AgentOptions
             return ("join-token-file", "cannot be combined with --join-token; give one of them");
         }
 
-        if (Server is null)
+        if (Servers.Count == 0)
         {
             return JoinToken is not null || JoinTokenFile is not null ? ("join-token", "is only used with --server") : null;
         }

@@ -14,8 +14,12 @@ namespace Gantry.Agent.Configuration;
 /// </summary>
 public static class AgentSettings
 {
-    /// <summary>One setting: its flag name (without dashes) and how a raw value applies.</summary>
-    private sealed record Setting(string Name, bool Repeatable, Action<AgentOptions, string> Apply);
+    /// <summary>
+    /// One setting: its flag name (without dashes) and how a raw value applies. A
+    /// <paramref name="CommaList"/> setting takes one comma-separated value (the flag, the variable),
+    /// which a config file may also give as a JSON array.
+    /// </summary>
+    private sealed record Setting(string Name, bool Repeatable, Action<AgentOptions, string> Apply, bool CommaList = false);
 
     private static readonly Setting[] All =
     [
@@ -31,7 +35,7 @@ public static class AgentSettings
         new("procfs", false, static (o, v) => o.ProcPath = NonEmpty(v)),
         new("sysfs", false, static (o, v) => o.SysPath = NonEmpty(v)),
         new("log-level", false, static (o, v) => o.LogLevel = ParseLogLevel(v)),
-        new("server", false, static (o, v) => o.Server = ParseUrl(v, "http://10.0.0.1:7070")),
+        new("server", false, static (o, v) => o.Servers = ParseServers(v), CommaList: true),
         new("join-token", false, static (o, v) => o.JoinToken = NonEmpty(v, "a token")),
         new("join-token-file", false, static (o, v) => o.JoinTokenFile = Path.GetFullPath(NonEmpty(v))),
         new("state-dir", false, static (o, v) => o.StateDir = Path.GetFullPath(NonEmpty(v))),
@@ -162,6 +166,10 @@ public static class AgentSettings
                         values.Add(Raw(item));
                     }
                 }
+                else if (property.Value.ValueKind == JsonValueKind.Array && setting.CommaList)
+                {
+                    values.Add(string.Join(',', property.Value.EnumerateArray().Select(Raw)));
+                }
                 else
                 {
                     values.Add(Raw(property.Value));
@@ -234,6 +242,30 @@ public static class AgentSettings
         string.IsNullOrWhiteSpace(text) ? throw new FormatException("expected " + what) : text.Trim();
 
     private static Uri ParseUrl(string text) => ParseUrl(text, "http://127.0.0.1:8000/metrics");
+
+    /// <summary>
+    /// Reads <c>http://10.0.0.1:7070,http://10.0.0.2:7070</c>: one or more absolute http(s) URLs,
+    /// in the order the agent tries them; a URL given twice counts once.
+    /// </summary>
+    internal static IReadOnlyList<Uri> ParseServers(string text)
+    {
+        const string Example = "http://10.0.0.1:7070 or http://10.0.0.1:7070,http://10.0.0.2:7070";
+        var servers = new List<Uri>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(item, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+            {
+                throw new FormatException($"'{item}' is not an absolute http(s) URL; expected one or more such as {Example}");
+            }
+
+            if (!servers.Exists(s => s.AbsoluteUri == url.AbsoluteUri))
+            {
+                servers.Add(url);
+            }
+        }
+
+        return servers.Count > 0 ? servers : throw new FormatException("expected one or more absolute http(s) URLs such as " + Example);
+    }
 
     private static Uri ParseUrl(string text, string example) =>
         Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"

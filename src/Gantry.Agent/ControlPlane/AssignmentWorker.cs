@@ -9,6 +9,8 @@ namespace Gantry.Agent.ControlPlane;
 /// Holds a blocking <c>GET …/assignments?index=N&amp;wait=30s</c> open and reconciles every answer
 /// with the job runner: <c>run</c> attempts not started yet are started (an attempt is never started
 /// twice), <c>stop</c> attempts are stopped, and local attempts the server no longer lists are stopped.
+/// An answer from a leader epoch older than one already seen never gets here: the client drops it
+/// (<see cref="LeaderFollower.Accept"/>), so a replica that lost leadership neither starts nor stops anything.
 /// </summary>
 internal sealed class AssignmentWorker(
     ControlPlaneClient client,
@@ -23,6 +25,7 @@ internal sealed class AssignmentWorker(
         var backoff = Backoff.Default();
         Registration? current = null;
         long index = 0;
+        long answeredEpoch = 0;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -37,6 +40,13 @@ internal sealed class AssignmentWorker(
                         index = 0;
                     }
 
+                    if (client.Follower.LeaderEpoch != answeredEpoch)
+                    {
+                        // A new leader (seen by any call): its index need not follow the old one's, so
+                        // ask for the whole list at once rather than wait on an index it may never reach.
+                        index = 0;
+                    }
+
                     var result = await client.AssignmentsAsync(registration.NodeId, registration.Credential, index, stoppingToken).ConfigureAwait(false);
                     if (result is { Ok: true, Value: { } answer })
                     {
@@ -44,6 +54,7 @@ internal sealed class AssignmentWorker(
                         backoff.Reset();
                         Reconcile(runner, answer);
                         index = answer.Index;
+                        answeredEpoch = answer.LeaderEpoch > 0 ? answer.LeaderEpoch : client.Follower.LeaderEpoch;
                         continue;
                     }
 

@@ -29,11 +29,14 @@ internal sealed class Backoff(TimeSpan initial, TimeSpan cap)
 }
 
 /// <summary>
-/// Whether the control plane answers, as every loop sees it: the first failure after a success logs
-/// one warning, the first success after failures logs one line, retries in between log nothing.
+/// Whether the control plane answers, as every loop sees it after a full round of its URLs: the first
+/// failure after a success logs one warning, the first success after failures logs one line, retries
+/// in between log nothing. <c>/status</c> shows it through <see cref="LeaderFollower"/>.
 /// </summary>
-internal sealed class ServerConnection(Uri server, TimeProvider time, Microsoft.Extensions.Logging.ILogger logger)
+internal sealed class ServerConnection(LeaderFollower follower, TimeProvider time, Microsoft.Extensions.Logging.ILogger logger)
 {
+    private readonly string _servers = string.Join(", ", follower.Servers.Select(LeaderFollower.Display));
+
     private readonly Lock _gate = new();
     private long? _downSince;
 
@@ -60,7 +63,8 @@ internal sealed class ServerConnection(Uri server, TimeProvider time, Microsoft.
             _downSince = time.GetTimestamp();
         }
 
-        AgentLog.ServerUnreachable(logger, server, error);
+        follower.SetReachable(false);
+        AgentLog.ServerUnreachable(logger, _servers, error);
     }
 
     public void Succeeded()
@@ -78,6 +82,8 @@ internal sealed class ServerConnection(Uri server, TimeProvider time, Microsoft.
         }
 
         var seconds = time.GetElapsedTime(since).TotalSeconds;
-        AgentLog.ServerReachable(logger, server, seconds);
+        follower.SetReachable(true);
+        var current = follower.Current;
+        AgentLog.ServerReachable(logger, current, seconds);
     }
 }

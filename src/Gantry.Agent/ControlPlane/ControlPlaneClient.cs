@@ -11,10 +11,10 @@ namespace Gantry.Agent.ControlPlane;
 
 /// <summary>
 /// What one call to the control plane came to: an HTTP status with the decoded answer, or
-/// <see cref="Status"/> 0 with <see cref="Error"/> when the server could not be reached or did not
-/// answer in time.
+/// <see cref="Status"/> 0 with <see cref="Error"/> when no server could be reached or answered in
+/// time. <see cref="Server"/> is the replica that gave the answer (or the last one tried).
 /// </summary>
-internal readonly record struct ApiResult<T>(int Status, T? Value, string? Detail, Exception? Error)
+internal readonly record struct ApiResult<T>(int Status, T? Value, string? Detail, Exception? Error, Uri? Server = null)
     where T : class
 {
     public bool Ok => Status is >= 200 and < 300 && Error is null;
@@ -29,18 +29,29 @@ internal sealed class NoContent
     public static readonly NoContent Instance = new();
 }
 
+/// <summary>An answer from a leader epoch older than one already seen: a replica that lost leadership.</summary>
+internal sealed class StaleLeaderException(string message) : Exception(message);
+
 /// <summary>
 /// The agent's side of the API in docs/api.md: typed calls with the right token, JSON through
-/// <see cref="GantryJson"/>, a timeout per call, and every failure turned into an
-/// <see cref="ApiResult{T}"/> rather than an exception.
+/// <see cref="GantryJson"/>, a timeout per try, and every failure turned into an
+/// <see cref="ApiResult{T}"/> rather than an exception. Every call follows the leader through
+/// <see cref="LeaderFollower"/>: a <c>307</c>/<c>308</c> from a standby is followed at once (the same
+/// method and body to the leader it names, remembered for later calls, at most
+/// <see cref="MaxRedirects"/> per call); a refused, reset or timed-out connection, a <c>503</c> or an
+/// answer from an old leader epoch moves on to the next URL at once; a call that went round every
+/// URL without an answer returns the last failure, and the caller backs off before the next round.
 /// </summary>
-internal sealed class ControlPlaneClient(HttpClient http, Uri server, TimeProvider time) : IDisposable
+internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower follower, TimeProvider time) : IDisposable
 {
-    /// <summary>How long an ordinary call may take.</summary>
+    /// <summary>How long an ordinary call may take, per server tried.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
 
     /// <summary>How long the server holds a blocking assignments request.</summary>
     public static readonly TimeSpan AssignmentsWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>Redirects followed in one call (a standby names the leader: one is the usual case).</summary>
+    public const int MaxRedirects = 3;
 
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
@@ -50,7 +61,7 @@ internal sealed class ControlPlaneClient(HttpClient http, Uri server, TimeProvid
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
     });
 
-    public Uri Server { get; } = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
+    public LeaderFollower Follower => follower;
 
     public void Dispose() => http.Dispose();
 
@@ -60,6 +71,10 @@ internal sealed class ControlPlaneClient(HttpClient http, Uri server, TimeProvid
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(5),
             AutomaticDecompression = DecompressionMethods.None,
+
+            // Redirects are followed by SendAsync: HttpClient would drop the bearer token on the way
+            // and forget where the leader is.
+            AllowAutoRedirect = false,
         })
         {
             // Each call carries its own deadline (longer than the blocking wait for assignments).
@@ -67,37 +82,97 @@ internal sealed class ControlPlaneClient(HttpClient http, Uri server, TimeProvid
         };
 
     public Task<ApiResult<RegisterNodeResponse>> RegisterAsync(RegisterNodeRequest request, string joinToken, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, "api/v1/nodes/register", joinToken, request, GantryJson.Default.RegisterNodeRequest, Answers.RegisterNodeResponse, CallTimeout, cancellationToken);
+        SendAsync(HttpMethod.Post, "api/v1/nodes/register", joinToken, Body(request, GantryJson.Default.RegisterNodeRequest), Answers.RegisterNodeResponse, null, CallTimeout, cancellationToken);
 
     public Task<ApiResult<HeartbeatResponse>> HeartbeatAsync(string nodeId, string credential, HeartbeatRequest request, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, $"api/v1/nodes/{Uri.EscapeDataString(nodeId)}/heartbeat", credential, request, GantryJson.Default.HeartbeatRequest, Answers.HeartbeatResponse, CallTimeout, cancellationToken);
+        SendAsync(HttpMethod.Post, $"api/v1/nodes/{Uri.EscapeDataString(nodeId)}/heartbeat", credential, Body(request, GantryJson.Default.HeartbeatRequest), Answers.HeartbeatResponse, static a => a.LeaderEpoch, CallTimeout, cancellationToken);
 
     public Task<ApiResult<AssignmentsResponse>> AssignmentsAsync(string nodeId, string credential, long index, CancellationToken cancellationToken) =>
-        SendAsync<object, AssignmentsResponse>(
+        SendAsync(
             HttpMethod.Get,
             string.Create(CultureInfo.InvariantCulture, $"api/v1/nodes/{Uri.EscapeDataString(nodeId)}/assignments?index={index}&wait={(int)AssignmentsWait.TotalSeconds}s"),
             credential,
             null,
-            null,
             Answers.AssignmentsResponse,
+            static a => a.LeaderEpoch,
             AssignmentsWait + CallTimeout,
             cancellationToken);
 
     public Task<ApiResult<NoContent>> PostEventAsync(AttemptKey key, string credential, AttemptEvent attemptEvent, CancellationToken cancellationToken) =>
-        SendAsync<AttemptEvent, NoContent>(HttpMethod.Post, AttemptPath(key, "events"), credential, attemptEvent, GantryJson.Default.AttemptEvent, null, CallTimeout, cancellationToken);
+        SendAsync<NoContent>(HttpMethod.Post, AttemptPath(key, "events"), credential, Body(attemptEvent, GantryJson.Default.AttemptEvent), null, null, CallTimeout, cancellationToken);
 
     public Task<ApiResult<NoContent>> PostLogsAsync(AttemptKey key, string credential, LogUpload upload, CancellationToken cancellationToken) =>
-        SendAsync<LogUpload, NoContent>(HttpMethod.Post, AttemptPath(key, "logs"), credential, upload, GantryJson.Default.LogUpload, null, CallTimeout, cancellationToken);
+        SendAsync<NoContent>(HttpMethod.Post, AttemptPath(key, "logs"), credential, Body(upload, GantryJson.Default.LogUpload), null, null, CallTimeout, cancellationToken);
 
     private static string AttemptPath(AttemptKey key, string what) =>
         string.Create(CultureInfo.InvariantCulture, $"api/v1/jobs/{key.JobId}/attempts/{key.Attempt}/{what}");
 
-    private async Task<ApiResult<TAnswer>> SendAsync<TBody, TAnswer>(
+    // Serialized once: every server tried gets the same bytes.
+    private static byte[] Body<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
+
+    private async Task<ApiResult<TAnswer>> SendAsync<TAnswer>(
         HttpMethod method,
         string path,
         string token,
-        TBody? body,
-        JsonTypeInfo<TBody>? bodyType,
+        byte[]? body,
+        JsonTypeInfo<TAnswer>? answerType,
+        Func<TAnswer, long>? leaderEpoch,
+        TimeSpan timeout,
+        CancellationToken cancellationToken)
+        where TAnswer : class
+    {
+        var server = follower.Current;
+        var failures = 0;
+        var redirects = 0;
+        while (true)
+        {
+            var (result, leader) = await SendOnceAsync(server, method, path, token, body, answerType, timeout, cancellationToken).ConfigureAwait(false);
+            if (leader is not null)
+            {
+                if (++redirects > MaxRedirects)
+                {
+                    result = new(0, null, null, new HttpRequestException($"more than {MaxRedirects} redirects (last from {LeaderFollower.Display(server)} to {LeaderFollower.Display(leader)})"), server);
+                }
+                else
+                {
+                    follower.Redirected(server, leader);
+                    server = leader;
+                    continue;
+                }
+            }
+
+            if (result is { Ok: true, Value: { } value } && leaderEpoch is not null && !follower.Accept(leaderEpoch(value), server))
+            {
+                var message = $"answered for leader epoch {leaderEpoch(value)}, older than epoch {follower.LeaderEpoch}";
+                result = new(0, null, message, new StaleLeaderException(message), server);
+            }
+
+            var reason = result.Error is { } error and not JsonException ? error.Message
+                : result.Status == 503 ? "503 Service Unavailable" + (string.IsNullOrWhiteSpace(result.Detail) ? "" : ": " + result.Detail.Trim())
+                : null;
+            if (reason is null)
+            {
+                follower.Answered();
+                return result;
+            }
+
+            var next = follower.Failed(server, reason);
+            if (++failures >= follower.RoundLength)
+            {
+                return result;
+            }
+
+            server = next;
+        }
+    }
+
+    /// <summary>One try at one server; a redirect comes back as the leader it names.</summary>
+    private async Task<(ApiResult<TAnswer> Result, Uri? Leader)> SendOnceAsync<TAnswer>(
+        Uri server,
+        HttpMethod method,
+        string path,
+        string token,
+        byte[]? body,
         JsonTypeInfo<TAnswer>? answerType,
         TimeSpan timeout,
         CancellationToken cancellationToken)
@@ -105,11 +180,11 @@ internal sealed class ControlPlaneClient(HttpClient http, Uri server, TimeProvid
     {
         using var deadline = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-        using var request = new HttpRequestMessage(method, new Uri(Server, path));
+        using var request = new HttpRequestMessage(method, new Uri(server, path));
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        if (body is not null && bodyType is not null)
+        if (body is not null)
         {
-            var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, bodyType));
+            var content = new ByteArrayContent(body);
             content.Headers.ContentType = Json;
             request.Content = content;
         }
@@ -118,31 +193,51 @@ internal sealed class ControlPlaneClient(HttpClient http, Uri server, TimeProvid
         {
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, linked.Token).ConfigureAwait(false);
             var status = (int)response.StatusCode;
+            if (status is 307 or 308)
+            {
+                return (default, LeaderOf(response, server, path));
+            }
+
             if (!response.IsSuccessStatusCode)
             {
                 var detail = await response.Content.ReadAsStringAsync(linked.Token).ConfigureAwait(false);
-                return new(status, null, detail.Length > 500 ? detail[..500] : detail, null);
+                return (new(status, null, detail.Length > 500 ? detail[..500] : detail, null, server), null);
             }
 
             if (answerType is null)
             {
-                return new(status, (TAnswer)(object)NoContent.Instance, null, null);
+                return (new(status, (TAnswer)(object)NoContent.Instance, null, null, server), null);
             }
 
             var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
                 var value = await JsonSerializer.DeserializeAsync(stream, answerType, linked.Token).ConfigureAwait(false);
-                return value is null ? new(0, null, null, new JsonException("empty answer")) : new(status, value, null, null);
+                return (value is null ? new(0, null, null, new JsonException("empty answer"), server) : new(status, value, null, null, server), null);
             }
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            return new(0, null, null, new TimeoutException($"no answer from {Server} within {timeout.TotalSeconds}s", ex));
+            return (new(0, null, null, new TimeoutException($"no answer from {LeaderFollower.Display(server)} within {timeout.TotalSeconds}s", ex), server), null);
         }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or IOException)
         {
-            return new(0, null, null, ex);
+            return (new(0, null, null, ex, server), null);
         }
+    }
+
+    /// <summary>
+    /// The leader's base URL from a standby's redirect (<see cref="LeaderRedirect.LeaderBase"/>).
+    /// </summary>
+    /// <exception cref="HttpRequestException">The redirect names no usable leader, or would send the token from https to plain http.</exception>
+    internal static Uri LeaderOf(HttpResponseMessage response, Uri server, string path)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        var named = response.Headers.TryGetValues(LeaderRedirect.HeaderName, out var values) ? values.FirstOrDefault() : null;
+        var leader = LeaderRedirect.LeaderBase(named, response.Headers.Location, server, new Uri(server, path))
+            ?? throw new HttpRequestException($"{LeaderFollower.Display(server)} answered {(int)response.StatusCode} without naming the leader in {LeaderRedirect.HeaderName} or Location");
+        return LeaderRedirect.IsDowngrade(server, leader)
+            ? throw new HttpRequestException($"{LeaderFollower.Display(server)} redirected to {LeaderFollower.Display(leader)}: not followed from https to plain http, which would send the credential unencrypted")
+            : leader;
     }
 }

@@ -86,7 +86,7 @@ internal sealed class ControlPlaneWorker(
                 connection.Succeeded();
                 SaveNodeId(answer.NodeId);
                 var interval = TimeSpan.FromSeconds(Math.Clamp(double.IsFinite(answer.HeartbeatIntervalSeconds) ? answer.HeartbeatIntervalSeconds : 5, 1, 300));
-                AgentLog.Registered(logger, client.Server, answer.NodeId, options.EffectiveNodeName, interval.TotalSeconds);
+                AgentLog.Registered(logger, result.Server ?? client.Follower.Current, answer.NodeId, options.EffectiveNodeName, interval.TotalSeconds);
                 return new Registration(answer.NodeId, answer.Credential, interval);
             }
 

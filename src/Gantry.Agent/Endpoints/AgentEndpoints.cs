@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Gantry.Agent.Configuration;
+using Gantry.Agent.ControlPlane;
 using Gantry.Agent.Sampling;
 using Gantry.Telemetry.Exposition;
 using Microsoft.AspNetCore.Builder;
@@ -12,13 +13,18 @@ namespace Gantry.Agent.Endpoints;
 
 /// <summary>
 /// The agent's HTTP surface: <c>/metrics</c> (Prometheus text), <c>/status</c> and
-/// <c>/v1/status</c> (JSON), <c>/events</c> (SSE, one event per sample) and <c>/healthz</c>.
+/// <c>/v1/status</c> (JSON; with <c>--server</c> led by the control plane the agent follows), <c>/events</c>
+/// (SSE, one event per sample) and <c>/healthz</c>.
 /// Every handler serves bytes rendered by the sampler; none does I/O of its own.
 /// </summary>
 public static class AgentEndpoints
 {
     private const string JsonContentType = "application/json; charset=utf-8";
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] ControlPlaneHead = "{\"controlPlane\":"u8.ToArray();
+    private static readonly byte[] ControlPlaneHeadIndented = "{\n  \"controlPlane\": "u8.ToArray();
+    private static readonly byte[] MemberSeparator = ","u8.ToArray();
+    private static readonly byte[] MemberSeparatorIndented = ",\n  "u8.ToArray();
     private static readonly byte[] NoSampleYet = "{\"status\":\"starting\",\"message\":\"no sample has been taken yet\"}"u8.ToArray();
 
     /// <summary>Maps the agent's endpoints.</summary>
@@ -76,9 +82,31 @@ public static class AgentEndpoints
             return response.Body.WriteAsync(NoSampleYet, context.RequestAborted).AsTask();
         }
 
-        var body = context.Request.Query.ContainsKey("pretty") ? StatusJson.Render(rendering.Snapshot, indented: true) : rendering.Status;
-        response.ContentLength = body.Length;
-        return response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+        var pretty = context.Request.Query.ContainsKey("pretty");
+        var body = pretty ? StatusJson.Render(rendering.Snapshot, indented: true) : rendering.Status;
+        if (context.RequestServices.GetService<LeaderFollower>() is not { } follower)
+        {
+            response.ContentLength = body.Length;
+            return response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+        }
+
+        return WriteWithControlPlaneAsync(response, body, follower.StatusJson, pretty, context.RequestAborted);
+    }
+
+    // An agent with --server puts the control plane first, spliced into the sample's bytes:
+    // {"controlPlane":{"servers":[…],"current":"…","leaderEpoch":6,"reachable":true},"sequence":42,…}
+    private static async Task WriteWithControlPlaneAsync(HttpResponse response, byte[] body, byte[] controlPlane, bool pretty, CancellationToken cancellationToken)
+    {
+        // The sample's members, from the first one on (its '{' and the whitespace after it left out).
+        var members = body.AsMemory(1);
+        members = members[(members.Length - members.Span.TrimStart(" \r\n"u8).Length)..];
+        var head = pretty ? ControlPlaneHeadIndented : ControlPlaneHead;
+        var separator = members.Span.StartsWith("}"u8) ? Array.Empty<byte>() : pretty ? MemberSeparatorIndented : MemberSeparator;
+        response.ContentLength = head.Length + controlPlane.Length + separator.Length + members.Length;
+        await response.Body.WriteAsync(head, cancellationToken).ConfigureAwait(false);
+        await response.Body.WriteAsync(controlPlane, cancellationToken).ConfigureAwait(false);
+        await response.Body.WriteAsync(separator, cancellationToken).ConfigureAwait(false);
+        await response.Body.WriteAsync(members, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task Events(HttpContext context)

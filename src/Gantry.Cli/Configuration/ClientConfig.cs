@@ -1,11 +1,13 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Gantry.Cli.Http;
 
 namespace Gantry.Cli.Configuration;
 
 /// <summary>
 /// The client config file the API commands read when neither a flag nor an environment variable
-/// names the server or the token: <c>{"server": "http://127.0.0.1:7070", "token": "…"}</c>.
+/// names the server or the token: <c>{"server": "http://127.0.0.1:7070", "token": "…"}</c>; the server
+/// may also be a list of a control plane's replicas, <c>"server": ["http://cp1:7070", "http://cp2:7070"]</c>.
 /// It lives at <c>$GANTRY_CLIENT_CONFIG</c>, else <c>$XDG_CONFIG_HOME/gantry/client.json</c>, else
 /// <c>~/.config/gantry/client.json</c>. <c>gantry dev</c> writes it with <see cref="WriteAsync"/>.
 /// </summary>
@@ -122,7 +124,7 @@ public static class ClientConfig
         }
         catch (JsonException ex)
         {
-            throw new UsageException(path, "not a valid client config (expected {\"server\": \"…\", \"token\": \"…\"}): " + ex.Message);
+            throw new UsageException(path, "not a valid client config (expected {\"server\": \"…\" or [\"…\", …], \"token\": \"…\"}): " + ex.Message);
         }
     }
 }
@@ -130,9 +132,44 @@ public static class ClientConfig
 /// <summary>The client config file's shape.</summary>
 internal sealed record ClientConfigFile
 {
-    /// <summary>Base URL of the server.</summary>
+    /// <summary>Base URL of the server; read from a string or an array of strings (kept comma-separated).</summary>
+    [JsonConverter(typeof(ServerListConverter))]
     public string? Server { get; init; }
 
     /// <summary>API token.</summary>
     public string? Token { get; init; }
+}
+
+/// <summary>
+/// Reads <c>"server"</c> as written by people: one URL, or an array of them, kept as one
+/// comma-separated string as <c>--server</c> and <c>GANTRY_SERVER</c> take it. Writes a string.
+/// </summary>
+internal sealed class ServerListConverter : JsonConverter<string>
+{
+    public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            return reader.GetString();
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw new JsonException("\"server\" must be a URL or an array of URLs");
+        }
+
+        var servers = new List<string>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            servers.Add(reader.TokenType == JsonTokenType.String ? reader.GetString()! : throw new JsonException("\"server\" must be a URL or an array of URLs"));
+        }
+
+        return string.Join(',', servers);
+    }
+
+    public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStringValue(value);
+    }
 }

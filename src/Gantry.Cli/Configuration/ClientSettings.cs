@@ -1,11 +1,14 @@
 namespace Gantry.Cli.Configuration;
 
 /// <summary>Where a client command sends its requests and with which token.</summary>
-/// <param name="Server">Base URL of the server.</param>
+/// <param name="Servers">
+/// Base URLs of the server: one, or the replicas of one control plane in the order they are tried
+/// (see <see cref="Http.GantryApiClient"/>). Never empty; each ends with a slash.
+/// </param>
 /// <param name="Token">Bearer token; null when none was found anywhere.</param>
 /// <param name="TokenSource">Where the token came from, for the 401 message ("--token", "GANTRY_TOKEN", a file path).</param>
 /// <param name="ConfigPath">The client config file's path (whether or not it exists).</param>
-internal sealed record ClientSettings(Uri Server, string? Token, string? TokenSource, string ConfigPath)
+internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token, string? TokenSource, string ConfigPath)
 {
     /// <summary>The server a client talks to when nothing names one.</summary>
     public const string DefaultServer = "http://127.0.0.1:7070";
@@ -58,7 +61,28 @@ internal sealed record ClientSettings(Uri Server, string? Token, string? TokenSo
         }
 
         // A token pasted from a file often carries its line end.
-        return new ClientSettings(ParseServer(server ?? DefaultServer, serverSource ?? "--server"), token?.Trim() is { Length: > 0 } trimmed ? trimmed : null, tokenSource, path);
+        return new ClientSettings(ParseServers(server ?? DefaultServer, serverSource ?? "--server"), token?.Trim() is { Length: > 0 } trimmed ? trimmed : null, tokenSource, path);
+    }
+
+    /// <summary>
+    /// One or more server URLs separated by commas (<c>http://cp1:7070,http://cp2:7070</c>), each read
+    /// by <see cref="ParseServer"/>; a URL given twice counts once.
+    /// </summary>
+    internal static IReadOnlyList<Uri> ParseServers(string text, string source)
+    {
+        var servers = new List<Uri>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var server = ParseServer(item, source);
+            if (!servers.Contains(server))
+            {
+                servers.Add(server);
+            }
+        }
+
+        return servers.Count > 0
+            ? servers
+            : throw new UsageException(source, $"expected the server's URL such as {DefaultServer} (or several, separated by commas), got '{text}'");
     }
 
     /// <summary>An absolute http or https URL; a bare <c>host:port</c> gets <c>http://</c>.</summary>

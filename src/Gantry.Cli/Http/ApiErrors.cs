@@ -13,5 +13,12 @@ internal sealed class ApiProblemException(HttpStatusCode status, Problem problem
 /// <summary>The server could not be reached: connection refused, no such host, a timeout, a dropped connection.</summary>
 internal sealed class ServerUnreachableException(Uri server, string reason, Exception? inner = null) : Exception(reason, inner)
 {
+    /// <summary>The server tried last.</summary>
     public Uri Server { get; } = server;
+
+    /// <summary>When several server URLs were given: each one tried and why it failed, in the order tried.</summary>
+    public IReadOnlyList<ServerFailure> Failures { get; init; } = [];
 }
+
+/// <summary>One server URL that failed a call, why ("Connection refused (10.0.0.1:7070)", "503 Service Unavailable: …"), and the exception behind it if any.</summary>
+internal sealed record ServerFailure(Uri Server, string Reason, Exception? Error = null);

@@ -15,6 +15,15 @@ internal sealed class ApiResponse(int statusCode, string reasonPhrase, string? m
 
     public Stream Body { get; } = body;
 
+    /// <summary>The <c>Location</c> header as sent (a redirect's target); null when none was sent.</summary>
+    public string? Location { get; init; }
+
+    /// <summary>Whether the body is read by blocking socket calls (<see cref="PlainHttpTransport"/>'s answers).</summary>
+    public bool Blocking { get; init; }
+
+    /// <summary>The <c>Gantry-Leader</c> header (a standby naming the leader's base URL); null when none was sent.</summary>
+    public string? Leader { get; init; }
+
     public bool IsSuccessStatusCode => StatusCode is >= 200 and <= 299;
 
     /// <summary>Reads the rest of the body, blocking (the plain transport's answers).</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Gantry.Core.Protocol;
 
 namespace Gantry.Cli.Http;
 
@@ -12,10 +13,16 @@ namespace Gantry.Cli.Http;
 /// loading, JIT and set-up that this path does not (docs/benchmarks.md, "Gantry CLI start-up").
 /// <c>https://</c> servers and <c>gantry top --agent</c> keep using HttpClient.
 /// </summary>
-internal sealed class PlainHttpTransport(Uri server, string? token)
+internal sealed class PlainHttpTransport(Uri? server, string? token)
 {
     /// <summary>How long connecting may take.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>A transport for absolute URLs only (<see cref="Send(string, Uri, string, byte[], CancellationToken)"/>).</summary>
+    public PlainHttpTransport(string? token)
+        : this(null, token)
+    {
+    }
 
     /// <summary>
     /// Sends one request and returns once the answer's header has arrived; the body is read from the
@@ -26,9 +33,13 @@ internal sealed class PlainHttpTransport(Uri server, string? token)
     /// <exception cref="SocketException">Connecting failed (refused, no such host, unreachable).</exception>
     /// <exception cref="IOException">The connection broke, or what came back is not HTTP/1.x.</exception>
     /// <exception cref="TimeoutException">Connecting took longer than <see cref="ConnectTimeout"/>.</exception>
-    public ApiResponse Send(string method, string relativeUri, string accept, byte[]? body, CancellationToken cancellationToken)
+    public ApiResponse Send(string method, string relativeUri, string accept, byte[]? body, CancellationToken cancellationToken) =>
+        Send(method, new Uri(server ?? throw new InvalidOperationException("this transport was made for absolute URLs"), relativeUri), accept, body, cancellationToken);
+
+    /// <summary>Sends one request to an absolute <c>http://</c> URL (see the other overload).</summary>
+    public ApiResponse Send(string method, Uri target, string accept, byte[]? body, CancellationToken cancellationToken)
     {
-        var target = new Uri(server, relativeUri);
+        ArgumentNullException.ThrowIfNull(target);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -81,6 +92,8 @@ internal sealed class PlainHttpTransport(Uri server, string? token)
             budget -= statusLine.Length + 2;
             var (status, reason) = ParseStatusLine(statusLine);
             string? mediaType = null;
+            string? location = null;
+            string? leader = null;
             long? length = null;
             var chunked = false;
             while (true)
@@ -104,6 +117,14 @@ internal sealed class PlainHttpTransport(Uri server, string? token)
                 {
                     var semicolon = value.IndexOf(';');
                     mediaType = (semicolon < 0 ? value : value[..semicolon]).Trim().ToString().ToLowerInvariant();
+                }
+                else if (name.Equals("Location", StringComparison.OrdinalIgnoreCase))
+                {
+                    location = value.ToString();
+                }
+                else if (name.Equals(LeaderRedirect.HeaderName, StringComparison.OrdinalIgnoreCase))
+                {
+                    leader = value.ToString();
                 }
                 else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
                 {
@@ -136,7 +157,7 @@ internal sealed class PlainHttpTransport(Uri server, string? token)
                 : chunked ? Http1BodyStream.Chunked(reader, connection)
                 : length is { } n ? Http1BodyStream.WithLength(reader, connection, n)
                 : Http1BodyStream.UntilClose(reader, connection);
-            return new ApiResponse(status, reason, mediaType, body);
+            return new ApiResponse(status, reason, mediaType, body) { Location = location, Leader = leader, Blocking = !async };
         }
     }
 

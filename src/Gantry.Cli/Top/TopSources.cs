@@ -25,7 +25,7 @@ internal sealed class ClusterSource(GantryApiClient api) : ITopSource
 {
     private const string Path = "api/v1/cluster/events";
 
-    private string Source => "server " + api.Settings.Server.AbsoluteUri.TrimEnd('/');
+    private string Source => "server " + api.CurrentServer.AbsoluteUri.TrimEnd('/');
 
     public async Task<EventStream> ConnectAsync(CancellationToken cancellationToken)
     {
@@ -51,7 +51,7 @@ internal sealed class ClusterSource(GantryApiClient api) : ITopSource
 
             if (next is not { } e)
             {
-                throw new ServerUnreachableException(api.Settings.Server, "the server closed the event stream before its first snapshot");
+                throw new ServerUnreachableException(api.CurrentServer, "the server closed the event stream before its first snapshot");
             }
 
             if (Parse(e.Event, e.Data) is { } view)

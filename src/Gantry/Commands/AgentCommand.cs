@@ -38,7 +38,7 @@ internal static class AgentCommand
         ("procfs", "PATH", "Where procfs is mounted, e.g. /host/proc in a container. (default: /proc)", false, false),
         ("sysfs", "PATH", "Where sysfs is mounted. (default: /sys)", false, false),
         ("log-level", "LEVEL", "trace, debug, info, warning or error. (default: info)", false, false),
-        ("server", "URL", "Join this control plane (gantry server) and run the jobs it assigns. Without it the agent runs alone.", false, false),
+        ("server", "URL[,URL...]", "Join this control plane (gantry server) and run the jobs it assigns. Without it the agent runs alone. Give the URLs of several replicas sharing one database, separated by commas (in a config file also a JSON array): the agent talks to one at a time, follows the leader a standby names (307), and moves on to the next URL when one refuses, times out or answers 503, backing off after each full round.", false, false),
         ("join-token", "TOKEN", "The server's join token; required with --server. Prefer --join-token-file or the environment: flags show in ps.", false, false),
         ("join-token-file", "FILE", "Read the join token from the first line of FILE.", false, false),
         ("state-dir", "DIR", "Where the node id and running attempts are kept. (default: /var/lib/gantry/agent as root, else $XDG_STATE_HOME/gantry/agent or ~/.local/state/gantry/agent)", false, false),

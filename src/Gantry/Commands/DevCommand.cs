@@ -62,7 +62,7 @@ internal static class DevCommand
             }
 
             // Check the agent's settings before anything starts or is written; the real URL and token come after the server starts.
-            agent.Server = new Uri("http://" + server.Listen);
+            agent.Servers = [new Uri("http://" + server.Listen)];
             agent.JoinToken = server.JoinToken;
             if (agent.Validate() is { } agentProblem)
             {
@@ -91,7 +91,7 @@ internal static class DevCommand
         }
 
         var adminToken = (await File.ReadAllTextAsync(adminTokenPath, cancellationToken).ConfigureAwait(false)).Trim();
-        agentOptions.Server = new Uri(started.Url);
+        agentOptions.Servers = [new Uri(started.Url)];
         agentOptions.JoinToken = serverOptions.JoinToken;
         agentOptions.StateDir = Path.GetFullPath(Path.Combine(serverOptions.DataDir, "agent"));
         agentOptions.NodeName ??= Environment.MachineName;

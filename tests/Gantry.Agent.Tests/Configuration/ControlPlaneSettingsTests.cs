@@ -19,7 +19,7 @@ public sealed class ControlPlaneSettingsTests : IDisposable
     public void Load_NoServer_RunsAloneWithoutJoinToken()
     {
         var options = AgentSettings.Load(Flags(), Env(), null);
-        Assert.Null(options.Server);
+        Assert.Empty(options.Servers);
         Assert.Empty(options.Labels);
         Assert.Null(options.Validate());
     }
@@ -33,7 +33,7 @@ public sealed class ControlPlaneSettingsTests : IDisposable
             Env(),
             null);
 
-        Assert.Equal(new Uri("http://10.0.0.1:7070"), options.Server);
+        Assert.Equal([new Uri("http://10.0.0.1:7070")], options.Servers);
         Assert.Equal("secret", options.ResolveJoinToken());
         Assert.Equal(_dir, options.EffectiveStateDir);
         Assert.Equal(new Dictionary<string, string> { ["gpu"] = "h100", ["zone"] = "eu-1", ["rack"] = "" }, options.Labels);
@@ -47,10 +47,40 @@ public sealed class ControlPlaneSettingsTests : IDisposable
         var file = Path.Combine(_dir, "agent.json");
         File.WriteAllText(file, """{ "server": "https://cp.example:7070", "labels": { "gpu": "a100", "zone": "b" } }""");
         var options = AgentSettings.Load(Flags(), Env(("GANTRY_JOIN_TOKEN", "from-env"), ("GANTRY_NODE_NAME", "n1")), file);
-        Assert.Equal("https", options.Server!.Scheme);
+        Assert.Equal("https", Assert.Single(options.Servers).Scheme);
         Assert.Equal("from-env", options.ResolveJoinToken());
         Assert.Equal("a100", options.Labels["gpu"]);
         Assert.Equal("n1", options.EffectiveNodeName);
+    }
+
+    [Fact]
+    public void Load_SeveralServers_CommaListFromFlagOrEnvironmentArrayFromFile()
+    {
+        var fromFlag = AgentSettings.Load(Flags(("server", "http://10.0.0.1:7070, http://10.0.0.2:7070,,https://cp.example/gantry"), ("join-token", "t")), Env(), null);
+        Assert.Equal([new Uri("http://10.0.0.1:7070"), new Uri("http://10.0.0.2:7070"), new Uri("https://cp.example/gantry")], fromFlag.Servers);
+
+        var fromEnv = AgentSettings.Load(Flags(), Env(("GANTRY_SERVER", "http://a:7070,http://b:7070,http://a:7070/"), ("GANTRY_JOIN_TOKEN", "t")), null);
+        Assert.Equal([new Uri("http://a:7070"), new Uri("http://b:7070")], fromEnv.Servers);
+
+        var file = Path.Combine(_dir, "agent.json");
+        File.WriteAllText(file, """{ "server": ["http://c:7070", "http://d:7070"], "joinToken": "t" }""");
+        var fromFile = AgentSettings.Load(Flags(), Env(), file);
+        Assert.Equal([new Uri("http://c:7070"), new Uri("http://d:7070")], fromFile.Servers);
+
+        // A higher layer replaces the whole list.
+        var replaced = AgentSettings.Load(Flags(("server", "http://e:7070")), Env(), file);
+        Assert.Equal([new Uri("http://e:7070")], replaced.Servers);
+    }
+
+    [Theory]
+    [InlineData("http://a:7070,ftp://b:7070", "'ftp://b:7070' is not an absolute http(s) URL")]
+    [InlineData(" , ", "one or more absolute http(s) URLs")]
+    public void Load_BadServerInList_NamesTheEntry(string value, string expected)
+    {
+        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(("server", value), ("join-token", "t")), Env(), null));
+        Assert.Equal("server", ex.Setting);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("from --server", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
             Interval = TimeSpan.FromSeconds(1),
             SimulateGpus = 2,
-            Server = _server.Url,
+            Servers = [_server.Url],
             JoinToken = "join-secret",
             StateDir = _stateDir,
             Labels = new Dictionary<string, string> { ["zone"] = "a" },

@@ -16,7 +16,9 @@ namespace Gantry.Agent.Tests.ControlPlane;
 
 /// <summary>
 /// The agent-facing half of the API in docs/api.md, just enough to watch an agent: real Kestrel on
-/// 127.0.0.1:0, requests recorded in arrival order, answers the test can bend (404, 409, 503).
+/// 127.0.0.1:0, requests recorded in arrival order, answers the test can bend (404, 409, 503), and
+/// the replica behaviours of a server that shares its database: a standby's 307 naming the leader,
+/// and the leader epoch its answers carry.
 /// </summary>
 internal sealed class FakeControlPlane : IAsyncDisposable
 {
@@ -26,6 +28,8 @@ internal sealed class FakeControlPlane : IAsyncDisposable
     private long _index = 1;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _registrations;
+    private int _requests;
+    private long _leaderEpoch;
 
     private FakeControlPlane(WebApplication app) => _app = app;
 
@@ -39,6 +43,19 @@ internal sealed class FakeControlPlane : IAsyncDisposable
 
     /// <summary>Every request answers 503 while set.</summary>
     public volatile bool Down;
+
+    /// <summary>While set, every API request answers as a standby does: 307 to this leader, the same path and query.</summary>
+    public volatile Uri? RedirectTo;
+
+    /// <summary>Every request that arrived, whatever it was answered.</summary>
+    public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>The leader epoch heartbeat and assignments answers carry (0: a server that runs alone).</summary>
+    public long LeaderEpoch
+    {
+        get => Interlocked.Read(ref _leaderEpoch);
+        set => Interlocked.Exchange(ref _leaderEpoch, value);
+    }
 
     /// <summary>The next heartbeat answers 404 (the server forgot the node).</summary>
     public volatile bool ForgetNodeOnce;
@@ -69,6 +86,13 @@ internal sealed class FakeControlPlane : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops at once, cutting open requests, as a replica that lost leadership exits: its address then refuses connections.</summary>
+    public async Task KillAsync()
+    {
+        await _app.StopAsync(new CancellationToken(canceled: true));
+        await _app.DisposeAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
@@ -79,9 +103,19 @@ internal sealed class FakeControlPlane : IAsyncDisposable
     {
         _app.Use(async (context, next) =>
         {
+            Interlocked.Increment(ref _requests);
             if (Down)
             {
                 context.Response.StatusCode = 503;
+                return;
+            }
+
+            if (RedirectTo is { } leader)
+            {
+                var root = leader.AbsoluteUri.TrimEnd('/');
+                context.Response.StatusCode = 307;
+                context.Response.Headers.Location = root + context.Request.Path + context.Request.QueryString;
+                context.Response.Headers["Gantry-Leader"] = root;
                 return;
             }
 
@@ -113,7 +147,7 @@ internal sealed class FakeControlPlane : IAsyncDisposable
                 index = _index;
             }
 
-            await WriteAsync(context, new HeartbeatResponse { State = NodeState.Ready, LeaseExpiresAt = DateTimeOffset.UnixEpoch, AssignmentIndex = index }, GantryJson.Default.HeartbeatResponse);
+            await WriteAsync(context, new HeartbeatResponse { State = NodeState.Ready, LeaseExpiresAt = DateTimeOffset.UnixEpoch, AssignmentIndex = index, LeaderEpoch = LeaderEpoch }, GantryJson.Default.HeartbeatResponse);
         });
 
         _app.MapGet("/api/v1/nodes/{id}/assignments", async context =>
@@ -133,7 +167,7 @@ internal sealed class FakeControlPlane : IAsyncDisposable
             AssignmentsResponse answer;
             lock (_gate)
             {
-                answer = new AssignmentsResponse { Index = _index, Attempts = _assignments };
+                answer = new AssignmentsResponse { Index = _index, Attempts = _assignments, LeaderEpoch = LeaderEpoch };
             }
 
             await WriteAsync(context, answer, GantryJson.Default.AssignmentsResponse);
