@@ -1,3 +1,4 @@
+using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -14,9 +15,6 @@ namespace Gantry.Server.Leadership;
 /// </summary>
 internal static class Standby
 {
-    /// <summary>The header that names the leader's base URL on a redirect.</summary>
-    public const string LeaderHeader = "Gantry-Leader";
-
     public static void UseStandbyRedirects(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var leadership = context.RequestServices.GetRequiredService<Leadership>();
@@ -39,7 +37,7 @@ internal static class Standby
         if (leader is not null)
         {
             context.Response.StatusCode = StatusCodes.Status307TemporaryRedirect;
-            context.Response.Headers[LeaderHeader] = leader;
+            context.Response.Headers[LeaderRedirect.HeaderName] = leader;
             context.Response.Headers.Location = leader + context.Request.PathBase + context.Request.Path + context.Request.QueryString;
             return;
         }
