@@ -5,6 +5,7 @@ using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
 using Gantry.Hosting;
+using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Collection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -53,10 +54,7 @@ public static class AgentHost
     /// <summary>The control-plane client and the job runner: only for an agent given a server.</summary>
     private static void AddControlPlane(IServiceCollection services, AgentOptions options, TimeProvider time)
     {
-        if (options.Validate() is { } problem)
-        {
-            throw new SettingException(problem.Setting, problem.Message);
-        }
+        SettingsLoader.Check(options, AgentSettings.Validator);
 
         var stateDir = options.EffectiveStateDir;
         try
