@@ -4,11 +4,11 @@ using Gantry.Agent.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
+using Gantry.Hosting;
+using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Collection;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Agent;
@@ -27,26 +27,8 @@ public static class AgentHost
     public static WebApplication Build(AgentOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        // An empty builder, not the slim one: that one reads appsettings*.json from the working
-        // directory (a stray file there could add Kestrel endpoints) and watches the directory for
-        // changes, recursively: from /tmp that was ~11,000 watched directories and 3.6 MiB of heap.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [] });
-        builder.WebHost.UseKestrelCore();
+        var builder = GantryHost.CreateBuilder(options.Listen, options.LogLevel, configureLogging);
         builder.Services.AddRoutingCore();
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Listen(options.Listen);
-        });
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(options.LogLevel);
-        // Kestrel's per-request logs are noise for a metrics endpoint scraped every few seconds.
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
-        // A failed start is reported by the caller in one line, not as a logged stack trace.
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        configureLogging?.Invoke(builder.Logging);
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
         var time = timeProvider ?? TimeProvider.System;
         builder.Services.AddSingleton(time);
@@ -72,10 +54,7 @@ public static class AgentHost
     /// <summary>The control-plane client and the job runner: only for an agent given a server.</summary>
     private static void AddControlPlane(IServiceCollection services, AgentOptions options, TimeProvider time)
     {
-        if (options.Validate() is { } problem)
-        {
-            throw new SettingException(problem.Setting, problem.Message);
-        }
+        SettingsLoader.Check(options, AgentSettings.Validator);
 
         var stateDir = options.EffectiveStateDir;
         try

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using Gantry.Core.Protocol;
+using Gantry.Hosting;
 using Gantry.Server.Auth;
 using Gantry.Server.Leadership;
 using Gantry.Server.Live;
@@ -16,7 +17,6 @@ using Gantry.Server.Storage.Postgres;
 using Gantry.Server.Storage.Sqlite;
 using Gantry.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,26 +36,17 @@ public static class ServerHost
     public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        // An empty builder, not the slim one: that one reads appsettings*.json from the working
-        // directory and watches the directory for changes, recursively (AgentHost.Build).
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [] });
-        builder.WebHost.UseKestrelCore();
+        var builder = GantryHost.CreateBuilder(
+            options.Listen,
+            options.LogLevel,
+            logging =>
+            {
+                // Keys lie in the data dir with the tokens, unencrypted like them: say nothing about it.
+                logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+                configureLogging?.Invoke(logging);
+            },
+            kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
         builder.Services.AddRouting();
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
-            kestrel.Listen(options.Listen);
-        });
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(options.LogLevel);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
-        // Keys lie in the data dir with the tokens, unencrypted like them: say nothing about it.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        configureLogging?.Invoke(builder.Logging);
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddProblemDetails();
         // Source-generated JSON for every API message: no reflection, so trimmed builds behave the same.
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, GantryJson.Default));

@@ -11,12 +11,20 @@ public sealed class DevAndCliTests : IAsyncLifetime
     private GantryProcess _dev = null!;
     private Dictionary<string, string> _env = null!;
     private string _url = null!;
+    private int _agentPort;
 
     public async Task InitializeAsync()
     {
         // The client config goes to a private XDG_CONFIG_HOME, as `gantry dev` writes it for the user.
         _env = new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") };
-        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
+        // Agent settings reach dev's agent from each source: a flag (--agent-listen), the environment
+        // (GANTRY_NODE_NAME) and the config file (labels, and the server's down-after).
+        _agentPort = Tools.FreePort();
+        var config = Path.Combine(_root, "dev.json");
+        await File.WriteAllTextAsync(config, """{ "labels": { "zone": "dev" }, "downAfter": "30s", "agentListen": "127.0.0.1:1" }""");
+        _dev = GantryProcess.Start(
+            ["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{_agentPort}", "--simulate-gpus", "2", "--config", config],
+            new Dictionary<string, string>(_env) { ["GANTRY_NODE_NAME"] = "dev-node" });
         _url = await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!(await RunAsync("nodes", "ls")).Output.Contains("ready", StringComparison.Ordinal))
@@ -41,6 +49,22 @@ public sealed class DevAndCliTests : IAsyncLifetime
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_root, "config", "gantry", "client.json")));
         }
+    }
+
+    [Fact]
+    public async Task Dev_AgentSettingsFromEachSource_ReachTheAgent()
+    {
+        // --agent-listen (a flag, over the file's) is where the agent serves its own endpoints.
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{_agentPort}/metrics"));
+        Assert.Contains("gantry_", metrics, StringComparison.Ordinal);
+
+        var (code, json) = await RunAsync("nodes", "ls", "-o", "json");
+        Assert.Equal(0, code);
+        using var page = JsonDocument.Parse(json);
+        var node = page.RootElement.GetProperty("items")[0];
+        Assert.Equal("dev-node", node.GetProperty("name").GetString());
+        Assert.Equal("dev", node.GetProperty("labels").GetProperty("zone").GetString());
     }
 
     [Fact]

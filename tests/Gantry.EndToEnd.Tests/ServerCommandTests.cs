@@ -6,8 +6,9 @@ namespace Gantry.EndToEnd.Tests;
 public sealed class ServerCommandTests
 {
     [Theory]
-    [InlineData("server", new[] { "--listen", "--data-dir", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--max-job-log", "--log-level", "GANTRY_JOIN_TOKEN" })]
-    [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level" })]
+    [InlineData("server", new[] { "--listen", "--data-dir", "--store", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--scheduler-depth", "--job-retention", "--retention-raw", "--retention-rollup", "--max-job-log", "--log-level", "--config", "GANTRY_JOIN_TOKEN", "GANTRY_STORE", "GANTRY_DOWN_AFTER", "GANTRY_CONFIG" })]
+    [InlineData("agent", new[] { "--listen", "--interval", "--server", "--join-token", "--labels", "--gc-gen0-size", "--config", "GANTRY_INTERVAL", "GANTRY_CONFIG" })]
+    [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level", "--agent-log-level", "--store", "--down-after", "--job-retention", "--interval", "--labels", "--node-name", "--config", "GANTRY_AGENT_LISTEN" })]
     public async Task Help_ExplainsEveryOption(string command, string[] options)
     {
         var (code, output) = await GantryProcess.RunAsync([command, "--help"]);
@@ -56,6 +57,12 @@ public sealed class ServerCommandTests
     [InlineData(new[] { "server", "--max-job-log", "lots" }, "--max-job-log: expected a size")]
     [InlineData(new[] { "dev", "--simulate-gpus", "999" }, "--simulate-gpus")]
     [InlineData(new[] { "dev", "--agent-listen", "x" }, "--agent-listen")]
+    [InlineData(new[] { "dev", "--agent-log-level", "loud" }, "--agent-log-level")]
+    [InlineData(new[] { "dev", "--down-after", "3s" }, "--down-after: must be longer")]
+    [InlineData(new[] { "dev", "--interval", "10ms" }, "--interval: must be at least 1s")]
+    [InlineData(new[] { "server", "--scheduler-depth", "0" }, "--scheduler-depth: must be between 1 and 100000")]
+    [InlineData(new[] { "server", "--job-retention", "never" }, "--job-retention")]
+    [InlineData(new[] { "server", "--store", "mysql://db/x" }, "--store: must be a PostgreSQL URL")]
     public async Task BadSetting_ExitCode2NamesItAndWritesNothing(string[] args, string named)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "gantry-bad-" + Guid.NewGuid().ToString("N"));
@@ -64,6 +71,75 @@ public sealed class ServerCommandTests
         Assert.Contains(named, output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(dataDir), "nothing should be written for a refused start");
+    }
+
+    [Theory]
+    [InlineData("server", "GANTRY_DOWN_AFTER", "3s", "gantry server: --down-after: must be longer than two heartbeat intervals (10s), got 3s (from GANTRY_DOWN_AFTER)")]
+    [InlineData("server", "GANTRY_LISTEN", "nowhere", "gantry server: --listen: expected ADDRESS:PORT")]
+    [InlineData("dev", "GANTRY_AGENT_LISTEN", "nowhere", "(got 'nowhere' from GANTRY_AGENT_LISTEN)")]
+    [InlineData("agent", "GANTRY_INTERVAL", "0s", "gantry agent: --interval: must be at least 1s, got 0ms (from GANTRY_INTERVAL)")]
+    public async Task BadSettingFromTheEnvironment_ExitCode2SaysWhichVariable(string command, string variable, string value, string expected)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "gantry-bad-" + Guid.NewGuid().ToString("N"));
+        var (code, output) = await GantryProcess.RunAsync([command, .. command == "agent" ? Array.Empty<string>() : new[] { "--data-dir", dataDir }], new Dictionary<string, string> { [variable] = value });
+        Assert.Equal(2, code);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dataDir), "nothing should be written for a refused start");
+    }
+
+    [Theory]
+    [InlineData("""{ "schedulerDepth": "many" }""", "gantry server: --scheduler-depth: expected a whole number (got 'many' from \"schedulerDepth\" in ")]
+    [InlineData("""{ "downAfter": "4s", "heartbeatInterval": "2s" }""", "gantry server: --down-after: must be longer than two heartbeat intervals (4s), got 4s (from \"downAfter\" in ")]
+    [InlineData("""{ "downafterr": "30s" }""", "gantry server: --config: ")]
+    [InlineData("""{ "interval": "5s" }""", "unknown setting \"interval\"; known: listen, dataDir")]
+    [InlineData("""{ "listen": """, "is not valid JSON")]
+    public async Task BadConfigFile_ExitCode2NamesTheSettingAndFile(string json, string expected)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "gantry-bad-" + Guid.NewGuid().ToString("N"));
+        var config = Path.GetTempFileName();
+        await File.WriteAllTextAsync(config, json);
+        try
+        {
+            var (code, output) = await GantryProcess.RunAsync(["server", "--data-dir", dataDir], new Dictionary<string, string> { ["GANTRY_CONFIG"] = config });
+            Assert.Equal(2, code);
+            Assert.Contains(expected, output, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(dataDir), "nothing should be written for a refused start");
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task Server_ListenFromEachSource_FlagBeatsEnvironmentBeatsFile()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("gantry-precedence-").FullName;
+        var config = Path.Combine(dataDir, "server.json");
+        var (filePort, envPort, flagPort) = (Tools.FreePort(), Tools.FreePort(), Tools.FreePort());
+        await File.WriteAllTextAsync(config, $$"""{ "listen": "127.0.0.1:{{filePort}}", "downAfter": "30s" }""");
+        try
+        {
+            var environment = new Dictionary<string, string> { ["GANTRY_LISTEN"] = $"127.0.0.1:{envPort}" };
+            foreach (var (args, env, port) in new (string[], Dictionary<string, string>?, int)[]
+            {
+                (["--config", config, "--listen", $"127.0.0.1:{flagPort}"], environment, flagPort),
+                (["--config", config], environment, envPort),
+                (["--config", config], null, filePort),
+            })
+            {
+                await using var server = GantryProcess.Start(["server", "--data-dir", dataDir, .. args], env);
+                var url = await server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
+                Assert.Equal($"http://127.0.0.1:{port}", url.TrimEnd('/'));
+                Assert.Equal(0, await server.StopAsync());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
     }
 
     [Fact]

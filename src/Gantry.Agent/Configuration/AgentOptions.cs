@@ -1,14 +1,16 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Gantry.Core.Text;
+using Gantry.Hosting.Settings;
 
 namespace Gantry.Agent.Configuration;
 
 /// <summary>
 /// Everything <c>gantry agent</c> can be told. Defaults live here; <see cref="AgentSettings"/>
 /// fills them from flags, <c>GANTRY_*</c> variables and the config file, and
-/// <see cref="Validate"/> names the first bad setting.
+/// <see cref="AgentOptionsValidator"/> checks them before the agent starts.
 /// </summary>
-public sealed class AgentOptions
+public sealed class AgentOptions : IValidatableObject
 {
     /// <summary>Address and port of the agent's HTTP endpoints.</summary>
     public IPEndPoint Listen { get; set; } = new(IPAddress.Loopback, 9450);
@@ -143,98 +145,105 @@ public sealed class AgentOptions
     /// <summary>How old the latest sample may be before <c>/healthz</c> reports 503.</summary>
     public TimeSpan StaleAfter => Interval * 3 + EffectiveCollectorTimeout;
 
-    /// <summary>Returns the first problem as (setting, message), or null when all is well.</summary>
-    public (string Setting, string Message)? Validate()
+    /// <summary>
+    /// The problems with these options, each naming its setting as its member (<c>collector-timeout</c>):
+    /// what <see cref="AgentOptionsValidator"/>, source-generated, reports.
+    /// </summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Interval < TimeSpan.FromSeconds(1))
         {
-            return ("interval", $"must be at least 1s, got {AgentSettings.FormatDuration(Interval)}");
+            yield return Problem("interval", $"must be at least 1s, got {SettingParsers.FormatDuration(Interval)}");
         }
-
-        if (Interval > TimeSpan.FromHours(1))
+        else if (Interval > TimeSpan.FromHours(1))
         {
-            return ("interval", $"must be at most 1h, got {AgentSettings.FormatDuration(Interval)}");
+            yield return Problem("interval", $"must be at most 1h, got {SettingParsers.FormatDuration(Interval)}");
         }
-
-        if (CollectorTimeout is { } timeout && (timeout < TimeSpan.FromMilliseconds(10) || timeout > Interval))
+        else if (CollectorTimeout is { } timeout && (timeout < TimeSpan.FromMilliseconds(10) || timeout > Interval))
         {
-            return ("collector-timeout", $"must be between 10ms and the interval ({AgentSettings.FormatDuration(Interval)}), got {AgentSettings.FormatDuration(timeout)}");
+            yield return Problem("collector-timeout", $"must be between 10ms and the interval ({SettingParsers.FormatDuration(Interval)}), got {SettingParsers.FormatDuration(timeout)}");
         }
 
         if (SimulateGpus is < 0 or > 64)
         {
-            return ("simulate-gpus", $"must be between 0 and 64, got {SimulateGpus}");
+            yield return Problem("simulate-gpus", $"must be between 0 and 64, got {SimulateGpus}");
         }
 
         if (NodePowerEnvelopeWatts is { } w && (w <= 0 || double.IsNaN(w) || w > 1_000_000))
         {
-            return ("node-power-envelope-watts", $"must be a positive number of watts up to 1000000, got {w}");
+            yield return Problem("node-power-envelope-watts", $"must be a positive number of watts up to 1000000, got {w}");
         }
 
         if (GcGen0Size is { } gen0 && gen0 != 0 && gen0 is < MinGcGen0Size or > MaxGcGen0Size)
         {
-            return ("gc-gen0-size", $"must be between {Sizes.Format(MinGcGen0Size)} and {Sizes.Format(MaxGcGen0Size)}, or off for the runtime's default; got {Sizes.Format(gen0)}");
+            yield return Problem("gc-gen0-size", $"must be between {Sizes.Format(MinGcGen0Size)} and {Sizes.Format(MaxGcGen0Size)}, or off for the runtime's default; got {Sizes.Format(gen0)}");
         }
 
         if (NvmlLibrary is not null && NoNvml)
         {
-            return ("nvml-library", "cannot be combined with --no-nvml");
+            yield return Problem("nvml-library", "cannot be combined with --no-nvml");
         }
-
-        if (NvmlLibrary is not null && !File.Exists(NvmlLibrary))
+        else if (NvmlLibrary is not null && !File.Exists(NvmlLibrary))
         {
-            return ("nvml-library", $"file not found: {NvmlLibrary}");
+            yield return Problem("nvml-library", $"file not found: {NvmlLibrary}");
         }
 
         foreach (var url in AppMetricsUrls)
         {
             if (url.Scheme is not ("http" or "https"))
             {
-                return ("app-metrics-url", $"must be an http or https URL, got {url}");
+                yield return Problem("app-metrics-url", $"must be an http or https URL, got {url}");
+                break;
             }
         }
 
-        return ValidateControlPlane();
+        if (LabelRules.Check(Labels) is { } labelProblem)
+        {
+            yield return Problem("labels", labelProblem);
+        }
+
+        if (ControlPlaneProblem() is { } controlPlane)
+        {
+            yield return controlPlane;
+        }
     }
 
-    private (string Setting, string Message)? ValidateControlPlane()
+    private static ValidationResult Problem(string setting, string message) => new(message, [setting]);
+
+    /// <summary>The first problem with the control-plane settings: they depend on each other.</summary>
+    private ValidationResult? ControlPlaneProblem()
     {
         foreach (var server in Servers)
         {
             if (!server.IsAbsoluteUri || server.Scheme is not ("http" or "https"))
             {
-                return ("server", $"must be absolute http or https URLs, got {server}");
+                return Problem("server", $"must be absolute http or https URLs, got {server}");
             }
         }
 
         if (AdvertiseUrl is { } advertise && (!advertise.IsAbsoluteUri || advertise.Scheme is not ("http" or "https")))
         {
-            return ("advertise-url", $"must be an absolute http or https URL, got {advertise}");
+            return Problem("advertise-url", $"must be an absolute http or https URL, got {advertise}");
         }
 
         if (NodeName is { } name && (name.Length is 0 or > 253 || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
         {
-            return ("node-name", $"must be 1 to 253 characters without spaces, got '{name}'");
+            return Problem("node-name", $"must be 1 to 253 characters without spaces, got '{name}'");
         }
 
         if (StateDir is { } dir && !Path.IsPathRooted(dir))
         {
-            return ("state-dir", $"must be an absolute path, got '{dir}'");
-        }
-
-        if (LabelRules.Check(Labels) is { } labelProblem)
-        {
-            return ("labels", labelProblem);
+            return Problem("state-dir", $"must be an absolute path, got '{dir}'");
         }
 
         if (JoinToken is not null && JoinTokenFile is not null)
         {
-            return ("join-token-file", "cannot be combined with --join-token; give one of them");
+            return Problem("join-token-file", "cannot be combined with --join-token; give one of them");
         }
 
         if (Servers.Count == 0)
         {
-            return JoinToken is not null || JoinTokenFile is not null ? ("join-token", "is only used with --server") : null;
+            return JoinToken is not null || JoinTokenFile is not null ? Problem("join-token", "is only used with --server") : null;
         }
 
         string? token;
@@ -244,14 +253,14 @@ public sealed class AgentOptions
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return ("join-token-file", $"cannot read {JoinTokenFile}: {ex.Message}");
+            return Problem("join-token-file", $"cannot read {JoinTokenFile}: {ex.Message}");
         }
 
         if (string.IsNullOrEmpty(token))
         {
             return JoinTokenFile is null
-                ? ("join-token", "is required with --server (or give --join-token-file FILE)")
-                : ("join-token-file", $"{JoinTokenFile} is empty");
+                ? Problem("join-token", "is required with --server (or give --join-token-file FILE)")
+                : Problem("join-token-file", $"{JoinTokenFile} is empty");
         }
 
         return null;

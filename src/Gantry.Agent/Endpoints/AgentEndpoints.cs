@@ -3,6 +3,7 @@ using System.Text;
 using Gantry.Agent.Configuration;
 using Gantry.Agent.ControlPlane;
 using Gantry.Agent.Sampling;
+using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Exposition;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -184,7 +185,7 @@ public static class AgentEndpoints
 
         var age = now - latest.Snapshot.Timestamp;
         return age > options.StaleAfter
-            ? $"the latest sample is {age.TotalSeconds:0}s old (interval {AgentSettings.FormatDuration(options.Interval)}, stale after {options.StaleAfter.TotalSeconds:0}s): sampling has stalled"
+            ? $"the latest sample is {age.TotalSeconds:0}s old (interval {SettingParsers.FormatDuration(options.Interval)}, stale after {options.StaleAfter.TotalSeconds:0}s): sampling has stalled"
             : null;
     }
 

@@ -1,11 +1,16 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Gantry.Core.Jobs;
 using Gantry.Core.Text;
 
 namespace Gantry.Server.Configuration;
 
-/// <summary>Everything <c>gantry server</c> can be told, with its defaults.</summary>
-public sealed class ServerOptions
+/// <summary>
+/// Everything <c>gantry server</c> can be told, with its defaults. <see cref="ServerSettings"/> fills it
+/// from flags, <c>GANTRY_*</c> variables and the config file, and <see cref="ServerOptionsValidator"/>
+/// checks it before the server starts.
+/// </summary>
+public sealed class ServerOptions : IValidatableObject
 {
     /// <summary>Address and port of the API, /metrics and the health endpoints.</summary>
     public IPEndPoint Listen { get; set; } = new(IPAddress.Loopback, 7070);
@@ -102,79 +107,80 @@ public sealed class ServerOptions
         return Path.Combine(data, "gantry", "server");
     }
 
-    /// <summary>Returns the first problem as (setting, message), or null when all is well.</summary>
-    public (string Setting, string Message)? Validate()
+    /// <summary>
+    /// The problems with these options, each naming its setting as its member (<c>down-after</c>): what
+    /// <see cref="ServerOptionsValidator"/>, source-generated, reports before the server starts.
+    /// </summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (HeartbeatInterval < TimeSpan.FromMilliseconds(200) || HeartbeatInterval > TimeSpan.FromMinutes(5))
         {
-            return ("heartbeat-interval", $"must be between 200ms and 5m, got {Durations.Format(HeartbeatInterval)}");
+            yield return Problem("heartbeat-interval", $"must be between 200ms and 5m, got {Durations.Format(HeartbeatInterval)}");
         }
-
-        if (DownAfter <= Lease)
+        else if (DownAfter <= Lease)
         {
-            return ("down-after", $"must be longer than two heartbeat intervals ({Durations.Format(Lease)}), got {Durations.Format(DownAfter)}");
+            yield return Problem("down-after", $"must be longer than two heartbeat intervals ({Durations.Format(Lease)}), got {Durations.Format(DownAfter)}");
         }
 
         if (KillGrace < TimeSpan.Zero || KillGrace > TimeSpan.FromHours(1))
         {
-            return ("kill-grace", $"must be between 0s and 1h, got {Durations.Format(KillGrace)}");
+            yield return Problem("kill-grace", $"must be between 0s and 1h, got {Durations.Format(KillGrace)}");
         }
 
         if (ReservationAfter < TimeSpan.Zero || ReservationAfter > TimeSpan.FromDays(30))
         {
-            return ("reservation-after", $"must be between 0s and 30d, got {Durations.Format(ReservationAfter)}");
+            yield return Problem("reservation-after", $"must be between 0s and 30d, got {Durations.Format(ReservationAfter)}");
         }
 
         if (SchedulerDepth is < 1 or > 100_000)
         {
-            return ("scheduler-depth", $"must be between 1 and 100000, got {SchedulerDepth}");
+            yield return Problem("scheduler-depth", $"must be between 1 and 100000, got {SchedulerDepth}");
         }
 
         if (JobRetention is { } retention && retention < TimeSpan.FromMinutes(1))
         {
-            return ("job-retention", $"must be at least 1m (or off), got {Durations.Format(retention)}");
+            yield return Problem("job-retention", $"must be at least 1m (or off), got {Durations.Format(retention)}");
         }
 
         if (RetentionRaw <= TimeSpan.Zero)
         {
-            return ("retention-raw", $"must be positive, got {Durations.Format(RetentionRaw)}");
+            yield return Problem("retention-raw", $"must be positive, got {Durations.Format(RetentionRaw)}");
         }
-
-        if (RetentionRollup < RetentionRaw)
+        else if (RetentionRollup < RetentionRaw)
         {
-            return ("retention-rollup", $"must be at least --retention-raw ({Durations.Format(RetentionRaw)}), got {Durations.Format(RetentionRollup)}");
+            yield return Problem("retention-rollup", $"must be at least --retention-raw ({Durations.Format(RetentionRaw)}), got {Durations.Format(RetentionRollup)}");
         }
 
         if (MaxJobLogChars < LogLimit.MinChars)
         {
-            return ("max-job-log", $"must be at least {Sizes.Format(LogLimit.MinChars)}, got {Sizes.Format(MaxJobLogChars)}");
+            yield return Problem("max-job-log", $"must be at least {Sizes.Format(LogLimit.MinChars)}, got {Sizes.Format(MaxJobLogChars)}");
         }
 
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))
         {
-            return ("join-token", "must be at least 16 characters without spaces");
+            yield return Problem("join-token", "must be at least 16 characters without spaces");
         }
 
         if (LeaderLease < TimeSpan.FromSeconds(3) || LeaderLease > TimeSpan.FromMinutes(5))
         {
-            return ("leader-lease", $"must be between 3s and 5m, got {Durations.Format(LeaderLease)}");
+            yield return Problem("leader-lease", $"must be between 3s and 5m, got {Durations.Format(LeaderLease)}");
         }
 
         if (AdvertiseUrl is { } advertise && !(Uri.TryCreate(advertise, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
         {
-            return ("advertise-url", $"must be an http:// or https:// URL, got '{advertise}'");
+            yield return Problem("advertise-url", $"must be an http:// or https:// URL, got '{advertise}'");
         }
 
         if (Store is not null && !UsesPostgres)
         {
-            return ("store", $"must be a PostgreSQL URL (postgres://user@host[:port]/database), got '{Store}'; leave it out for SQLite in --data-dir");
+            yield return Problem("store", $"must be a PostgreSQL URL (postgres://user@host[:port]/database), got '{Store}'; leave it out for SQLite in --data-dir");
         }
 
         if (string.IsNullOrWhiteSpace(DataDir))
         {
-            return ("data-dir", "must not be empty");
+            yield return Problem("data-dir", "must not be empty");
         }
-
-        return null;
     }
+
+    private static ValidationResult Problem(string setting, string message) => new(message, [setting]);
 }

@@ -2,9 +2,12 @@ using System.CommandLine;
 using Gantry.Agent;
 using Gantry.Agent.Configuration;
 using Gantry.Cli.Configuration;
+using Gantry.Hosting;
+using Gantry.Hosting.Settings;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard.Auth;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -18,61 +21,142 @@ internal static class DevCommand
         Start a control plane and an agent for this machine in one process: the quickest way to try
         Gantry. State lives in SQLite in --data-dir; the CLI is configured to talk to it (written to
         the client config file), so 'gantry nodes ls' and 'gantry jobs submit' work right away.
+
+        Every 'gantry server' setting works here under its own name, and every 'gantry agent' setting
+        too: as --agent-listen and --agent-log-level where the server has a setting of that name, as
+        it is otherwise (--simulate-gpus, --labels, --interval, ...). The agent joins this server by
+        itself, so --server, --join-token-file and --gc-gen0-size are left out (--join-token sets the
+        token both use). Flags win over GANTRY_* environment variables (GANTRY_AGENT_LISTEN=...),
+        which win over the --config file ({"agentListen": "127.0.0.1:9451", "downAfter": "30s"}).
         """;
+
+    /// <summary>The data directory unless told otherwise: beside the user, easy to find and to delete.</summary>
+    private const string DefaultDataDir = ".gantry";
+
+    /// <summary>Agent settings <c>gantry dev</c> does not take: the agent joins this process's server, and the GC budget is the process's.</summary>
+    private static readonly HashSet<string> AgentSettingsLeftOut = ["server", "join-token", "join-token-file", "gc-gen0-size"];
+
+    /// <summary>The agent's settings <c>gantry dev</c> takes.</summary>
+    private static readonly Setting<AgentOptions>[] AgentSettingsTaken = [.. AgentSettings.All.Where(s => !AgentSettingsLeftOut.Contains(s.Name))];
+
+    /// <summary>What <c>gantry dev</c> decides itself, besides the server's and the agent's settings.</summary>
+    private static readonly Setting<DevOptions>[] DevSettings =
+    [
+        new("no-client-config", SettingKind.Switch, "", "Do not write the CLI's client config file (server URL and admin token).",
+            static (o, v) => o.NoClientConfig = SettingParsers.Bool(v)),
+    ];
+
+    /// <summary>An agent setting's name in <c>gantry dev</c>: <c>agent-</c> in front where the server has one of that name.</summary>
+    internal static string AgentName(string name) => ServerSettings.All.Any(s => s.Name == name) ? "agent-" + name : name;
 
     public static Command Create()
     {
         var command = new Command("dev", Description);
-        var dataDir = new Option<string>("--data-dir") { Description = "Where the database, tokens and the agent's state live. (default: ./.gantry)", HelpName = "DIR" };
-        var listen = new Option<string>("--listen") { Description = "Address and port of the server's API and /metrics. (default: 127.0.0.1:7070)", HelpName = "ADDRESS:PORT" };
-        var agentListen = new Option<string>("--agent-listen") { Description = "Address and port of the agent's /metrics, /status, /events and /healthz. (default: 127.0.0.1:9450)", HelpName = "ADDRESS:PORT" };
-        var simulate = new Option<int>("--simulate-gpus") { Description = "Give the agent N simulated GPUs (labelled simulated everywhere), for machines without GPUs. (default: 0, the real GPUs through NVML)", HelpName = "N" };
-        var noClientConfig = new Option<bool>("--no-client-config") { Description = "Do not write the CLI's client config file (server URL and admin token)." };
-        var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
-        foreach (var option in new Option[] { dataDir, listen, agentListen, simulate, noClientConfig, logLevel })
+        var config = SettingFlags.ConfigOption("{\"agentListen\": \"127.0.0.1:9451\", \"simulateGpus\": 2}");
+        command.Options.Add(config);
+        var flags = new SettingFlags();
+        flags.AddAll(command, DevSettings);
+        flags.AddAll(command, ServerSettings.All, describe: static s => s.Name switch
         {
-            command.Options.Add(option);
-        }
+            "data-dir" => $"Server: where the database, the tokens and the agent's state (<data-dir>/agent) live. (default: ./{DefaultDataDir})",
+            "log-level" => "Server: " + s.Description + " The agent's too, unless --agent-log-level.",
+            _ => "Server: " + s.Description,
+        });
+        flags.AddAll(command, AgentSettingsTaken, AgentName, static s => s.Name switch
+        {
+            "state-dir" => "Agent: where the node id and running attempts are kept. (default: <data-dir>/agent)",
+            "log-level" => "Agent: trace, debug, info, warning or error. (default: --log-level)",
+            "simulate-gpus" => "Agent: give the agent N simulated GPUs (labelled simulated everywhere), for machines without GPUs. (default: 0, the real GPUs through NVML)",
+            _ => "Agent: " + s.Description,
+        });
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var server = new ServerOptions { DataDir = parseResult.GetValue(dataDir) ?? ".gantry", JoinToken = Tokens.New("gjoin_") };
-            var agent = new AgentOptions { SimulateGpus = parseResult.GetValue(simulate) };
-            string? setting = null;
+            ServerOptions server;
+            AgentOptions agent;
+            DevOptions dev;
             try
             {
-                setting = "listen";
-                server.Listen = parseResult.GetValue(listen) is { } l ? AgentSettings.ParseEndpoint(l) : server.Listen;
-                setting = "agent-listen";
-                agent.Listen = parseResult.GetValue(agentListen) is { } a ? AgentSettings.ParseEndpoint(a) : agent.Listen;
-                setting = "log-level";
-                server.LogLevel = ServerCommand.LogLevelOf(parseResult.GetValue(logLevel)) ?? server.LogLevel;
-                agent.LogLevel = server.LogLevel;
+                (server, agent, dev) = await LoadAsync(flags, parseResult.GetValue(config), flags.Given(parseResult), cancellationToken).ConfigureAwait(false);
             }
-            catch (FormatException ex)
+            catch (SettingException ex)
             {
-                await Console.Error.WriteLineAsync($"gantry dev: --{setting}: {ex.Message}").ConfigureAwait(false);
+                await ex.WriteToAsync(Console.Error, "gantry dev").ConfigureAwait(false);
                 return GantryCli.UsageError;
             }
 
-            if (server.Validate() is { } serverProblem)
-            {
-                await Console.Error.WriteLineAsync($"gantry dev: --{serverProblem.Setting}: {serverProblem.Message}").ConfigureAwait(false);
-                return GantryCli.UsageError;
-            }
-
-            // Check the agent's settings before anything starts or is written; the real URL and token come after the server starts.
-            agent.Servers = [new Uri("http://" + server.Listen)];
-            agent.JoinToken = server.JoinToken;
-            if (agent.Validate() is { } agentProblem)
-            {
-                await Console.Error.WriteLineAsync($"gantry dev: --{agentProblem.Setting}: {agentProblem.Message}").ConfigureAwait(false);
-                return GantryCli.UsageError;
-            }
-
-            return await RunAsync(server, agent, !parseResult.GetValue(noClientConfig), cancellationToken).ConfigureAwait(false);
+            return await RunAsync(server, agent, !dev.NoClientConfig, cancellationToken).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The server's, the agent's and dev's own options from one set of sources; every problem of all three
+    /// is reported at once, before anything starts or is written.
+    /// </summary>
+    private static async Task<(ServerOptions Server, AgentOptions Agent, DevOptions Dev)> LoadAsync(SettingFlags flags, string? configFile, IEnumerable<KeyValuePair<string, string>> given, CancellationToken cancellationToken)
+    {
+        var sources = SettingSources.Load(flags.Accepted, given, configFile);
+        var problems = new List<SettingProblem>();
+        ServerOptions? server = null;
+        try
+        {
+            server = await SettingsLoader.LoadAsync(
+                sources,
+                ServerSettings.All,
+                ServerSettings.Validator,
+                defaults: static o => o.DataDir = DefaultDataDir,
+                complete: static o => o.JoinToken ??= Tokens.New("gjoin_"),
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (SettingException ex)
+        {
+            problems.AddRange(ex.Problems);
+        }
+
+        // The agent's settings are checked as they will run: joined to this server, with its token. The
+        // real URL (a port 0 resolved) and the state directory's full path come once the server is up.
+        var joined = server ?? new ServerOptions { JoinToken = Tokens.New("gjoin_") };
+        AgentOptions? agent = null;
+        try
+        {
+            agent = await SettingsLoader.LoadAsync(
+                sources,
+                AgentSettingsTaken,
+                AgentSettings.Validator,
+                AgentName,
+                defaults: o => o.LogLevel = joined.LogLevel,
+                complete: o =>
+                {
+                    o.Servers = [new Uri("http://" + joined.Listen)];
+                    o.JoinToken = joined.JoinToken;
+                    o.StateDir ??= Path.GetFullPath(Path.Combine(joined.DataDir, "agent"));
+                },
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (SettingException ex)
+        {
+            problems.AddRange(ex.Problems);
+        }
+
+        DevOptions? dev = null;
+        try
+        {
+            dev = await SettingsLoader.LoadAsync(sources, DevSettings, validator: null, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (SettingException ex)
+        {
+            problems.AddRange(ex.Problems);
+        }
+
+        return problems.Count > 0 ? throw new SettingException(problems) : (server!, agent!, dev!);
+    }
+
+    /// <summary>What only <c>gantry dev</c> can be told.</summary>
+    private sealed class DevOptions
+    {
+        /// <summary>Leave the CLI's client config file alone.</summary>
+        public bool NoClientConfig { get; set; }
     }
 
     private static async Task<int> RunAsync(ServerOptions serverOptions, AgentOptions agentOptions, bool writeClientConfig, CancellationToken cancellationToken)
@@ -92,16 +176,19 @@ internal static class DevCommand
 
         var adminToken = (await File.ReadAllTextAsync(adminTokenPath, cancellationToken).ConfigureAwait(false)).Trim();
         agentOptions.Servers = [new Uri(started.Url)];
-        agentOptions.JoinToken = serverOptions.JoinToken;
-        agentOptions.StateDir = Path.GetFullPath(Path.Combine(serverOptions.DataDir, "agent"));
         agentOptions.NodeName ??= Environment.MachineName;
-        if (agentOptions.Validate() is { } agentProblem)
+        WebApplication built;
+        try
         {
-            await Console.Error.WriteLineAsync($"gantry dev: --{agentProblem.Setting}: {agentProblem.Message}").ConfigureAwait(false);
+            built = AgentHost.Build(agentOptions, configureLogging: GantryHost.WriteToConsole);
+        }
+        catch (SettingException ex)
+        {
+            await ex.WriteToAsync(Console.Error, "gantry dev").ConfigureAwait(false);
             return GantryCli.UsageError;
         }
 
-        await using var agent = AgentHost.Build(agentOptions, configureLogging: ServerCommand.ConsoleLogging);
+        await using var agent = built;
         try
         {
             await agent.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Gantry.Agent.Configuration;
-using Gantry.Core.Text;
+using Gantry.Hosting;
+using Gantry.Hosting.Settings;
 using Gantry.Server;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
@@ -20,87 +20,31 @@ internal static class ServerCommand
         Run the control plane: node leases, the job queue and scheduler, job logs, and the REST API
         under /api/v1 (see docs/api.md). State lives in SQLite in --data-dir; the admin token and
         the join token are generated there at first start (admin.token, join.token).
+
+        Settings come from flags, then GANTRY_* environment variables (GANTRY_DOWN_AFTER=30s,
+        GANTRY_STORE=postgres://...), then the JSON file given by --config ({"downAfter": "30s",
+        "jobRetention": "30d", "schedulerDepth": 500}), in that order of precedence. A bad value
+        stops the server with exit code 2 before anything is written.
         """;
 
     public static Command Create()
     {
         var command = new Command("server", Description);
-        var listen = new Option<string>("--listen") { Description = "Address and port of the API, /metrics, /healthz and /readyz. (default: 127.0.0.1:7070)", HelpName = "ADDRESS:PORT" };
-        var dataDir = new Option<string>("--data-dir") { Description = $"Where the database and the token files live. (default: {ServerOptions.DefaultDataDir()})", HelpName = "DIR" };
-        var joinToken = new Option<string>("--join-token") { Description = "The token agents join with, at least 16 characters. Default: generated at first start into <data-dir>/join.token. [env: GANTRY_JOIN_TOKEN]", HelpName = "TOKEN" };
-        var heartbeat = new Option<string>("--heartbeat-interval") { Description = "How often agents heartbeat; a node that misses two is suspect. (default: 5s)", HelpName = "DURATION" };
-        var downAfter = new Option<string>("--down-after") { Description = "A node silent this long is down and its running jobs are lost (and requeued while retries remain). (default: 20s)", HelpName = "DURATION" };
-        var killGrace = new Option<string>("--kill-grace") { Description = "Time between SIGTERM and SIGKILL when a job is cancelled or runs out of time. (default: 10s)", HelpName = "DURATION" };
-        var reservation = new Option<string>("--reservation-after") { Description = "How long a job may be overtaken by smaller jobs (backfill) before a node is reserved for it. (default: 2m)", HelpName = "DURATION" };
-        var retentionRaw = new Option<string>("--retention-raw") { Description = "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)", HelpName = "DURATION" };
-        var retentionRollup = new Option<string>("--retention-rollup") { Description = "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)", HelpName = "DURATION" };
-        var maxJobLog = new Option<string>("--max-job-log") { Description = "Output stored per job attempt and stream (stdout, stderr), counted in characters (bytes for ASCII text), e.g. 64MiB or 1g; past it the rest is dropped and the log says so. off: no limit. (default: 64MiB)", HelpName = "SIZE" };
-        var store = new Option<string>("--store") { Description = "Where the state lives: a PostgreSQL URL (postgres://user[:password]@host[:port]/database) that several replicas share. Default: SQLite in --data-dir. [env: GANTRY_STORE]", HelpName = "URL" };
-        var jobRetention = new Option<string>("--job-retention") { Description = "How long ended jobs and their output are kept; older ones are purged in the background. off: keep them. (default: 30d)", HelpName = "DURATION" };
-        var schedulerDepth = new Option<int?>("--scheduler-depth") { Description = "Pending jobs a scheduling pass looks at first, in priority order; as many again come from a window that moves through the rest of the queue, pass by pass. (default: 500)", HelpName = "N" };
-        var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
-        foreach (var option in new Option[] { listen, dataDir, store, joinToken, heartbeat, downAfter, killGrace, reservation, schedulerDepth, jobRetention, retentionRaw, retentionRollup, maxJobLog, logLevel })
-        {
-            command.Options.Add(option);
-        }
+        var config = SettingFlags.ConfigOption("{\"listen\": \":7070\", \"downAfter\": \"30s\"}");
+        command.Options.Add(config);
+        var flags = new SettingFlags();
+        flags.AddAll(command, ServerSettings.All);
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var options = new ServerOptions();
-            string? setting = null;
+            ServerOptions options;
             try
             {
-                setting = "listen";
-                if (parseResult.GetValue(listen) is { } l)
-                {
-                    options.Listen = AgentSettings.ParseEndpoint(l);
-                }
-
-                setting = "data-dir";
-                options.DataDir = parseResult.GetValue(dataDir) ?? options.DataDir;
-                setting = "store";
-                options.Store = parseResult.GetValue(store) ?? NonEmpty(Environment.GetEnvironmentVariable("GANTRY_STORE"));
-                setting = "join-token";
-                options.JoinToken = parseResult.GetValue(joinToken) ?? NonEmpty(Environment.GetEnvironmentVariable("GANTRY_JOIN_TOKEN"));
-                setting = "heartbeat-interval";
-                options.HeartbeatInterval = Duration(parseResult.GetValue(heartbeat), options.HeartbeatInterval);
-                setting = "down-after";
-                options.DownAfter = Duration(parseResult.GetValue(downAfter), options.DownAfter);
-                setting = "kill-grace";
-                options.KillGrace = Duration(parseResult.GetValue(killGrace), options.KillGrace);
-                setting = "reservation-after";
-                options.ReservationAfter = Duration(parseResult.GetValue(reservation), options.ReservationAfter);
-                setting = "scheduler-depth";
-                options.SchedulerDepth = parseResult.GetValue(schedulerDepth) ?? options.SchedulerDepth;
-                setting = "job-retention";
-                if (parseResult.GetValue(jobRetention) is { } retention)
-                {
-                    options.JobRetention = retention == "off" ? null : AgentSettings.ParseDuration(retention);
-                }
-
-                setting = "retention-raw";
-                options.RetentionRaw = Duration(parseResult.GetValue(retentionRaw), options.RetentionRaw);
-                setting = "retention-rollup";
-                options.RetentionRollup = Duration(parseResult.GetValue(retentionRollup), options.RetentionRollup);
-                setting = "max-job-log";
-                if (parseResult.GetValue(maxJobLog) is { } size)
-                {
-                    var chars = Sizes.Parse(size);
-                    options.MaxJobLogChars = chars == 0 ? ServerOptions.NoLogLimit : chars;
-                }
-
-                setting = "log-level";
-                options.LogLevel = LogLevelOf(parseResult.GetValue(logLevel)) ?? options.LogLevel;
+                options = await ServerSettings.LoadAsync(flags.Given(parseResult), parseResult.GetValue(config), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
-            catch (FormatException ex)
+            catch (SettingException ex)
             {
-                await Console.Error.WriteLineAsync($"gantry server: --{setting}: {ex.Message}").ConfigureAwait(false);
-                return GantryCli.UsageError;
-            }
-
-            if (options.Validate() is { } problem)
-            {
-                await Console.Error.WriteLineAsync($"gantry server: --{problem.Setting}: {problem.Message}").ConfigureAwait(false);
+                await ex.WriteToAsync(Console.Error, "gantry server").ConfigureAwait(false);
                 return GantryCli.UsageError;
             }
 
@@ -109,35 +53,13 @@ internal static class ServerCommand
         return command;
     }
 
-    internal static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-
-    internal static TimeSpan Duration(string? text, TimeSpan fallback) => text is null ? fallback : AgentSettings.ParseDuration(text);
-
-    internal static LogLevel? LogLevelOf(string? text) => text switch
-    {
-        null => null,
-        "trace" => LogLevel.Trace,
-        "debug" => LogLevel.Debug,
-        "info" or "information" => LogLevel.Information,
-        "warning" or "warn" => LogLevel.Warning,
-        "error" => LogLevel.Error,
-        _ => throw new FormatException($"must be trace, debug, info, warning or error, got '{text}'"),
-    };
-
-    internal static void ConsoleLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(console =>
-    {
-        console.SingleLine = true;
-        console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss ";
-        console.UseUtcTimestamp = true;
-    });
-
     /// <summary>Builds and starts the server; null (after printing why) when it cannot start.</summary>
     internal static async Task<(WebApplication App, string Url)?> StartAsync(ServerOptions options, string role, CancellationToken cancellationToken)
     {
         WebApplication app;
         try
         {
-            app = ServerHost.Build(options, configureLogging: ConsoleLogging);
+            app = ServerHost.Build(options, configureLogging: GantryHost.WriteToConsole);
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
         {

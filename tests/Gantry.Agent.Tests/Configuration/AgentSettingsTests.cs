@@ -1,5 +1,6 @@
 using System.Net;
 using Gantry.Agent.Configuration;
+using Gantry.Hosting.Settings;
 
 namespace Gantry.Agent.Tests.Configuration;
 
@@ -9,11 +10,14 @@ public sealed class AgentSettingsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static Dictionary<string, IReadOnlyList<string>> Flags(params (string Name, string Value)[] flags) =>
-        flags.GroupBy(f => f.Name).ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(f => f.Value).ToList());
+    private static KeyValuePair<string, string>[] Flags(params (string Name, string Value)[] flags) =>
+        [.. flags.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))];
 
-    private static Func<string, string?> Env(params (string Name, string Value)[] vars) =>
-        name => vars.FirstOrDefault(v => v.Name == name).Value;
+    private static Dictionary<string, string> Env(params (string Name, string Value)[] vars) =>
+        vars.ToDictionary(v => v.Name, v => v.Value);
+
+    private static Task<AgentOptions> Load(KeyValuePair<string, string>[] flags, Dictionary<string, string> environment, string? configFile) =>
+        AgentSettings.LoadAsync(flags, configFile, environment);
 
     private string Config(string json)
     {
@@ -23,9 +27,9 @@ public sealed class AgentSettingsTests : IDisposable
     }
 
     [Fact]
-    public void Load_Nothing_GivesDefaults()
+    public async Task Load_Nothing_GivesDefaults()
     {
-        var options = AgentSettings.Load(Flags(), Env(), null);
+        var options = await Load(Flags(), Env(), null);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 9450), options.Listen);
         Assert.Equal(TimeSpan.FromSeconds(5), options.Interval);
         Assert.Equal(TimeSpan.FromSeconds(4), options.EffectiveCollectorTimeout);
@@ -35,10 +39,10 @@ public sealed class AgentSettingsTests : IDisposable
     }
 
     [Fact]
-    public void Load_AllThreeLayers_FlagBeatsEnvironmentBeatsFile()
+    public async Task Load_AllThreeLayers_FlagBeatsEnvironmentBeatsFile()
     {
         var file = Config("""{ "interval": "10s", "simulateGpus": 2, "dcgmCompat": true, "listen": ":9999" }""");
-        var options = AgentSettings.Load(
+        var options = await Load(
             Flags(("interval", "2s")),
             Env(("GANTRY_INTERVAL", "3s"), ("GANTRY_SIMULATE_GPUS", "4")),
             file);
@@ -49,21 +53,21 @@ public sealed class AgentSettingsTests : IDisposable
     }
 
     [Fact]
-    public void Load_ConfigFileFromEnvironment_IsRead()
+    public async Task Load_ConfigFileFromEnvironment_IsRead()
     {
         var file = Config("""{ "nodePowerEnvelopeWatts": 1500 }""");
-        var options = AgentSettings.Load(Flags(), Env(("GANTRY_CONFIG", file)), null);
+        var options = await Load(Flags(), Env(("GANTRY_CONFIG", file)), null);
         Assert.Equal(1500, options.NodePowerEnvelopeWatts);
     }
 
     [Fact]
-    public void Load_RepeatableSetting_HigherLayerReplacesLower()
+    public async Task Load_RepeatableSetting_HigherLayerReplacesLower()
     {
         var file = Config("""{ "appMetricsUrls": ["http://127.0.0.1:1/metrics", "http://127.0.0.1:2/metrics"] }""");
-        Assert.Equal(2, AgentSettings.Load(Flags(), Env(), file).AppMetricsUrls.Count);
-        var fromEnv = AgentSettings.Load(Flags(), Env(("GANTRY_APP_METRICS_URL", "http://127.0.0.1:3/metrics")), file);
+        Assert.Equal(2, (await Load(Flags(), Env(), file)).AppMetricsUrls.Count);
+        var fromEnv = await Load(Flags(), Env(("GANTRY_APP_METRICS_URL", "http://127.0.0.1:3/metrics")), file);
         Assert.Equal([new Uri("http://127.0.0.1:3/metrics")], fromEnv.AppMetricsUrls);
-        var fromFlags = AgentSettings.Load(Flags(("app-metrics-url", "http://a:1/m"), ("app-metrics-url", "http://b:2/m")), Env(), file);
+        var fromFlags = await Load(Flags(("app-metrics-url", "http://a:1/m"), ("app-metrics-url", "http://b:2/m")), Env(), file);
         Assert.Equal(2, fromFlags.AppMetricsUrls.Count);
     }
 
@@ -83,52 +87,89 @@ public sealed class AgentSettingsTests : IDisposable
     [InlineData("gc-gen0-size", "-4m", "expected a size")]
     [InlineData("gc-gen0-size", "100k", "between 256 KiB and 1 GiB")]
     [InlineData("gc-gen0-size", "2g", "between 256 KiB and 1 GiB")]
-    public void Load_BadFlag_NamesTheSetting(string name, string value, string expected)
+    public async Task Load_BadFlag_NamesTheSetting(string name, string value, string expected)
     {
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags((name, value)), Env(), null));
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags((name, value)), Env(), null));
         Assert.Equal(name, ex.Setting);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Load_GcGen0Size_DefaultsToOneMiBAndOffMeansTheRuntimeDefault()
+    public async Task Load_GcGen0Size_DefaultsToOneMiBAndOffMeansTheRuntimeDefault()
     {
-        Assert.Equal(1L << 20, AgentSettings.Load(Flags(), Env(), null).EffectiveGcGen0Size);
-        Assert.Equal(0, AgentSettings.Load(Flags(("gc-gen0-size", "off")), Env(), null).EffectiveGcGen0Size);
-        Assert.Equal(8L << 20, AgentSettings.Load(Flags(), Env(("GANTRY_GC_GEN0_SIZE", "8MiB")), null).EffectiveGcGen0Size);
-        Assert.Equal(512L << 10, AgentSettings.Load(Flags(), Env(), Config("""{ "gcGen0Size": "512k" }""")).EffectiveGcGen0Size);
+        Assert.Equal(1L << 20, (await Load(Flags(), Env(), null)).EffectiveGcGen0Size);
+        Assert.Equal(0, (await Load(Flags(("gc-gen0-size", "off")), Env(), null)).EffectiveGcGen0Size);
+        Assert.Equal(8L << 20, (await Load(Flags(), Env(("GANTRY_GC_GEN0_SIZE", "8MiB")), null)).EffectiveGcGen0Size);
+        Assert.Equal(512L << 10, (await Load(Flags(), Env(), Config("""{ "gcGen0Size": "512k" }"""))).EffectiveGcGen0Size);
     }
 
     [Fact]
-    public void Load_BadEnvironmentValue_SaysWhereItCameFrom()
+    public async Task Load_BadEnvironmentValue_SaysWhereItCameFrom()
     {
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(), Env(("GANTRY_INTERVAL", "0s")), null));
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(), Env(("GANTRY_INTERVAL", "0s")), null));
         Assert.Equal("interval", ex.Setting);
         Assert.Contains("GANTRY_INTERVAL", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Load_UnknownKeyInConfig_IsRejectedWithTheKnownKeys()
+    public async Task Load_BadConfigFileValue_NamesTheKeyAndTheFile()
+    {
+        var file = Config("""{ "simulateGpus": "two" }""");
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(), Env(), file));
+        Assert.Equal("simulate-gpus", ex.Setting);
+        Assert.Contains("whole number", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"got 'two' from \"simulateGpus\" in {file}", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Load_BadValueOverriddenByAGoodFlag_IsNotReported()
+    {
+        var options = await Load(Flags(("interval", "2s")), Env(("GANTRY_INTERVAL", "fast")), Config("""{ "interval": "slow" }"""));
+        Assert.Equal(TimeSpan.FromSeconds(2), options.Interval);
+    }
+
+    [Fact]
+    public async Task Load_SeveralBadSettings_ReportsEveryOne()
+    {
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("simulate-gpus", "99")), Env(("GANTRY_NODE_POWER_ENVELOPE_WATTS", "-1")), null));
+        Assert.Equal(["simulate-gpus", "node-power-envelope-watts"], ex.Problems.Select(p => p.Setting));
+        Assert.Contains("(from GANTRY_NODE_POWER_ENVELOPE_WATTS)", ex.Problems[1].Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(from", ex.Problems[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Load_SwitchesAndListsInEachSpelling_AreUnderstood()
+    {
+        var file = Config("""{ "noNvml": true, "appMetricsUrl": "http://127.0.0.1:1/metrics" }""");
+        var options = await Load(Flags(), Env(("GANTRY_DCGM_COMPAT", "yes")), file);
+        Assert.True(options.NoNvml);
+        Assert.True(options.DcgmCompat);
+        Assert.Equal([new Uri("http://127.0.0.1:1/metrics")], options.AppMetricsUrls);
+        Assert.False((await Load(Flags(("no-nvml", "false")), Env(("GANTRY_NO_NVML", "true")), null)).NoNvml);
+    }
+
+    [Fact]
+    public async Task Load_UnknownKeyInConfig_IsRejectedWithTheKnownKeys()
     {
         var file = Config("""{ "intreval": "5s" }""");
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(), Env(), file));
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(), Env(), file));
         Assert.Equal("config", ex.Setting);
         Assert.Contains("intreval", ex.Message, StringComparison.Ordinal);
         Assert.Contains("interval", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Load_MalformedConfig_IsRejected()
+    public async Task Load_MalformedConfig_IsRejected()
     {
         var file = Config("{ interval: ");
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(), Env(), file));
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(), Env(), file));
         Assert.Contains("not valid JSON", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Load_MissingConfig_IsRejected()
+    public async Task Load_MissingConfig_IsRejected()
     {
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(), Env(), Path.Combine(_dir, "none.json")));
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(), Env(), Path.Combine(_dir, "none.json")));
         Assert.Contains("cannot read", ex.Message, StringComparison.Ordinal);
     }
 
@@ -139,7 +180,7 @@ public sealed class AgentSettingsTests : IDisposable
     [InlineData("1h30m", 5_400_000)]
     [InlineData("2.5", 2500)]
     public void ParseDuration_Forms_AreUnderstood(string text, double milliseconds) =>
-        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), AgentSettings.ParseDuration(text));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), SettingParsers.Duration(text));
 
     [Theory]
     [InlineData("127.0.0.1:9450", "127.0.0.1:9450")]
@@ -148,5 +189,5 @@ public sealed class AgentSettingsTests : IDisposable
     [InlineData("localhost:8080", "127.0.0.1:8080")]
     [InlineData("127.0.0.1:0", "127.0.0.1:0")]
     public void ParseEndpoint_Forms_AreUnderstood(string text, string expected) =>
-        Assert.Equal(expected, AgentSettings.ParseEndpoint(text).ToString());
+        Assert.Equal(expected, SettingParsers.Endpoint(text).ToString());
 }

@@ -1,4 +1,5 @@
 using Gantry.Agent.Configuration;
+using Gantry.Hosting.Settings;
 
 namespace Gantry.Agent.Tests.Configuration;
 
@@ -9,25 +10,28 @@ public sealed class ControlPlaneSettingsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static Dictionary<string, IReadOnlyList<string>> Flags(params (string Name, string Value)[] flags) =>
-        flags.ToDictionary(f => f.Name, f => (IReadOnlyList<string>)[f.Value]);
+    private static KeyValuePair<string, string>[] Flags(params (string Name, string Value)[] flags) =>
+        [.. flags.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))];
 
-    private static Func<string, string?> Env(params (string Name, string Value)[] vars) =>
-        name => vars.FirstOrDefault(v => v.Name == name).Value;
+    private static Dictionary<string, string> Env(params (string Name, string Value)[] vars) =>
+        vars.ToDictionary(v => v.Name, v => v.Value);
+
+    private static Task<AgentOptions> Load(KeyValuePair<string, string>[] flags, Dictionary<string, string> environment, string? configFile) =>
+        AgentSettings.LoadAsync(flags, configFile, environment);
 
     [Fact]
-    public void Load_NoServer_RunsAloneWithoutJoinToken()
+    public async Task Load_NoServer_RunsAloneWithoutJoinToken()
     {
-        var options = AgentSettings.Load(Flags(), Env(), null);
+        var options = await Load(Flags(), Env(), null);
         Assert.Empty(options.Servers);
         Assert.Empty(options.Labels);
-        Assert.Null(options.Validate());
+        SettingsLoader.Check(options, AgentSettings.Validator);
     }
 
     [Fact]
-    public void Load_AllControlPlaneFlags_AreApplied()
+    public async Task Load_AllControlPlaneFlags_AreApplied()
     {
-        var options = AgentSettings.Load(
+        var options = await Load(
             Flags(("server", "http://10.0.0.1:7070"), ("join-token", "secret"), ("state-dir", _dir), ("labels", "gpu=h100, zone=eu-1,rack="),
                   ("node-name", "gpu-07"), ("advertise-url", "http://10.0.0.7:9450")),
             Env(),
@@ -42,11 +46,11 @@ public sealed class ControlPlaneSettingsTests : IDisposable
     }
 
     [Fact]
-    public void Load_FromEnvironmentAndConfigFile_LabelsAsJsonObject()
+    public async Task Load_FromEnvironmentAndConfigFile_LabelsAsJsonObject()
     {
         var file = Path.Combine(_dir, "agent.json");
         File.WriteAllText(file, """{ "server": "https://cp.example:7070", "labels": { "gpu": "a100", "zone": "b" } }""");
-        var options = AgentSettings.Load(Flags(), Env(("GANTRY_JOIN_TOKEN", "from-env"), ("GANTRY_NODE_NAME", "n1")), file);
+        var options = await Load(Flags(), Env(("GANTRY_JOIN_TOKEN", "from-env"), ("GANTRY_NODE_NAME", "n1")), file);
         Assert.Equal("https", Assert.Single(options.Servers).Scheme);
         Assert.Equal("from-env", options.ResolveJoinToken());
         Assert.Equal("a100", options.Labels["gpu"]);
@@ -54,48 +58,37 @@ public sealed class ControlPlaneSettingsTests : IDisposable
     }
 
     [Fact]
-    public void Load_SeveralServers_CommaListFromFlagOrEnvironmentArrayFromFile()
+    public async Task Load_SeveralServers_CommaListFromFlagOrEnvironmentArrayFromFile()
     {
-        var fromFlag = AgentSettings.Load(Flags(("server", "http://10.0.0.1:7070, http://10.0.0.2:7070,,https://cp.example/gantry"), ("join-token", "t")), Env(), null);
+        var fromFlag = await Load(Flags(("server", "http://10.0.0.1:7070, http://10.0.0.2:7070,,https://cp.example/gantry"), ("join-token", "t")), Env(), null);
         Assert.Equal([new Uri("http://10.0.0.1:7070"), new Uri("http://10.0.0.2:7070"), new Uri("https://cp.example/gantry")], fromFlag.Servers);
 
-        var fromEnv = AgentSettings.Load(Flags(), Env(("GANTRY_SERVER", "http://a:7070,http://b:7070,http://a:7070/"), ("GANTRY_JOIN_TOKEN", "t")), null);
+        var fromEnv = await Load(Flags(), Env(("GANTRY_SERVER", "http://a:7070,http://b:7070,http://a:7070/"), ("GANTRY_JOIN_TOKEN", "t")), null);
         Assert.Equal([new Uri("http://a:7070"), new Uri("http://b:7070")], fromEnv.Servers);
 
         var file = Path.Combine(_dir, "agent.json");
         File.WriteAllText(file, """{ "server": ["http://c:7070", "http://d:7070"], "joinToken": "t" }""");
-        var fromFile = AgentSettings.Load(Flags(), Env(), file);
+        var fromFile = await Load(Flags(), Env(), file);
         Assert.Equal([new Uri("http://c:7070"), new Uri("http://d:7070")], fromFile.Servers);
 
         // A higher layer replaces the whole list.
-        var replaced = AgentSettings.Load(Flags(("server", "http://e:7070")), Env(), file);
+        var replaced = await Load(Flags(("server", "http://e:7070")), Env(), file);
         Assert.Equal([new Uri("http://e:7070")], replaced.Servers);
     }
 
-    [Theory]
-    [InlineData("http://a:7070,ftp://b:7070", "'ftp://b:7070' is not an absolute http(s) URL")]
-    [InlineData(" , ", "one or more absolute http(s) URLs")]
-    public void Load_BadServerInList_NamesTheEntry(string value, string expected)
-    {
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(("server", value), ("join-token", "t")), Env(), null));
-        Assert.Equal("server", ex.Setting);
-        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
-        Assert.Contains("from --server", ex.Message, StringComparison.Ordinal);
-    }
-
     [Fact]
-    public void Load_JoinTokenFile_ReadsItsFirstLine()
+    public async Task Load_JoinTokenFile_ReadsItsFirstLine()
     {
         var tokenFile = Path.Combine(_dir, "join.token");
         File.WriteAllText(tokenFile, "tok-123  \nsecond line\n");
-        var options = AgentSettings.Load(Flags(("server", "http://127.0.0.1:7070"), ("join-token-file", tokenFile)), Env(), null);
+        var options = await Load(Flags(("server", "http://127.0.0.1:7070"), ("join-token-file", tokenFile)), Env(), null);
         Assert.Equal("tok-123", options.ResolveJoinToken());
     }
 
     [Fact]
-    public void Load_DefaultNodeNameAndStateDir_AreTheHostsAndAbsolute()
+    public async Task Load_DefaultNodeNameAndStateDir_AreTheHostsAndAbsolute()
     {
-        var options = AgentSettings.Load(Flags(), Env(), null);
+        var options = await Load(Flags(), Env(), null);
         Assert.Equal(Environment.MachineName, options.EffectiveNodeName);
         Assert.True(Path.IsPathRooted(options.EffectiveStateDir));
         Assert.EndsWith(Path.Combine("gantry", "agent"), options.EffectiveStateDir, StringComparison.Ordinal);
@@ -121,18 +114,38 @@ public sealed class ControlPlaneSettingsTests : IDisposable
     [InlineData("labels", "value 'a b'", "labels=k=a b")]
     [InlineData("labels", "given twice", "labels=a=1,a=2")]
     [InlineData("node-name", "without spaces", "node-name=a b")]
-    public void Load_BadControlPlaneSetting_NamesTheSetting(string setting, string expected, params string[] flags)
+    public async Task Load_BadControlPlaneSetting_NamesTheSetting(string setting, string expected, params string[] flags)
     {
         var given = flags.Select(f => f.Split('=', 2)).Select(p => (p[0], p[1])).ToArray();
-        var ex = Assert.Throws<SettingException>(() => AgentSettings.Load(Flags(given), Env(), null));
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(given), Env(), null));
         Assert.Equal(setting, ex.Setting);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Load_RelativeStateDir_IsMadeAbsolute()
+    public async Task Load_LabelsFromAHigherSource_ReplaceTheFilesWhole()
     {
-        var options = AgentSettings.Load(Flags(("state-dir", "state")), Env(), null);
+        var file = Path.Combine(_dir, "agent.json");
+        File.WriteAllText(file, """{ "labels": { "gpu": "a100", "zone": "b" } }""");
+        var options = await Load(Flags(), Env(("GANTRY_LABELS", "rack=r1")), file);
+        Assert.Equal(new Dictionary<string, string> { ["rack"] = "r1" }, options.Labels);
+    }
+
+    [Fact]
+    public async Task Load_LabelWithACommaInConfigFile_NamesTheKeyAndFile()
+    {
+        var file = Path.Combine(_dir, "agent.json");
+        File.WriteAllText(file, """{ "labels": { "zone": "a,b" } }""");
+        var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(), Env(), file));
+        Assert.Equal("labels", ex.Setting);
+        Assert.Contains("'zone'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"\"labels\" in {file}", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Load_RelativeStateDir_IsMadeAbsolute()
+    {
+        var options = await Load(Flags(("state-dir", "state")), Env(), null);
         Assert.Equal(Path.GetFullPath("state"), options.StateDir);
     }
 }

@@ -1,0 +1,76 @@
+using Gantry.Core.Text;
+using Gantry.Hosting.Settings;
+using Microsoft.Extensions.Options;
+
+namespace Gantry.Server.Configuration;
+
+/// <summary>
+/// Every setting of <c>gantry server</c>, in <c>--help</c>'s order. Each has one name in three spellings,
+/// read in this order of precedence: the flag <c>--down-after</c>, the environment variable
+/// <c>GANTRY_DOWN_AFTER</c>, the config file's key <c>"downAfter"</c> (<see cref="SettingSources"/>).
+/// </summary>
+public static class ServerSettings
+{
+    /// <summary>The settings, with their help and how each value applies to <see cref="ServerOptions"/>.</summary>
+    public static IReadOnlyList<Setting<ServerOptions>> All { get; } =
+    [
+        new("listen", SettingKind.Value, "ADDRESS:PORT", "Address and port of the API, /metrics, /healthz and /readyz. ':7070' listens on all interfaces. (default: 127.0.0.1:7070)",
+            static (o, v) => o.Listen = SettingParsers.Endpoint(v)),
+        new("data-dir", SettingKind.Value, "DIR", $"Where the database, the telemetry history and the token files live. (default: {ServerOptions.DefaultDataDir()})",
+            static (o, v) => o.DataDir = SettingParsers.NonEmpty(v)),
+        new("store", SettingKind.Value, "URL", "Where the state lives: a PostgreSQL URL (postgres://user[:password]@host[:port]/database) that several replicas share. Default: SQLite in --data-dir.",
+            static (o, v) => o.Store = SettingParsers.NonEmpty(v, "a PostgreSQL URL")),
+        new("leader-lease", SettingKind.Value, "DURATION", "With --store: how long the leader lease lasts among replicas. A new leader takes over at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down and exits. (default: 6s)",
+            static (o, v) => o.LeaderLease = SettingParsers.Duration(v)),
+        new("advertise-url", SettingKind.Value, "URL", "With --store: this replica's URL as agents, the CLI and the other replicas reach it; standbys redirect there while it leads. (default: http:// + the listen address, the host name for 0.0.0.0)",
+            static (o, v) => o.AdvertiseUrl = SettingParsers.NonEmpty(v, "a URL")),
+        new("join-token", SettingKind.Value, "TOKEN", "The token agents join with, at least 16 characters. Default: generated at first start into <data-dir>/join.token.",
+            static (o, v) => o.JoinToken = SettingParsers.NonEmpty(v, "a token")),
+        new("heartbeat-interval", SettingKind.Value, "DURATION", "How often agents heartbeat; a node that misses two is suspect. (default: 5s)",
+            static (o, v) => o.HeartbeatInterval = SettingParsers.Duration(v)),
+        new("down-after", SettingKind.Value, "DURATION", "A node silent this long is down and its running jobs are lost (and requeued while retries remain). (default: 20s)",
+            static (o, v) => o.DownAfter = SettingParsers.Duration(v)),
+        new("kill-grace", SettingKind.Value, "DURATION", "Time between SIGTERM and SIGKILL when a job is cancelled or runs out of time. (default: 10s)",
+            static (o, v) => o.KillGrace = SettingParsers.Duration(v)),
+        new("reservation-after", SettingKind.Value, "DURATION", "How long a job may be overtaken by smaller jobs (backfill) before a node is reserved for it. (default: 2m)",
+            static (o, v) => o.ReservationAfter = SettingParsers.Duration(v)),
+        new("scheduler-depth", SettingKind.Value, "N", "Pending jobs a scheduling pass looks at first, in priority order; as many again come from a window that moves through the rest of the queue, pass by pass. (default: 500)",
+            static (o, v) => o.SchedulerDepth = SettingParsers.WholeNumber(v)),
+        new("job-retention", SettingKind.Value, "DURATION", "How long ended jobs and their output are kept; older ones are purged in the background. off: keep them. (default: 30d)",
+            static (o, v) => o.JobRetention = SettingParsers.DurationOrOff(v)),
+        new("retention-raw", SettingKind.Value, "DURATION", "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)",
+            static (o, v) => o.RetentionRaw = SettingParsers.Duration(v)),
+        new("retention-rollup", SettingKind.Value, "DURATION", "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)",
+            static (o, v) => o.RetentionRollup = SettingParsers.Duration(v)),
+        new("max-job-log", SettingKind.Value, "SIZE", "Output stored per job attempt and stream (stdout, stderr), counted in characters (bytes for ASCII text), e.g. 64MiB or 1g; past it the rest is dropped and the log says so. off: no limit. (default: 64MiB)",
+            static (o, v) => o.MaxJobLogChars = Sizes.Parse(v) is var chars && chars == 0 ? ServerOptions.NoLogLimit : chars),
+        new("log-level", SettingKind.Value, "LEVEL", "trace, debug, info, warning or error. (default: info)",
+            static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
+    ];
+
+    /// <summary>The settings' names and kinds, as <see cref="SettingSources.Load"/> takes them.</summary>
+    public static IReadOnlyCollection<(string Name, SettingKind Kind)> Accepted { get; } = [.. All.Select(s => (s.Name, s.Kind))];
+
+    /// <summary>The source-generated validator of <see cref="ServerOptions"/>.</summary>
+    public static IValidateOptions<ServerOptions> Validator { get; } = new ServerOptionsValidator();
+
+    /// <summary>
+    /// Loads the server's options from <paramref name="flags"/> (only those given on the command line, as
+    /// name and value), the <c>GANTRY_*</c> environment (<paramref name="environment"/> stands in for the
+    /// process's in tests) and <paramref name="configFile"/> (or <c>GANTRY_CONFIG</c>), and validates them.
+    /// Throws <see cref="SettingException"/> naming each bad setting and where its value came from.
+    /// </summary>
+    public static Task<ServerOptions> LoadAsync(
+        IEnumerable<KeyValuePair<string, string>> flags,
+        string? configFile,
+        IReadOnlyDictionary<string, string>? environment = null,
+        CancellationToken cancellationToken = default)
+    {
+        var sources = SettingSources.Load(Accepted, flags, configFile, environment);
+        return SettingsLoader.LoadAsync(sources, All, Validator, cancellationToken: cancellationToken);
+    }
+}
+
+/// <summary>Checks <see cref="ServerOptions"/> through its <see cref="System.ComponentModel.DataAnnotations.IValidatableObject"/> rules; the body is source-generated.</summary>
+[OptionsValidator]
+internal sealed partial class ServerOptionsValidator : IValidateOptions<ServerOptions>;
