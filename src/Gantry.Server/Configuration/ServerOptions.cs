@@ -151,11 +151,35 @@ public sealed class ServerOptions
             return ("store", $"must be a PostgreSQL URL (postgres://user@host[:port]/database), got '{Store}'; leave it out for SQLite in --data-dir");
         }
 
+        if (UsesPostgres && StoreProblem(Store!) is { } storeProblem)
+        {
+            return ("store", storeProblem);
+        }
+
         if (string.IsNullOrWhiteSpace(DataDir))
         {
             return ("data-dir", "must not be empty");
         }
 
         return null;
+    }
+
+    // A URL that does not parse, or a parameter Npgsql does not know, is a bad setting: refused before
+    // anything starts, in words that never repeat the password.
+    private static string? StoreProblem(string store)
+    {
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(Storage.Postgres.PostgresUrl.ToConnectionString(store));
+            return null;
+        }
+        catch (FormatException ex)
+        {
+            return ex.Message;
+        }
+        catch (ArgumentException ex)
+        {
+            return $"has a parameter PostgreSQL connections do not take: {ex.Message}";
+        }
     }
 }

@@ -29,7 +29,8 @@ internal static class DevCommand
         var simulate = new Option<int>("--simulate-gpus") { Description = "Give the agent N simulated GPUs (labelled simulated everywhere), for machines without GPUs. (default: 0, the real GPUs through NVML)", HelpName = "N" };
         var noClientConfig = new Option<bool>("--no-client-config") { Description = "Do not write the CLI's client config file (server URL and admin token)." };
         var logLevel = new Option<string>("--log-level") { Description = "trace, debug, info, warning or error. (default: info)", HelpName = "LEVEL" };
-        foreach (var option in new Option[] { dataDir, listen, agentListen, simulate, noClientConfig, logLevel })
+        var store = new Option<string>("--store") { Description = "Keep the server's state in this PostgreSQL database (postgres://user[:password]@host[:port]/database) instead of SQLite in --data-dir. [env: GANTRY_STORE]", HelpName = "URL" };
+        foreach (var option in new Option[] { dataDir, listen, agentListen, simulate, noClientConfig, logLevel, store })
         {
             command.Options.Add(option);
         }
@@ -45,6 +46,8 @@ internal static class DevCommand
                 server.Listen = parseResult.GetValue(listen) is { } l ? AgentSettings.ParseEndpoint(l) : server.Listen;
                 setting = "agent-listen";
                 agent.Listen = parseResult.GetValue(agentListen) is { } a ? AgentSettings.ParseEndpoint(a) : agent.Listen;
+                setting = "store";
+                server.Store = parseResult.GetValue(store) ?? ServerCommand.NonEmpty(Environment.GetEnvironmentVariable("GANTRY_STORE"));
                 setting = "log-level";
                 server.LogLevel = ServerCommand.LogLevelOf(parseResult.GetValue(logLevel)) ?? server.LogLevel;
                 agent.LogLevel = server.LogLevel;
@@ -77,9 +80,10 @@ internal static class DevCommand
 
     private static async Task<int> RunAsync(ServerOptions serverOptions, AgentOptions agentOptions, bool writeClientConfig, CancellationToken cancellationToken)
     {
-        if (await ServerCommand.StartAsync(serverOptions, "dev", cancellationToken).ConfigureAwait(false) is not { } started)
+        var started = await ServerCommand.StartAsync(serverOptions, "dev", cancellationToken).ConfigureAwait(false);
+        if (started.App is null)
         {
-            return 1;
+            return started.ExitCode;
         }
 
         await using var server = started.App;
