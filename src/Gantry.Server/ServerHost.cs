@@ -29,9 +29,12 @@ namespace Gantry.Server;
 public static class ServerHost
 {
     /// <summary>
-    /// Opens the store in <see cref="ServerOptions.DataDir"/> (creating it and its tokens at first
-    /// start) and builds a ready-to-run server. Throws <see cref="IOException"/> or
-    /// <see cref="InvalidOperationException"/> with a readable message when the store cannot be used.
+    /// Opens the store (SQLite in <see cref="ServerOptions.DataDir"/>, or the PostgreSQL database
+    /// <see cref="ServerOptions.Store"/> names; the data dir holds the tokens and telemetry either way,
+    /// created at first start) and builds a ready-to-run server. Throws <see cref="IOException"/> or
+    /// <see cref="InvalidOperationException"/> with a readable message when the store cannot be used,
+    /// and a <see cref="StoreConnectionException"/> when its database server cannot be reached or
+    /// refuses (a bad <c>--store</c>).
     /// </summary>
     public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
     {
@@ -142,11 +145,18 @@ public static class ServerHost
         return app;
     }
 
-    private static SqliteStateStore OpenStore(ServerOptions options)
+    private static IStateStore OpenStore(ServerOptions options)
     {
         if (options.UsesPostgres)
         {
-            throw new InvalidOperationException("--store: PostgreSQL is not available in this build yet; leave --store out to use SQLite in --data-dir");
+            try
+            {
+                return PostgresStateStore.Open(options.Store!);
+            }
+            catch (Exception ex) when (ex is StoreException or FormatException)
+            {
+                throw new InvalidOperationException(ex.Message, ex);
+            }
         }
 
         try

@@ -7,7 +7,7 @@ using Gantry.Testing;
 
 namespace Gantry.Server.Tests;
 
-/// <summary>Liveness on a fake clock, and state that survives a server restart on the same SQLite file.</summary>
+/// <summary>Liveness on a fake clock, and state that survives a server restart on the same store.</summary>
 public sealed class DurabilityTests
 {
     private static AttemptEvent Started(Assignment a) => new() { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = DateTimeOffset.UnixEpoch };
@@ -53,12 +53,13 @@ public sealed class DurabilityTests
     public async Task Restart_SameDataDir_JobsAttemptsLogsAndTokensSurvive()
     {
         var dataDir = Directory.CreateTempSubdirectory("gantry-restart-").FullName;
+        await using var store = await TestStore.CreateAsync();
         string nodeId;
         long done, running, pending;
         long epoch;
         string adminToken;
         string credential;
-        await using (var server = await ServerHarness.StartAsync(dataDir: dataDir))
+        await using (var server = await ServerHarness.StartAsync(dataDir: dataDir, store: store))
         {
             adminToken = server.AdminToken;
             var registered = await server.RegisterAsync("box", 1, cpus: 2);
@@ -78,7 +79,7 @@ public sealed class DurabilityTests
             pending = (await server.SubmitAsync(new JobSubmission { Command = ["c"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
         }
 
-        await using var again = await ServerHarness.StartAsync(dataDir: dataDir);
+        await using var again = await ServerHarness.StartAsync(dataDir: dataDir, store: store);
         Assert.Equal(adminToken, again.AdminToken);
         Assert.Equal(JobState.Succeeded, (await again.JobAsync(done)).State);
         Assert.Equal(JobState.Running, (await again.JobAsync(running)).State);
@@ -102,19 +103,28 @@ public sealed class DurabilityTests
     public async Task Open_DatabaseFromANewerGantry_RefusedWithAClearMessage()
     {
         var dataDir = Directory.CreateTempSubdirectory("gantry-newer-").FullName;
-        await using (await ServerHarness.StartAsync(dataDir: dataDir))
+        await using var store = await TestStore.CreateAsync();
+        await using (await ServerHarness.StartAsync(dataDir: dataDir, store: store))
         {
         }
 
-        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "gantry.db")};Pooling=false"))
+        if (store.Postgres is { } database)
         {
+            await using var connection = new Npgsql.NpgsqlConnection(database.ConnectionString);
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand("UPDATE schema_version SET version = 99", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        else
+        {
+            using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "gantry.db")};Pooling=false");
             connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = "PRAGMA user_version = 99";
             command.ExecuteNonQuery();
         }
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerHarness.StartAsync(dataDir: dataDir));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerHarness.StartAsync(dataDir: dataDir, store: store));
         Assert.Contains("schema version 99", error.Message, StringComparison.Ordinal);
     }
 }

@@ -5,6 +5,7 @@ using Gantry.Core.Protocol;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
 using Gantry.Server.Configuration;
+using Gantry.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -12,11 +13,18 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Gantry.Server.Tests;
 
-/// <summary>A real server on Kestrel (127.0.0.1:0) over a real SQLite file in a temp dir, with clients for each kind of token.</summary>
+/// <summary>
+/// A real server on Kestrel (127.0.0.1:0) with its data dir in a temp dir, its state in a real SQLite file
+/// there or, with <c>GANTRY_TEST_STORE=postgres</c>, in a PostgreSQL database of its own (<see cref="TestStore"/>),
+/// with clients for each kind of token.
+/// </summary>
 internal sealed class ServerHarness : IAsyncDisposable
 {
-    private ServerHarness(WebApplication app, string dataDir, Uri address, TimeProvider time)
+    private readonly TestStore? _ownStore;
+
+    private ServerHarness(WebApplication app, string dataDir, Uri address, TimeProvider time, TestStore? ownStore)
     {
+        _ownStore = ownStore;
         App = app;
         DataDir = dataDir;
         Address = address;
@@ -53,15 +61,42 @@ internal sealed class ServerHarness : IAsyncDisposable
     /// <summary>One liveness sweep now (tests drive the clock; the worker's timer may not have ticked).</summary>
     public void SweepLiveness() => App.Services.GetRequiredService<LivenessWorker>().Sweep();
 
-    public static async Task<ServerHarness> StartAsync(TimeProvider? time = null, string? dataDir = null, Action<ServerOptions>? configure = null)
+    /// <summary>
+    /// Starts a server. A restart passes the same <paramref name="dataDir"/> and <paramref name="store"/>
+    /// (the caller then drops it); without one the harness makes a store of its own, dropped at dispose.
+    /// </summary>
+    public static async Task<ServerHarness> StartAsync(TimeProvider? time = null, string? dataDir = null, Action<ServerOptions>? configure = null, TestStore? store = null)
     {
         dataDir ??= Directory.CreateTempSubdirectory("gantry-server-test-").FullName;
-        var options = new ServerOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), DataDir = dataDir, HeartbeatInterval = TimeSpan.FromSeconds(1), DownAfter = TimeSpan.FromSeconds(5) };
-        configure?.Invoke(options);
-        var app = ServerHost.Build(options, time);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new ServerHarness(app, dataDir, new Uri(address), time ?? TimeProvider.System);
+        var ownStore = store is null ? await TestStore.CreateAsync() : null;
+        try
+        {
+            var options = new ServerOptions
+            {
+                Listen = new IPEndPoint(IPAddress.Loopback, 0),
+                DataDir = dataDir,
+                Store = (store ?? ownStore)!.Url,
+                // On a fake clock the test moves time past these itself. On the real clock, a node the
+                // test never heartbeats must stay ready for the whole test on a busy machine: a lease of
+                // 2 s was outlived by a slow start (a PostgreSQL database made for the test, a loaded CPU).
+                HeartbeatInterval = TimeSpan.FromSeconds(time is null ? 15 : 1),
+                DownAfter = TimeSpan.FromSeconds(time is null ? 60 : 5),
+            };
+            configure?.Invoke(options);
+            var app = ServerHost.Build(options, time);
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new ServerHarness(app, dataDir, new Uri(address), time ?? TimeProvider.System, ownStore);
+        }
+        catch
+        {
+            if (ownStore is not null)
+            {
+                await ownStore.DisposeAsync();
+            }
+
+            throw;
+        }
     }
 
     public HttpClient Client(string? token)
@@ -149,5 +184,9 @@ internal sealed class ServerHarness : IAsyncDisposable
         Anonymous.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
+        if (_ownStore is not null)
+        {
+            await _ownStore.DisposeAsync();
+        }
     }
 }

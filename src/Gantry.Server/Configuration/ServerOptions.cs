@@ -176,6 +176,11 @@ public sealed class ServerOptions : IValidatableObject
             yield return Problem("store", $"must be a PostgreSQL URL (postgres://user@host[:port]/database), got '{Store}'; leave it out for SQLite in --data-dir");
         }
 
+        if (UsesPostgres && StoreProblem(Store!) is { } storeProblem)
+        {
+            yield return Problem("store", storeProblem);
+        }
+
         if (string.IsNullOrWhiteSpace(DataDir))
         {
             yield return Problem("data-dir", "must not be empty");
@@ -183,4 +188,23 @@ public sealed class ServerOptions : IValidatableObject
     }
 
     private static ValidationResult Problem(string setting, string message) => new(message, [setting]);
+
+    // A URL that does not parse, or a parameter Npgsql does not know, is a bad setting: refused before
+    // anything starts, in words that never repeat the password.
+    private static string? StoreProblem(string store)
+    {
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(Storage.Postgres.PostgresUrl.ToConnectionString(store));
+            return null;
+        }
+        catch (FormatException ex)
+        {
+            return ex.Message;
+        }
+        catch (ArgumentException ex)
+        {
+            return $"has a parameter PostgreSQL connections do not take: {ex.Message}";
+        }
+    }
 }

@@ -161,9 +161,10 @@ internal static class DevCommand
 
     private static async Task<int> RunAsync(ServerOptions serverOptions, AgentOptions agentOptions, bool writeClientConfig, CancellationToken cancellationToken)
     {
-        if (await ServerCommand.StartAsync(serverOptions, "dev", cancellationToken).ConfigureAwait(false) is not { } started)
+        var started = await ServerCommand.StartAsync(serverOptions, "dev", cancellationToken).ConfigureAwait(false);
+        if (started.App is null)
         {
-            return 1;
+            return started.ExitCode;
         }
 
         await using var server = started.App;

@@ -3,6 +3,7 @@ using Gantry.Hosting;
 using Gantry.Hosting.Settings;
 using Gantry.Server;
 using Gantry.Server.Configuration;
+using Gantry.Server.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -53,18 +54,26 @@ internal static class ServerCommand
         return command;
     }
 
-    /// <summary>Builds and starts the server; null (after printing why) when it cannot start.</summary>
-    internal static async Task<(WebApplication App, string Url)?> StartAsync(ServerOptions options, string role, CancellationToken cancellationToken)
+    /// <summary>
+    /// Builds and starts the server; when it cannot start, no app and the exit code (after printing
+    /// why): <see cref="GantryCli.UsageError"/> when <c>--store</c> names a database that cannot be had, 1 otherwise.
+    /// </summary>
+    internal static async Task<(WebApplication? App, string Url, int ExitCode)> StartAsync(ServerOptions options, string role, CancellationToken cancellationToken)
     {
         WebApplication app;
         try
         {
             app = ServerHost.Build(options, configureLogging: GantryHost.WriteToConsole);
         }
+        catch (StoreConnectionException ex)
+        {
+            await Console.Error.WriteLineAsync($"gantry {role}: --store: {ex.Message}").ConfigureAwait(false);
+            return (null, "", GantryCli.UsageError);
+        }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"gantry {role}: {ex.Message}").ConfigureAwait(false);
-            return null;
+            return (null, "", 1);
         }
 
         try
@@ -75,7 +84,7 @@ internal static class ServerCommand
         {
             await Console.Error.WriteLineAsync($"gantry {role}: cannot listen on {options.Listen}: {ex.Message}").ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
-            return null;
+            return (null, "", 1);
         }
 
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://" + options.Listen;
@@ -84,14 +93,15 @@ internal static class ServerCommand
         var adminToken = Path.Combine(dataDir, "admin.token");
         ServerLog.Listening(logger, url, dataDir);
         ServerLog.Dashboard(logger, url, adminToken);
-        return (app, url);
+        return (app, url, 0);
     }
 
     private static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellationToken)
     {
-        if (await StartAsync(options, "server", cancellationToken).ConfigureAwait(false) is not { } started)
+        var started = await StartAsync(options, "server", cancellationToken).ConfigureAwait(false);
+        if (started.App is null)
         {
-            return 1;
+            return started.ExitCode;
         }
 
         await using var app = started.App;

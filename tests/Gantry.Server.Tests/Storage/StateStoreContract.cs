@@ -37,7 +37,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         return Store.Load();
     }
 
-    [Fact]
+    [ContractFact]
     public void Load_Empty_NothingAndIdsFromOne()
     {
         var state = Store.Load();
@@ -49,7 +49,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Equal(0, state.LastEpoch);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Write_TokensAndNodes_ReadBackAfterReopen()
     {
         var node = Node("n1", drain: false);
@@ -73,7 +73,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Equal(T0, loaded.RegisteredAt);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Write_Throws_NothingOfTheUnitStored()
     {
         Assert.Throws<InvalidOperationException>(() => Store.Write(w =>
@@ -87,7 +87,95 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Empty(state.LiveJobs);
     }
 
-    [Fact]
+    [ContractFact]
+    public async Task Write_StatementFails_NothingOfTheUnitStored()
+    {
+        // The second insert breaks the primary key: whether the store finds out at once or at commit,
+        // the first one goes too.
+        Assert.ThrowsAny<Exception>(() => Store.Write(w =>
+        {
+            w.InsertJob(Job(1, JobState.Pending));
+            w.InsertTransition(1, new JobTransition { Time = T0, To = JobState.Pending, Reason = "submitted" });
+            w.InsertJob(Job(1, JobState.Pending));
+        }));
+
+        Assert.Null(Store.ReadJob(1));
+        Store.Write(w => w.InsertJob(Job(1, JobState.Pending)));
+        var state = await ReopenAsync();
+        Assert.Equal([1L], state.LiveJobs.Select(j => j.Job.Id));
+    }
+
+    [ContractFact]
+    public void Write_ThrowsAfterInsertLog_NothingOfTheUnitStored()
+    {
+        Store.Write(w => w.InsertJob(Job(1, JobState.Running)));
+        Assert.Throws<InvalidOperationException>(() => Store.Write(w =>
+        {
+            w.UpdateJob(Job(1, JobState.Failed) with { EndedAt = T0 });
+            Assert.True(w.InsertLog(1, 1, LogSource.Stdout, 0, "lost"));
+            w.InsertTransition(1, new JobTransition { Time = T0, From = JobState.Running, To = JobState.Failed, Reason = "x" });
+            throw new InvalidOperationException("boom");
+        }));
+
+        var job = Store.ReadJob(1)!;
+        Assert.Equal(JobState.Running, job.Job.State);
+        Assert.Empty(job.Transitions);
+        Assert.Empty(Store.ReadLogs(1, 0, 10));
+
+        // The store is usable after a failed unit, and the same chunk is new to it.
+        Store.Write(w => Assert.True(w.InsertLog(1, 1, LogSource.Stdout, 0, "kept")));
+        Assert.Equal("kept", Assert.Single(Store.ReadLogs(1, 0, 10)).Data);
+    }
+
+    [ContractFact]
+    public void Write_Nested_PartOfTheOuterUnit()
+    {
+        Assert.Throws<InvalidOperationException>(() => Store.Write(w =>
+        {
+            w.InsertJob(Job(1, JobState.Pending));
+            Store.Write(inner => inner.InsertJob(Job(2, JobState.Pending)));
+            throw new InvalidOperationException("boom");
+        }));
+
+        Assert.Null(Store.ReadJob(1));
+        Assert.Null(Store.ReadJob(2));
+
+        Store.Write(w =>
+        {
+            w.InsertJob(Job(1, JobState.Pending));
+            Store.Write(inner => inner.InsertJob(Job(2, JobState.Pending)));
+        });
+        Assert.NotNull(Store.ReadJob(1));
+        Assert.NotNull(Store.ReadJob(2));
+    }
+
+    [ContractFact]
+    public void Write_Nothing_StoresNothing()
+    {
+        Store.Write(_ => { });
+        Assert.Empty(Store.ListJobs(null, null, 10));
+    }
+
+    [ContractFact]
+    public void InsertLog_AnyText_ReadBackAsWritten()
+    {
+        // Output is whatever a process wrote: NUL characters, line ends of any kind, any script.
+        string[] texts = ["nul\0in the middle\0", "crlf\r\n and \r", "é 漢字 🙂", new string('x', 100_000)];
+        Store.Write(w => w.InsertJob(Job(1, JobState.Running)));
+        Store.Write(w =>
+        {
+            var offset = 0L;
+            foreach (var text in texts)
+            {
+                Assert.True(w.InsertLog(1, 1, LogSource.Stderr, offset, text));
+                offset += text.Length;
+            }
+        });
+
+        Assert.Equal(texts, Store.ReadLogs(1, 0, 10).Select(r => r.Data));
+    }
+
+    [ContractFact]
     public async Task Load_LiveJobsWithAttempts_EndedOnesOnlyCounted()
     {
         Store.Write(w =>
@@ -109,7 +197,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Equal(9, state.LastEpoch);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Array_OneRecord_TasksWithRowsListedUntilComplete()
     {
         var spec = new JobSubmission { Command = ["./task.sh"], Resources = new ResourceRequest { Gpus = 1 } };
@@ -130,7 +218,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Equal(10 + 100_000, state.NextJobId);
     }
 
-    [Fact]
+    [ContractFact]
     public void ReadJob_WithAttemptsAndTransitionsInOrder()
     {
         Store.Write(w =>
@@ -158,7 +246,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Null(Store.ReadJob(6));
     }
 
-    [Fact]
+    [ContractFact]
     public void ListJobs_NewestFirst_ByStateAndCursor()
     {
         Store.Write(w =>
@@ -175,7 +263,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Empty(Store.ListJobs(JobState.Running, null, 10));
     }
 
-    [Fact]
+    [ContractFact]
     public void InsertLog_SameOffsetTwice_StoredOnceAndReadBySeq()
     {
         Store.Write(w => w.InsertJob(Job(1, JobState.Running)));
@@ -196,7 +284,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Single(Store.ReadLogs(1, 0, 1));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Purge_EndedBeforeCutoff_GoesWithHistoryAndIdsKeepRising()
     {
         Store.Write(w =>
@@ -233,7 +321,7 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.False(state.JobCounts.ContainsKey(JobState.Lost));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Purge_CompleteArrayWithoutTasks_RecordGoes()
     {
         var spec = new JobSubmission { Command = ["x"] };

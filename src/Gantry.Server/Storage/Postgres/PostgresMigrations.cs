@@ -1,0 +1,119 @@
+namespace Gantry.Server.Storage.Postgres;
+
+/// <summary>
+/// The schema in PostgreSQL, one script per version, numbered as <see cref="Sqlite.SqliteMigrations"/>
+/// is so that a change lands as the same version in both. The version is kept in <c>schema_version</c>
+/// (one row); pending scripts are applied at open in one transaction that first takes
+/// <see cref="LockKey"/>, so replicas starting together apply them once. Never edit a script that has
+/// shipped: add the next one.
+/// </summary>
+/// <remarks>
+/// The tables and columns are SQLite's, with PostgreSQL's types: times are <c>bigint</c> Unix
+/// milliseconds, flags are <c>boolean</c>, JSON values are <c>text</c> (read whole, never queried),
+/// auto-numbered keys are identity columns. Output (<c>logs.data</c>) is <c>bytea</c> holding UTF-8:
+/// <c>text</c> cannot hold a NUL character, and a process may write one.
+/// </remarks>
+internal static class PostgresMigrations
+{
+    /// <summary>The transaction-scoped advisory lock that serialises migrations ("gantry" and 1, as hex).</summary>
+    public const long LockKey = 0x67616E7472790001;
+
+    /// <summary>Creates the version table where it is missing; run after the lock is taken.</summary>
+    public const string VersionTable = """
+        CREATE TABLE IF NOT EXISTS schema_version (
+            id boolean PRIMARY KEY DEFAULT true CHECK (id),
+            version integer NOT NULL)
+        """;
+
+    public static readonly string[] Scripts =
+    [
+        // 1: nodes, jobs with attempts and transitions, logs, hashed tokens.
+        """
+        CREATE TABLE tokens (
+            kind text PRIMARY KEY,
+            hash bytea NOT NULL,
+            created_at bigint NOT NULL);
+        CREATE TABLE nodes (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            os text NOT NULL,
+            architecture text NOT NULL,
+            cpu_cores integer NOT NULL,
+            memory_bytes bigint NOT NULL,
+            labels text NOT NULL,
+            gpus text NOT NULL,
+            drain boolean NOT NULL DEFAULT false,
+            credential_hash bytea NOT NULL,
+            registered_at bigint NOT NULL,
+            last_heartbeat_at bigint NOT NULL,
+            agent_version text,
+            agent_url text);
+        CREATE TABLE jobs (
+            id bigint PRIMARY KEY,
+            spec text NOT NULL,
+            array_index integer,
+            state text NOT NULL,
+            reason text,
+            cancel_requested boolean NOT NULL DEFAULT false,
+            submitted_at bigint NOT NULL,
+            queued_at bigint NOT NULL,
+            started_at bigint,
+            ended_at bigint,
+            exit_code integer,
+            retries_used integer NOT NULL DEFAULT 0);
+        CREATE INDEX jobs_state ON jobs (state);
+        CREATE TABLE attempts (
+            job_id bigint NOT NULL REFERENCES jobs (id),
+            attempt integer NOT NULL,
+            epoch bigint NOT NULL UNIQUE,
+            node_id text NOT NULL,
+            gpus text NOT NULL,
+            gpu_uuids text NOT NULL,
+            cpus integer NOT NULL,
+            memory_bytes bigint NOT NULL,
+            state text NOT NULL,
+            assigned_at bigint NOT NULL,
+            started_at bigint,
+            ended_at bigint,
+            exit_code integer,
+            signal text,
+            reason text,
+            ended_by_agent boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (job_id, attempt));
+        CREATE TABLE transitions (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            job_id bigint NOT NULL REFERENCES jobs (id),
+            time bigint NOT NULL,
+            from_state text,
+            to_state text NOT NULL,
+            reason text NOT NULL);
+        CREATE INDEX transitions_job ON transitions (job_id, id);
+        CREATE TABLE logs (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            job_id bigint NOT NULL REFERENCES jobs (id),
+            attempt integer NOT NULL,
+            stream text NOT NULL,
+            "offset" bigint NOT NULL,
+            data bytea NOT NULL,
+            UNIQUE (job_id, attempt, stream, "offset"));
+        CREATE INDEX logs_job ON logs (job_id, seq);
+        """,
+
+        // 2: a job array is one record until its tasks start; ended jobs are purged by age (the
+        // counters keep ids and epochs rising after the newest rows are purged).
+        """
+        CREATE TABLE arrays (
+            first_job_id bigint PRIMARY KEY,
+            start_index integer NOT NULL,
+            end_index integer NOT NULL,
+            spec text NOT NULL,
+            submitted_at bigint NOT NULL,
+            complete boolean NOT NULL DEFAULT false);
+        CREATE INDEX arrays_open ON arrays (complete, first_job_id);
+        CREATE INDEX jobs_ended ON jobs (ended_at) WHERE ended_at IS NOT NULL;
+        CREATE TABLE counters (
+            name text PRIMARY KEY,
+            value bigint NOT NULL);
+        """,
+    ];
+}
