@@ -188,8 +188,9 @@ wait_leader() {
 for i in $(seq 0 $((REPLICAS - 1))); do start_replica "$i"; [[ $i -eq 0 ]] && wait_leader; done
 L=$(leader)
 TOKEN=$(cat "$WORK/r$L/admin.token")
-G=("$GANTRY_BIN")
-gantry() { "${G[@]}" "$@" --server "$ALL_URLS" --token "$TOKEN"; }
+# The CLI finds the replicas and the token in the environment (flags would land after a job's command).
+export GANTRY_SERVER=$ALL_URLS GANTRY_TOKEN=$TOKEN
+gantry() { "$GANTRY_BIN" "$@"; }
 log "replicas up; leader r$L"
 
 for a in $(seq 0 $((AGENTS - 1))); do

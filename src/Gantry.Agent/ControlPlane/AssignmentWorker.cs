@@ -22,7 +22,7 @@ internal sealed class AssignmentWorker(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var backoff = Backoff.Default();
+        var backoff = client.NewBackoff();
         Registration? current = null;
         long index = 0;
         long answeredEpoch = 0;

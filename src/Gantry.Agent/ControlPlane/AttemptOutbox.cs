@@ -221,7 +221,7 @@ internal sealed class AttemptOutbox : IAttemptSink, IAsyncDisposable
 
     private async Task PumpAsync(AttemptKey key, AttemptQueue queue, CancellationToken cancellationToken)
     {
-        var backoff = Backoff.Default();
+        var backoff = _client.NewBackoff();
         try
         {
             while (true)

@@ -63,6 +63,13 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
 
     public LeaderFollower Follower => follower;
 
+    /// <summary>
+    /// The backoff of a loop that talks to the control plane. Alone, a server that is away may be away for
+    /// long (capped at 15 s); among replicas another one takes over within a lease, so retries stay close
+    /// (capped at 2 s) and the new leader is found soon after it is elected.
+    /// </summary>
+    public Backoff NewBackoff() => follower.Servers.Count > 1 ? new Backoff(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(2)) : Backoff.Default();
+
     public void Dispose() => http.Dispose();
 
     public static HttpClient CreateHttpClient() =>

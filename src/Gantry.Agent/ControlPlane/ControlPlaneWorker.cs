@@ -76,7 +76,7 @@ internal sealed class ControlPlaneWorker(
 
     private async Task<Registration> RegisterAsync(CancellationToken cancellationToken)
     {
-        var backoff = Backoff.Default();
+        var backoff = client.NewBackoff();
         int? refusedWith = null;
         while (true)
         {
@@ -108,7 +108,7 @@ internal sealed class ControlPlaneWorker(
 
     private async Task HeartbeatAsync(Registration registration, CancellationToken cancellationToken)
     {
-        var backoff = Backoff.Default();
+        var backoff = client.NewBackoff();
         var delay = registration.HeartbeatInterval;
         while (true)
         {

@@ -28,7 +28,7 @@ public sealed class ServerOptions : IValidatableObject
     /// How long the leader lease lasts among replicas sharing a PostgreSQL store: a new leader takes over
     /// at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down.
     /// </summary>
-    public TimeSpan LeaderLease { get; set; } = TimeSpan.FromSeconds(6);
+    public TimeSpan LeaderLease { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>This replica's URL as clients and other replicas reach it (redirects name it); default: the listen address.</summary>
     public string? AdvertiseUrl { get; set; }

@@ -20,7 +20,7 @@ public static class ServerSettings
             static (o, v) => o.DataDir = SettingParsers.NonEmpty(v)),
         new("store", SettingKind.Value, "URL", "Where the state lives: a PostgreSQL URL (postgres://user[:password]@host[:port]/database) that several replicas share. Default: SQLite in --data-dir.",
             static (o, v) => o.Store = SettingParsers.NonEmpty(v, "a PostgreSQL URL")),
-        new("leader-lease", SettingKind.Value, "DURATION", "With --store: how long the leader lease lasts among replicas. A new leader takes over at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down and exits. (default: 6s)",
+        new("leader-lease", SettingKind.Value, "DURATION", "With --store: how long the leader lease lasts among replicas. A new leader takes over at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down and exits. (default: 5s)",
             static (o, v) => o.LeaderLease = SettingParsers.Duration(v)),
         new("advertise-url", SettingKind.Value, "URL", "With --store: this replica's URL as agents, the CLI and the other replicas reach it; standbys redirect there while it leads. (default: http:// + the listen address, the host name for 0.0.0.0)",
             static (o, v) => o.AdvertiseUrl = SettingParsers.NonEmpty(v, "a URL")),

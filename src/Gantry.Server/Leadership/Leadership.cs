@@ -17,8 +17,11 @@ namespace Gantry.Server.Leadership;
 /// </summary>
 internal sealed partial class Leadership : BackgroundService
 {
-    /// <summary>How often the lease is renewed (or, by a standby, tried for).</summary>
+    /// <summary>How often the leader renews the lease.</summary>
     internal static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a standby tries for it: a dead leader's lease is taken within this of running out.</summary>
+    internal static readonly TimeSpan TryEvery = TimeSpan.FromMilliseconds(500);
 
     private readonly ILeaderLease _lease;
     private readonly ServerOptions _options;
@@ -87,8 +90,7 @@ internal sealed partial class Leadership : BackgroundService
         var url = AdvertiseUrl();
         var lastRenewed = 0L;
         var failing = false;
-        using var timer = new PeriodicTimer(RenewEvery);
-        do
+        while (true)
         {
             var attempt = Stopwatch.GetTimestamp();
             LeaseState? state = null;
@@ -140,8 +142,14 @@ internal sealed partial class Leadership : BackgroundService
                 _leaderUrl = standby.LeaderUrl;
                 Log.Standby(_logger, standby.LeaderUrl ?? "none yet", standby.Epoch);
             }
+
+            // The lease's own clock is the database's; these pauses only pace the calls, so real time.
+            var pause = (_isLeader ? RenewEvery : TryEvery) - Stopwatch.GetElapsedTime(attempt);
+            if (pause > TimeSpan.Zero)
+            {
+                await Task.Delay(pause, stoppingToken).ConfigureAwait(false);
+            }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
     /// <summary>Time kept between stepping down and the lease running out.</summary>
