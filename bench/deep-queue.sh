@@ -70,8 +70,9 @@ Settings (environment variables; defaults are the issue's sizes):
 
 For development, scale it down, e.g.
   PENDING=10000 ARRAY=5000 FINISHED=100000 WARMUP=5 WINDOW=20 SETTLE=5 CPU_WINDOW=10 bench/deep-queue.sh
-At the issue's sizes it takes 20-40 minutes on 2 cores (most of it inserting FINISHED jobs) and
-needs ~4 GB of disk in ${TMPDIR:-/tmp}.
+At the issue's sizes a run took 11-12 minutes on 2 busy cores (2-3 of them inserting the
+FINISHED jobs), plus the build when GANTRY is not given, and needs ~5 GB of disk in
+${TMPDIR:-/tmp} (the 10,000,000-job database is 4.6 GB). Results: docs/benchmarks.md.
 
 Needs: curl, jq, sqlite3, awk, coreutils, bash 5; the .NET SDK only to build gantry.
 EOF
