@@ -9,6 +9,7 @@ public sealed class DevAndCliTests : IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("gantry-dev-").FullName;
     private GantryProcess _dev = null!;
+    private TestStore? _store;
     private Dictionary<string, string> _env = null!;
     private string _url = null!;
 
@@ -16,7 +17,8 @@ public sealed class DevAndCliTests : IAsyncLifetime
     {
         // The client config goes to a private XDG_CONFIG_HOME, as `gantry dev` writes it for the user.
         _env = new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") };
-        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
+        _store = await TestStore.CreateAsync();
+        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), .. _store.Arguments, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
         _url = await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!(await RunAsync("nodes", "ls")).Output.Contains("ready", StringComparison.Ordinal))
@@ -26,7 +28,14 @@ public sealed class DevAndCliTests : IAsyncLifetime
         }
     }
 
-    public async Task DisposeAsync() => await _dev.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _dev.DisposeAsync();
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+    }
 
     private Task<(int ExitCode, string Output)> RunAsync(params string[] args) => GantryProcess.RunAsync(args, _env, TimeSpan.FromSeconds(60));
 

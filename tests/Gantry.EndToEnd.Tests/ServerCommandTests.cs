@@ -6,8 +6,8 @@ namespace Gantry.EndToEnd.Tests;
 public sealed class ServerCommandTests
 {
     [Theory]
-    [InlineData("server", new[] { "--listen", "--data-dir", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--max-job-log", "--log-level", "GANTRY_JOIN_TOKEN" })]
-    [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level" })]
+    [InlineData("server", new[] { "--listen", "--data-dir", "--store", "GANTRY_STORE", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--max-job-log", "--log-level", "GANTRY_JOIN_TOKEN" })]
+    [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level", "--store" })]
     public async Task Help_ExplainsEveryOption(string command, string[] options)
     {
         var (code, output) = await GantryProcess.RunAsync([command, "--help"]);
@@ -54,6 +54,9 @@ public sealed class ServerCommandTests
     [InlineData(new[] { "server", "--reservation-after", "soon" }, "--reservation-after")]
     [InlineData(new[] { "server", "--max-job-log", "1k" }, "--max-job-log: must be at least 4 KiB")]
     [InlineData(new[] { "server", "--max-job-log", "lots" }, "--max-job-log: expected a size")]
+    [InlineData(new[] { "server", "--store", "postgres://gantry:s3cret@db.example:notaport/fleet" }, "--store: The PostgreSQL address 'postgres://gantry:***@db.example:notaport/fleet'")]
+    [InlineData(new[] { "server", "--store", "mysql://db.example/fleet" }, "--store: must be a PostgreSQL URL")]
+    [InlineData(new[] { "dev", "--store", "postgres://db.example/fleet?sslmode=sometimes" }, "--store: The PostgreSQL address")]
     [InlineData(new[] { "dev", "--simulate-gpus", "999" }, "--simulate-gpus")]
     [InlineData(new[] { "dev", "--agent-listen", "x" }, "--agent-listen")]
     public async Task BadSetting_ExitCode2NamesItAndWritesNothing(string[] args, string named)
@@ -64,6 +67,21 @@ public sealed class ServerCommandTests
         Assert.Contains(named, output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(dataDir), "nothing should be written for a refused start");
+    }
+
+    [Theory]
+    [InlineData("server")]
+    [InlineData("dev")]
+    public async Task Start_StoreUnreachable_ExitCode2NamesItWithoutThePassword(string command)
+    {
+        var port = Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var dataDir = Path.Combine(Path.GetTempPath(), "gantry-nostore-" + Guid.NewGuid().ToString("N"));
+        var (code, output) = await GantryProcess.RunAsync([command, "--store", $"postgres://gantry:s3cret@127.0.0.1:{port}/fleet", "--data-dir", dataDir, "--listen", "127.0.0.1:0"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"gantry {command}: --store: cannot connect to postgres://gantry@127.0.0.1:{port}/fleet: ", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 
     [Fact]
