@@ -158,7 +158,7 @@ declare -a PORTS PROXY_PORTS PROXY_PIDS URLS
 for i in $(seq 0 $((REPLICAS - 1))); do
   PORTS[i]=$(free_port); PROXY_PORTS[i]=$(free_port)
   URLS[i]="http://127.0.0.1:${PORTS[i]}"
-  python3 "$WORK/proxy.py" "${PROXY_PORTS[i]}" "$PG_PORT" 2>>"$WORK/proxy$i.log" &
+  setsid python3 "$WORK/proxy.py" "${PROXY_PORTS[i]}" "$PG_PORT" 2>>"$WORK/proxy$i.log" &
   PROXY_PIDS[i]=$!; PIDS+=("$!")
 done
 ALL_URLS=$(IFS=,; echo "${URLS[*]}")
@@ -166,7 +166,8 @@ sleep 0.5
 
 start_replica() {
   local i=$1
-  "$GANTRY_BIN" server --store "postgres://postgres@127.0.0.1:${PROXY_PORTS[i]}/postgres" --listen "127.0.0.1:${PORTS[i]}" \
+  # Each daemon in a session of its own, so that nothing it signals can reach this script.
+  setsid "$GANTRY_BIN" server --store "postgres://postgres@127.0.0.1:${PROXY_PORTS[i]}/postgres" --listen "127.0.0.1:${PORTS[i]}" \
     --data-dir "$WORK/r$i" --join-token "$JOIN" "${SERVER_ARGS[@]}" >>"$WORK/r$i.log" 2>&1 &
   echo $! >"$WORK/r$i.pid"
 }
@@ -194,7 +195,7 @@ gantry() { "$GANTRY_BIN" "$@"; }
 log "replicas up; leader r$L"
 
 for a in $(seq 0 $((AGENTS - 1))); do
-  "$GANTRY_BIN" agent --server "$ALL_URLS" --join-token "$JOIN" --simulate-gpus 4 --listen 127.0.0.1:0 \
+  setsid "$GANTRY_BIN" agent --server "$ALL_URLS" --join-token "$JOIN" --simulate-gpus 4 --listen 127.0.0.1:0 \
     --state-dir "$WORK/agent$a" --node-name "agent$a" >"$WORK/agent$a.log" 2>&1 &
   PIDS+=("$!")
 done
@@ -305,3 +306,4 @@ EOF
 )
 echo "$report"
 [[ -n $OUT ]] && echo "$report" >"$OUT"
+exit 0

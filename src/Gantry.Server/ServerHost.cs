@@ -145,10 +145,20 @@ public static class ServerHost
         return app;
     }
 
+    /// <summary>The thread pool's minimum with PostgreSQL (<see cref="OpenStore"/> says why).</summary>
+    private const int PostgresMinThreads = 64;
+
     private static IStateStore OpenStore(ServerOptions options)
     {
         if (options.UsesPostgres)
         {
+            // Features call the store synchronously under their locks, and a PostgreSQL call holds its
+            // thread for a network round trip (SQLite's for microseconds of CPU). With the pool's default
+            // minimum (one thread per core) a burst of job events and log uploads blocked every thread,
+            // and heartbeats waited behind them until nodes were declared down (the end-to-end tests on
+            // two cores); threads up to this minimum start at once instead of one every half second.
+            ThreadPool.GetMinThreads(out var workers, out var completionPorts);
+            ThreadPool.SetMinThreads(Math.Max(workers, PostgresMinThreads), completionPorts);
             try
             {
                 return PostgresStateStore.Open(options.Store!);

@@ -15,6 +15,7 @@ public sealed partial class DevServerFixture : IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("gantry-browser-").FullName;
     private GantryProcess? _dev;
+    private TestStore? _store;
 
     /// <summary>The dashboard's (and the API's) base URL, e.g. http://127.0.0.1:41234.</summary>
     public string Url { get; private set; } = null!;
@@ -39,8 +40,9 @@ public sealed partial class DevServerFixture : IAsyncLifetime
         }
 
         var dataDir = Path.Combine(_root, "data");
+        _store = await TestStore.CreateAsync();
         _dev = GantryProcess.Start(
-            ["dev", "--data-dir", dataDir, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{Tools.FreePort()}", "--simulate-gpus", "2", "--no-client-config"],
+            ["dev", "--data-dir", dataDir, .. _store.Arguments, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{Tools.FreePort()}", "--simulate-gpus", "2", "--no-client-config"],
             new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") });
         Url = (await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60))).TrimEnd('/');
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(dataDir, "admin.token"))).Trim();
@@ -85,6 +87,11 @@ public sealed partial class DevServerFixture : IAsyncLifetime
         if (_dev is not null)
         {
             await _dev.DisposeAsync();
+        }
+
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
         }
 
         try

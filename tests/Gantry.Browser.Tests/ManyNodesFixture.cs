@@ -15,6 +15,7 @@ public sealed class ManyNodesFixture : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("gantry-500-").FullName;
     private readonly string _joinToken = "gjoin_browser-" + Guid.NewGuid().ToString("N");
     private GantryProcess? _server;
+    private TestStore? _store;
 
     public string Url { get; private set; } = null!;
 
@@ -34,7 +35,8 @@ public sealed class ManyNodesFixture : IAsyncLifetime
         var dataDir = Path.Combine(_root, "data");
         // A long --down-after: on a busy two-core machine a heartbeat round of 500 nodes may come late,
         // and this fixture is about rendering, not failure detection.
-        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Tools.FreePort()}", "--data-dir", dataDir, "--join-token", _joinToken, "--heartbeat-interval", "5s", "--down-after", "120s"]);
+        _store = await TestStore.CreateAsync();
+        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Tools.FreePort()}", "--data-dir", dataDir, .. _store.Arguments, "--join-token", _joinToken, "--heartbeat-interval", "5s", "--down-after", "120s"]);
         Url = (await _server.WaitForListeningAsync(TimeSpan.FromSeconds(60))).TrimEnd('/');
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(dataDir, "admin.token"))).Trim();
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
@@ -53,6 +55,11 @@ public sealed class ManyNodesFixture : IAsyncLifetime
         if (_server is not null)
         {
             await _server.DisposeAsync();
+        }
+
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
         }
 
         try

@@ -164,10 +164,7 @@ public sealed class ControlPlaneTests
         var id = (await fleet.NodesAsync())[0].Id;
 
         await fleet.KillServerAsync();
-        foreach (var file in Directory.GetFiles(fleet.DataDir, "gantry.db*"))
-        {
-            File.Delete(file);
-        }
+        await fleet.Store.WipeAsync(fleet.DataDir);
 
         await fleet.StartServerAsync();
         await fleet.WaitAsync("the agent to register again", async () => (await fleet.NodesAsync()) is [{ State: Gantry.Core.Nodes.NodeState.Ready } node] && node.Id == id);

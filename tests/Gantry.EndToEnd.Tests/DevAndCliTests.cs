@@ -9,6 +9,7 @@ public sealed class DevAndCliTests : IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("gantry-dev-").FullName;
     private GantryProcess _dev = null!;
+    private TestStore? _store;
     private Dictionary<string, string> _env = null!;
     private string _url = null!;
     private int _agentPort;
@@ -22,8 +23,9 @@ public sealed class DevAndCliTests : IAsyncLifetime
         _agentPort = Tools.FreePort();
         var config = Path.Combine(_root, "dev.json");
         await File.WriteAllTextAsync(config, """{ "labels": { "zone": "dev" }, "downAfter": "30s", "agentListen": "127.0.0.1:1" }""");
+        _store = await TestStore.CreateAsync();
         _dev = GantryProcess.Start(
-            ["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{_agentPort}", "--simulate-gpus", "2", "--config", config],
+            ["dev", "--data-dir", Path.Combine(_root, "data"), .. _store.Arguments, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{_agentPort}", "--simulate-gpus", "2", "--config", config],
             new Dictionary<string, string>(_env) { ["GANTRY_NODE_NAME"] = "dev-node" });
         _url = await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -34,7 +36,14 @@ public sealed class DevAndCliTests : IAsyncLifetime
         }
     }
 
-    public async Task DisposeAsync() => await _dev.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _dev.DisposeAsync();
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+    }
 
     private Task<(int ExitCode, string Output)> RunAsync(params string[] args) => GantryProcess.RunAsync(args, _env, TimeSpan.FromSeconds(60));
 

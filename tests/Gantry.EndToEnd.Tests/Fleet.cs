@@ -14,14 +14,18 @@ internal sealed class Fleet : IAsyncDisposable
     private readonly Dictionary<GantryProcess, string[]> _agentArgs = [];
     private GantryProcess? _server;
 
-    private Fleet(string root, int port)
+    private Fleet(string root, int port, TestStore store)
     {
+        Store = store;
         Root = root;
         Port = port;
         DataDir = Path.Combine(root, "server");
         Work = Directory.CreateDirectory(Path.Combine(root, "work")).FullName;
         Url = $"http://127.0.0.1:{port}";
     }
+
+    /// <summary>Where the server keeps its state: SQLite in <see cref="DataDir"/>, or PostgreSQL (GANTRY_TEST_STORE).</summary>
+    public TestStore Store { get; }
 
     public string Root { get; }
 
@@ -43,7 +47,7 @@ internal sealed class Fleet : IAsyncDisposable
 
     public static async Task<Fleet> StartAsync(params int[] gpusPerAgent)
     {
-        var fleet = new Fleet(Directory.CreateTempSubdirectory("gantry-fleet-").FullName, Tools.FreePort());
+        var fleet = new Fleet(Directory.CreateTempSubdirectory("gantry-fleet-").FullName, Tools.FreePort(), await TestStore.CreateAsync());
         await fleet.StartServerAsync();
         for (var i = 0; i < gpusPerAgent.Length; i++)
         {
@@ -60,7 +64,7 @@ internal sealed class Fleet : IAsyncDisposable
 
     public async Task StartServerAsync()
     {
-        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Port}", "--data-dir", DataDir, "--heartbeat-interval", "1s", "--down-after", "5s", "--kill-grace", "2s", "--join-token", JoinToken]);
+        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Port}", "--data-dir", DataDir, .. Store.Arguments, "--heartbeat-interval", "1s", "--down-after", "5s", "--kill-grace", "2s", "--join-token", JoinToken]);
         await _server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         Admin?.Dispose();
         Admin = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
@@ -187,5 +191,6 @@ internal sealed class Fleet : IAsyncDisposable
         }
 
         Admin?.Dispose();
+        await Store.DisposeAsync();
     }
 }

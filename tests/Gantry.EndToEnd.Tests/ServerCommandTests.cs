@@ -55,6 +55,9 @@ public sealed class ServerCommandTests
     [InlineData(new[] { "server", "--reservation-after", "soon" }, "--reservation-after")]
     [InlineData(new[] { "server", "--max-job-log", "1k" }, "--max-job-log: must be at least 4 KiB")]
     [InlineData(new[] { "server", "--max-job-log", "lots" }, "--max-job-log: expected a size")]
+    [InlineData(new[] { "server", "--store", "postgres://gantry:s3cret@db.example:notaport/fleet" }, "--store: The PostgreSQL address 'postgres://gantry:***@db.example:notaport/fleet'")]
+    [InlineData(new[] { "server", "--store", "mysql://db.example/fleet" }, "--store: must be a PostgreSQL URL")]
+    [InlineData(new[] { "dev", "--store", "postgres://db.example/fleet?sslmode=sometimes" }, "--store: The PostgreSQL address")]
     [InlineData(new[] { "dev", "--simulate-gpus", "999" }, "--simulate-gpus")]
     [InlineData(new[] { "dev", "--agent-listen", "x" }, "--agent-listen")]
     [InlineData(new[] { "dev", "--agent-log-level", "loud" }, "--agent-log-level")]
@@ -140,6 +143,21 @@ public sealed class ServerCommandTests
         {
             Directory.Delete(dataDir, recursive: true);
         }
+    }
+
+    [Theory]
+    [InlineData("server")]
+    [InlineData("dev")]
+    public async Task Start_StoreUnreachable_ExitCode2NamesItWithoutThePassword(string command)
+    {
+        var port = Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var dataDir = Path.Combine(Path.GetTempPath(), "gantry-nostore-" + Guid.NewGuid().ToString("N"));
+        var (code, output) = await GantryProcess.RunAsync([command, "--store", $"postgres://gantry:s3cret@127.0.0.1:{port}/fleet", "--data-dir", dataDir, "--listen", "127.0.0.1:0"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"gantry {command}: --store: cannot connect to postgres://gantry@127.0.0.1:{port}/fleet: ", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -10,12 +10,14 @@ public sealed class TopTests : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("gantry-top-").FullName;
     private readonly string _socket = "gantry-top-" + Guid.NewGuid().ToString("N")[..12];
     private GantryProcess _dev = null!;
+    private TestStore? _store;
     private Dictionary<string, string> _env = null!;
 
     public async Task InitializeAsync()
     {
         _env = new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") };
-        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
+        _store = await TestStore.CreateAsync();
+        _dev = GantryProcess.Start(["dev", "--data-dir", Path.Combine(_root, "data"), .. _store.Arguments, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", "127.0.0.1:0", "--simulate-gpus", "2"], _env);
         await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!(await GantryProcess.RunAsync(["nodes", "ls"], _env, TimeSpan.FromSeconds(60))).Output.Contains("ready", StringComparison.Ordinal))
@@ -38,6 +40,10 @@ public sealed class TopTests : IAsyncLifetime
         }
 
         await _dev.DisposeAsync();
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
     }
 
     [Fact]

@@ -76,11 +76,8 @@ internal sealed class ServerHarness : IAsyncDisposable
                 Listen = new IPEndPoint(IPAddress.Loopback, 0),
                 DataDir = dataDir,
                 Store = (store ?? ownStore)!.Url,
-                // On a fake clock the test moves time past these itself. On the real clock, a node the
-                // test never heartbeats must stay ready for the whole test on a busy machine: a lease of
-                // 2 s was outlived by a slow start (a PostgreSQL database made for the test, a loaded CPU).
-                HeartbeatInterval = TimeSpan.FromSeconds(time is null ? 15 : 1),
-                DownAfter = TimeSpan.FromSeconds(time is null ? 60 : 5),
+                HeartbeatInterval = TimeSpan.FromSeconds(1),
+                DownAfter = TimeSpan.FromSeconds(5),
             };
             configure?.Invoke(options);
             var app = ServerHost.Build(options, time);

@@ -19,8 +19,9 @@ internal static class ServerCommand
     /// <summary>What <c>gantry --help</c> and <c>gantry server --help</c> say it does.</summary>
     public const string Description = """
         Run the control plane: node leases, the job queue and scheduler, job logs, and the REST API
-        under /api/v1 (see docs/api.md). State lives in SQLite in --data-dir; the admin token and
-        the join token are generated there at first start (admin.token, join.token).
+        under /api/v1 (see docs/api.md). State lives in SQLite in --data-dir, or in the PostgreSQL
+        database --store names; the admin token and the join token are generated in --data-dir at
+        first start (admin.token, join.token).
 
         Settings come from flags, then GANTRY_* environment variables (GANTRY_DOWN_AFTER=30s,
         GANTRY_STORE=postgres://...), then the JSON file given by --config ({"downAfter": "30s",
