@@ -197,6 +197,18 @@ public static class ServerHost
     /// <summary>On a standby that has just been elected: load the state, make missing tokens, serve.</summary>
     private sealed class Promotion(Leadership.Leadership leadership, IServiceProvider services) : BackgroundService
     {
+        /// <summary>Before the server listens: a replica that gets the lease at once serves from the start.</summary>
+        public override async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await leadership.TryLeadAtStartAsync(cancellationToken).ConfigureAwait(false);
+            if (leadership.IsLeader)
+            {
+                LoadState(services);
+            }
+
+            await base.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         public static void LoadState(IServiceProvider services)
         {
             var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
@@ -222,6 +234,11 @@ public static class ServerHost
 
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
+            if (leadership.IsReady)
+            {
+                return;
+            }
+
             await leadership.WhenLeader.WaitAsync(stoppingToken).ConfigureAwait(false);
             LoadState(services);
         }

@@ -32,6 +32,19 @@ internal static partial class Validation
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors.TryAdd(field, [message]);
 
+        // A NUL cannot be stored as text in PostgreSQL, nor passed in an argument or the environment.
+        if (NulIn(s.Command) is { } command)
+        {
+            Add($"command[{command}]", "must not contain a NUL character");
+        }
+
+        if ((NulIn(("name", s.Name), ("workingDirectory", s.WorkingDirectory))
+            ?? (NulIn(s.Env) is { } env ? "env." + env : null)
+            ?? (NulIn(s.Selector) is { } selector ? "selector." + selector : null)) is { } nulField)
+        {
+            Add(nulField, "must not contain a NUL character");
+        }
+
         if (s.Name is { } name && (name.Length is 0 or > 200 || name.Any(char.IsControl)))
         {
             Add("name", "must be 1 to 200 printable characters");
@@ -155,6 +168,11 @@ internal static partial class Validation
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors.TryAdd(field, [message]);
+
+        if (NulIn(("name", r.Name), ("os", r.Os), ("architecture", r.Architecture), ("agentVersion", r.AgentVersion), ("agentUrl", r.AgentUrl)) is { } field)
+        {
+            Add(field, "must not contain a NUL character");
+        }
 
         if (r.NodeId is { } id && !IsNodeId(id))
         {
@@ -285,6 +303,46 @@ internal static partial class Validation
     /// <summary>A reading must be absent or between 0 and <paramref name="max"/>.</summary>
     private static Dictionary<string, string[]>? Reading(string field, double? value, double max) =>
         value is { } v && !(v >= 0 && v <= max) ? One(field, max == double.MaxValue ? "must not be negative" : $"must be between 0 and {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}") : null;
+
+    /// <summary>The first of these strings (by its field name) that holds a NUL character; null when none does.</summary>
+    private static string? NulIn(params (string Field, string? Value)[] values)
+    {
+        foreach (var (field, value) in values)
+        {
+            if (value?.Contains('\0', StringComparison.Ordinal) == true)
+            {
+                return field;
+            }
+        }
+
+        return null;
+    }
+
+    private static int? NulIn(IReadOnlyList<string> values)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (values[i]?.Contains('\0', StringComparison.Ordinal) == true)
+            {
+                return i;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? NulIn(IReadOnlyDictionary<string, string> map)
+    {
+        foreach (var (key, value) in map)
+        {
+            if (key.Contains('\0', StringComparison.Ordinal) || value?.Contains('\0', StringComparison.Ordinal) == true)
+            {
+                return key.Replace("\0", "", StringComparison.Ordinal);
+            }
+        }
+
+        return null;
+    }
 
     private static Dictionary<string, string[]> One(string field, string message) => new() { [field] = [message] };
 

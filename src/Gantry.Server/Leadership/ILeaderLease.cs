@@ -12,6 +12,9 @@ internal interface ILeaderLease : IAsyncDisposable
     /// leads. Throws when the store cannot be reached (the caller counts that as not renewed).
     /// </summary>
     Task<LeaseState> AcquireOrRenewAsync(string advertiseUrl, CancellationToken cancellationToken);
+
+    /// <summary>Gives the lease up at once when this replica holds it (a clean stop): another replica, or this one restarted, need not wait for it to run out.</summary>
+    Task ReleaseAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The lease as one call found it: whether this replica leads, the leader's epoch and address.</summary>
@@ -21,6 +24,8 @@ internal sealed record LeaseState(bool IsLeader, long Epoch, string? LeaderUrl);
 internal sealed class SoleLease : ILeaderLease
 {
     public Task<LeaseState> AcquireOrRenewAsync(string advertiseUrl, CancellationToken cancellationToken) => Task.FromResult(new LeaseState(true, 0, advertiseUrl));
+
+    public Task ReleaseAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -73,6 +73,44 @@ internal sealed partial class Leadership : BackgroundService
     /// <summary>The leader has loaded the state and serves.</summary>
     public void MarkReady() => _ready.TrySetResult();
 
+    /// <summary>
+    /// One try for the lease while the server starts, before it listens: a replica that finds the lease
+    /// free leads at once (and a single server on PostgreSQL starts as one on SQLite does). Failing to
+    /// reach the store here is not fatal: the loop goes on trying.
+    /// </summary>
+    public async Task TryLeadAtStartAsync(CancellationToken cancellationToken)
+    {
+        if (_lease is SoleLease || _isLeader)
+        {
+            return;
+        }
+
+        var url = _options.AdvertiseUrl?.TrimEnd('/') ?? "http://" + _options.Listen;
+        OwnUrl = url;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.LeaderLease);
+            var state = await _lease.AcquireOrRenewAsync(url, timeout.Token).ConfigureAwait(false);
+            if (state.IsLeader)
+            {
+                Interlocked.Exchange(ref _epoch, state.Epoch);
+                _leaderUrl = url;
+                _isLeader = true;
+                Log.BecameLeader(_logger, state.Epoch, url);
+                _leader.TrySetResult();
+            }
+            else
+            {
+                _leaderUrl = state.LeaderUrl;
+            }
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.LeaseFailed(_logger, ex);
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (_lease is SoleLease)
@@ -88,7 +126,8 @@ internal sealed partial class Leadership : BackgroundService
         }
 
         var url = AdvertiseUrl();
-        var lastRenewed = 0L;
+        OwnUrl = url;
+        var lastRenewed = _isLeader ? Stopwatch.GetTimestamp() : 0L;
         var failing = false;
         while (true)
         {
@@ -151,6 +190,29 @@ internal sealed partial class Leadership : BackgroundService
             }
         }
     }
+
+    /// <summary>A clean stop gives the lease up, so that another replica (or this one, restarted) takes over at once.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_isLeader && _lease is not SoleLease)
+        {
+            _isLeader = false;
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(2));
+                await _lease.ReleaseAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Log.LeaseFailed(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>This replica's own URL as it advertises it (what a lease row names when it leads).</summary>
+    public string? OwnUrl { get; private set; }
 
     /// <summary>Time kept between stepping down and the lease running out.</summary>
     private TimeSpan StepDownMargin => _options.LeaderLease / 3;

@@ -44,7 +44,7 @@ internal sealed class PostgresLeaderLease : ILeaderLease
             {
                 await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable)
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
             {
                 // Another replica created it at the same moment.
             }
@@ -75,6 +75,14 @@ internal sealed class PostgresLeaderLease : ILeaderLease
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
             ? new LeaseState(false, reader.GetInt64(1), reader.GetString(0))
             : new LeaseState(false, 0, null);
+    }
+
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var release = new NpgsqlCommand("UPDATE gantry_leader SET expires_at = now() - interval '1 second' WHERE id = 1 AND holder = $1", connection);
+        release.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _holder });
+        await release.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();

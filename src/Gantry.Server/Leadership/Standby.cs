@@ -24,7 +24,9 @@ internal static class Standby
             return;
         }
 
-        var leader = leadership.IsLeader ? null : leadership.LeaderUrl;
+        // A lease still naming this replica's own address is an earlier run of it that did not stop
+        // cleanly: wait for the lease to run out rather than send clients to ourselves.
+        var leader = leadership.IsLeader || leadership.LeaderUrl == leadership.OwnUrl ? null : leadership.LeaderUrl;
         if (context.Request.Path == "/readyz")
         {
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
