@@ -65,10 +65,12 @@ Environment (defaults in brackets; scale down for development):
   KEEP                 1: keep the temporary directory (server logs, raw results) [0]
 
 Needs curl, awk, coreutils and the .NET SDK (the driver, and the binary unless given). The driver
-and the server share the machine: the table gives the driver's CPU and the machine's load, and the
-dispatch lag says how late the driver itself started heartbeats. Not simulated: the assignment
-long poll each real agent keeps open (one connection per node; 25,000 of them would exceed the
-open-files limit of 20,000 per process here), and jobs running (nothing starts or ends).
+and the server share the machine: the table gives the driver's CPU and the machine's load, and
+the time from due to request start says how late the driver itself started heartbeats (plus, for
+a heartbeat that fell due while its node's previous one was unanswered, the wait for that
+answer). Not simulated: the assignment long poll each real agent keeps open (one connection per
+node; 25,000 of them would exceed the open-files limit of 20,000 per process here), and jobs
+running (nothing starts or ends).
 EOF
 }
 
@@ -249,7 +251,8 @@ row2() {  # TITLE KEY-A KEY-B: "a / b" in each column
   echo "| steady: latency p99, ms | $(get small steady.p99_ms) | $(get large steady.p99_ms) | < 50 $(verdict "$(get small steady.p99_ms)" "<" 50) | < 50 $(verdict "$(get large steady.p99_ms)" "<" 50) |"
   row2 "steady: latency p99.9 / max, ms" steady.p999_ms steady.max_ms
   row2 "steady: heartbeats failed / sent late behind the node's previous one" steady.failed steady.coalesced
-  row "steady: driver's dispatch lag p99, ms" steady.lag_p99_ms
+  row "steady: heartbeats dropped (a node already had one waiting)" steady.skipped
+  row "steady: due → request started p99, ms (the driver's own delay, plus waits behind a node's unanswered heartbeat)" steady.lag_p99_ms
   row "steady: server CPU, % of a core" steady.server_cpu_pct
   row "steady: server CPU per heartbeat, µs (load-independent)" steady.server_cpu_us_per_heartbeat
   row "steady: server peak RSS, MiB" steady.server_rss_mb

@@ -6,8 +6,9 @@ namespace Gantry.FleetBench;
 /// What the heartbeats of one stretch of the run did. A heartbeat belongs to the phase that was
 /// current when it fell due, whenever it is answered. Latency is measured from the due time (the
 /// open-loop schedule), so a server that falls behind shows as latency, not as a lower rate; the
-/// dispatch lag (due time to the moment the client started the request) says how much of it was
-/// the client's own delay. Thread-safe: answers arrive on pool threads.
+/// lag (due time to the moment the client started the request) says how much of it was the
+/// client's own delay, or, for a heartbeat sent late behind its node's unanswered previous one,
+/// that wait. Thread-safe: answers arrive on pool threads.
 /// </summary>
 internal sealed class Phase(string name, long? startedAt = null)
 {
