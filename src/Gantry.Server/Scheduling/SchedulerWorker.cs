@@ -77,6 +77,12 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
         var result = Scheduler.Schedule(input);
         var placed = jobs.Apply(result);
         metrics.Placements.Add(placed);
+        if (placed > 0)
+        {
+            // Placing changes capacity and the queue: the next pass runs after the pause, not a second later.
+            signals.SchedulerWake.Pulse();
+        }
+
         metrics.SchedulingPass.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         if (placed > 0)
         {
