@@ -42,8 +42,6 @@ namespace Gantry.Server.Storage.Postgres;
 /// </remarks>
 internal sealed class PostgresStateStore : IStateStore
 {
-    private const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
-    private const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
     private const string LiveStates = "('Pending', 'Assigned', 'Running')";
 
     private readonly Lock _writeLock = new();
@@ -147,8 +145,8 @@ internal sealed class PostgresStateStore : IStateStore
             {
                 new("SELECT kind, hash FROM tokens"),
                 new("SELECT id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url FROM nodes ORDER BY id"),
-                new($"SELECT {JobColumns} FROM jobs WHERE state IN {LiveStates} ORDER BY id"),
-                new($"SELECT {Prefixed("a.", AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN {LiveStates} ORDER BY a.job_id, a.attempt"),
+                new($"SELECT {StoreRows.JobColumns} FROM jobs WHERE state IN {LiveStates} ORDER BY id"),
+                new($"SELECT {StoreRows.Prefixed("a.", StoreRows.AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN {LiveStates} ORDER BY a.job_id, a.attempt"),
                 new("SELECT first_job_id, start_index, end_index, spec, submitted_at FROM arrays WHERE NOT complete ORDER BY first_job_id"),
                 new("""
                     SELECT a.first_job_id, j.id FROM arrays a
@@ -190,8 +188,8 @@ internal sealed class PostgresStateStore : IStateStore
                     JsonSerializer.Deserialize(r.GetString(7), StoreJson.Default.ListGpuInventory) ?? [],
                     r.GetBoolean(8),
                     r.GetFieldValue<byte[]>(9),
-                    Millis(r.GetInt64(10)),
-                    Millis(r.GetInt64(11)),
+                    StoreRows.Millis(r.GetInt64(10)),
+                    StoreRows.Millis(r.GetInt64(11)),
                     r.IsDBNull(12) ? null : r.GetString(12),
                     r.IsDBNull(13) ? null : r.GetString(13)));
             }
@@ -200,7 +198,7 @@ internal sealed class PostgresStateStore : IStateStore
             r.NextResult();
             while (r.Read())
             {
-                var job = ReadJobRow(r);
+                var job = StoreRows.ReadJob(r);
                 var attempts = new List<AttemptRow>();
                 live[job.Id] = attempts;
                 state.LiveJobs.Add((job, attempts));
@@ -209,7 +207,7 @@ internal sealed class PostgresStateStore : IStateStore
             r.NextResult();
             while (r.Read())
             {
-                var attempt = ReadAttemptRow(r);
+                var attempt = StoreRows.ReadAttempt(r);
                 live[attempt.JobId].Add(attempt);
             }
 
@@ -218,7 +216,7 @@ internal sealed class PostgresStateStore : IStateStore
             r.NextResult();
             while (r.Read())
             {
-                var array = new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, Millis(r.GetInt64(4)));
+                var array = new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, StoreRows.Millis(r.GetInt64(4)));
                 var ids = new List<long>();
                 tasks[array.FirstJobId] = ids;
                 arrays.Add((array, ids));
@@ -258,8 +256,8 @@ internal sealed class PostgresStateStore : IStateStore
         {
             BatchCommands =
             {
-                Command($"SELECT {JobColumns} FROM jobs WHERE id = $1", P(id)),
-                Command($"SELECT {AttemptColumns} FROM attempts WHERE job_id = $1 ORDER BY attempt", P(id)),
+                Command($"SELECT {StoreRows.JobColumns} FROM jobs WHERE id = $1", P(id)),
+                Command($"SELECT {StoreRows.AttemptColumns} FROM attempts WHERE job_id = $1 ORDER BY attempt", P(id)),
                 Command("SELECT job_id, time, from_state, to_state, reason FROM transitions WHERE job_id = $1 ORDER BY id", P(id)),
             },
         };
@@ -269,7 +267,7 @@ internal sealed class PostgresStateStore : IStateStore
             return null;
         }
 
-        var job = ReadJobRow(r);
+        var job = StoreRows.ReadJob(r);
         var history = new History([job]);
         r.NextResult();
         history.Read(r);
@@ -281,7 +279,7 @@ internal sealed class PostgresStateStore : IStateStore
         using var connection = _dataSource.OpenConnection();
         var jobs = new List<JobRow>();
         using (var command = new NpgsqlCommand(
-            $"SELECT {JobColumns} FROM jobs WHERE id < $1 {(state is null ? "" : "AND state = $3")} ORDER BY id DESC LIMIT $2",
+            $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $1 {(state is null ? "" : "AND state = $3")} ORDER BY id DESC LIMIT $2",
             connection))
         {
             command.Parameters.Add(P(before ?? long.MaxValue));
@@ -294,7 +292,7 @@ internal sealed class PostgresStateStore : IStateStore
             using var r = command.ExecuteReader();
             while (r.Read())
             {
-                jobs.Add(ReadJobRow(r));
+                jobs.Add(StoreRows.ReadJob(r));
             }
         }
 
@@ -314,7 +312,7 @@ internal sealed class PostgresStateStore : IStateStore
         {
             BatchCommands =
             {
-                Command($"SELECT {AttemptColumns} FROM attempts WHERE job_id = ANY($1) ORDER BY job_id, attempt", P(ids)),
+                Command($"SELECT {StoreRows.AttemptColumns} FROM attempts WHERE job_id = ANY($1) ORDER BY job_id, attempt", P(ids)),
                 Command("SELECT job_id, time, from_state, to_state, reason FROM transitions WHERE job_id = ANY($1) ORDER BY id", P(ids)),
             },
         };
@@ -329,12 +327,12 @@ internal sealed class PostgresStateStore : IStateStore
     public AttemptRow? ReadAttempt(long jobId, int attempt)
     {
         using var connection = _dataSource.OpenConnection();
-        using var command = new NpgsqlCommand($"SELECT {AttemptColumns} FROM attempts WHERE job_id = $1 AND attempt = $2", connection)
+        using var command = new NpgsqlCommand($"SELECT {StoreRows.AttemptColumns} FROM attempts WHERE job_id = $1 AND attempt = $2", connection)
         {
             Parameters = { P(jobId), P(attempt) },
         };
         using var r = command.ExecuteReader();
-        return r.Read() ? ReadAttemptRow(r) : null;
+        return r.Read() ? StoreRows.ReadAttempt(r) : null;
     }
 
     public List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit)
@@ -514,51 +512,6 @@ internal sealed class PostgresStateStore : IStateStore
         return string.Create(CultureInfo.InvariantCulture, $"postgres://{user}{host}:{settings.Port}{database}");
     }
 
-    private static JobRow ReadJobRow(NpgsqlDataReader r) => new()
-    {
-        Id = r.GetInt64(0),
-        Spec = JsonSerializer.Deserialize(r.GetString(1), GantryJson.Default.JobSubmission)!,
-        ArrayIndex = r.IsDBNull(2) ? null : r.GetInt32(2),
-        State = Enum.Parse<JobState>(r.GetString(3)),
-        Reason = r.IsDBNull(4) ? null : r.GetString(4),
-        CancelRequested = r.GetBoolean(5),
-        SubmittedAt = Millis(r.GetInt64(6)),
-        QueuedAt = Millis(r.GetInt64(7)),
-        StartedAt = Time(r, 8),
-        EndedAt = Time(r, 9),
-        ExitCode = r.IsDBNull(10) ? null : r.GetInt32(10),
-        RetriesUsed = r.GetInt32(11),
-    };
-
-    private static AttemptRow ReadAttemptRow(NpgsqlDataReader r) => new()
-    {
-        JobId = r.GetInt64(0),
-        Number = r.GetInt32(1),
-        Epoch = r.GetInt64(2),
-        NodeId = r.GetString(3),
-        Gpus = JsonSerializer.Deserialize(r.GetString(4), StoreJson.Default.Int32Array) ?? [],
-        GpuUuids = JsonSerializer.Deserialize(r.GetString(5), StoreJson.Default.StringArray) ?? [],
-        Cpus = r.GetInt32(6),
-        MemoryBytes = r.GetInt64(7),
-        State = Enum.Parse<AttemptState>(r.GetString(8)),
-        AssignedAt = Millis(r.GetInt64(9)),
-        StartedAt = Time(r, 10),
-        EndedAt = Time(r, 11),
-        ExitCode = r.IsDBNull(12) ? null : r.GetInt32(12),
-        Signal = r.IsDBNull(13) ? null : r.GetString(13),
-        Reason = r.IsDBNull(14) ? null : r.GetString(14),
-        EndedByAgent = r.GetBoolean(15),
-    };
-
-    private static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
-
-    private static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
-
-    private static DateTimeOffset? Time(NpgsqlDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) ? null : Millis(reader.GetInt64(ordinal));
-
-    private static string Json(JobSubmission spec) => JsonSerializer.Serialize(spec, GantryJson.Default.JobSubmission);
-
     private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
     {
         var command = new NpgsqlBatchCommand(sql);
@@ -628,7 +581,7 @@ internal sealed class PostgresStateStore : IStateStore
         {
             while (r.Read())
             {
-                var attempt = ReadAttemptRow(r);
+                var attempt = StoreRows.ReadAttempt(r);
                 _byJob[attempt.JobId].Attempts.Add(attempt);
             }
 
@@ -637,7 +590,7 @@ internal sealed class PostgresStateStore : IStateStore
             {
                 _byJob[r.GetInt64(0)].Transitions.Add(new JobTransition
                 {
-                    Time = Millis(r.GetInt64(1)),
+                    Time = StoreRows.Millis(r.GetInt64(1)),
                     From = r.IsDBNull(2) ? null : Enum.Parse<JobState>(r.GetString(2)),
                     To = Enum.Parse<JobState>(r.GetString(3)),
                     Reason = r.GetString(4),
@@ -692,16 +645,16 @@ internal sealed class PostgresStateStore : IStateStore
         public void InsertArray(ArrayRow array) =>
             Queue(
                 "INSERT INTO arrays (first_job_id, start_index, end_index, spec, submitted_at) VALUES ($1, $2, $3, $4, $5)",
-                P(array.FirstJobId), P(array.Start), P(array.End), P(Json(array.Spec)), P(array.SubmittedAt.ToUnixTimeMilliseconds()));
+                P(array.FirstJobId), P(array.Start), P(array.End), P(StoreRows.Json(array.Spec)), P(array.SubmittedAt.ToUnixTimeMilliseconds()));
 
         public void CompleteArray(long firstJobId) =>
             Queue("UPDATE arrays SET complete = true WHERE first_job_id = $1", P(firstJobId));
 
         public void InsertJob(JobRow job) =>
             Queue(
-                $"INSERT INTO jobs ({JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 P(job.Id),
-                P(Json(job.Spec)),
+                P(StoreRows.Json(job.Spec)),
                 P(job.ArrayIndex),
                 P(job.State.ToString()),
                 P(job.Reason),
@@ -736,7 +689,7 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void InsertAttempt(AttemptRow a) =>
             Queue(
-                $"INSERT INTO attempts ({AttemptColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 P(a.JobId),
                 P(a.Number),
                 P(a.Epoch),

@@ -14,8 +14,6 @@ namespace Gantry.Server.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteStateStore : IStateStore
 {
-    private const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
-    private const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
 
     private readonly Lock _writeLock = new();
     private readonly SqliteConnection _write;
@@ -100,32 +98,32 @@ internal sealed class SqliteStateStore : IStateStore
                     JsonSerializer.Deserialize(r.GetString(7), StoreJson.Default.ListGpuInventory) ?? [],
                     r.GetInt64(8) != 0,
                     (byte[])r.GetValue(9),
-                    Millis(r.GetInt64(10)),
-                    Millis(r.GetInt64(11)),
+                    StoreRows.Millis(r.GetInt64(10)),
+                    StoreRows.Millis(r.GetInt64(11)),
                     r.IsDBNull(12) ? null : r.GetString(12),
                     r.IsDBNull(13) ? null : r.GetString(13)));
             }
         }
 
         var live = new Dictionary<long, List<AttemptRow>>();
-        using (var q = Query(connection, $"SELECT {JobColumns} FROM jobs WHERE state IN ('Pending', 'Assigned', 'Running') ORDER BY id"))
+        using (var q = Query(connection, $"SELECT {StoreRows.JobColumns} FROM jobs WHERE state IN ('Pending', 'Assigned', 'Running') ORDER BY id"))
         {
             var r = q.Reader;
             while (r.Read())
             {
-                var job = ReadJobRow(r);
+                var job = StoreRows.ReadJob(r);
                 var attempts = new List<AttemptRow>();
                 live[job.Id] = attempts;
                 state.LiveJobs.Add((job, attempts));
             }
         }
 
-        using (var q = Query(connection, $"SELECT {Prefixed("a.", AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN ('Pending', 'Assigned', 'Running') ORDER BY a.job_id, a.attempt"))
+        using (var q = Query(connection, $"SELECT {StoreRows.Prefixed("a.", StoreRows.AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN ('Pending', 'Assigned', 'Running') ORDER BY a.job_id, a.attempt"))
         {
             var r = q.Reader;
             while (r.Read())
             {
-                var attempt = ReadAttemptRow(r);
+                var attempt = StoreRows.ReadAttempt(r);
                 live[attempt.JobId].Add(attempt);
             }
         }
@@ -136,7 +134,7 @@ internal sealed class SqliteStateStore : IStateStore
             var arrays = new List<ArrayRow>();
             while (r.Read())
             {
-                arrays.Add(new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, Millis(r.GetInt64(4))));
+                arrays.Add(new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, StoreRows.Millis(r.GetInt64(4))));
             }
 
             r.Close();
@@ -175,7 +173,7 @@ internal sealed class SqliteStateStore : IStateStore
     {
         using var connection = OpenRead();
         JobRow job;
-        using (var q = Query(connection, $"SELECT {JobColumns} FROM jobs WHERE id = $id", ("$id", id)))
+        using (var q = Query(connection, $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id = $id", ("$id", id)))
         {
             var r = q.Reader;
             if (!r.Read())
@@ -183,7 +181,7 @@ internal sealed class SqliteStateStore : IStateStore
                 return null;
             }
 
-            job = ReadJobRow(r);
+            job = StoreRows.ReadJob(r);
         }
 
         return WithHistory(connection, [job])[0];
@@ -192,7 +190,7 @@ internal sealed class SqliteStateStore : IStateStore
     public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit)
     {
         using var connection = OpenRead();
-        var sql = new StringBuilder($"SELECT {JobColumns} FROM jobs WHERE id < $before");
+        var sql = new StringBuilder($"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $before");
         if (state is not null)
         {
             sql.Append(" AND state = $state");
@@ -205,7 +203,7 @@ internal sealed class SqliteStateStore : IStateStore
             var r = q.Reader;
             while (r.Read())
             {
-                jobs.Add(ReadJobRow(r));
+                jobs.Add(StoreRows.ReadJob(r));
             }
         }
 
@@ -215,9 +213,9 @@ internal sealed class SqliteStateStore : IStateStore
     public AttemptRow? ReadAttempt(long jobId, int attempt)
     {
         using var connection = OpenRead();
-        using var rQuery = Query(connection, $"SELECT {AttemptColumns} FROM attempts WHERE job_id = $job AND attempt = $attempt", ("$job", jobId), ("$attempt", attempt));
+        using var rQuery = Query(connection, $"SELECT {StoreRows.AttemptColumns} FROM attempts WHERE job_id = $job AND attempt = $attempt", ("$job", jobId), ("$attempt", attempt));
         var r = rQuery.Reader;
-        return r.Read() ? ReadAttemptRow(r) : null;
+        return r.Read() ? StoreRows.ReadAttempt(r) : null;
     }
 
     public List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit)
@@ -297,12 +295,12 @@ internal sealed class SqliteStateStore : IStateStore
                 transitions[job.Id] = [];
             }
 
-            using (var q = Query(connection, $"SELECT {AttemptColumns} FROM attempts WHERE job_id IN ({ids}) ORDER BY job_id, attempt"))
+            using (var q = Query(connection, $"SELECT {StoreRows.AttemptColumns} FROM attempts WHERE job_id IN ({ids}) ORDER BY job_id, attempt"))
             {
                 var r = q.Reader;
                 while (r.Read())
                 {
-                    var attempt = ReadAttemptRow(r);
+                    var attempt = StoreRows.ReadAttempt(r);
                     attempts[attempt.JobId].Add(attempt);
                 }
             }
@@ -314,7 +312,7 @@ internal sealed class SqliteStateStore : IStateStore
                 {
                     transitions[r.GetInt64(0)].Add(new JobTransition
                     {
-                        Time = Millis(r.GetInt64(1)),
+                        Time = StoreRows.Millis(r.GetInt64(1)),
                         From = r.IsDBNull(2) ? null : Enum.Parse<JobState>(r.GetString(2)),
                         To = Enum.Parse<JobState>(r.GetString(3)),
                         Reason = r.GetString(4),
@@ -331,44 +329,6 @@ internal sealed class SqliteStateStore : IStateStore
 
         return stored;
     }
-
-    private static JobRow ReadJobRow(SqliteDataReader r) => new()
-    {
-        Id = r.GetInt64(0),
-        Spec = JsonSerializer.Deserialize(r.GetString(1), GantryJson.Default.JobSubmission)!,
-        ArrayIndex = r.IsDBNull(2) ? null : r.GetInt32(2),
-        State = Enum.Parse<JobState>(r.GetString(3)),
-        Reason = r.IsDBNull(4) ? null : r.GetString(4),
-        CancelRequested = r.GetInt64(5) != 0,
-        SubmittedAt = Millis(r.GetInt64(6)),
-        QueuedAt = Millis(r.GetInt64(7)),
-        StartedAt = Time(r, 8),
-        EndedAt = Time(r, 9),
-        ExitCode = r.IsDBNull(10) ? null : r.GetInt32(10),
-        RetriesUsed = r.GetInt32(11),
-    };
-
-    private static AttemptRow ReadAttemptRow(SqliteDataReader r) => new()
-    {
-        JobId = r.GetInt64(0),
-        Number = r.GetInt32(1),
-        Epoch = r.GetInt64(2),
-        NodeId = r.GetString(3),
-        Gpus = JsonSerializer.Deserialize(r.GetString(4), StoreJson.Default.Int32Array) ?? [],
-        GpuUuids = JsonSerializer.Deserialize(r.GetString(5), StoreJson.Default.StringArray) ?? [],
-        Cpus = r.GetInt32(6),
-        MemoryBytes = r.GetInt64(7),
-        State = Enum.Parse<AttemptState>(r.GetString(8)),
-        AssignedAt = Millis(r.GetInt64(9)),
-        StartedAt = Time(r, 10),
-        EndedAt = Time(r, 11),
-        ExitCode = r.IsDBNull(12) ? null : r.GetInt32(12),
-        Signal = r.IsDBNull(13) ? null : r.GetString(13),
-        Reason = r.IsDBNull(14) ? null : r.GetString(14),
-        EndedByAgent = r.GetInt64(15) != 0,
-    };
-
-    private static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
 
     private SqliteConnection OpenRead()
     {
@@ -427,14 +387,7 @@ internal sealed class SqliteStateStore : IStateStore
         return command;
     }
 
-    private static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
-
     private static object Millis(DateTimeOffset? time) => time is { } t ? t.ToUnixTimeMilliseconds() : DBNull.Value;
-
-    private static DateTimeOffset? Time(SqliteDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) ? null : Millis(reader.GetInt64(ordinal));
-
-    private static string Json(JobSubmission spec) => JsonSerializer.Serialize(spec, GantryJson.Default.JobSubmission);
 
     /// <summary>The writes of a unit of work, on the store's one writer connection.</summary>
     private sealed class Writer(SqliteStateStore store) : IStateWriter, IDisposable
@@ -475,14 +428,14 @@ internal sealed class SqliteStateStore : IStateStore
         public void InsertArray(ArrayRow array) =>
             store.Execute(
                 "INSERT INTO arrays (first_job_id, start_index, end_index, spec, submitted_at) VALUES ($first, $start, $end, $spec, $submitted)",
-                ("$first", array.FirstJobId), ("$start", array.Start), ("$end", array.End), ("$spec", Json(array.Spec)), ("$submitted", array.SubmittedAt.ToUnixTimeMilliseconds()));
+                ("$first", array.FirstJobId), ("$start", array.Start), ("$end", array.End), ("$spec", StoreRows.Json(array.Spec)), ("$submitted", array.SubmittedAt.ToUnixTimeMilliseconds()));
 
         public void CompleteArray(long firstJobId) =>
             store.Execute("UPDATE arrays SET complete = 1 WHERE first_job_id = $first", ("$first", firstJobId));
 
         public void InsertJob(JobRow job) =>
             store.Execute(
-                $"INSERT INTO jobs ({JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries)",
                 JobParameters(job, withSpec: true));
 
         public void UpdateJob(JobRow job) =>
@@ -500,7 +453,7 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void InsertAttempt(AttemptRow attempt) =>
             store.Execute(
-                $"INSERT INTO attempts ({AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent)",
+                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent)",
                 AttemptParameters(attempt));
 
         public void UpdateAttempt(AttemptRow attempt) =>
@@ -544,7 +497,7 @@ internal sealed class SqliteStateStore : IStateStore
         private static (string, object?)[] JobParameters(JobRow job, bool withSpec) =>
         [
             ("$id", job.Id),
-            ("$spec", withSpec ? Json(job.Spec) : null),
+            ("$spec", withSpec ? StoreRows.Json(job.Spec) : null),
             ("$array", job.ArrayIndex),
             ("$state", job.State.ToString()),
             ("$reason", job.Reason),

@@ -1,0 +1,68 @@
+using System.Data.Common;
+using System.Text.Json;
+using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
+
+namespace Gantry.Server.Storage;
+
+/// <summary>
+/// The column lists of the <c>jobs</c> and <c>attempts</c> tables and how a row of each reads back,
+/// shared by every store (the tables have the same columns in SQLite and PostgreSQL; booleans are
+/// integers in one and booleans in the other, which <see cref="Flag"/> reads alike).
+/// </summary>
+internal static class StoreRows
+{
+    public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
+
+    public const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
+
+    /// <summary><paramref name="columns"/> with each column qualified by <paramref name="prefix"/> (<c>a.</c>).</summary>
+    public static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
+
+    /// <summary>A row selected with <see cref="JobColumns"/>.</summary>
+    public static JobRow ReadJob(DbDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        Spec = JsonSerializer.Deserialize(r.GetString(1), GantryJson.Default.JobSubmission)!,
+        ArrayIndex = r.IsDBNull(2) ? null : r.GetInt32(2),
+        State = Enum.Parse<JobState>(r.GetString(3)),
+        Reason = r.IsDBNull(4) ? null : r.GetString(4),
+        CancelRequested = Flag(r, 5),
+        SubmittedAt = Millis(r.GetInt64(6)),
+        QueuedAt = Millis(r.GetInt64(7)),
+        StartedAt = Time(r, 8),
+        EndedAt = Time(r, 9),
+        ExitCode = r.IsDBNull(10) ? null : r.GetInt32(10),
+        RetriesUsed = r.GetInt32(11),
+    };
+
+    /// <summary>A row selected with <see cref="AttemptColumns"/>.</summary>
+    public static AttemptRow ReadAttempt(DbDataReader r) => new()
+    {
+        JobId = r.GetInt64(0),
+        Number = r.GetInt32(1),
+        Epoch = r.GetInt64(2),
+        NodeId = r.GetString(3),
+        Gpus = JsonSerializer.Deserialize(r.GetString(4), StoreJson.Default.Int32Array) ?? [],
+        GpuUuids = JsonSerializer.Deserialize(r.GetString(5), StoreJson.Default.StringArray) ?? [],
+        Cpus = r.GetInt32(6),
+        MemoryBytes = r.GetInt64(7),
+        State = Enum.Parse<AttemptState>(r.GetString(8)),
+        AssignedAt = Millis(r.GetInt64(9)),
+        StartedAt = Time(r, 10),
+        EndedAt = Time(r, 11),
+        ExitCode = r.IsDBNull(12) ? null : r.GetInt32(12),
+        Signal = r.IsDBNull(13) ? null : r.GetString(13),
+        Reason = r.IsDBNull(14) ? null : r.GetString(14),
+        EndedByAgent = Flag(r, 15),
+    };
+
+    public static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
+
+    public static DateTimeOffset? Time(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : Millis(reader.GetInt64(ordinal));
+
+    public static string Json(JobSubmission spec) => JsonSerializer.Serialize(spec, GantryJson.Default.JobSubmission);
+
+    private static bool Flag(DbDataReader r, int ordinal) => r.GetFieldType(ordinal) == typeof(bool) ? r.GetBoolean(ordinal) : r.GetInt64(ordinal) != 0;
+}
