@@ -57,9 +57,6 @@ public static class AgentSettings
             static (o, v) => o.GcGen0Size = Sizes.Parse(v)),
     ];
 
-    /// <summary>The settings' names and kinds, as <see cref="SettingSources.Load"/> takes them.</summary>
-    public static IReadOnlyCollection<(string Name, SettingKind Kind)> Accepted { get; } = [.. All.Select(s => (s.Name, s.Kind))];
-
     /// <summary>The source-generated validator of <see cref="AgentOptions"/>.</summary>
     public static IValidateOptions<AgentOptions> Validator { get; } = new AgentOptionsValidator();
 
@@ -73,11 +70,8 @@ public static class AgentSettings
         IEnumerable<KeyValuePair<string, string>> flags,
         string? configFile,
         IReadOnlyDictionary<string, string>? environment = null,
-        CancellationToken cancellationToken = default)
-    {
-        var sources = SettingSources.Load(Accepted, flags, configFile, environment);
-        return SettingsLoader.LoadAsync(sources, All, Validator, cancellationToken: cancellationToken);
-    }
+        CancellationToken cancellationToken = default) =>
+        SettingsLoader.LoadAsync(All, Validator, flags, configFile, environment, cancellationToken);
 
     /// <summary>
     /// Reads <c>http://10.0.0.1:7070,http://10.0.0.2:7070</c>: one or more absolute http(s) URLs,

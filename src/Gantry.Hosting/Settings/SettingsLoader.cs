@@ -14,6 +14,27 @@ namespace Gantry.Hosting.Settings;
 public static class SettingsLoader
 {
     /// <summary>
+    /// Loads one command's options from its <paramref name="flags"/> (only those given on the command line,
+    /// as name and value), the <c>GANTRY_*</c> environment (<paramref name="environment"/> stands in for the
+    /// process's in tests) and <paramref name="configFile"/> (or <c>GANTRY_CONFIG</c>), in that order of
+    /// precedence, and validates them. Throws <see cref="SettingException"/> naming each bad setting and
+    /// where its value came from.
+    /// </summary>
+    public static Task<TOptions> LoadAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TOptions>(
+        IReadOnlyList<Setting<TOptions>> settings,
+        IValidateOptions<TOptions> validator,
+        IEnumerable<KeyValuePair<string, string>> flags,
+        string? configFile,
+        IReadOnlyDictionary<string, string>? environment,
+        CancellationToken cancellationToken)
+        where TOptions : class
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var sources = SettingSources.Load([.. settings.Select(s => (s.Name, s.Kind))], flags, configFile, environment);
+        return LoadAsync(sources, settings, validator, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>
     /// Loads <typeparamref name="TOptions"/>: <paramref name="defaults"/> (if any) runs on a new instance,
     /// then each of <paramref name="settings"/> found in <paramref name="sources"/> applies, then
     /// <paramref name="complete"/> (values the command decides itself), then <paramref name="validator"/>.

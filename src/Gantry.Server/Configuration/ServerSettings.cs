@@ -48,9 +48,6 @@ public static class ServerSettings
             static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
     ];
 
-    /// <summary>The settings' names and kinds, as <see cref="SettingSources.Load"/> takes them.</summary>
-    public static IReadOnlyCollection<(string Name, SettingKind Kind)> Accepted { get; } = [.. All.Select(s => (s.Name, s.Kind))];
-
     /// <summary>The source-generated validator of <see cref="ServerOptions"/>.</summary>
     public static IValidateOptions<ServerOptions> Validator { get; } = new ServerOptionsValidator();
 
@@ -64,11 +61,8 @@ public static class ServerSettings
         IEnumerable<KeyValuePair<string, string>> flags,
         string? configFile,
         IReadOnlyDictionary<string, string>? environment = null,
-        CancellationToken cancellationToken = default)
-    {
-        var sources = SettingSources.Load(Accepted, flags, configFile, environment);
-        return SettingsLoader.LoadAsync(sources, All, Validator, cancellationToken: cancellationToken);
-    }
+        CancellationToken cancellationToken = default) =>
+        SettingsLoader.LoadAsync(All, Validator, flags, configFile, environment, cancellationToken);
 }
 
 /// <summary>Checks <see cref="ServerOptions"/> through its <see cref="System.ComponentModel.DataAnnotations.IValidatableObject"/> rules; the body is source-generated.</summary>
