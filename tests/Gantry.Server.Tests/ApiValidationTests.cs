@@ -205,31 +205,43 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"throttleReasons\":[null]}]}}", "summary.gpus[0].throttleReasons[0]" },
         { "{\"runningAttempts\":null}", "runningAttempts" },
         { "{\"runningAttempts\":[null]}", "runningAttempts[0]" },
-        // Readings out of range: one would make the fleet's power and energy meaningless.
-        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":1e308,\"gpus\":[]}}", "summary.powerWatts" },
-        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":-5,\"gpus\":[]}}", "summary.powerWatts" },
-        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"utilization\":7}]}}", "summary.gpus[0].utilization" },
+    };
+
+    // Readings out of range: one would make the fleet's power and energy meaningless.
+    public static TheoryData<string, string, string> BadReadingsInHeartbeats => new()
+    {
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":1e308,\"gpus\":[]}}", "summary.powerWatts", "must be between 0 and 1000000" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"powerWatts\":-5,\"gpus\":[]}}", "summary.powerWatts", "must be between 0 and 1000000" },
+        { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"utilization\":7}]}}", "summary.gpus[0].utilization", "must be between 0 and 1" },
     };
 
     [Theory]
     [MemberData(nameof(NullsInHeartbeats))]
-    public async Task Heartbeat_NullForAListOrAnElementOfOne_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field)
+    public Task Heartbeat_NullForAListOrAnElementOfOne_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field) =>
+        HeartbeatRefusedAsync(body, field, "null");
+
+    [Theory]
+    [MemberData(nameof(BadReadingsInHeartbeats))]
+    public Task Heartbeat_ReadingOutOfRange_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field, string message) =>
+        HeartbeatRefusedAsync(body, field, message);
+
+    private async Task HeartbeatRefusedAsync(string body, string field, string message)
     {
         var (nodeId, node) = await _server.RegisterAsync("box", 1);
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
         using var response = await node.PostAsync($"/api/v1/nodes/{nodeId}/heartbeat", content);
 
-        await AssertProblemNamingAsync(response, field);
+        await AssertProblemNamingAsync(response, field, message);
         var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
         Assert.Null(info!.Summary);
     }
 
     [Theory]
-    [InlineData("[null]", "chunks[0]")]
-    [InlineData("[{\"stream\":\"stdout\",\"offset\":0,\"data\":\"a\"},null]", "chunks[1]")]
-    [InlineData("[{\"stream\":\"stdout\",\"offset\":-1,\"data\":\"a\"}]", "chunks[0].offset")]
-    [InlineData("[{\"stream\":\"stdout\",\"offset\":9223372036854775807,\"data\":\"a\"}]", "chunks[0].offset")]
-    public async Task Logs_NullChunkOrOffsetOutOfRange_400ProblemNamingItAndNothingStored(string chunks, string field)
+    [InlineData("[null]", "chunks[0]", "null")]
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":0,\"data\":\"a\"},null]", "chunks[1]", "null")]
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":-1,\"data\":\"a\"}]", "chunks[0].offset", "must not be negative")]
+    [InlineData("[{\"stream\":\"stdout\",\"offset\":9223372036854775807,\"data\":\"a\"}]", "chunks[0].offset", "must be at most 9007199254740992")]
+    public async Task Logs_NullChunkOrOffsetOutOfRange_400ProblemNamingItAndNothingStored(string chunks, string field, string message)
     {
         var (nodeId, node) = await _server.RegisterAsync("box", 0);
         var id = (await _server.SubmitAsync(new JobSubmission { Command = ["x"] }))[0];
@@ -237,7 +249,7 @@ public sealed class ApiValidationTests : IAsyncLifetime
         using var content = new StringContent($$"""{"epoch":{{a.Epoch}},"chunks":{{chunks}}}""", Encoding.UTF8, "application/json");
         using var response = await node.PostAsync($"/api/v1/jobs/{id}/attempts/{a.Attempt}/logs", content);
 
-        await AssertProblemNamingAsync(response, field);
+        await AssertProblemNamingAsync(response, field, message);
         var lines = (await _server.Admin.GetStringAsync($"/api/v1/jobs/{id}/logs")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.Contains("\"end\":true", lines[0], StringComparison.Ordinal);
@@ -276,9 +288,8 @@ public sealed class ApiValidationTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
     }
 
-    private static async Task AssertProblemNamingAsync(HttpResponseMessage response, string field)
+    private static async Task AssertProblemNamingAsync(HttpResponseMessage response, string field, string message = "null")
     {
-        var message = field.EndsWith("offset", StringComparison.Ordinal) ? "must" : field.EndsWith("Watts", StringComparison.Ordinal) || field.EndsWith("utilization", StringComparison.Ordinal) ? "between 0 and" : "null";
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"expected 400, got {(int)response.StatusCode}: {text}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
