@@ -19,6 +19,7 @@ internal sealed class SqliteStateStore : IStateStore
     private readonly SqliteConnection _write;
     private readonly string _readConnectionString;
     private readonly Writer _writer;
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
     private SqliteTransaction? _transaction;
 
     private SqliteStateStore(string path, SqliteConnection write, string readConnectionString)
@@ -276,6 +277,12 @@ internal sealed class SqliteStateStore : IStateStore
         lock (_writeLock)
         {
             _writer.Dispose();
+            foreach (var command in _statements.Values)
+            {
+                command.Dispose();
+            }
+
+            _statements.Clear();
             _transaction?.Dispose();
             _write.Dispose();
         }
@@ -368,15 +375,55 @@ internal sealed class SqliteStateStore : IStateStore
         return command.ExecuteScalar() is long value ? value : 0;
     }
 
+    /// <summary>
+    /// Runs a write on the writer connection. Each statement text is prepared once and kept (a
+    /// scheduling pass writes several rows per placement; compiling each INSERT again cost about as
+    /// much as running it): the call sites pass fixed SQL, so the cache holds a few dozen commands.
+    /// </summary>
     private void Execute(string sql, params (string Name, object? Value)[] parameters)
     {
-        using var command = Command(sql);
-        foreach (var (name, value) in parameters)
+        if (!_statements.TryGetValue(sql, out var command))
         {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            command = _write.CreateCommand();
+            command.CommandText = sql;
+            _statements.Add(sql, command);
+        }
+
+        command.Transaction = _transaction;
+        var bound = command.Parameters;
+        if (!SameNames(bound, parameters))
+        {
+            bound.Clear();
+            foreach (var (name, _) in parameters)
+            {
+                bound.Add(new SqliteParameter { ParameterName = name });
+            }
+        }
+
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            bound[i].Value = parameters[i].Value ?? DBNull.Value;
         }
 
         command.ExecuteNonQuery();
+    }
+
+    private static bool SameNames(SqliteParameterCollection bound, (string Name, object? Value)[] parameters)
+    {
+        if (bound.Count != parameters.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            if (!string.Equals(bound[i].ParameterName, parameters[i].Name, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private SqliteCommand Command(string sql)
