@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using Gantry.Core.Protocol;
 using Gantry.Hosting;
+using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Leadership;
 using Gantry.Server.Live;
@@ -51,6 +52,7 @@ public static class ServerHost
             kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
         builder.Services.AddRouting();
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<StoreUnavailableHandler>();
         // Source-generated JSON for every API message: no reflection, so trimmed builds behave the same.
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, GantryJson.Default));
 

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
+using Gantry.Core.Protocol;
 using Gantry.Hosting.Settings;
 using Gantry.Server.Configuration;
 using Gantry.Server.Storage;
@@ -35,6 +37,44 @@ public sealed class ServerStoreTests
         Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"postgres://gantry@127.0.0.1:{port}/fleet"), error.Address);
         Assert.DoesNotContain("s3cret", error.Message, StringComparison.Ordinal);
         Directory.Delete(dataDir, recursive: true);
+    }
+
+    [PostgresFact]
+    public async Task Requests_DatabaseGone_503WithRetryAfterNothingStoredThenServedAgain()
+    {
+        await using var database = await PostgresDatabase.CreateAsync();
+        // A long lease: the leader must not step down while the test holds the database away.
+        await using var server = await ServerHarness.StartAsync(configure: o =>
+        {
+            o.Store = database.Url;
+            o.LeaderLease = TimeSpan.FromSeconds(60);
+        });
+        var job = new JobSubmission { Command = ["true"] };
+        var first = await server.SubmitAsync(job);
+
+        await database.SetAcceptingConnectionsAsync(false);
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                using var refused = await server.Admin.PostAsJsonAsync("/api/v1/jobs", job, GantryJson.Default.JobSubmission);
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+                Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+                Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
+                var problem = await refused.Content.ReadAsStringAsync();
+                Assert.Contains("store is unavailable", problem, StringComparison.Ordinal);
+                Assert.DoesNotContain("Npgsql", problem, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            await database.SetAcceptingConnectionsAsync(true);
+        }
+
+        // Nothing of the refused submissions was kept: the next job takes the next id.
+        var next = await server.SubmitAsync(job);
+        Assert.Equal(first[0] + 1, next[0]);
+        Assert.Equal(2, server.Jobs.PendingCount());
     }
 
     [PostgresFact]

@@ -52,6 +52,21 @@ public sealed class PostgresDatabase : IAsyncDisposable
         return new PostgresDatabase(name, WithDatabase(serverUrl, server, name), database.ConnectionString, server.ConnectionString);
     }
 
+    /// <summary>
+    /// Lets clients connect to the database again (<paramref name="accept"/>), or refuses every new
+    /// connection and ends every open one but this helper's, as when the database server goes away.
+    /// </summary>
+    public async Task SetAcceptingConnectionsAsync(bool accept)
+    {
+        await using var connection = new NpgsqlConnection(_serverConnectionString);
+        await connection.OpenAsync().ConfigureAwait(false);
+        var sql = accept
+            ? $"ALTER DATABASE {Name} ALLOW_CONNECTIONS true"
+            : $"ALTER DATABASE {Name} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{Name}'";
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Drops the database, closing whatever connections to it are still open.</summary>
     public async ValueTask DisposeAsync()
     {

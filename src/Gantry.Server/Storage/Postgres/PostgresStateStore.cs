@@ -137,7 +137,7 @@ internal sealed class PostgresStateStore : IStateStore
     public StoredState Load()
     {
         var state = new StoredState();
-        using var connection = _dataSource.OpenConnection();
+        using var connection = Open(_dataSource);
         using var transaction = connection.BeginTransaction(IsolationLevel.RepeatableRead);
         using var batch = new NpgsqlBatch(connection, transaction)
         {
@@ -251,7 +251,7 @@ internal sealed class PostgresStateStore : IStateStore
 
     public StoredJob? ReadJob(long id)
     {
-        using var connection = _dataSource.OpenConnection();
+        using var connection = Open(_dataSource);
         using var batch = new NpgsqlBatch(connection)
         {
             BatchCommands =
@@ -276,7 +276,7 @@ internal sealed class PostgresStateStore : IStateStore
 
     public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit)
     {
-        using var connection = _dataSource.OpenConnection();
+        using var connection = Open(_dataSource);
         var jobs = new List<JobRow>();
         using (var command = new NpgsqlCommand(
             $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $1 {(state is null ? "" : "AND state = $3")} ORDER BY id DESC LIMIT $2",
@@ -326,7 +326,7 @@ internal sealed class PostgresStateStore : IStateStore
 
     public AttemptRow? ReadAttempt(long jobId, int attempt)
     {
-        using var connection = _dataSource.OpenConnection();
+        using var connection = Open(_dataSource);
         using var command = new NpgsqlCommand($"SELECT {StoreRows.AttemptColumns} FROM attempts WHERE job_id = $1 AND attempt = $2", connection)
         {
             Parameters = { P(jobId), P(attempt) },
@@ -337,7 +337,7 @@ internal sealed class PostgresStateStore : IStateStore
 
     public List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit)
     {
-        using var connection = _dataSource.OpenConnection();
+        using var connection = Open(_dataSource);
         using var command = new NpgsqlCommand("SELECT seq, attempt, stream, data FROM logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3", connection)
         {
             Parameters = { P(jobId), P(afterSeq), P(limit) },
@@ -363,7 +363,7 @@ internal sealed class PostgresStateStore : IStateStore
         var purged = new Dictionary<JobState, int>();
         lock (_writeLock)
         {
-            using var connection = _dataSource.OpenConnection();
+            using var connection = Open(_dataSource);
             // One round trip, one implicit transaction. The statements of a WITH all see the rows as they
             // were when it began, so the counters take the highest id and epoch before the deletes, and
             // the foreign keys are checked once the statement is done, with every dependent row gone.
@@ -510,6 +510,25 @@ internal sealed class PostgresStateStore : IStateStore
         var user = settings.Username is { Length: > 0 } name ? Uri.EscapeDataString(name) + "@" : "";
         var database = settings.Database is { Length: > 0 } db ? "/" + Uri.EscapeDataString(db) : "";
         return string.Create(CultureInfo.InvariantCulture, $"postgres://{user}{host}:{settings.Port}{database}");
+    }
+
+    /// <summary>A failure Npgsql calls transient: the connection lost or timed out, the server shutting down or out of resources.</summary>
+    internal static bool IsTransient(Exception exception) => exception is NpgsqlException { IsTransient: true };
+
+    /// <summary>
+    /// A connection from the pool. Failing to get one, whatever the server said (unreachable, not
+    /// accepting connections, too many clients), makes the store unavailable, not the request wrong.
+    /// </summary>
+    private static NpgsqlConnection Open(NpgsqlDataSource dataSource)
+    {
+        try
+        {
+            return dataSource.OpenConnection();
+        }
+        catch (NpgsqlException ex)
+        {
+            throw new StoreUnavailableException($"cannot connect to the database: {Reason(ex)}", ex);
+        }
     }
 
     private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
@@ -762,7 +781,7 @@ internal sealed class PostgresStateStore : IStateStore
             return command;
         }
 
-        private NpgsqlConnection Connection() => _connection ??= dataSource.OpenConnection();
+        private NpgsqlConnection Connection() => _connection ??= Open(dataSource);
 
         private void Send()
         {

@@ -32,6 +32,13 @@ internal sealed class SqliteStateStore : IStateStore
 
     public string Description { get; }
 
+    /// <summary>
+    /// An SQLite failure of the file rather than of the statement: busy or locked (another process
+    /// holds it), an I/O error, a full disk, a file that cannot be opened.
+    /// </summary>
+    internal static bool IsTransient(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: 5 or 6 or 10 or 13 or 14 };
+
     /// <summary>Opens (creating when missing) the database at <paramref name="path"/> and applies pending migrations.</summary>
     public static SqliteStateStore Open(string path)
     {
