@@ -213,6 +213,8 @@ public static class ServerHost
 
         public static void LoadState(IServiceProvider services)
         {
+            // Before anything is written: from here on a write lands only while this term holds the lease.
+            services.GetRequiredService<IStateStore>().FenceTo(services.GetRequiredService<Leadership.Leadership>().Epoch);
             var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Server");
             foreach (var written in services.GetRequiredService<TokenStore>().EnsureTokens())
             {

@@ -19,6 +19,26 @@ internal sealed class PostgresLeaderLease : ILeaderLease
     private readonly TimeSpan _duration;
     private bool _created;
 
+    /// <summary>
+    /// <c>gantry_fence_v1(epoch)</c>: the first statement of every unit of work a leader writes
+    /// (<see cref="Storage.Postgres.PostgresStateStore.FenceTo"/>). It takes a share lock on the lease
+    /// row, so a replica taking the lease waits until the unit is committed, and fails with SQLSTATE
+    /// <see cref="FencedState"/> (the whole unit with it) when the lease has passed to a newer epoch: a
+    /// leader that was paused or cut off past its lease cannot write over its successor's state.
+    /// </summary>
+    internal const string FenceFunction = """
+        CREATE FUNCTION gantry_fence_v1(leader_epoch bigint) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM gantry_leader WHERE id = 1 AND epoch = leader_epoch FOR SHARE;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'the leader lease has passed on from epoch %', leader_epoch USING ERRCODE = 'GF001';
+            END IF;
+        END $$
+        """;
+
+    /// <summary>The SQLSTATE of a write refused by <see cref="FenceFunction"/>.</summary>
+    internal const string FencedState = "GF001";
+
     public PostgresLeaderLease(string connectionString, TimeSpan duration)
     {
         _dataSource = new NpgsqlSlimDataSourceBuilder(connectionString).Build();
@@ -40,13 +60,17 @@ internal sealed class PostgresLeaderLease : ILeaderLease
                     expires_at timestamptz NOT NULL)
                 """,
                 connection);
-            try
+            await using var fence = new NpgsqlCommand(FenceFunction, connection);
+            foreach (var command in new[] { create, fence })
             {
-                await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
-            {
-                // Another replica created it at the same moment.
+                try
+                {
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateFunction)
+                {
+                    // Another replica created it at the same moment, or before.
+                }
             }
 
             _created = true;

@@ -22,6 +22,14 @@ internal interface IStateStore : IDisposable
     /// <summary>Everything the features keep in memory, read once at start.</summary>
     StoredState Load();
 
+    /// <summary>
+    /// From now on every unit of work is stored only while <paramref name="leaderEpoch"/> still holds
+    /// the leader lease; one refused for it throws an exception that
+    /// <see cref="StoreUnavailableException.Covers"/>, and nothing of it is stored. Called once a replica
+    /// leads, before it loads the state. A store without replicas (SQLite) ignores it.
+    /// </summary>
+    void FenceTo(long leaderEpoch);
+
     /// <summary>Runs <paramref name="unitOfWork"/> in one transaction: all of it is stored, or none (the exception propagates).</summary>
     void Write(Action<IStateWriter> unitOfWork);
 

@@ -31,9 +31,11 @@ namespace Gantry.Server.Storage.Postgres;
 /// see committed state; <see cref="Load"/> reads in one repeatable-read snapshot.
 /// </para>
 /// <para>
-/// Every unit goes through <see cref="UnitOfWork.Commit"/>, which is where a leader's lease belongs: a
-/// first statement in the unit's batch that fails unless the lease row still names this replica's term
-/// fences every write without another round trip.
+/// Every unit goes through <see cref="UnitOfWork.Commit"/>, which is where a leader's lease belongs: once
+/// <see cref="FenceTo"/> has named this replica's term, the first statement of each unit's batch is
+/// <c>gantry_fence_v1(epoch)</c> (<see cref="Leadership.PostgresLeaderLease.FenceFunction"/>), which
+/// fails the whole unit unless the lease row still holds that epoch: every write is fenced without
+/// another round trip.
 /// </para>
 /// <para>
 /// NativeAOT: the data source is <see cref="NpgsqlSlimDataSourceBuilder"/>'s (no reflection; arrays
@@ -47,6 +49,7 @@ internal sealed class PostgresStateStore : IStateStore
     private readonly Lock _writeLock = new();
     private readonly NpgsqlDataSource _dataSource;
     private UnitOfWork? _unit;
+    private long _fenceEpoch;
 
     private PostgresStateStore(string address, NpgsqlDataSource dataSource)
     {
@@ -120,7 +123,7 @@ internal sealed class PostgresStateStore : IStateStore
                 return;
             }
 
-            using var unit = new UnitOfWork(_dataSource);
+            using var unit = new UnitOfWork(_dataSource, Interlocked.Read(ref _fenceEpoch));
             _unit = unit;
             try
             {
@@ -133,6 +136,8 @@ internal sealed class PostgresStateStore : IStateStore
             }
         }
     }
+
+    public void FenceTo(long leaderEpoch) => Interlocked.Exchange(ref _fenceEpoch, leaderEpoch);
 
     public StoredState Load()
     {
@@ -513,7 +518,9 @@ internal sealed class PostgresStateStore : IStateStore
     }
 
     /// <summary>A failure Npgsql calls transient: the connection lost or timed out, the server shutting down or out of resources.</summary>
-    internal static bool IsTransient(Exception exception) => exception is NpgsqlException { IsTransient: true };
+    /// <summary>A write refused because the leader lease passed on counts too: this replica no longer leads.</summary>
+    internal static bool IsTransient(Exception exception) =>
+        exception is NpgsqlException { IsTransient: true } or PostgresException { SqlState: Leadership.PostgresLeaderLease.FencedState };
 
     /// <summary>
     /// A connection from the pool. Failing to get one, whatever the server said (unreachable, not
@@ -622,11 +629,14 @@ internal sealed class PostgresStateStore : IStateStore
     /// The writes of one unit of work, queued into a batch and sent when the unit ends (or when
     /// <see cref="InsertLog"/> needs an answer); a connection is taken from the pool only then.
     /// </summary>
-    private sealed class UnitOfWork(NpgsqlDataSource dataSource) : IStateWriter, IDisposable
+    /// <param name="dataSource">Where the unit takes its connection.</param>
+    /// <param name="fenceEpoch">The leader epoch every batch is fenced to; 0 for none.</param>
+    private sealed class UnitOfWork(NpgsqlDataSource dataSource, long fenceEpoch) : IStateWriter, IDisposable
     {
         private readonly NpgsqlBatch _batch = new();
         private NpgsqlConnection? _connection;
         private NpgsqlTransaction? _transaction;
+        private bool _fenced;
 
         public void SaveToken(string kind, byte[] hash, DateTimeOffset now) =>
             Queue(
@@ -785,6 +795,13 @@ internal sealed class PostgresStateStore : IStateStore
 
         private void Send()
         {
+            if (fenceEpoch > 0 && !_fenced)
+            {
+                // Once per unit: in an explicit transaction its lock on the lease row lasts to the commit.
+                _batch.BatchCommands.Insert(0, Command("SELECT gantry_fence_v1($1)", P(fenceEpoch)));
+                _fenced = true;
+            }
+
             _batch.Connection = Connection();
             _batch.Transaction = _transaction;
             _batch.ExecuteNonQuery();

@@ -77,6 +77,11 @@ internal sealed class SqliteStateStore : IStateStore
         }
     }
 
+    /// <summary>Nothing to fence: an SQLite file has one server, which always leads.</summary>
+    public void FenceTo(long leaderEpoch)
+    {
+    }
+
     public StoredState Load()
     {
         var state = new StoredState();
