@@ -17,7 +17,6 @@ internal sealed class AssignmentWorker(
     NodeSession session,
     ServerConnection connection,
     JobRunner runner,
-    TimeProvider time,
     ILogger<AssignmentWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -70,12 +69,12 @@ internal sealed class AssignmentWorker(
                         connection.Failed(result.Error ?? new HttpRequestException($"HTTP {result.Status}: {result.Detail}"));
                     }
 
-                    await Task.Delay(backoff.Next(), time, stoppingToken).ConfigureAwait(false);
+                    await connection.WaitOutBackoffAsync(backoff.Next(), stoppingToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     AgentLog.LoopFailed(logger, ex);
-                    await Task.Delay(backoff.Next(), time, stoppingToken).ConfigureAwait(false);
+                    await connection.WaitOutBackoffAsync(backoff.Next(), stoppingToken).ConfigureAwait(false);
                 }
             }
         }

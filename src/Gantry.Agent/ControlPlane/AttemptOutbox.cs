@@ -296,7 +296,7 @@ internal sealed class AttemptOutbox : IAttemptSink, IAsyncDisposable
                     _connection.Failed(error);
                 }
 
-                await Task.Delay(backoff.Next(), _time, cancellationToken).ConfigureAwait(false);
+                await _connection.WaitOutBackoffAsync(backoff.Next(), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -39,6 +39,7 @@ internal sealed class ServerConnection(LeaderFollower follower, TimeProvider tim
 
     private readonly Lock _gate = new();
     private long? _downSince;
+    private TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public bool Down
     {
@@ -67,9 +68,35 @@ internal sealed class ServerConnection(LeaderFollower follower, TimeProvider tim
         AgentLog.ServerUnreachable(logger, _servers, error);
     }
 
+    /// <summary>
+    /// Waits <paramref name="delay"/> (a backoff's), or less: until any loop finds the control plane
+    /// answering again after it was down. After a failover the heartbeat usually finds the new leader
+    /// first; the assignments poll and the attempt reports then follow at once instead of sleeping out
+    /// their own backoffs (up to 2 s each with several servers), which delayed the first job on the
+    /// new leader by seconds (bench/failover.sh).
+    /// </summary>
+    public async Task WaitOutBackoffAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        Task recovered;
+        lock (_gate)
+        {
+            recovered = _recovered.Task;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var sleep = Task.Delay(delay, time, stop.Token);
+        if (await Task.WhenAny(sleep, recovered).ConfigureAwait(false) == recovered)
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
     public void Succeeded()
     {
         long since;
+        TaskCompletionSource recovered;
         lock (_gate)
         {
             if (_downSince is not { } down)
@@ -79,7 +106,12 @@ internal sealed class ServerConnection(LeaderFollower follower, TimeProvider tim
 
             since = down;
             _downSince = null;
+            recovered = _recovered;
+            _recovered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+
+        // Every loop waiting out a backoff goes at once (WaitOutBackoffAsync).
+        recovered.TrySetResult();
 
         var seconds = time.GetElapsedTime(since).TotalSeconds;
         follower.SetReachable(true);

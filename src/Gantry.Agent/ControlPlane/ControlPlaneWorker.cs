@@ -102,7 +102,7 @@ internal sealed class ControlPlaneWorker(
                 AgentLog.RegistrationRefused(logger, result.Status, result.Detail ?? "");
             }
 
-            await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
+            await connection.WaitOutBackoffAsync(backoff.Next(), cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -6,6 +6,7 @@ using Gantry.Agent.ControlPlane;
 using Gantry.Agent.Jobs;
 using Gantry.Agent.Tests.Jobs;
 using Gantry.Core.Protocol;
+using Gantry.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -207,6 +208,43 @@ public sealed class LeaderFollowingTests : IAsyncLifetime
         server.LeaderEpoch = 7;
         await ProcessTable.WaitUntilAsync(() => server.Uploads.Any(u => u.JobId == 32 && u.Event?.Type == AttemptEventType.Ended), "job 32 runs under epoch 7");
         await ProcessTable.WaitUntilAsync(() => !runner.Running().Any(r => r.JobId == 31), "job 31, no longer listed, is stopped");
+    }
+
+    [Fact]
+    public async Task WaitOutBackoff_ControlPlaneAnswersAgain_EveryWaitingLoopGoesAtOnce()
+    {
+        var time = new FakeTimeProvider();
+        var connection = new ServerConnection(new LeaderFollower([new Uri("http://a:7070/"), new Uri("http://b:7070/")], NullLogger.Instance), time, NullLogger.Instance);
+
+        // Up: a backoff is waited out in full (the fake clock must move).
+        var full = connection.WaitOutBackoffAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(full.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(2));
+        await full.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Down: two loops back off; one of them (or a third) finds the new leader: both go now.
+        connection.Failed(new HttpRequestException("Connection refused"));
+        var assignments = connection.WaitOutBackoffAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+        var reports = connection.WaitOutBackoffAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(assignments.IsCompleted);
+        connection.Succeeded();
+        await Task.WhenAll(assignments, reports).WaitAsync(TimeSpan.FromSeconds(5));
+
+        // The next outage needs its own recovery: a wait after it is not cut short by the last one.
+        connection.Failed(new HttpRequestException("Connection refused"));
+        var next = connection.WaitOutBackoffAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(next.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(2));
+        await next.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Stopping ends a wait with OperationCanceledException.
+        using var stop = new CancellationTokenSource();
+        var stopped = connection.WaitOutBackoffAsync(TimeSpan.FromMinutes(1), stop.Token);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stopped);
     }
 
     [Fact]
