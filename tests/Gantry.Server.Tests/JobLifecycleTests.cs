@@ -273,6 +273,26 @@ public sealed class JobLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Assignments_Blocking_ServerStops_503AtOnceSoTheAgentMovesOn()
+    {
+        await using var server = await ServerHarness.StartAsync();
+        var (nodeId, node) = await server.RegisterAsync("box", 1);
+        var first = (await node.GetFromJsonAsync($"/api/v1/nodes/{nodeId}/assignments?index=0&wait=0s", GantryJson.Default.AssignmentsResponse))!;
+        var blocking = node.GetAsync($"/api/v1/nodes/{nodeId}/assignments?index={first.Index}&wait=30s");
+        await Task.Delay(200);
+        Assert.False(blocking.IsCompleted);
+
+        // As a leader stepping down does: the poll ends now, not at the shutdown timeout or its 30 s.
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        server.App.Lifetime.StopApplication();
+        using var answer = await blocking.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(3), $"answered after {stopping.Elapsed}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, answer.StatusCode);
+        Assert.Equal("application/problem+json", answer.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(TimeSpan.FromSeconds(1), answer.Headers.RetryAfter?.Delta);
+    }
+
+    [Fact]
     public async Task Metrics_WithAdminToken_PassesPromtool()
     {
         var promtool = Tools.Require("promtool", "prometheus");

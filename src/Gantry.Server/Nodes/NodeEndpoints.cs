@@ -7,6 +7,7 @@ using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
 
 namespace Gantry.Server.Nodes;
 
@@ -55,7 +56,7 @@ internal static class NodeEndpoints
                 : Problems.NotFound($"node {nodeId} is not known to this server; register again");
         }).RequireNode();
 
-        nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, NodeRegistry registry, TimeProvider time, CancellationToken ct) =>
+        nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, NodeRegistry registry, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken ct) =>
         {
             if (!Query.TryLong(http.Request, "index", out var index, out var error) || !Query.TryWait(http.Request, MaxWait, out var wait, out error))
             {
@@ -70,11 +71,20 @@ internal static class NodeEndpoints
             // A blocking query: hold the request while nothing changed since the agent's index.
             if (index == current.Response.Index)
             {
-                var delay = Task.Delay(wait, time, ct);
+                // A server that stops (a leader stepping down, a restart) lets go of its agents at once:
+                // held to the shutdown timeout, their polls would miss the new leader's first assignments.
+                using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
+                var delay = Task.Delay(wait, time, waiting.Token);
                 await Task.WhenAny(current.Changed, delay).ConfigureAwait(false);
                 if (ct.IsCancellationRequested)
                 {
                     return Results.Empty;
+                }
+
+                if (lifetime.ApplicationStopping.IsCancellationRequested)
+                {
+                    http.Response.Headers.RetryAfter = "1";
+                    return Problems.Unavailable("this server is stopping; ask another replica or try again");
                 }
 
                 current = registry.Assignments(nodeId) ?? current;
