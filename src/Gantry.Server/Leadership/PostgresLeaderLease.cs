@@ -27,12 +27,13 @@ internal sealed class PostgresLeaderLease : ILeaderLease
     /// leader that was paused or cut off past its lease cannot write over its successor's state.
     /// </summary>
     internal const string FenceFunction = """
-        CREATE FUNCTION gantry_fence_v1(leader_epoch bigint) RETURNS void LANGUAGE plpgsql AS $$
+        CREATE FUNCTION gantry_fence_v1(leader_epoch bigint) RETURNS bigint LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM 1 FROM gantry_leader WHERE id = 1 AND epoch = leader_epoch FOR SHARE;
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'the leader lease has passed on from epoch %', leader_epoch USING ERRCODE = 'GF001';
             END IF;
+            RETURN leader_epoch;
         END $$
         """;
 

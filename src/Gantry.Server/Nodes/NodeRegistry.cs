@@ -23,6 +23,13 @@ namespace Gantry.Server.Nodes;
 internal sealed partial class NodeRegistry
 {
     private readonly Lock _lock = new();
+
+    // Node rows are written one at a time under this lock, never under _lock: heartbeats wait for
+    // _lock, and a PostgreSQL write is a network round trip whose answer needs a thread-pool thread.
+    // With the write under _lock, thousands of heartbeats blocked every pool thread behind one
+    // registration while its answer sat unread (registering a fleet on PostgreSQL stalled for the
+    // command timeout). Order: _writes, then _lock or the store, never both at once.
+    private readonly Lock _writes = new();
     private readonly IStateStore _store;
     private readonly ServerOptions _options;
     private readonly TimeProvider _time;
@@ -148,69 +155,25 @@ internal sealed partial class NodeRegistry
         var hash = Tokens.Hash(credential);
         orphaned = [];
         string id;
-        lock (_lock)
+        lock (_writes)
         {
-            var now = _time.GetUtcNow();
-            id = request.NodeId ?? NewNodeId();
-            var known = _nodes.TryGetValue(id, out var node);
-            var row = new NodeRow(id, request.Name, request.Os, request.Architecture, request.CpuCores, request.MemoryBytes, request.Labels, request.Gpus,
-                node?.Drain ?? false, hash, node?.RegisteredAt ?? now, now, request.AgentVersion, request.AgentUrl);
+            DateTimeOffset now;
+            NodeRow row;
+            lock (_lock)
+            {
+                now = _time.GetUtcNow();
+                id = request.NodeId ?? NewNodeId();
+                _nodes.TryGetValue(id, out var existing);
+                row = new NodeRow(id, request.Name, request.Os, request.Architecture, request.CpuCores, request.MemoryBytes, request.Labels, request.Gpus,
+                    existing?.Drain ?? false, hash, existing?.RegisteredAt ?? now, now, request.AgentVersion, request.AgentUrl);
+            }
+
+            // Stored first, outside _lock; applied to memory only once it is (a refused write changes nothing).
             _store.Write(w => w.UpsertNode(row));
-            if (node is null)
+            lock (_lock)
             {
-                node = new NodeRecord
-                {
-                    Id = id,
-                    Name = request.Name,
-                    Os = request.Os,
-                    Architecture = request.Architecture,
-                    CpuCores = request.CpuCores,
-                    MemoryBytes = request.MemoryBytes,
-                    Labels = request.Labels,
-                    Gpus = request.Gpus,
-                    CredentialHash = hash,
-                    RegisteredAt = now,
-                    LastHeartbeatAt = now,
-                    AssignmentIndex = _indexBase,
-                };
-                _nodes[id] = node;
-                _ids.Add(id);
-                _stateCounts[node.State] = _stateCounts.GetValueOrDefault(node.State) + 1;
+                Apply(request, id, hash, now, orphaned);
             }
-            else
-            {
-                _nodeByCredential.Remove(Convert.ToHexString(node.CredentialHash));
-                _gpus -= node.Gpus.Count;
-                node.Name = request.Name;
-                node.Os = request.Os;
-                node.Architecture = request.Architecture;
-                node.CpuCores = request.CpuCores;
-                node.MemoryBytes = request.MemoryBytes;
-                node.Labels = request.Labels;
-                node.Gpus = request.Gpus;
-                node.CredentialHash = hash;
-                node.LastHeartbeatAt = now;
-            }
-
-            _gpus += node.Gpus.Count;
-            node.AgentVersion = request.AgentVersion;
-            node.AgentUrl = request.AgentUrl;
-            node.SchedulingView = null;
-            _nodeByCredential[Convert.ToHexString(hash)] = id;
-
-            // The agent says what it runs; anything else we think is live there is not.
-            foreach (var live in node.Live)
-            {
-                if (!Lists(request.RunningAttempts, live))
-                {
-                    orphaned.Add(new AttemptRef { JobId = live.JobId, Attempt = live.Attempt, Epoch = live.Epoch });
-                }
-            }
-
-            SetState(node, Evaluate(node, now));
-            _suspectAt.Enqueue((node, now + _options.Lease));
-            Bump(node);
-            Log.NodeRegistered(_logger, id, request.Name, request.Gpus.Count, known);
         }
 
         _signals.SchedulerWake.Pulse();
@@ -221,6 +184,67 @@ internal sealed partial class NodeRegistry
             Credential = credential,
             HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
         };
+    }
+
+    /// <summary>A stored registration, into memory; under <see cref="_lock"/>.</summary>
+    private void Apply(RegisterNodeRequest request, string id, byte[] hash, DateTimeOffset now, List<AttemptRef> orphaned)
+    {
+        var known = _nodes.TryGetValue(id, out var node);
+        if (node is null)
+        {
+            node = new NodeRecord
+            {
+                Id = id,
+                Name = request.Name,
+                Os = request.Os,
+                Architecture = request.Architecture,
+                CpuCores = request.CpuCores,
+                MemoryBytes = request.MemoryBytes,
+                Labels = request.Labels,
+                Gpus = request.Gpus,
+                CredentialHash = hash,
+                RegisteredAt = now,
+                LastHeartbeatAt = now,
+                AssignmentIndex = _indexBase,
+            };
+            _nodes[id] = node;
+            _ids.Add(id);
+            _stateCounts[node.State] = _stateCounts.GetValueOrDefault(node.State) + 1;
+        }
+        else
+        {
+            _nodeByCredential.Remove(Convert.ToHexString(node.CredentialHash));
+            _gpus -= node.Gpus.Count;
+            node.Name = request.Name;
+            node.Os = request.Os;
+            node.Architecture = request.Architecture;
+            node.CpuCores = request.CpuCores;
+            node.MemoryBytes = request.MemoryBytes;
+            node.Labels = request.Labels;
+            node.Gpus = request.Gpus;
+            node.CredentialHash = hash;
+            node.LastHeartbeatAt = now;
+        }
+
+        _gpus += node.Gpus.Count;
+        node.AgentVersion = request.AgentVersion;
+        node.AgentUrl = request.AgentUrl;
+        node.SchedulingView = null;
+        _nodeByCredential[Convert.ToHexString(hash)] = id;
+
+        // The agent says what it runs; anything else we think is live there is not.
+        foreach (var live in node.Live)
+        {
+            if (!Lists(request.RunningAttempts, live))
+            {
+                orphaned.Add(new AttemptRef { JobId = live.JobId, Attempt = live.Attempt, Epoch = live.Epoch });
+            }
+        }
+
+        SetState(node, Evaluate(node, now));
+        _suspectAt.Enqueue((node, now + _options.Lease));
+        Bump(node);
+        Log.NodeRegistered(_logger, id, request.Name, request.Gpus.Count, known);
     }
 
     private static bool Lists(IReadOnlyList<AttemptRef> running, Assignment live)
@@ -307,22 +331,37 @@ internal sealed partial class NodeRegistry
     public NodeInfo? Drain(string nodeId, bool drain)
     {
         NodeInfo info;
-        lock (_lock)
+        lock (_writes)
         {
-            if (!_nodes.TryGetValue(nodeId, out var node))
+            bool change;
+            lock (_lock)
             {
-                return null;
+                if (!_nodes.TryGetValue(nodeId, out var known))
+                {
+                    return null;
+                }
+
+                change = known.Drain != drain;
             }
 
-            if (node.Drain != drain)
+            // As Register: stored outside _lock, then applied.
+            if (change)
             {
                 _store.Write(w => w.SetNodeDrain(nodeId, drain));
-                node.Drain = drain;
-                SetState(node, Evaluate(node, _time.GetUtcNow()));
-                Log.NodeDrain(_logger, nodeId, drain);
             }
 
-            info = ToNodeInfo(node);
+            lock (_lock)
+            {
+                var node = _nodes[nodeId];
+                if (change)
+                {
+                    node.Drain = drain;
+                    SetState(node, Evaluate(node, _time.GetUtcNow()));
+                    Log.NodeDrain(_logger, nodeId, drain);
+                }
+
+                info = ToNodeInfo(node);
+            }
         }
 
         _signals.SchedulerWake.Pulse();
