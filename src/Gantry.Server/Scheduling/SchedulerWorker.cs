@@ -5,6 +5,7 @@ using Gantry.Server.Jobs;
 using Gantry.Server.Live;
 using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
+using Gantry.Server.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -34,6 +35,11 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
             try
             {
                 Pass(policy);
+            }
+            catch (Exception ex) when (StoreUnavailableException.Covers(ex))
+            {
+                // Nothing was placed; the next pass tries again (or this replica steps down). One line, no stack.
+                LogPassStoreUnavailable(logger, ex.GetBaseException().Message);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -103,4 +109,7 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Error, Message = "Scheduling pass failed")]
     private static partial void LogPassFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Scheduling pass placed nothing: the store is unavailable ({Reason})")]
+    private static partial void LogPassStoreUnavailable(ILogger logger, string reason);
 }
