@@ -172,7 +172,8 @@ internal sealed partial class NodeRegistry
             _store.Write(w => w.UpsertNode(row));
             lock (_lock)
             {
-                Apply(request, id, hash, now, orphaned);
+                // The lease counts from now, after the write: deadlines join their queue in time order.
+                Apply(request, id, hash, registeredAt: now, leaseFrom: _time.GetUtcNow(), orphaned);
             }
         }
 
@@ -187,7 +188,7 @@ internal sealed partial class NodeRegistry
     }
 
     /// <summary>A stored registration, into memory; under <see cref="_lock"/>.</summary>
-    private void Apply(RegisterNodeRequest request, string id, byte[] hash, DateTimeOffset now, List<AttemptRef> orphaned)
+    private void Apply(RegisterNodeRequest request, string id, byte[] hash, DateTimeOffset registeredAt, DateTimeOffset leaseFrom, List<AttemptRef> orphaned)
     {
         var known = _nodes.TryGetValue(id, out var node);
         if (node is null)
@@ -203,8 +204,8 @@ internal sealed partial class NodeRegistry
                 Labels = request.Labels,
                 Gpus = request.Gpus,
                 CredentialHash = hash,
-                RegisteredAt = now,
-                LastHeartbeatAt = now,
+                RegisteredAt = registeredAt,
+                LastHeartbeatAt = leaseFrom,
                 AssignmentIndex = _indexBase,
             };
             _nodes[id] = node;
@@ -223,7 +224,7 @@ internal sealed partial class NodeRegistry
             node.Labels = request.Labels;
             node.Gpus = request.Gpus;
             node.CredentialHash = hash;
-            node.LastHeartbeatAt = now;
+            node.LastHeartbeatAt = leaseFrom;
         }
 
         _gpus += node.Gpus.Count;
@@ -241,8 +242,8 @@ internal sealed partial class NodeRegistry
             }
         }
 
-        SetState(node, Evaluate(node, now));
-        _suspectAt.Enqueue((node, now + _options.Lease));
+        SetState(node, Evaluate(node, leaseFrom));
+        _suspectAt.Enqueue((node, leaseFrom + _options.Lease));
         Bump(node);
         Log.NodeRegistered(_logger, id, request.Name, request.Gpus.Count, known);
     }
