@@ -6,18 +6,37 @@ using Gantry.Core.Protocol;
 namespace Gantry.Server.Storage;
 
 /// <summary>
-/// The column lists of the <c>jobs</c> and <c>attempts</c> tables and how a row of each reads back,
+/// The column lists of the <c>nodes</c>, <c>jobs</c> and <c>attempts</c> tables and how a row of each reads back,
 /// shared by every store (the tables have the same columns in SQLite and PostgreSQL; booleans are
 /// integers in one and booleans in the other, which <see cref="Flag"/> reads alike).
 /// </summary>
 internal static class StoreRows
 {
+    public const string NodeColumns = "id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url";
+
     public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
 
     public const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
 
     /// <summary><paramref name="columns"/> with each column qualified by <paramref name="prefix"/> (<c>a.</c>).</summary>
     public static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
+
+    /// <summary>A row selected with <see cref="NodeColumns"/>.</summary>
+    public static NodeRow ReadNode(DbDataReader r) => new(
+        r.GetString(0),
+        r.GetString(1),
+        r.GetString(2),
+        r.GetString(3),
+        r.GetInt32(4),
+        r.GetInt64(5),
+        JsonSerializer.Deserialize(r.GetString(6), StoreJson.Default.DictionaryStringString) ?? [],
+        JsonSerializer.Deserialize(r.GetString(7), StoreJson.Default.ListGpuInventory) ?? [],
+        Flag(r, 8),
+        (byte[])r.GetValue(9),
+        Millis(r.GetInt64(10)),
+        Millis(r.GetInt64(11)),
+        r.IsDBNull(12) ? null : r.GetString(12),
+        r.IsDBNull(13) ? null : r.GetString(13));
 
     /// <summary>A row selected with <see cref="JobColumns"/>.</summary>
     public static JobRow ReadJob(DbDataReader r) => new()

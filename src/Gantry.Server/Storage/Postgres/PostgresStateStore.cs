@@ -149,7 +149,7 @@ internal sealed class PostgresStateStore : IStateStore
             BatchCommands =
             {
                 new("SELECT kind, hash FROM tokens"),
-                new("SELECT id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url FROM nodes ORDER BY id"),
+                new($"SELECT {StoreRows.NodeColumns} FROM nodes ORDER BY id"),
                 new($"SELECT {StoreRows.JobColumns} FROM jobs WHERE state IN {LiveStates} ORDER BY id"),
                 new($"SELECT {StoreRows.Prefixed("a.", StoreRows.AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN {LiveStates} ORDER BY a.job_id, a.attempt"),
                 new("SELECT first_job_id, start_index, end_index, spec, submitted_at FROM arrays WHERE NOT complete ORDER BY first_job_id"),
@@ -182,21 +182,7 @@ internal sealed class PostgresStateStore : IStateStore
             r.NextResult();
             while (r.Read())
             {
-                state.Nodes.Add(new NodeRow(
-                    r.GetString(0),
-                    r.GetString(1),
-                    r.GetString(2),
-                    r.GetString(3),
-                    r.GetInt32(4),
-                    r.GetInt64(5),
-                    JsonSerializer.Deserialize(r.GetString(6), StoreJson.Default.DictionaryStringString) ?? [],
-                    JsonSerializer.Deserialize(r.GetString(7), StoreJson.Default.ListGpuInventory) ?? [],
-                    r.GetBoolean(8),
-                    r.GetFieldValue<byte[]>(9),
-                    StoreRows.Millis(r.GetInt64(10)),
-                    StoreRows.Millis(r.GetInt64(11)),
-                    r.IsDBNull(12) ? null : r.GetString(12),
-                    r.IsDBNull(13) ? null : r.GetString(13)));
+                state.Nodes.Add(StoreRows.ReadNode(r));
             }
 
             var live = new Dictionary<long, List<AttemptRow>>();
@@ -645,8 +631,8 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void UpsertNode(NodeRow node) =>
             Queue(
-                """
-                INSERT INTO nodes (id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url)
+                $"""
+                INSERT INTO nodes ({StoreRows.NodeColumns})
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, os = excluded.os, architecture = excluded.architecture,
                     cpu_cores = excluded.cpu_cores, memory_bytes = excluded.memory_bytes, labels = excluded.labels, gpus = excluded.gpus,

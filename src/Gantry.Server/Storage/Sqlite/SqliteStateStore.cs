@@ -95,26 +95,12 @@ internal sealed class SqliteStateStore : IStateStore
             }
         }
 
-        using (var q = Query(connection, "SELECT id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url FROM nodes ORDER BY id"))
+        using (var q = Query(connection, $"SELECT {StoreRows.NodeColumns} FROM nodes ORDER BY id"))
         {
             var r = q.Reader;
             while (r.Read())
             {
-                state.Nodes.Add(new NodeRow(
-                    r.GetString(0),
-                    r.GetString(1),
-                    r.GetString(2),
-                    r.GetString(3),
-                    r.GetInt32(4),
-                    r.GetInt64(5),
-                    JsonSerializer.Deserialize(r.GetString(6), StoreJson.Default.DictionaryStringString) ?? [],
-                    JsonSerializer.Deserialize(r.GetString(7), StoreJson.Default.ListGpuInventory) ?? [],
-                    r.GetInt64(8) != 0,
-                    (byte[])r.GetValue(9),
-                    StoreRows.Millis(r.GetInt64(10)),
-                    StoreRows.Millis(r.GetInt64(11)),
-                    r.IsDBNull(12) ? null : r.GetString(12),
-                    r.IsDBNull(13) ? null : r.GetString(13)));
+                state.Nodes.Add(StoreRows.ReadNode(r));
             }
         }
 
@@ -460,8 +446,8 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void UpsertNode(NodeRow node) =>
             store.Execute(
-                """
-                INSERT INTO nodes (id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url)
+                $"""
+                INSERT INTO nodes ({StoreRows.NodeColumns})
                 VALUES ($id, $name, $os, $arch, $cpus, $memory, $labels, $gpus, $drain, $hash, $registered, $seen, $version, $url)
                 ON CONFLICT(id) DO UPDATE SET name = $name, os = $os, architecture = $arch, cpu_cores = $cpus, memory_bytes = $memory,
                     labels = $labels, gpus = $gpus, drain = $drain, credential_hash = $hash, last_heartbeat_at = $seen, agent_version = $version, agent_url = $url
