@@ -3,6 +3,13 @@ using BenchmarkDotNet.Running;
 using Gantry.Benchmarks;
 using Gantry.Core.Scheduling;
 
+// Not a BenchmarkDotNet benchmark: CPU time per telemetry summary (TelemetryCpuProbe).
+if (args is ["telemetry-cpu", var nodes, var batches])
+{
+    TelemetryCpuProbe.Run(int.Parse(nodes, CultureInfo.InvariantCulture), int.Parse(batches, CultureInfo.InvariantCulture));
+    return;
+}
+
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(PlacementBenchmark).Assembly).Run(args);
 
 // After BenchmarkDotNet's tables: the rates each hot path is judged by (docs/benchmarks.md).

@@ -132,7 +132,7 @@ public class TelemetryQueryBenchmark
 {
     private TelemetryStore _store = null!;
     private string _dir = null!;
-    private long _series;
+    private TelemetrySeries _series;
 
     [GlobalSetup]
     public void Setup()

@@ -87,9 +87,11 @@ internal sealed class EnergyToday
         double joules = 0;
         foreach (var (nodeId, gpus) in nodes)
         {
-            if (store.FindSeries(nodeId, null, "power_watts") is { } nodeSeries)
+            // The node's own power where it reports one (it includes the GPUs), its GPUs' otherwise.
+            if (store.FindSeries(nodeId, null, "power_watts") is { } nodeSeries
+                && Integrate(store, nodeSeries, midnight, now) is { Points: > 0 } node)
             {
-                joules += Integrate(store, nodeSeries, midnight, now);
+                joules += node.Joules;
                 continue;
             }
 
@@ -97,7 +99,7 @@ internal sealed class EnergyToday
             {
                 if (store.FindSeries(nodeId, gpu, "power_watts") is { } gpuSeries)
                 {
-                    joules += Integrate(store, gpuSeries, midnight, now);
+                    joules += Integrate(store, gpuSeries, midnight, now).Joules;
                 }
             }
         }
@@ -105,15 +107,16 @@ internal sealed class EnergyToday
         return joules;
     }
 
-    private static double Integrate(TelemetryStore store, long series, DateTimeOffset from, DateTimeOffset to)
+    private static (double Joules, int Points) Integrate(TelemetryStore store, TelemetrySeries series, DateTimeOffset from, DateTimeOffset to)
     {
         double joules = 0;
-        foreach (var point in store.Query(series, TelemetrySource.Rollup, from, to, TimeSpan.FromMinutes(1)))
+        var points = store.Query(series, TelemetrySource.Rollup, from, to, TimeSpan.FromMinutes(1));
+        foreach (var point in points)
         {
             joules += point.Value * Math.Clamp((to - point.T).TotalSeconds, 0, 60);
         }
 
-        return joules;
+        return (joules, points.Count);
     }
 
     /// <summary>Joules since midnight UTC of <paramref name="now"/>'s day.</summary>

@@ -62,5 +62,70 @@ internal static class TelemetryMigrations
             coalesce((SELECT max(minute) + 1 FROM raw), 0),
             coalesce((SELECT max(minute) / 60000 + 1 FROM rollup), 0));
         """,
+        // 3: one row per source and sample, a column per metric. A source is a node (gpu -1) or
+        // one of its GPUs; column mK holds the metric in slot K of TelemetryMetrics.Node or
+        // TelemetryMetrics.Gpu (NULL where the reading was absent), and the minute rollups keep
+        // lo/hi/sum/n per slot. One row per reading (67 per 8-GPU heartbeat, 335,000 rows a second
+        // with 25,000 nodes) made the writer the server's largest cost per heartbeat and left it
+        // dropping summaries; now an 8-GPU heartbeat is 9 rows. `rolled.minute` keeps its meaning;
+        // rollup minutes are now Unix minutes, as in samples.
+        """
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            gpu INTEGER NOT NULL,
+            UNIQUE (node_id, gpu));
+        CREATE TABLE samples (
+            minute INTEGER NOT NULL,
+            source_id INTEGER NOT NULL,
+            ms INTEGER NOT NULL,
+            m0 REAL, m1 REAL, m2 REAL, m3 REAL, m4 REAL, m5 REAL, m6 REAL, m7 REAL,
+            PRIMARY KEY (minute, source_id, ms)) WITHOUT ROWID;
+        CREATE TABLE minutes (
+            source_id INTEGER NOT NULL,
+            minute INTEGER NOT NULL,
+            lo0 REAL, hi0 REAL, sum0 REAL NOT NULL, n0 INTEGER NOT NULL,
+            lo1 REAL, hi1 REAL, sum1 REAL NOT NULL, n1 INTEGER NOT NULL,
+            lo2 REAL, hi2 REAL, sum2 REAL NOT NULL, n2 INTEGER NOT NULL,
+            lo3 REAL, hi3 REAL, sum3 REAL NOT NULL, n3 INTEGER NOT NULL,
+            lo4 REAL, hi4 REAL, sum4 REAL NOT NULL, n4 INTEGER NOT NULL,
+            lo5 REAL, hi5 REAL, sum5 REAL NOT NULL, n5 INTEGER NOT NULL,
+            lo6 REAL, hi6 REAL, sum6 REAL NOT NULL, n6 INTEGER NOT NULL,
+            lo7 REAL, hi7 REAL, sum7 REAL NOT NULL, n7 INTEGER NOT NULL,
+            PRIMARY KEY (source_id, minute)) WITHOUT ROWID;
+        INSERT INTO sources (node_id, gpu) SELECT DISTINCT node_id, gpu FROM series ORDER BY node_id, gpu;
+        CREATE TABLE series_slots AS SELECT s.id AS series_id, src.id AS source_id,
+            CASE WHEN s.gpu < 0 THEN CASE s.metric WHEN 'cpu_utilization' THEN 0 WHEN 'memory_used_bytes' THEN 1 WHEN 'power_watts' THEN 2 END
+            ELSE CASE s.metric WHEN 'utilization' THEN 0 WHEN 'memory_used_bytes' THEN 1 WHEN 'temperature_celsius' THEN 2 WHEN 'power_watts' THEN 3 WHEN 'energy_joules' THEN 4 WHEN 'sm_clock_hertz' THEN 5 WHEN 'memory_clock_hertz' THEN 6 WHEN 'throttled' THEN 7 END END AS slot
+            FROM series s JOIN sources src ON src.node_id = s.node_id AND src.gpu = s.gpu;
+        INSERT INTO samples
+            SELECT r.minute, x.source_id, r.ms,
+                max(CASE x.slot WHEN 0 THEN r.value END),
+                max(CASE x.slot WHEN 1 THEN r.value END),
+                max(CASE x.slot WHEN 2 THEN r.value END),
+                max(CASE x.slot WHEN 3 THEN r.value END),
+                max(CASE x.slot WHEN 4 THEN r.value END),
+                max(CASE x.slot WHEN 5 THEN r.value END),
+                max(CASE x.slot WHEN 6 THEN r.value END),
+                max(CASE x.slot WHEN 7 THEN r.value END)
+            FROM raw r JOIN series_slots x ON x.series_id = r.series_id WHERE x.slot IS NOT NULL
+            GROUP BY r.minute, x.source_id, r.ms ORDER BY 1, 2, 3;
+        INSERT INTO minutes
+            SELECT x.source_id, r.minute / 60000,
+                max(CASE x.slot WHEN 0 THEN r.lo END), max(CASE x.slot WHEN 0 THEN r.hi END), coalesce(max(CASE x.slot WHEN 0 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 0 THEN r.n END), 0),
+                max(CASE x.slot WHEN 1 THEN r.lo END), max(CASE x.slot WHEN 1 THEN r.hi END), coalesce(max(CASE x.slot WHEN 1 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 1 THEN r.n END), 0),
+                max(CASE x.slot WHEN 2 THEN r.lo END), max(CASE x.slot WHEN 2 THEN r.hi END), coalesce(max(CASE x.slot WHEN 2 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 2 THEN r.n END), 0),
+                max(CASE x.slot WHEN 3 THEN r.lo END), max(CASE x.slot WHEN 3 THEN r.hi END), coalesce(max(CASE x.slot WHEN 3 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 3 THEN r.n END), 0),
+                max(CASE x.slot WHEN 4 THEN r.lo END), max(CASE x.slot WHEN 4 THEN r.hi END), coalesce(max(CASE x.slot WHEN 4 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 4 THEN r.n END), 0),
+                max(CASE x.slot WHEN 5 THEN r.lo END), max(CASE x.slot WHEN 5 THEN r.hi END), coalesce(max(CASE x.slot WHEN 5 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 5 THEN r.n END), 0),
+                max(CASE x.slot WHEN 6 THEN r.lo END), max(CASE x.slot WHEN 6 THEN r.hi END), coalesce(max(CASE x.slot WHEN 6 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 6 THEN r.n END), 0),
+                max(CASE x.slot WHEN 7 THEN r.lo END), max(CASE x.slot WHEN 7 THEN r.hi END), coalesce(max(CASE x.slot WHEN 7 THEN r.total END), 0), coalesce(max(CASE x.slot WHEN 7 THEN r.n END), 0)
+            FROM rollup r JOIN series_slots x ON x.series_id = r.series_id WHERE x.slot IS NOT NULL
+            GROUP BY x.source_id, r.minute ORDER BY 1, 2;
+        DROP TABLE series_slots;
+        DROP TABLE raw;
+        DROP TABLE rollup;
+        DROP TABLE series;
+        """,
     ];
 }

@@ -11,7 +11,7 @@ namespace Gantry.Server.Telemetry;
 /// </summary>
 internal sealed class TelemetryWriter(TelemetryIngest ingest, TelemetryStore store, ILogger<TelemetryWriter> logger) : BackgroundService
 {
-    /// <summary>Most summaries written in one transaction (~67 samples each for an 8-GPU node).</summary>
+    /// <summary>Most summaries written in one transaction (9 rows each for an 8-GPU node).</summary>
     public const int MaxBatch = 2_000;
 
     private long _batches;

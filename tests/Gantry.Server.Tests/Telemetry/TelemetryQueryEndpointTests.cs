@@ -100,7 +100,7 @@ public sealed class TelemetryQueryEndpointTests
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM raw";
+        command.CommandText = "SELECT count(*) FROM samples";
         return (long)command.ExecuteScalar()!;
     }
 

@@ -95,9 +95,11 @@ public sealed class TelemetryStoreTests : IDisposable
         // Node: cpu and memory (power is null); GPU 0: every metric but temperature; GPU 1 is lost.
         Assert.Equal(2 + 7, stored);
         Assert.Equal(0, repeated);
-        Assert.Null(_store.FindSeries("n1", null, "power_watts"));
-        Assert.Null(_store.FindSeries("n1", 0, "temperature_celsius"));
+        Assert.Empty(_store.Query(_store.FindSeries("n1", null, "power_watts")!.Value, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5)));
+        Assert.Empty(_store.Query(_store.FindSeries("n1", 0, "temperature_celsius")!.Value, TelemetrySource.Rollup, at, at.AddMinutes(1), TimeSpan.FromMinutes(1)));
         Assert.Null(_store.FindSeries("n1", 1, "utilization"));
+        Assert.Null(_store.FindSeries("n1", 0, "no_such_metric"));
+        Assert.Null(_store.FindSeries("n1", null, "utilization"));
         var throttled = _store.FindSeries("n1", 0, "throttled")!.Value;
         var point = Assert.Single(_store.Query(throttled, TelemetrySource.Rollup, at, at.AddMinutes(1), TimeSpan.FromMinutes(1)));
         Assert.Equal(1, point.Value);
@@ -116,8 +118,8 @@ public sealed class TelemetryStoreTests : IDisposable
 
         var (raw, rollup) = _store.DeleteBefore(recent - TimeSpan.FromHours(24), recent - TimeSpan.FromDays(30));
 
-        // Node: cpu and memory; GPU 0: all eight metrics.
-        Assert.Equal(2 + 8, raw);
+        // One row for the node, one for GPU 0.
+        Assert.Equal(2, raw);
         Assert.Equal(0, rollup);
         var rawLeft = Assert.Single(_store.Query(series, TelemetrySource.Raw, old, recent.AddMinutes(1), TimeSpan.FromSeconds(30)));
         Assert.Equal(0.6, rawLeft.Value, 12);
@@ -127,8 +129,8 @@ public sealed class TelemetryStoreTests : IDisposable
         var now = _clock.GetUtcNow();
         (raw, rollup) = _store.DeleteBefore(now - TimeSpan.FromHours(24), now - TimeSpan.FromDays(30));
 
-        Assert.Equal(2 + 8, raw);
-        Assert.Equal(2 + 8, rollup);
+        Assert.Equal(2, raw);
+        Assert.Equal(2, rollup);
         var rollupLeft = Assert.Single(_store.Query(series, TelemetrySource.Rollup, old, recent.AddMinutes(1), TimeSpan.FromMinutes(1)));
         Assert.Equal(0.6, rollupLeft.Value, 12);
     }
@@ -207,7 +209,7 @@ public sealed class TelemetryStoreTests : IDisposable
 
         var (raw, rollup) = _store.DeleteBefore(at.AddHours(1), at.AddDays(-30));
 
-        Assert.Equal(2 * (2 + 8), raw);
+        Assert.Equal(2 * 2, raw);
         Assert.Equal(0, rollup);
         Assert.Empty(_store.Query(series, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5)));
         var point = Assert.Single(_store.Query(series, TelemetrySource.Rollup, at, at.AddMinutes(1), TimeSpan.FromMinutes(1)));
@@ -225,9 +227,9 @@ public sealed class TelemetryStoreTests : IDisposable
             v1.Open();
             using var command = v1.CreateCommand();
             command.CommandText = TelemetryMigrations.Scripts[0] + $"""
-                INSERT INTO series (id, node_id, gpu, metric) VALUES (7, 'n1', -1, 'cpu_utilization');
-                INSERT INTO raw (series_id, time, value) VALUES (7, {ms}, 0.2), (7, {ms + 5_000}, 0.4);
-                INSERT INTO rollup (series_id, minute, lo, hi, total, n) VALUES (7, {ms - 3_600_000}, 0.1, 0.3, 0.4, 2), (7, {ms}, 0.2, 0.4, 0.6, 2);
+                INSERT INTO series (id, node_id, gpu, metric) VALUES (7, 'n1', -1, 'cpu_utilization'), (8, 'n1', 0, 'power_watts'), (9, 'n1', 0, 'utilization');
+                INSERT INTO raw (series_id, time, value) VALUES (7, {ms}, 0.2), (7, {ms + 5_000}, 0.4), (8, {ms}, 300), (9, {ms}, 0.75), (9, {ms + 5_000}, 0.25);
+                INSERT INTO rollup (series_id, minute, lo, hi, total, n) VALUES (7, {ms - 3_600_000}, 0.1, 0.3, 0.4, 2), (7, {ms}, 0.2, 0.4, 0.6, 2), (8, {ms - 3_600_000}, 250, 350, 600, 2);
                 PRAGMA user_version = 1;
                 """;
             command.ExecuteNonQuery();
@@ -237,11 +239,20 @@ public sealed class TelemetryStoreTests : IDisposable
         // A late sample in the newest migrated minute: that minute was rolled up by version 1.
         store.Write([new TelemetryItem("n1", at.AddSeconds(10), Summary(at.AddSeconds(10), 0.9))]);
 
-        Assert.Equal(7, store.FindSeries("n1", null, "cpu_utilization"));
-        var raw = store.Query(7, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5));
+        var cpu = store.FindSeries("n1", null, "cpu_utilization")!.Value;
+        var raw = store.Query(cpu, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5));
         Assert.Equal([0.2, 0.4, 0.9], raw.Select(p => p.Value));
         Assert.Equal(at, raw[0].T);
-        var rollups = store.Query(7, TelemetrySource.Rollup, at.AddHours(-1), at.AddMinutes(1), TimeSpan.FromMinutes(1));
+        // Two metrics of one GPU, each in its own column of the same rows.
+        var utilization = store.FindSeries("n1", 0, "utilization")!.Value;
+        Assert.Equal([0.75, 0.25, 0.9], store.Query(utilization, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5)).Select(p => p.Value));
+        var power = store.FindSeries("n1", 0, "power_watts")!.Value;
+        Assert.Equal(utilization.Source, power.Source);
+        Assert.Equal([300.0, 300.0], store.Query(power, TelemetrySource.Raw, at, at.AddMinutes(1), TimeSpan.FromSeconds(5)).Select(p => p.Value));
+        var powerRollups = store.Query(power, TelemetrySource.Rollup, at.AddHours(-1), at.AddMinutes(1), TimeSpan.FromMinutes(1));
+        Assert.Equal([300.0, 300.0], powerRollups.Select(p => p.Value));
+        Assert.Equal(250, powerRollups[0].Min, 12);
+        var rollups = store.Query(cpu, TelemetrySource.Rollup, at.AddHours(-1), at.AddMinutes(1), TimeSpan.FromMinutes(1));
         Assert.Equal(2, rollups.Count);
         Assert.Equal(0.2, rollups[0].Value, 12);
         Assert.Equal(at, rollups[1].T);
