@@ -33,10 +33,23 @@
  *   gpu.I.lost=1               every call on the GPU (and its MIG devices) returns
  *                              GPU_IS_LOST (15); the handle itself is still handed out
  *   gpu.I.KEY=VALUE            a reading, VALUE as below. KEYs and what returns them:
- *     memory_total memory_used memory_free      GetMemoryInfo (bytes)
+ *     memory_total memory_used memory_free      GetMemoryInfo_v2 (bytes); GetMemoryInfo (v1)
+ *     memory_reserved                            GetMemoryInfo_v2's reserved; v1 answers
+ *                                                used + reserved as used, as drivers do
+ *                                                (default 512 MiB); _v2 wants version
+ *                                                0x02000028, else ARGUMENT_VERSION_MISMATCH
+ *     memory_v2                                  an error code GetMemoryInfo_v2 alone answers
  *     util_gpu util_mem                          GetUtilizationRates (%)
- *     temp                                       GetTemperature (C)
- *     mem_temp                                   field 82 (C)
+ *     temp                                       GetTemperatureV (version 0x0100000C, else
+ *                                                ARGUMENT_VERSION_MISMATCH) and GetTemperature (C)
+ *     temp_v                                     an error code GetTemperatureV alone answers
+ *     deprecated                                 an error code the entry points NVML 13.0
+ *                                                deprecated answer (GetTemperature,
+ *                                                GetCurrentClocksThrottleReasons), as a driver
+ *                                                that dropped them would (default 0: they work)
+ *     mem_temp                                   field 82 (C); `lost` makes only that field
+ *                                                value say GPU_IS_LOST, the call succeeding
+ *     recovery_action                            field 230, GET_GPU_RECOVERY_ACTION (default 0)
  *     power_mw                                   GetPowerUsage
  *     energy_mj energy_step_mj                   GetTotalEnergyConsumption returns energy_mj
  *                                                and then adds energy_step_mj (default 1000)
@@ -47,22 +60,30 @@
  *     ecc_corrected_volatile ecc_uncorrected_volatile
  *     ecc_corrected_aggregate ecc_uncorrected_aggregate
  *     retired_sbe retired_dbe                    GetRetiredPages counts
+ *     retired_null                               1: a NULL addresses buffer is answered
+ *                                                INVALID_ARGUMENT, as some drivers do
  *     remapped_corr remapped_unc remapped_pending remapped_failure
  *     pcie_replay pcie_gen pcie_width
  *     pci                                        GetPciInfo_v3 (only an error code matters)
  *     nvlinks                                    links reported by GetNvLinkState (default 0:
  *                                                NOT_SUPPORTED; N: links 0..N-1, then
- *                                                INVALID_ARGUMENT)
+ *                                                INVALID_ARGUMENT; at most 36)
  *     events                                     GetSupportedEventTypes mask (default 0x401f)
  *     processes                                  an error code, or the list (see below)
+ *     process_stride                             bytes per process entry written: 24 (the
+ *                                                header's, default), 16 (v1 layout) or 32
+ *                                                (v2 plus an 8-byte counter), as drivers have;
+ *                                                *infoCount is taken as a count of such entries
  *     mig                                        GetMigMode current mode (default 0)
  *     mig_max                                    GetMaxMigDeviceCount (default 7)
  *   gpu.I.nvlink.L.remote=BUSID  the link's remote PCI bus id (GetNvLinkRemotePciInfo_v2;
  *                              NOT_SUPPORTED when not given; missing in the old-driver build)
- *   gpu.I.nvlink.L.KEY=VALUE   per link: active (default 1), tx_kib (default 1000*(L+1)),
- *                              rx_kib (2000*(L+1)), crc (L), replay (10+L), recovery (20+L);
- *                              the counters are answered through GetFieldValues 138/139/38/52/59
- *   gpu.I.processes=PID:BYTES,PID:BYTES    compute processes; BYTES may be `na`
+ *   gpu.I.nvlink.L.KEY=VALUE   per link: active (default 1; an error code fails that link's
+ *                              GetNvLinkState only), tx_kib (default 1000*(L+1)),
+ *                              rx_kib (2000*(L+1)), crc_flit (L), crc_data (30+L), replay (10+L),
+ *                              recovery (20+L); the counters are answered through
+ *                              GetFieldValues 138/139/38/45/52/59
+ *   gpu.I.processes=PID:BYTES,PID:BYTES    compute processes (at most 64); BYTES may be `na`
  *                              (NVML_VALUE_NOT_AVAILABLE); an empty value is no processes
  *   gpu.I.mig.K.KEY=VALUE      MIG device K exists once any of its keys is given:
  *                              uuid (text), memory_total, memory_used, gi, ci
@@ -73,9 +94,10 @@
  *
  * OLD DRIVER (-DFAKE_NVML_OLD_DRIVER) lacks: nvmlSystemGetCudaDriverVersion_v2,
  * nvmlDeviceGetTotalEnergyConsumption, nvmlDeviceGetCurrentClocksEventReasons (the
- * ThrottleReasons name stays), nvmlDeviceGetRemappedRows, nvmlDeviceGetFieldValues,
- * nvmlDeviceGetComputeRunningProcesses_v3, nvmlEventSetWait_v2 (nvmlEventSetWait stays) and
- * the MIG functions.
+ * ThrottleReasons name stays), nvmlDeviceGetMemoryInfo_v2 (GetMemoryInfo stays),
+ * nvmlDeviceGetTemperatureV (GetTemperature stays), nvmlDeviceGetRemappedRows,
+ * nvmlDeviceGetFieldValues, nvmlDeviceGetComputeRunningProcesses_v3, nvmlEventSetWait_v2
+ * (nvmlEventSetWait stays) and the MIG functions.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -84,7 +106,7 @@
 #include <time.h>
 
 #define MAX_GPUS 16
-#define MAX_LINKS 18
+#define MAX_LINKS 36 /* NVML_NVLINK_MAX_LINKS of the 13.x header */
 #define MAX_PROCS 64
 #define MAX_MIG 8
 #define MAX_XIDS 256
@@ -94,6 +116,8 @@ typedef void *nvmlDevice_t;
 typedef void *nvmlEventSet_t;
 
 typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
+typedef struct { unsigned int version; unsigned long long total, reserved, free, used; } nvmlMemory_v2_t;
+typedef struct { unsigned int version; int sensorType; int temperature; } nvmlTemperature_t;
 typedef struct { unsigned int gpu, memory; } nvmlUtilization_t;
 typedef struct {
     char busIdLegacy[16];
@@ -118,10 +142,15 @@ typedef struct {
     union { double d; unsigned int ui; unsigned long ul; unsigned long long ull; long long sll; int si; } value;
 } nvmlFieldValue_t;
 
+_Static_assert(sizeof(nvmlMemory_v2_t) == 40, "nvmlMemory_v2_t");
+_Static_assert(sizeof(nvmlTemperature_t) == 12, "nvmlTemperature_t");
 _Static_assert(sizeof(nvmlPciInfo_t) == 68, "nvmlPciInfo_t");
 _Static_assert(sizeof(nvmlProcessInfo_t) == 24, "nvmlProcessInfo_t");
 _Static_assert(sizeof(nvmlEventData_t) == 32, "nvmlEventData_t");
 _Static_assert(sizeof(nvmlFieldValue_t) == 40, "nvmlFieldValue_t");
+
+#define MEMORY_V2_VERSION (40u | (2u << 24))
+#define TEMPERATURE_V1_VERSION (12u | (1u << 24))
 
 /* A scripted reading: an error code, or success with a value. */
 typedef struct { int ret; unsigned long long v; } val_t;
@@ -133,7 +162,8 @@ enum {
     K_ECC_CV, K_ECC_UV, K_ECC_CA, K_ECC_UA, K_RET_SBE, K_RET_DBE,
     K_REMAP_CORR, K_REMAP_UNC, K_REMAP_PENDING, K_REMAP_FAIL,
     K_PCIE_REPLAY, K_PCIE_GEN, K_PCIE_WIDTH, K_PCI, K_NVLINKS, K_EVENTS, K_PROCESSES,
-    K_MIG, K_MIG_MAX, K_COUNT
+    K_MIG, K_MIG_MAX, K_MEM_RESERVED, K_DEPRECATED, K_RECOVERY, K_RET_NULL, K_PROC_STRIDE,
+    K_MEM_V2, K_TEMP_V, K_COUNT
 };
 
 static const struct { const char *name; int key; unsigned long long def; } KEYS[] = {
@@ -153,11 +183,14 @@ static const struct { const char *name; int key; unsigned long long def; } KEYS[
     {"pcie_replay", K_PCIE_REPLAY, 0}, {"pcie_gen", K_PCIE_GEN, 5}, {"pcie_width", K_PCIE_WIDTH, 16},
     {"pci", K_PCI, 0}, {"nvlinks", K_NVLINKS, 0}, {"events", K_EVENTS, 0x401f},
     {"processes", K_PROCESSES, 0}, {"mig", K_MIG, 0}, {"mig_max", K_MIG_MAX, 7},
+    {"memory_reserved", K_MEM_RESERVED, 536870912ULL}, {"deprecated", K_DEPRECATED, 0},
+    {"recovery_action", K_RECOVERY, 0}, {"retired_null", K_RET_NULL, 0}, {"process_stride", K_PROC_STRIDE, 24},
+    {"memory_v2", K_MEM_V2, 0}, {"temp_v", K_TEMP_V, 0},
 };
 #define NKEYS ((int)(sizeof(KEYS) / sizeof(KEYS[0])))
 
-enum { L_ACTIVE, L_TX, L_RX, L_CRC, L_REPLAY, L_RECOVERY, L_COUNT };
-static const char *LINK_KEYS[L_COUNT] = {"active", "tx_kib", "rx_kib", "crc", "replay", "recovery"};
+enum { L_ACTIVE, L_TX, L_RX, L_CRC_FLIT, L_CRC_DATA, L_REPLAY, L_RECOVERY, L_COUNT };
+static const char *LINK_KEYS[L_COUNT] = {"active", "tx_kib", "rx_kib", "crc_flit", "crc_data", "replay", "recovery"};
 
 /* Handles point at one of these; `kind` tells a GPU from a MIG device. */
 typedef struct { int kind; int gpu; int mig; } handle_t;
@@ -235,7 +268,8 @@ static void reset_state(void)
             g->link[l][L_ACTIVE].v = 1;
             g->link[l][L_TX].v = 1000ULL * (l + 1);
             g->link[l][L_RX].v = 2000ULL * (l + 1);
-            g->link[l][L_CRC].v = l;
+            g->link[l][L_CRC_FLIT].v = l;
+            g->link[l][L_CRC_DATA].v = 30 + l;
             g->link[l][L_REPLAY].v = 10 + l;
             g->link[l][L_RECOVERY].v = 20 + l;
         }
@@ -532,7 +566,8 @@ static nvmlReturn_t get_memory(nvmlDevice_t d, nvmlMemory_t *m)
     }
     if (g->v[K_MEM_TOTAL].ret) return g->v[K_MEM_TOTAL].ret;
     m->total = g->v[K_MEM_TOTAL].v;
-    m->used = g->v[K_MEM_USED].v;
+    /* v1 counts what the driver and firmware reserve as used. */
+    m->used = g->v[K_MEM_USED].v + g->v[K_MEM_RESERVED].v;
     m->free = g->v[K_MEM_FREE].v;
     return 0;
 }
@@ -541,6 +576,40 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
     LOCKED(get_memory(device, memory));
 }
+
+#ifndef FAKE_NVML_OLD_DRIVER
+static nvmlReturn_t get_memory_v2(nvmlDevice_t d, nvmlMemory_v2_t *m)
+{
+    gpu_t *g;
+    nvmlReturn_t r = gpu_of(d, &g);
+    if (r) return r;
+    if (m == NULL) return 2;
+    if (m->version != MEMORY_V2_VERSION) return 25;
+    if (g->v[K_MEM_V2].ret) return g->v[K_MEM_V2].ret;
+    handle_t *h = (handle_t *)d;
+    if (h->kind == 2) {
+        nvmlMemory_t v1;
+        r = get_memory(d, &v1);
+        if (r) return r;
+        m->total = v1.total;
+        m->reserved = 0;
+        m->used = v1.used;
+        m->free = v1.free;
+        return 0;
+    }
+    if (g->v[K_MEM_TOTAL].ret) return g->v[K_MEM_TOTAL].ret;
+    m->total = g->v[K_MEM_TOTAL].v;
+    m->reserved = g->v[K_MEM_RESERVED].v;
+    m->used = g->v[K_MEM_USED].v;
+    m->free = g->v[K_MEM_FREE].v;
+    return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
+{
+    LOCKED(get_memory_v2(device, memory));
+}
+#endif
 
 static nvmlReturn_t get_util(nvmlDevice_t d, nvmlUtilization_t *u)
 {
@@ -553,10 +622,48 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_
     LOCKED(get_util(device, utilization));
 }
 
+/* What an entry point NVML 13.0 deprecated answers: the scripted `deprecated` code, else 0. */
+static nvmlReturn_t deprecated_ret(nvmlDevice_t d)
+{
+    gpu_t *g;
+    nvmlReturn_t r = gpu_of(d, &g);
+    return r ? r : g->v[K_DEPRECATED].ret;
+}
+
+static nvmlReturn_t get_temperature(nvmlDevice_t d, int sensorType, unsigned int *temp)
+{
+    nvmlReturn_t r = deprecated_ret(d);
+    if (r) return r;
+    return sensorType != 0 ? 2 : read_u32(d, K_TEMP, temp);
+}
+
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, int sensorType, unsigned int *temp)
 {
-    LOCKED(sensorType != 0 ? 2 : read_u32(device, K_TEMP, temp));
+    LOCKED(get_temperature(device, sensorType, temp));
 }
+
+#ifndef FAKE_NVML_OLD_DRIVER
+static nvmlReturn_t get_temperature_v(nvmlDevice_t d, nvmlTemperature_t *t)
+{
+    unsigned int value;
+    if (t == NULL) return 2;
+    if (t->version != TEMPERATURE_V1_VERSION) return 25;
+    if (t->sensorType != 0) return 2;
+    gpu_t *g;
+    nvmlReturn_t r = gpu_of(d, &g);
+    if (r) return r;
+    if (g->v[K_TEMP_V].ret) return g->v[K_TEMP_V].ret;
+    r = read_u32(d, K_TEMP, &value);
+    if (r) return r;
+    t->temperature = (int)value;
+    return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetTemperatureV(nvmlDevice_t device, nvmlTemperature_t *temperature)
+{
+    LOCKED(get_temperature_v(device, temperature));
+}
+#endif
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power)
 {
@@ -634,9 +741,15 @@ nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t device, unsigne
 }
 #endif
 
+static nvmlReturn_t throttle_reasons(nvmlDevice_t d, unsigned long long *reasons)
+{
+    nvmlReturn_t r = deprecated_ret(d);
+    return r ? r : read_u64(d, K_REASONS, reasons);
+}
+
 nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device, unsigned long long *reasons)
 {
-    LOCKED(read_u64(device, K_REASONS, reasons));
+    LOCKED(throttle_reasons(device, reasons));
 }
 
 nvmlReturn_t nvmlDeviceGetPerformanceState(nvmlDevice_t device, unsigned int *pState)
@@ -666,6 +779,7 @@ static nvmlReturn_t retired_pages(nvmlDevice_t d, int cause, unsigned int *pageC
     nvmlReturn_t r = cause < 0 || cause > 1 ? 2 : read_u32(d, cause == 0 ? K_RET_SBE : K_RET_DBE, &n);
     if (r) return r;
     if (pageCount == NULL) return 2;
+    if (addresses == NULL && g_gpus[((handle_t *)d)->gpu].v[K_RET_NULL].v) return 2;
     if (*pageCount < n) { *pageCount = n; return 7; }
     for (unsigned int i = 0; i < n; i++) if (addresses) addresses[i] = 0x1000ULL * (i + 1);
     *pageCount = n;
@@ -753,7 +867,9 @@ static void field_value(gpu_t *g, nvmlFieldValue_t *f)
     case 82: v = g->v[K_MEM_TEMP]; break;
     case 138: link_field = L_TX; break;
     case 139: link_field = L_RX; break;
-    case 38: link_field = L_CRC; break;
+    case 38: link_field = L_CRC_FLIT; break;
+    case 45: link_field = L_CRC_DATA; break;
+    case 230: v = g->v[K_RECOVERY]; break;
     case 52: link_field = L_REPLAY; break;
     case 59: link_field = L_RECOVERY; break;
     default: break;
@@ -765,7 +881,7 @@ static void field_value(gpu_t *g, nvmlFieldValue_t *f)
     f->timestamp = 1;
     f->latencyUsec = 0;
     f->nvmlReturn = v.ret;
-    if (f->fieldId == 82) { f->valueType = 1; f->value.ui = (unsigned int)v.v; }
+    if (f->fieldId == 82 || f->fieldId == 230) { f->valueType = 1; f->value.ui = (unsigned int)v.v; }
     else { f->valueType = 3; f->value.ull = v.v; }
 }
 
@@ -784,7 +900,12 @@ nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount, nvml
     LOCKED(field_values(device, valuesCount, values));
 }
 
-static nvmlReturn_t processes(nvmlDevice_t d, unsigned int *count, nvmlProcessInfo_t *infos)
+/*
+ * Writes the list at the scripted entry size (process_stride), trusting *count as the number
+ * of such entries the buffer holds, as a driver would: pid at 0, used memory at 8, then (24 and
+ * 32 bytes) the instance ids at 16 and 20, then (32 bytes) a zero 8-byte counter.
+ */
+static nvmlReturn_t processes(nvmlDevice_t d, unsigned int *count, void *infos)
 {
     gpu_t *g;
     nvmlReturn_t r = gpu_of(d, &g);
@@ -792,14 +913,27 @@ static nvmlReturn_t processes(nvmlDevice_t d, unsigned int *count, nvmlProcessIn
     if (count == NULL) return 2;
     if (g->v[K_PROCESSES].ret) return g->v[K_PROCESSES].ret;
     unsigned int n = (unsigned int)g->nprocs;
+    size_t stride = (size_t)g->v[K_PROC_STRIDE].v;
+    if (stride != 16 && stride != 24 && stride != 32) return 999;
     if (*count < n) { *count = n; return 7; }
     if (n > 0 && infos == NULL) return 2;
-    memcpy(infos, g->procs, n * sizeof *infos);
+    for (unsigned int i = 0; i < n; i++) {
+        unsigned char entry[32];
+        const nvmlProcessInfo_t *p = &g->procs[i];
+        memset(entry, 0, sizeof entry);
+        memcpy(entry, &p->pid, 4);
+        memcpy(entry + 8, &p->usedGpuMemory, 8);
+        if (stride >= 24) {
+            memcpy(entry + 16, &p->gpuInstanceId, 4);
+            memcpy(entry + 20, &p->computeInstanceId, 4);
+        }
+        memcpy((unsigned char *)infos + i * stride, entry, stride);
+    }
     *count = n;
     return 0;
 }
 
-nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos)
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount, void *infos)
 {
     LOCKED(processes(device, infoCount, infos));
 }

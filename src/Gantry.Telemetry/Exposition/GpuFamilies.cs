@@ -38,6 +38,7 @@ internal static class GpuFamilies
         Gauge(w, gpus, "gantry_gpu_memory_total_bytes", "GPU memory in total.", static g => g.MemoryTotalBytes);
         Gauge(w, gpus, "gantry_gpu_memory_used_bytes", "GPU memory in use.", static g => g.MemoryUsedBytes);
         Gauge(w, gpus, "gantry_gpu_memory_free_bytes", "GPU memory free.", static g => g.MemoryFreeBytes);
+        Gauge(w, gpus, "gantry_gpu_memory_reserved_bytes", "GPU memory the driver and firmware reserve, not counted in use (NVML v2 memory info).", static g => g.MemoryReservedBytes);
         Gauge(w, gpus, "gantry_gpu_utilization_ratio", "Fraction of the last sample period one or more kernels ran on the GPU (0-1).", static g => g.UtilizationGpuPercent / 100);
         Gauge(w, gpus, "gantry_gpu_memory_utilization_ratio", "Fraction of the last sample period GPU memory was read or written (0-1).", static g => g.UtilizationMemoryPercent / 100);
         Gauge(w, gpus, "gantry_gpu_temperature_celsius", "GPU core temperature.", static g => g.TemperatureCelsius);
@@ -178,12 +179,13 @@ internal static class GpuFamilies
         NvLink(w, gpus, "gantry_gpu_nvlink_transmit_bytes_total", "Bytes sent over the NVLink link.", static l => l.TransmitBytes);
         NvLink(w, gpus, "gantry_gpu_nvlink_receive_bytes_total", "Bytes received over the NVLink link.", static l => l.ReceiveBytes);
 
-        w.Family("gantry_gpu_nvlink_errors_total", "counter", "NVLink errors per link: CRC (data), replay and recovery.");
+        w.Family("gantry_gpu_nvlink_errors_total", "counter", "NVLink errors per link: CRC in flow-control units (crc_flit) and in data (crc_data), replay and recovery.");
         foreach (var g in gpus)
         {
             foreach (var l in g.NvLinks)
             {
-                LinkError(w, g, l, "crc", l.CrcErrors);
+                LinkError(w, g, l, "crc_flit", l.CrcFlitErrors);
+                LinkError(w, g, l, "crc_data", l.CrcDataErrors);
                 LinkError(w, g, l, "replay", l.ReplayErrors);
                 LinkError(w, g, l, "recovery", l.RecoveryErrors);
             }

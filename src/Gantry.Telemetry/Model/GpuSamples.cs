@@ -1,15 +1,24 @@
+using System.Text.Json.Serialization;
+
 namespace Gantry.Telemetry.Model;
 
-/// <summary>One NVLink link of a GPU. Counters are null where the GPU does not report them.</summary>
+/// <summary>
+/// One NVLink link of a GPU. Counters are null where the GPU does not report them.
+/// <paramref name="CrcFlitErrors"/> counts CRC errors in flow-control units (flits, NVML field 38);
+/// <see cref="CrcDataErrors"/> those in data packets (field 45).
+/// </summary>
 public sealed record NvLinkSample(
     int Link,
     bool Active,
     ulong? TransmitBytes,
     ulong? ReceiveBytes,
-    ulong? CrcErrors,
+    ulong? CrcFlitErrors,
     ulong? ReplayErrors,
     ulong? RecoveryErrors)
 {
+    /// <summary>CRC errors in data packets (NVML's data CRC total); null where the GPU does not report it.</summary>
+    public ulong? CrcDataErrors { get; init; }
+
     /// <summary>
     /// PCI bus id of the device at the other end of the link (another GPU, or an NVSwitch), when
     /// known; the agent maps it to the peer GPU's index for NVLink-aware placement.
@@ -39,8 +48,14 @@ public sealed record GpuSample
     public bool Lost { get; init; }
 
     public ulong? MemoryTotalBytes { get; init; }
+    /// <summary>
+    /// Memory allocated on the GPU. From NVML's v2 memory info where the driver has it, which
+    /// leaves out <see cref="MemoryReservedBytes"/>; from v1 otherwise, which counts it.
+    /// </summary>
     public ulong? MemoryUsedBytes { get; init; }
     public ulong? MemoryFreeBytes { get; init; }
+    /// <summary>Memory the driver and firmware reserve for themselves (NVML v2 memory info only).</summary>
+    public ulong? MemoryReservedBytes { get; init; }
     public double? UtilizationGpuPercent { get; init; }
     public double? UtilizationMemoryPercent { get; init; }
     public double? TemperatureCelsius { get; init; }
@@ -83,6 +98,11 @@ public sealed record GpuSample
     public ulong? LastXid { get; init; }
     public bool? MigEnabled { get; init; }
     public IReadOnlyList<MigInstanceSample> MigInstances { get; init; } = [];
+    /// <summary>
+    /// What the driver says the GPU needs to recover from its faults (NVML's
+    /// <c>NVML_FI_DEV_GET_GPU_RECOVERY_ACTION</c>); null where the driver does not report it.
+    /// </summary>
+    public GpuRecoveryAction? RecoveryAction { get; init; }
 
     private static readonly IReadOnlyDictionary<ulong, ulong> EmptyXids = new Dictionary<ulong, ulong>();
 }
@@ -102,6 +122,32 @@ public sealed record GpuSnapshot(
 {
     /// <summary>No GPU source at all: no series, one clear line in /status.</summary>
     public static GpuSnapshot Unavailable(string message) => new("unavailable", message, null, null, null, []);
+}
+
+/// <summary>
+/// NVML's <c>nvmlDeviceGpuRecoveryAction_t</c>: what a GPU needs before it can be trusted again.
+/// A value a newer driver adds is kept as its number.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<GpuRecoveryAction>))]
+public enum GpuRecoveryAction
+{
+    /// <summary>Nothing: the GPU is healthy or recovered on its own.</summary>
+    None = 0,
+
+    /// <summary>Reset the GPU (nvidia-smi -r) once no process uses it.</summary>
+    GpuReset = 1,
+
+    /// <summary>Reboot the node: a GPU reset cannot recover it.</summary>
+    NodeReboot = 2,
+
+    /// <summary>Stop peer-to-peer traffic to and from the GPU (drain P2P), then it recovers.</summary>
+    DrainP2P = 3,
+
+    /// <summary>Let the running work finish (drain), then reset the GPU.</summary>
+    DrainAndReset = 4,
+
+    /// <summary>Reset the GPU through its bus (a secondary bus reset); newer drivers only.</summary>
+    GpuResetBus = 5,
 }
 
 /// <summary>The NVML clock-event (throttle) reason bits and the label value each is exported as.</summary>

@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Model;
@@ -16,6 +19,9 @@ namespace Gantry.Telemetry.Nvml;
 /// </summary>
 public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 {
+    /// <summary>The 8-byte pattern the process buffer is filled with before the call; no pid, memory size or instance id looks like it.</summary>
+    private const ulong ProcessSentinel = 0xA5C3_96E1_5A3C_691E;
+
     private static readonly TimeSpan InitRetryInterval = TimeSpan.FromSeconds(60);
     private static readonly IReadOnlyDictionary<ulong, ulong> NoXids = new Dictionary<ulong, ulong>();
 
@@ -229,12 +235,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             return reader.Lost ? LostSample(index) : Placeholder(index);
         }
 
-        ulong? memTotal = null, memUsed = null, memFree = null;
-        NvmlMemory memory;
-        if (Has(NvmlFunction.DeviceGetMemoryInfo) && reader.Ok(NvmlNative.DeviceGetMemoryInfo(handle, &memory)))
-        {
-            (memTotal, memUsed, memFree) = (memory.Total, memory.Used, memory.Free);
-        }
+        var memory = ReadMemory(handle, ref reader);
 
         if (reader.Lost)
         {
@@ -250,7 +251,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         }
 
         uint value;
-        double? temperature = Has(NvmlFunction.DeviceGetTemperature) && reader.Ok(NvmlNative.DeviceGetTemperature(handle, NvmlConst.TemperatureGpu, &value)) ? value : null;
+        var temperature = ReadTemperature(handle, ref reader);
         double? power = Has(NvmlFunction.DeviceGetPowerUsage) && reader.Ok(NvmlNative.DeviceGetPowerUsage(handle, &value)) ? value / 1000.0 : null;
         ulong wide;
         double? energy = Has(NvmlFunction.DeviceGetTotalEnergyConsumption) && reader.Ok(NvmlNative.DeviceGetTotalEnergyConsumption(handle, &wide)) ? wide / 1000.0 : null;
@@ -269,7 +270,8 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         double? graphicsClock = Has(NvmlFunction.DeviceGetClockInfo) && reader.Ok(NvmlNative.DeviceGetClockInfo(handle, NvmlConst.ClockGraphics, &value)) ? value * 1e6 : null;
         double? maxSmClock = Has(NvmlFunction.DeviceGetMaxClockInfo) && reader.Ok(NvmlNative.DeviceGetMaxClockInfo(handle, NvmlConst.ClockSm, &value)) ? value * 1e6 : null;
 
-        // The throttle-reasons name is the older spelling of the same call; drivers before 535 have only it.
+        // The throttle-reasons name is the older spelling of the same call, deprecated in NVML 13.0;
+        // drivers before 535 have only it.
         ulong? reasons = NvmlLibrary.Has(NvmlFunction.DeviceGetCurrentClocksEventReasons)
             ? (reader.Ok(NvmlNative.DeviceGetCurrentClocksEventReasons(handle, &wide)) ? wide : null)
             : (Has(NvmlFunction.DeviceGetCurrentClocksThrottleReasons) && reader.Ok(NvmlNative.DeviceGetCurrentClocksThrottleReasons(handle, &wide)) ? wide : null);
@@ -292,7 +294,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         int? pcieGen = Has(NvmlFunction.DeviceGetCurrPcieLinkGeneration) && reader.Ok(NvmlNative.DeviceGetCurrPcieLinkGeneration(handle, &value)) ? (int)value : null;
         int? pcieWidth = Has(NvmlFunction.DeviceGetCurrPcieLinkWidth) && reader.Ok(NvmlNative.DeviceGetCurrPcieLinkWidth(handle, &value)) ? (int)value : null;
 
-        var (nvLinks, memoryTemperature) = ReadFields(handle, ref reader);
+        var (nvLinks, memoryTemperature, recoveryAction) = ReadFields(handle, ref reader);
         var processes = ReadProcesses(handle, ref reader);
         var (migEnabled, migInstances) = ReadMig(handle, ref reader);
 
@@ -308,9 +310,10 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             Uuid = identity.Uuid,
             Name = identity.Name,
             PciBusId = identity.PciBusId,
-            MemoryTotalBytes = memTotal,
-            MemoryUsedBytes = memUsed,
-            MemoryFreeBytes = memFree,
+            MemoryTotalBytes = memory?.Total,
+            MemoryUsedBytes = memory?.Used,
+            MemoryFreeBytes = memory?.Free,
+            MemoryReservedBytes = memory?.Reserved,
             UtilizationGpuPercent = utilGpu,
             UtilizationMemoryPercent = utilMem,
             TemperatureCelsius = temperature,
@@ -348,6 +351,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             LastXid = _events?.LastFor(index),
             MigEnabled = migEnabled,
             MigInstances = migInstances,
+            RecoveryAction = recoveryAction,
         };
     }
 
@@ -420,7 +424,66 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         return Has(NvmlFunction.DeviceGetTotalEccErrors) && reader.Ok(NvmlNative.DeviceGetTotalEccErrors(handle, errorType, counterType, &count)) ? count : null;
     }
 
-    /// <summary>Only the count: with a zero-size buffer NVML answers SUCCESS (none) or INSUFFICIENT_SIZE with the count.</summary>
+    /// <summary>
+    /// One memory reading: v2 where the library exports it (used without the reserved memory,
+    /// reserved apart); v1 on drivers without it, or when v2 fails other than by the GPU being
+    /// lost (a struct version the driver does not know, a device it does not serve): v1's used
+    /// counts the reserved memory, and reserved is unknown. Null when neither answers.
+    /// </summary>
+    private static unsafe MemoryReading? ReadMemory(nint handle, ref Reader reader)
+    {
+        if (Has(NvmlFunction.DeviceGetMemoryInfoV2))
+        {
+            var v2 = new NvmlMemoryV2 { Version = NvmlConst.MemoryV2Version };
+            var result = NvmlNative.DeviceGetMemoryInfoV2(handle, &v2);
+            if (reader.Ok(result))
+            {
+                return new MemoryReading(v2.Total, v2.Used, v2.Free, v2.Reserved);
+            }
+
+            if (reader.Lost)
+            {
+                return null;
+            }
+        }
+
+        NvmlMemory v1;
+        return Has(NvmlFunction.DeviceGetMemoryInfo) && reader.Ok(NvmlNative.DeviceGetMemoryInfo(handle, &v1))
+            ? new MemoryReading(v1.Total, v1.Used, v1.Free, null)
+            : null;
+    }
+
+    /// <summary>
+    /// The GPU core temperature: <c>nvmlDeviceGetTemperatureV</c> where the library exports it
+    /// (the old call is deprecated in NVML 13.0); the old call on drivers without it, or when
+    /// the new one fails other than by the GPU being lost.
+    /// </summary>
+    private static unsafe double? ReadTemperature(nint handle, ref Reader reader)
+    {
+        if (Has(NvmlFunction.DeviceGetTemperatureV))
+        {
+            var reading = new NvmlTemperature { Version = NvmlConst.TemperatureV1Version, SensorType = NvmlConst.TemperatureGpu };
+            var result = NvmlNative.DeviceGetTemperatureV(handle, &reading);
+            if (reader.Ok(result))
+            {
+                return reading.Temperature;
+            }
+
+            if (reader.Lost)
+            {
+                return null;
+            }
+        }
+
+        uint value;
+        return Has(NvmlFunction.DeviceGetTemperature) && reader.Ok(NvmlNative.DeviceGetTemperature(handle, NvmlConst.TemperatureGpu, &value)) ? value : null;
+    }
+
+    /// <summary>
+    /// The number of retired pages of one cause. A real buffer is always passed: the documented
+    /// size query (a NULL buffer with a zero count) is answered INVALID_ARGUMENT by some drivers.
+    /// The buffer grows while NVML answers INSUFFICIENT_SIZE with the count it needs.
+    /// </summary>
     private static unsafe uint? ReadRetiredPages(nint handle, int cause, ref Reader reader)
     {
         if (!NvmlLibrary.Has(NvmlFunction.DeviceGetRetiredPages))
@@ -428,55 +491,98 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             return null;
         }
 
+        const int InitialPages = 64;
+        Span<ulong> initial = stackalloc ulong[InitialPages];
+        var capacity = (uint)InitialPages;
+        var result = NvmlReturn.Unknown;
         uint count = 0;
-        var result = NvmlNative.DeviceGetRetiredPages(handle, cause, &count, null);
-        return result == NvmlReturn.InsufficientSize || reader.Ok(result) ? count : null;
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            ulong[]? rented = capacity > InitialPages ? ArrayPool<ulong>.Shared.Rent((int)capacity) : null;
+            try
+            {
+                var buffer = rented is null ? initial : rented.AsSpan(0, (int)capacity);
+                count = capacity;
+                fixed (ulong* addresses = buffer)
+                {
+                    result = NvmlNative.DeviceGetRetiredPages(handle, cause, &count, addresses);
+                }
+            }
+            finally
+            {
+                if (rented is not null)
+                {
+                    ArrayPool<ulong>.Shared.Return(rented);
+                }
+            }
+
+            if (result != NvmlReturn.InsufficientSize)
+            {
+                return reader.Ok(result) ? count : null;
+            }
+
+            // Pages retired between the calls: leave room for a few more.
+            capacity = Math.Max(count, capacity) + 16;
+        }
+
+        // Still short after growing: the count NVML asked room for is the number of pages.
+        return count;
     }
 
-    /// <summary>NVLink states (links 0.. until NVML says no more), their counters and the memory temperature.</summary>
-    private static unsafe (IReadOnlyList<NvLinkSample> Links, double? MemoryTemperature) ReadFields(nint handle, ref Reader reader)
+    /// <summary>
+    /// NVLink states, their counters, the memory temperature and the GPU recovery action. Every
+    /// link up to the header's <c>NVML_NVLINK_MAX_LINKS</c> is asked: a link whose state cannot
+    /// be read is left out and the next one is asked, as links need not be numbered without gaps.
+    /// </summary>
+    private static unsafe (IReadOnlyList<NvLinkSample> Links, double? MemoryTemperature, GpuRecoveryAction? RecoveryAction) ReadFields(nint handle, ref Reader reader)
     {
+        Span<int> linkIds = stackalloc int[NvmlConst.MaxNvLinks];
         Span<int> active = stackalloc int[NvmlConst.MaxNvLinks];
         var links = 0;
         if (NvmlLibrary.Has(NvmlFunction.DeviceGetNvLinkState))
         {
-            for (; links < NvmlConst.MaxNvLinks; links++)
+            for (var link = 0; link < NvmlConst.MaxNvLinks && !reader.Lost; link++)
             {
                 int isActive;
-                var result = NvmlNative.DeviceGetNvLinkState(handle, (uint)links, &isActive);
-                if (!reader.Ok(result))
+                if (reader.Ok(NvmlNative.DeviceGetNvLinkState(handle, (uint)link, &isActive)))
                 {
-                    break;
+                    linkIds[links] = link;
+                    active[links] = isActive;
+                    links++;
                 }
-
-                active[links] = isActive;
             }
         }
 
-        var remotes = RemoteBusIds(handle, active[..links], ref reader);
+        linkIds = linkIds[..links];
+        active = active[..links];
+        var remotes = RemoteBusIds(handle, linkIds, active, ref reader);
         if (!NvmlLibrary.Has(NvmlFunction.DeviceGetFieldValues))
         {
-            return (LinksWithoutCounters(active[..links], remotes), null);
+            return (LinksWithoutCounters(linkIds, active, remotes), null, null);
         }
 
-        // One call: memory temperature, then per link TX, RX (KiB), CRC, replay, recovery totals.
-        const int PerLink = 5;
+        // One call: memory temperature, recovery action, then per link TX, RX (KiB), CRC (flit),
+        // CRC (data), replay and recovery totals.
+        const int DeviceFields = 2;
+        const int PerLink = 6;
         ReadOnlySpan<uint> linkFields =
         [
             NvmlConst.FieldNvLinkThroughputDataTx, NvmlConst.FieldNvLinkThroughputDataRx,
-            NvmlConst.FieldNvLinkCrcTotal, NvmlConst.FieldNvLinkReplayTotal, NvmlConst.FieldNvLinkRecoveryTotal,
+            NvmlConst.FieldNvLinkCrcFlitTotal, NvmlConst.FieldNvLinkCrcDataTotal,
+            NvmlConst.FieldNvLinkReplayTotal, NvmlConst.FieldNvLinkRecoveryTotal,
         ];
-        Span<NvmlFieldValue> fields = stackalloc NvmlFieldValue[1 + (PerLink * NvmlConst.MaxNvLinks)];
-        fields = fields[..(1 + (PerLink * links))];
+        Span<NvmlFieldValue> fields = stackalloc NvmlFieldValue[DeviceFields + (PerLink * NvmlConst.MaxNvLinks)];
+        fields = fields[..(DeviceFields + (PerLink * links))];
         fields.Clear();
         fields[0].FieldId = NvmlConst.FieldMemoryTemperature;
-        for (var link = 0; link < links; link++)
+        fields[1].FieldId = NvmlConst.FieldGpuRecoveryAction;
+        for (var i = 0; i < links; i++)
         {
             for (var f = 0; f < PerLink; f++)
             {
-                ref var field = ref fields[1 + (link * PerLink) + f];
+                ref var field = ref fields[DeviceFields + (i * PerLink) + f];
                 field.FieldId = linkFields[f];
-                field.ScopeId = (uint)link;
+                field.ScopeId = (uint)linkIds[i];
             }
         }
 
@@ -488,34 +594,45 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 
         if (!reader.Ok(batch))
         {
-            return (LinksWithoutCounters(active[..links], remotes), null);
+            return (LinksWithoutCounters(linkIds, active, remotes), null, null);
+        }
+
+        // Each value carries its own result: one that says the GPU is lost means the whole GPU
+        // is, exactly as when a call returns it.
+        foreach (ref readonly var field in fields)
+        {
+            reader.Note(field.Return);
         }
 
         double? memoryTemperature = FieldValue(fields[0]) is { } temp ? temp : null;
+        GpuRecoveryAction? recoveryAction = FieldCounter(fields[1]) is { } action and <= int.MaxValue ? (GpuRecoveryAction)(int)action : null;
         var samples = new NvLinkSample[links];
-        for (var link = 0; link < links; link++)
+        for (var i = 0; i < links; i++)
         {
-            var row = fields.Slice(1 + (link * PerLink), PerLink);
-            samples[link] = new NvLinkSample(
-                link,
-                active[link] != 0,
+            var row = fields.Slice(DeviceFields + (i * PerLink), PerLink);
+            samples[i] = new NvLinkSample(
+                linkIds[i],
+                active[i] != 0,
                 FieldCounter(row[0]) * 1024,
                 FieldCounter(row[1]) * 1024,
                 FieldCounter(row[2]),
-                FieldCounter(row[3]),
-                FieldCounter(row[4]))
-            { RemotePciBusId = remotes?[link] };
+                FieldCounter(row[4]),
+                FieldCounter(row[5]))
+            {
+                CrcDataErrors = FieldCounter(row[3]),
+                RemotePciBusId = remotes?[i],
+            };
         }
 
-        return (samples, memoryTemperature);
+        return (samples, memoryTemperature, recoveryAction);
     }
 
-    private static NvLinkSample[] LinksWithoutCounters(ReadOnlySpan<int> active, string?[]? remotes)
+    private static NvLinkSample[] LinksWithoutCounters(ReadOnlySpan<int> linkIds, ReadOnlySpan<int> active, string?[]? remotes)
     {
-        var samples = new NvLinkSample[active.Length];
-        for (var link = 0; link < active.Length; link++)
+        var samples = new NvLinkSample[linkIds.Length];
+        for (var i = 0; i < linkIds.Length; i++)
         {
-            samples[link] = new NvLinkSample(link, active[link] != 0, null, null, null, null, null) { RemotePciBusId = remotes?[link] };
+            samples[i] = new NvLinkSample(linkIds[i], active[i] != 0, null, null, null, null, null) { RemotePciBusId = remotes?[i] };
         }
 
         return samples;
@@ -526,20 +643,20 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
     /// which is how the agent works out which GPUs of the node are NVLink peers. Null where NVML
     /// cannot say; null altogether for a driver without the call.
     /// </summary>
-    private static unsafe string?[]? RemoteBusIds(nint handle, ReadOnlySpan<int> active, ref Reader reader)
+    private static unsafe string?[]? RemoteBusIds(nint handle, ReadOnlySpan<int> linkIds, ReadOnlySpan<int> active, ref Reader reader)
     {
-        if (active.IsEmpty || !NvmlLibrary.Has(NvmlFunction.DeviceGetNvLinkRemotePciInfo))
+        if (linkIds.IsEmpty || !NvmlLibrary.Has(NvmlFunction.DeviceGetNvLinkRemotePciInfo))
         {
             return null;
         }
 
-        var remotes = new string?[active.Length];
-        for (var link = 0; link < active.Length; link++)
+        var remotes = new string?[linkIds.Length];
+        for (var i = 0; i < linkIds.Length; i++)
         {
             NvmlPciInfo pci;
-            if (active[link] != 0 && reader.Ok(NvmlNative.DeviceGetNvLinkRemotePciInfo(handle, (uint)link, &pci)))
+            if (active[i] != 0 && reader.Ok(NvmlNative.DeviceGetNvLinkRemotePciInfo(handle, (uint)linkIds[i], &pci)))
             {
-                remotes[link] = DecodeString(pci.BusId, 32);
+                remotes[i] = DecodeString(pci.BusId, 32);
             }
         }
 
@@ -587,7 +704,13 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         };
     }
 
-    /// <summary>Compute processes, growing the buffer while NVML says it is too small; null when unsupported.</summary>
+    /// <summary>
+    /// Compute processes; null when unsupported. The driver's entry size is measured, not
+    /// trusted: the buffer holds every entry at the largest stride seen (so whatever the driver
+    /// writes for the count we pass fits), is pre-filled with a sentinel, and the stride is
+    /// deduced from how far the entries reached (<see cref="DetectProcessStride"/>). The buffer
+    /// grows while NVML answers INSUFFICIENT_SIZE.
+    /// </summary>
     private static unsafe GpuProcessSample[]? ReadProcesses(nint handle, ref Reader reader)
     {
         if (!NvmlLibrary.Has(NvmlFunction.DeviceGetComputeRunningProcesses))
@@ -595,41 +718,99 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             return null;
         }
 
-        uint count = 0;
-        var result = NvmlNative.DeviceGetComputeRunningProcesses(handle, &count, null);
-        if (result == NvmlReturn.Success)
+        // Room for this many entries at first: most GPUs run a handful of processes.
+        var capacity = 32u;
+        var result = NvmlReturn.Unknown;
+        for (var attempt = 0; attempt < 4; attempt++)
         {
-            return [];
-        }
-
-        for (var attempt = 0; attempt < 4 && result == NvmlReturn.InsufficientSize; attempt++)
-        {
-            // Processes come and go between the calls: leave room for a few more.
-            var infos = new NvmlProcessInfo[count + 8];
-            count = (uint)infos.Length;
-            fixed (NvmlProcessInfo* buffer = infos)
+            var bytes = (int)capacity * NvmlConst.ProcessInfoStrideMax;
+            var rented = ArrayPool<byte>.Shared.Rent(bytes);
+            try
             {
-                result = NvmlNative.DeviceGetComputeRunningProcesses(handle, &count, buffer);
-            }
-
-            if (result == NvmlReturn.Success)
-            {
-                var samples = new GpuProcessSample[count];
-                for (var i = 0; i < samples.Length; i++)
+                var buffer = rented.AsSpan(0, bytes);
+                FillSentinel(buffer);
+                var count = capacity;
+                fixed (byte* infos = buffer)
                 {
-                    var info = infos[i];
-                    samples[i] = new GpuProcessSample(
-                        info.Pid,
-                        ProcessName(info.Pid),
-                        info.UsedGpuMemory == NvmlConst.ValueNotAvailable ? null : info.UsedGpuMemory);
+                    result = NvmlNative.DeviceGetComputeRunningProcesses(handle, &count, infos);
                 }
 
-                return samples;
+                if (result == NvmlReturn.Success)
+                {
+                    // A count beyond what we offered would be a driver fault: read no further than the buffer.
+                    count = Math.Min(count, capacity);
+                    return ParseProcesses(buffer, (int)count, DetectProcessStride(buffer, (int)count));
+                }
+
+                if (result != NvmlReturn.InsufficientSize)
+                {
+                    break;
+                }
+
+                // Processes come and go between the calls: leave room for a few more.
+                capacity = Math.Max(count, capacity) + 8;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rented);
             }
         }
 
         _ = reader.Ok(result);
         return null;
+    }
+
+    /// <summary>Fills a process buffer with the sentinel the stride is measured against.</summary>
+    internal static void FillSentinel(Span<byte> buffer) =>
+        MemoryMarshal.Cast<byte, ulong>(buffer).Fill(ProcessSentinel);
+
+    /// <summary>
+    /// The entry size the driver wrote: the smallest known stride (16, 24, 32) whose
+    /// <paramref name="count"/> entries reach as far as the driver's writes did (the last 8-byte
+    /// word that no longer holds the sentinel). Every entry field is 8-byte aligned in all three
+    /// layouts, so the last entry ends exactly on a word. When the writes reach beyond
+    /// <paramref name="count"/> entries of the largest stride, nothing can be deduced and the
+    /// header's 24 bytes are assumed.
+    /// </summary>
+    internal static int DetectProcessStride(ReadOnlySpan<byte> buffer, int count)
+    {
+        if (count <= 0)
+        {
+            return NvmlConst.ProcessInfoStrideV2;
+        }
+
+        var words = MemoryMarshal.Cast<byte, ulong>(buffer);
+        var last = words.Length - 1;
+        while (last >= 0 && words[last] == ProcessSentinel)
+        {
+            last--;
+        }
+
+        var extent = (long)(last + 1) * sizeof(ulong);
+        foreach (var stride in (ReadOnlySpan<int>)[NvmlConst.ProcessInfoStrideV1, NvmlConst.ProcessInfoStrideV2, NvmlConst.ProcessInfoStrideMax])
+        {
+            if ((long)stride * count >= extent)
+            {
+                return stride;
+            }
+        }
+
+        return NvmlConst.ProcessInfoStrideV2;
+    }
+
+    /// <summary>Reads pid and used memory of each entry at <paramref name="stride"/> bytes apart.</summary>
+    internal static GpuProcessSample[] ParseProcesses(ReadOnlySpan<byte> buffer, int count, int stride)
+    {
+        var samples = new GpuProcessSample[count];
+        for (var i = 0; i < samples.Length; i++)
+        {
+            var entry = buffer.Slice(i * stride, stride);
+            var pid = BinaryPrimitives.ReadUInt32LittleEndian(entry[NvmlConst.ProcessInfoPidOffset..]);
+            var used = BinaryPrimitives.ReadUInt64LittleEndian(entry[NvmlConst.ProcessInfoUsedMemoryOffset..]);
+            samples[i] = new GpuProcessSample(pid, ProcessName(pid), used == NvmlConst.ValueNotAvailable ? null : used);
+        }
+
+        return samples;
     }
 
     /// <summary>The process's command name from <c>/proc/PID/comm</c>; null where that cannot be read.</summary>
@@ -685,9 +866,8 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             uint gi, ci;
             uint? gpuInstance = Has(NvmlFunction.DeviceGetGpuInstanceId) && reader.Ok(NvmlNative.DeviceGetGpuInstanceId(mig, &gi)) ? gi : null;
             uint? computeInstance = Has(NvmlFunction.DeviceGetComputeInstanceId) && reader.Ok(NvmlNative.DeviceGetComputeInstanceId(mig, &ci)) ? ci : null;
-            NvmlMemory memory = default;
-            var hasMemory = Has(NvmlFunction.DeviceGetMemoryInfo) && reader.Ok(NvmlNative.DeviceGetMemoryInfo(mig, &memory));
-            instances.Add(new MigInstanceSample((int)i, uuid, gpuInstance, computeInstance, hasMemory ? memory.Total : null, hasMemory ? memory.Used : null));
+            var memory = ReadMemory(mig, ref reader);
+            instances.Add(new MigInstanceSample((int)i, uuid, gpuInstance, computeInstance, memory?.Total, memory?.Used));
         }
 
         return (true, instances);
@@ -735,6 +915,9 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 
     private sealed record GpuIdentity(string Uuid, string Name, string? PciBusId);
 
+    /// <summary>One memory reading; <see cref="Reserved"/> is null when it came from v1.</summary>
+    private readonly record struct MemoryReading(ulong Total, ulong Used, ulong Free, ulong? Reserved);
+
     /// <summary>
     /// Judges one call's result: success gives the reading; NOT_SUPPORTED, NO_PERMISSION,
     /// FUNCTION_NOT_FOUND and other failures give null; GPU_IS_LOST marks the whole GPU lost.
@@ -745,12 +928,17 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 
         public bool Ok(NvmlReturn result)
         {
+            Note(result);
+            return result == NvmlReturn.Success;
+        }
+
+        /// <summary>Takes note of a result that gives no reading of its own (a field value's).</summary>
+        public void Note(NvmlReturn result)
+        {
             if (result == NvmlReturn.GpuIsLost)
             {
                 Lost = true;
             }
-
-            return result == NvmlReturn.Success;
         }
     }
 }

@@ -52,6 +52,8 @@ internal enum NvmlFunction
     DeviceGetGpuInstanceId,
     DeviceGetComputeInstanceId,
     DeviceGetNvLinkRemotePciInfo,
+    DeviceGetMemoryInfoV2,
+    DeviceGetTemperatureV,
 }
 
 /// <summary>
@@ -111,6 +113,8 @@ internal static class NvmlLibrary
         "nvmlDeviceGetGpuInstanceId",
         "nvmlDeviceGetComputeInstanceId",
         "nvmlDeviceGetNvLinkRemotePciInfo_v2",
+        "nvmlDeviceGetMemoryInfo_v2",
+        "nvmlDeviceGetTemperatureV",
     ];
 
     private static readonly Lock Gate = new();

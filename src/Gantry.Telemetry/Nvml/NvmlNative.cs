@@ -27,17 +27,51 @@ internal enum NvmlReturn
     InUse = 19,
     Memory = 20,
     NoData = 21,
+    VgpuEccNotSupported = 22,
+    InsufficientResources = 23,
+    FreqNotSupported = 24,
     ArgumentVersionMismatch = 25,
+    Deprecated = 26,
+    NotReady = 27,
+    GpuNotFound = 28,
+    InvalidState = 29,
+    ResetTypeNotSupported = 30,
     Unknown = 999,
 }
 
-/// <summary><c>nvmlMemory_t</c> (v1): 24 bytes.</summary>
+/// <summary><c>nvmlMemory_t</c> (v1): 24 bytes. Its <c>used</c> counts memory reserved by the driver and firmware.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct NvmlMemory
 {
     public ulong Total;
     public ulong Free;
     public ulong Used;
+}
+
+/// <summary>
+/// <c>nvmlMemory_v2_t</c>: 40 bytes (4 bytes of padding after <see cref="Version"/>), which
+/// must be set to <see cref="NvmlConst.MemoryV2Version"/>. Reports reserved memory apart.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlMemoryV2
+{
+    public uint Version;
+    public ulong Total;
+    public ulong Reserved;
+    public ulong Free;
+    public ulong Used;
+}
+
+/// <summary>
+/// <c>nvmlTemperature_t</c> (v1), for <c>nvmlDeviceGetTemperatureV</c>: 12 bytes; the caller
+/// sets <see cref="Version"/> (<see cref="NvmlConst.TemperatureV1Version"/>) and <see cref="SensorType"/>.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlTemperature
+{
+    public uint Version;
+    public int SensorType;
+    public int Temperature;
 }
 
 /// <summary><c>nvmlUtilization_t</c>, percent.</summary>
@@ -59,16 +93,6 @@ internal unsafe struct NvmlPciInfo
     public uint PciDeviceId;
     public uint PciSubSystemId;
     public fixed byte BusId[32];
-}
-
-/// <summary><c>nvmlProcessInfo_t</c> (v2 layout, used by the <c>_v3</c> process calls): 24 bytes.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct NvmlProcessInfo
-{
-    public uint Pid;
-    public ulong UsedGpuMemory;
-    public uint GpuInstanceId;
-    public uint ComputeInstanceId;
 }
 
 /// <summary><c>nvmlEventData_t</c>: 32 bytes (the v1 wait fills only the first 24).</summary>
@@ -121,14 +145,47 @@ internal static class NvmlConst
 
     public const ulong EventXidCritical = 0x8;
 
-    public const uint FieldNvLinkCrcTotal = 38;
+    /// <summary><c>NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL</c>: CRC errors in flow-control units (flits).</summary>
+    public const uint FieldNvLinkCrcFlitTotal = 38;
+
+    /// <summary><c>NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL</c>: CRC errors in data packets.</summary>
+    public const uint FieldNvLinkCrcDataTotal = 45;
+
     public const uint FieldNvLinkReplayTotal = 52;
     public const uint FieldNvLinkRecoveryTotal = 59;
     public const uint FieldMemoryTemperature = 82;
     public const uint FieldNvLinkThroughputDataTx = 138;
     public const uint FieldNvLinkThroughputDataRx = 139;
 
-    public const int MaxNvLinks = 18;
+    /// <summary><c>NVML_FI_DEV_GET_GPU_RECOVERY_ACTION</c>: an <c>nvmlDeviceGpuRecoveryAction_t</c>.</summary>
+    public const uint FieldGpuRecoveryAction = 230;
+
+    /// <summary><c>NVML_NVLINK_MAX_LINKS</c> of the 13.x header.</summary>
+    public const int MaxNvLinks = 36;
+
+    /// <summary><c>nvmlMemory_v2</c>: <c>sizeof(nvmlMemory_v2_t) | 2 &lt;&lt; 24</c>.</summary>
+    public const uint MemoryV2Version = 40 | (2u << 24);
+
+    /// <summary><c>nvmlTemperature_v1</c>: <c>sizeof(nvmlTemperature_v1_t) | 1 &lt;&lt; 24</c>.</summary>
+    public const uint TemperatureV1Version = 12 | (1u << 24);
+
+    /// <summary>
+    /// The process-list entry sizes drivers have been seen to write: <c>nvmlProcessInfo_v1_t</c>
+    /// (16), <c>nvmlProcessInfo_v2_t</c> (24, what the header declares for the <c>_v3</c> calls)
+    /// and a 32-byte layout (the v2 fields plus a trailing 8-byte counter, as
+    /// <c>nvmlProcessDetail_v1_t</c>). All keep the pid at offset 0 and the used memory at 8.
+    /// </summary>
+    public const int ProcessInfoStrideV1 = 16;
+
+    /// <inheritdoc cref="ProcessInfoStrideV1"/>
+    public const int ProcessInfoStrideV2 = 24;
+
+    /// <inheritdoc cref="ProcessInfoStrideV1"/>
+    public const int ProcessInfoStrideMax = 32;
+
+    public const int ProcessInfoPidOffset = 0;
+    public const int ProcessInfoUsedMemoryOffset = 8;
+
     public const ulong ValueNotAvailable = ulong.MaxValue;
     public const int PStateUnknown = 32;
 }
@@ -176,11 +233,18 @@ internal static unsafe partial class NvmlNative
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMemoryInfo", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetMemoryInfo(nint device, NvmlMemory* memory);
 
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetMemoryInfo_v2", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetMemoryInfoV2(nint device, NvmlMemoryV2* memory);
+
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetUtilizationRates", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetUtilizationRates(nint device, NvmlUtilization* utilization);
 
+    /// <summary>Deprecated in NVML 13.0 in favour of <see cref="DeviceGetTemperatureV"/>; drivers before it have only this.</summary>
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetTemperature", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetTemperature(nint device, int sensor, uint* temperature);
+
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetTemperatureV", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetTemperatureV(nint device, NvmlTemperature* temperature);
 
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPowerUsage", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetPowerUsage(nint device, uint* milliwatts);
@@ -209,6 +273,7 @@ internal static unsafe partial class NvmlNative
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCurrentClocksEventReasons", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetCurrentClocksEventReasons(nint device, ulong* reasons);
 
+    /// <summary>Deprecated in NVML 13.0 in favour of <see cref="DeviceGetCurrentClocksEventReasons"/>; drivers before 535 have only this.</summary>
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetCurrentClocksThrottleReasons", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetCurrentClocksThrottleReasons(nint device, ulong* reasons);
 
@@ -246,8 +311,13 @@ internal static unsafe partial class NvmlNative
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetFieldValues", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetFieldValues(nint device, int count, NvmlFieldValue* values);
 
+    /// <summary>
+    /// Fills <paramref name="infos"/> with up to <c>*count</c> entries. The header declares
+    /// 24-byte <c>nvmlProcessInfo_t</c> entries, but drivers have written 16 or 32 bytes per
+    /// entry, so the buffer is raw bytes sized for the largest stride (see <c>NvmlCollector</c>).
+    /// </summary>
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetComputeRunningProcesses_v3", SetLastError = false)]
-    internal static partial NvmlReturn DeviceGetComputeRunningProcesses(nint device, uint* count, NvmlProcessInfo* infos);
+    internal static partial NvmlReturn DeviceGetComputeRunningProcesses(nint device, uint* count, byte* infos);
 
     [LibraryImport(LibraryName, EntryPoint = "nvmlEventSetCreate", SetLastError = false)]
     internal static partial NvmlReturn EventSetCreate(nint* set);

@@ -303,7 +303,7 @@ public sealed class NvmlCollectorTests : IDisposable
             "gpu.0.nvlink.2.active=0",
             "gpu.0.nvlink.0.tx_kib=10",
             "gpu.0.nvlink.0.rx_kib=20",
-            "gpu.0.nvlink.1.crc=unsupported",
+            "gpu.0.nvlink.1.crc_flit=unsupported",
             "gpu.0.nvlink.3.replay=7");
 
         var gpu = (await Collect(CreateCollector())).Gpus[0];
@@ -311,8 +311,9 @@ public sealed class NvmlCollectorTests : IDisposable
         Assert.Equal(4, gpu.NvLinks.Count);
         Assert.Equal([0, 1, 2, 3], gpu.NvLinks.Select(l => l.Link));
         Assert.Equal([true, true, false, true], gpu.NvLinks.Select(l => l.Active));
-        Assert.Equal(new NvLinkSample(0, true, 10 * 1024, 20 * 1024, 0, 10, 20), gpu.NvLinks[0]);
-        Assert.Null(gpu.NvLinks[1].CrcErrors);
+        Assert.Equal(new NvLinkSample(0, true, 10 * 1024, 20 * 1024, 0, 10, 20) { CrcDataErrors = 30 }, gpu.NvLinks[0]);
+        Assert.Null(gpu.NvLinks[1].CrcFlitErrors);
+        Assert.Equal(31UL, gpu.NvLinks[1].CrcDataErrors);
         Assert.Equal(2000UL * 1024, gpu.NvLinks[1].TransmitBytes);
         Assert.Equal(4000UL * 1024, gpu.NvLinks[1].ReceiveBytes);
         Assert.Equal(7UL, gpu.NvLinks[3].ReplayErrors);
@@ -482,11 +483,23 @@ public sealed class NvmlCollectorTests : IDisposable
     public void StructLayouts_MatchNvmlHeaderOnX64()
     {
         Assert.Equal(24, Unsafe.SizeOf<NvmlMemory>());
+        Assert.Equal(40, Unsafe.SizeOf<NvmlMemoryV2>());
+        Assert.Equal(12, Unsafe.SizeOf<NvmlTemperature>());
         Assert.Equal(8, Unsafe.SizeOf<NvmlUtilization>());
         Assert.Equal(68, Unsafe.SizeOf<NvmlPciInfo>());
-        Assert.Equal(24, Unsafe.SizeOf<NvmlProcessInfo>());
         Assert.Equal(32, Unsafe.SizeOf<NvmlEventData>());
         Assert.Equal(40, Unsafe.SizeOf<NvmlFieldValue>());
+    }
+
+    [Fact]
+    public void StructVersions_AreSizeOrVersionShiftedLeft24()
+    {
+        // The header's values, and how NVML_STRUCT_VERSION builds them from the sizes above.
+        uint memoryV2 = NvmlConst.MemoryV2Version, temperatureV1 = NvmlConst.TemperatureV1Version;
+        Assert.Equal(0x02000028U, memoryV2);
+        Assert.Equal((uint)Unsafe.SizeOf<NvmlMemoryV2>() | (2U << 24), memoryV2);
+        Assert.Equal(0x0100000CU, temperatureV1);
+        Assert.Equal((uint)Unsafe.SizeOf<NvmlTemperature>() | (1U << 24), temperatureV1);
     }
 
     [Fact]
@@ -566,7 +579,7 @@ public sealed class NvmlCollectorTests : IDisposable
         Assert.Empty(gpu.MigInstances);
         Assert.Equal(2, gpu.NvLinks.Count);
         Assert.All(gpu.NvLinks, l => Assert.Null(l.TransmitBytes));
-        Assert.All(gpu.NvLinks, l => Assert.Null(l.CrcErrors));
+        Assert.All(gpu.NvLinks, l => Assert.Null(l.CrcFlitErrors));
 
         // The older throttle-reasons entry point stands in for clock-event reasons, and the
         // v1 event wait still delivers XIDs.
