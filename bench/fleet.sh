@@ -9,11 +9,12 @@ Usage: bench/fleet.sh [-h] [--] [SERVER-ARG...]
 
 Starts `gantry server` (the NativeAOT release build) on a free loopback port with a temporary data
 dir, and drives a fleet of simulated 8-GPU nodes against it over HTTP from one process
-(bench/Gantry.FleetBench: a bounded pool of keep-alive connections, heartbeat bodies serialized in
-advance). Each node registers with the join token and heartbeats with its own credential every
-interval, spread evenly; the schedule is open-loop, so latency counts from each heartbeat's due
-time and a server that falls behind shows up as latency, not as a lower rate. Two runs, each
-against a fresh server:
+(bench/Gantry.FleetBench: heartbeats go over its own lean HTTP/1.1 client, one thread driving a
+fixed pool of keep-alive connections with epoll, requests encoded in advance, so that the driver
+takes little of the CPU it shares with the server). Each node registers with the join token and
+heartbeats with its own credential every interval, spread evenly; the schedule is open-loop, so
+latency counts from each heartbeat's due time and a server that falls behind shows up as latency,
+not as a lower rate. Two runs, each against a fresh server:
 
   small  NODES nodes (default 10,000): steady, blip, placement
   large  NODES_LARGE nodes (default 25,000): steady, blip
@@ -55,7 +56,7 @@ Environment (defaults in brackets; scale down for development):
                        of 3 intervals plus the time the fleet takes to come back]
   BLIP_PAUSE           seconds of silence in the blip [3 intervals]
   RECOVERY             seconds measured after the blip's burst [3 intervals]
-  CONNECTIONS          keep-alive connections from the driver [128]
+  CONNECTIONS          keep-alive connections for the driver's heartbeats [128]
   REGISTER_PARALLEL    registrations in flight [16]
   SCENARIOS            the scenarios of every run, e.g. placement [each run's list above]
   PERF                 1: perf record the server during each run (with PERF_ARGS, default

@@ -1,20 +1,20 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using Gantry.Core.Protocol;
 
 namespace Gantry.FleetBench;
 
 /// <summary>
-/// N simulated nodes without agents, driven from one process over a bounded pool of keep-alive
-/// connections. Each node is registered through <c>POST /api/v1/nodes/register</c> with the join
-/// token (as tests/Gantry.Testing/SyntheticNodes.cs does) and then heartbeats with its own credential
-/// on an open-loop schedule: node <c>i</c> is due at <c>start + round × interval + i × interval / N</c>,
-/// so the fleet sends N/interval heartbeats a second spread evenly, whether or not the server keeps up.
-/// A node never has two heartbeats in flight (as an agent): one that falls due while the previous is
-/// unanswered is sent when it is answered, its latency still counted from its own due time.
+/// N simulated nodes without agents, driven from one process. Each node is registered through
+/// <c>POST /api/v1/nodes/register</c> with the join token (as tests/Gantry.Testing/SyntheticNodes.cs
+/// does, over <see cref="HttpClient"/>) and then heartbeats with its own credential on an open-loop
+/// schedule: node <c>i</c> is due at <c>start + round × interval + i × interval / N</c>, so the fleet
+/// sends N/interval heartbeats a second spread evenly, whether or not the server keeps up. Heartbeats
+/// go over <see cref="HeartbeatClient"/>, a lean HTTP/1.1 client on a fixed pool of keep-alive
+/// connections, so that the driver takes little of the CPU it shares with the server. A node never
+/// has two heartbeats in flight (as an agent): one that falls due while the previous is unanswered is
+/// sent when it is answered, its latency still counted from its own due time.
 /// </summary>
 internal sealed class Fleet : IDisposable
 {
@@ -23,16 +23,20 @@ internal sealed class Fleet : IDisposable
 
     // A node's slot: 0 idle, -1 a heartbeat in flight, > 0 in flight with the next one waiting (its due time).
     private readonly long[] _slot;
-    private readonly Uri[] _heartbeatUri;
-    private readonly string?[] _authorization;
     private readonly int[] _awaitingReady;
-    private readonly HttpClient _http;
+    private readonly HeartbeatClient _heartbeats;
     private readonly Uri _server;
     private HttpClient? _registration;
     private readonly Bodies _bodies;
-    private readonly Thread _dispatcher;
-    private readonly CancellationTokenSource _stop = new();
     private long _interval;
+
+    // The schedule's place: the current round's start, the next node due, the next refresh of the bodies
+    // (on the heartbeat client's thread only).
+    private long _roundStart;
+    private int _next;
+    private long _refreshAt;
+    private bool _started;
+    private volatile bool _scheduleStopped;
     private volatile Phase _phase = new("warmup");
     private volatile bool _paused;
     private volatile bool _stopping;
@@ -47,27 +51,9 @@ internal sealed class Fleet : IDisposable
         Count = nodes;
         Gpus = gpus;
         _slot = new long[nodes];
-        _heartbeatUri = new Uri[nodes];
-        _authorization = new string?[nodes];
         _awaitingReady = new int[nodes];
-        _http = new HttpClient(new SocketsHttpHandler
-        {
-            MaxConnectionsPerServer = connections,
-            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
-            UseProxy = false,
-            UseCookies = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            ConnectTimeout = TimeSpan.FromSeconds(30),
-        })
-        {
-            BaseAddress = server,
-            Timeout = TimeSpan.FromSeconds(60),
-            DefaultRequestVersion = HttpVersion.Version11,
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
         _bodies = new Bodies(gpus);
-        _dispatcher = new Thread(Dispatch) { IsBackground = true, Name = "heartbeat schedule", Priority = ThreadPriority.AboveNormal };
+        _heartbeats = new HeartbeatClient(server, nodes, connections, _bodies.For, Complete);
     }
 
     /// <summary>Nodes in the fleet.</summary>
@@ -103,7 +89,7 @@ internal sealed class Fleet : IDisposable
         var started = false;
         var startLock = new Lock();
         var serverInterval = TimeSpan.Zero;
-        // Connections of their own, as each agent has: a registration never waits behind heartbeats in this client's queue.
+        // Connections of their own, as each agent has: a registration never waits behind heartbeats in the heartbeat client's queue.
         _registration = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = parallel, UseProxy = false, UseCookies = false })
         {
             BaseAddress = _server,
@@ -136,8 +122,7 @@ internal sealed class Fleet : IDisposable
                 }
             }
 
-            _heartbeatUri[i] = new Uri(_server, $"/api/v1/nodes/{registered.NodeId}/heartbeat");
-            Volatile.Write(ref _authorization[i], "Bearer " + registered.Credential);
+            _heartbeats.Register(i, registered.NodeId, registered.Credential);
             lock (startLock)
             {
                 if (!started)
@@ -145,7 +130,8 @@ internal sealed class Fleet : IDisposable
                     started = true;
                     serverInterval = TimeSpan.FromSeconds(registered.HeartbeatIntervalSeconds);
                     Interlocked.Exchange(ref _interval, (long)((interval ?? serverInterval).TotalSeconds * Stopwatch.Frequency));
-                    _dispatcher.Start();
+                    _heartbeats.Start(Schedule);
+                    _started = true;
                 }
 
                 if (++_registered % 1000 == 0)
@@ -194,7 +180,7 @@ internal sealed class Fleet : IDisposable
         var awaiting = 0L;
         for (var i = 0; i < Count; i++)
         {
-            if (Volatile.Read(ref _authorization[i]) is not null)
+            if (_heartbeats.IsRegistered(i))
             {
                 Volatile.Write(ref _awaitingReady[i], 1);
                 awaiting++;
@@ -203,73 +189,73 @@ internal sealed class Fleet : IDisposable
 
         Interlocked.Exchange(ref _allReadyAt, 0);
         Interlocked.Exchange(ref _notReady, awaiting);
-        // The schedule thread ends the pause when it takes the request, so it never runs the old round first.
+        // The schedule ends the pause when it takes the request, so it never runs the old round first.
         Interlocked.Exchange(ref _resumeRequested, Stopwatch.GetTimestamp());
+        _heartbeats.Wake();
     }
 
-    /// <summary>The schedule: one thread that starts each heartbeat at its due time and never waits for answers.</summary>
-    private void Dispatch()
+    /// <summary>
+    /// The schedule, called on the heartbeat client's thread whenever it wakes: starts each heartbeat that
+    /// is due (never waiting for answers) and returns when to be called again: the next due time (a
+    /// resume or a stop wakes the thread at once, <see cref="HeartbeatClient.Wake"/>).
+    /// </summary>
+    private long Schedule(long now)
     {
-        var interval = Interlocked.Read(ref _interval);
-        var roundStart = Stopwatch.GetTimestamp();
-        var k = 0;
-        var refreshAt = 0L;
-        while (!_stopping)
+        if (_stopping)
         {
-            var now = Stopwatch.GetTimestamp();
-            if (now >= refreshAt)
+            _scheduleStopped = true;
+            return long.MaxValue;
+        }
+
+        if (now >= _refreshAt)
+        {
+            // New figures for the bodies once a second, as an agent's samples move on.
+            _bodies.Refresh();
+            _refreshAt = now + Stopwatch.Frequency;
+        }
+
+        var interval = Interlocked.Read(ref _interval);
+        if (Interlocked.Exchange(ref _resumeRequested, 0) is var resumeAt and > 0)
+        {
+            for (var i = 0; i < Count; i++)
             {
-                // New figures for the bodies once a second, as an agent's samples move on.
-                _bodies.Refresh();
-                refreshAt = now + Stopwatch.Frequency;
+                Start(i, resumeAt);
             }
 
-            if (Interlocked.Exchange(ref _resumeRequested, 0) is var resumeAt and > 0)
-            {
-                for (var i = 0; i < Count; i++)
-                {
-                    Start(i, resumeAt);
-                }
+            _roundStart = resumeAt + interval;
+            _next = 0;
+            _paused = false;
+        }
 
-                roundStart = resumeAt + interval;
-                k = 0;
-                _paused = false;
-                continue;
-            }
+        if (_paused)
+        {
+            _roundStart = now;
+            _next = 0;
+            return long.MaxValue;
+        }
 
-            if (_paused)
-            {
-                Thread.Sleep(5);
-                roundStart = Stopwatch.GetTimestamp();
-                k = 0;
-                continue;
-            }
+        if (_roundStart == 0)
+        {
+            _roundStart = now;
+        }
 
-            long due;
-            while ((due = roundStart + (k * interval / Count)) <= now)
+        long due;
+        while ((due = _roundStart + (_next * interval / Count)) <= now)
+        {
+            Start(_next, due);
+            if (++_next == Count)
             {
-                Start(k, due);
-                if (++k == Count)
-                {
-                    k = 0;
-                    roundStart += interval;
-                }
-            }
-
-            if (due - now > Stopwatch.Frequency / 500)
-            {
-                Thread.Sleep(1);
-            }
-            else
-            {
-                Thread.Yield();
+                _next = 0;
+                _roundStart += interval;
             }
         }
+
+        return due;
     }
 
     private void Start(int i, long due)
     {
-        if (Volatile.Read(ref _authorization[i]) is null)
+        if (!_heartbeats.IsRegistered(i))
         {
             return;
         }
@@ -282,7 +268,8 @@ internal sealed class Fleet : IDisposable
             {
                 if (Interlocked.CompareExchange(ref _slot[i], -1, 0) == 0)
                 {
-                    _ = SendAsync(i, due, phase);
+                    phase.Started(Stopwatch.GetTimestamp() - due);
+                    _heartbeats.Send(new Heartbeat(i, due, phase));
                     return;
                 }
             }
@@ -302,73 +289,50 @@ internal sealed class Fleet : IDisposable
         }
     }
 
-    private async Task SendAsync(int i, long due, Phase phase)
+    /// <summary>
+    /// A heartbeat's outcome (on the heartbeat client's thread): counted in its phase, checked for "ready" after
+    /// a <see cref="Resume"/>; then the node is idle again, or its heartbeat that fell due meanwhile is
+    /// the next to send.
+    /// </summary>
+    private bool Complete(ref Heartbeat heartbeat, int status, ReadOnlySpan<byte> body, string? failure)
     {
+        var answeredAt = Stopwatch.GetTimestamp();
+        var (i, due, phase) = heartbeat;
+        if (failure is not null)
+        {
+            phase.Failed(failure);
+        }
+        else if (status == (int)HttpStatusCode.OK)
+        {
+            phase.Answered(answeredAt - due);
+            // {"state":"ready","leaseExpiresAt":…}: the server's view of this node after the heartbeat.
+            if (Volatile.Read(ref _awaitingReady[i]) == 1 && body.IndexOf("\"state\":\"ready\""u8) >= 0
+                && Interlocked.Exchange(ref _awaitingReady[i], 0) == 1 && Interlocked.Decrement(ref _notReady) == 0)
+            {
+                Interlocked.Exchange(ref _allReadyAt, answeredAt);
+            }
+        }
+        else
+        {
+            phase.Failed($"HTTP {status}");
+        }
+
         while (true)
         {
-            phase.Started(Stopwatch.GetTimestamp() - due);
-            var buffer = ArrayPool<byte>.Shared.Rent(1024);
-            try
+            var slot = Volatile.Read(ref _slot[i]);
+            if (slot == -1)
             {
-                using var message = new HttpRequestMessage(HttpMethod.Post, _heartbeatUri[i]) { Content = new ByteArrayContent(_bodies.For(i)) };
-                message.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-                message.Headers.TryAddWithoutValidation("Authorization", _authorization[i]);
-                using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, _stop.Token).ConfigureAwait(false);
-                var stream = await response.Content.ReadAsStreamAsync(_stop.Token).ConfigureAwait(false);
-                var length = 0;
-                int read;
-                while ((read = await stream.ReadAsync(buffer.AsMemory(length), _stop.Token).ConfigureAwait(false)) > 0)
+                if (Interlocked.CompareExchange(ref _slot[i], 0, -1) == -1)
                 {
-                    length = Math.Min(length + read, buffer.Length - 1);
-                }
-
-                var answeredAt = Stopwatch.GetTimestamp();
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    phase.Answered(answeredAt - due);
-                    // {"state":"ready","leaseExpiresAt":…}: the server's view of this node after the heartbeat.
-                    if (Volatile.Read(ref _awaitingReady[i]) == 1 && buffer.AsSpan(0, length).IndexOf("\"state\":\"ready\""u8) >= 0
-                        && Interlocked.Exchange(ref _awaitingReady[i], 0) == 1 && Interlocked.Decrement(ref _notReady) == 0)
-                    {
-                        Interlocked.Exchange(ref _allReadyAt, answeredAt);
-                    }
-                }
-                else
-                {
-                    phase.Failed($"HTTP {(int)response.StatusCode}");
+                    return false;
                 }
             }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            else if (Interlocked.CompareExchange(ref _slot[i], -1, slot) == slot)
             {
-                phase.Failed("stopped");
-                return;
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or SocketException)
-            {
-                phase.Failed(ex is TaskCanceledException ? "timeout" : ex.GetType().Name);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-
-            // Answered: idle again, or send the one that fell due meanwhile.
-            while (true)
-            {
-                var slot = Volatile.Read(ref _slot[i]);
-                if (slot == -1)
-                {
-                    if (Interlocked.CompareExchange(ref _slot[i], 0, -1) == -1)
-                    {
-                        return;
-                    }
-                }
-                else if (Interlocked.CompareExchange(ref _slot[i], -1, slot) == slot)
-                {
-                    due = slot;
-                    phase = _phase;
-                    break;
-                }
+                phase = _phase;
+                phase.Started(Stopwatch.GetTimestamp() - slot);
+                heartbeat = new Heartbeat(i, slot, phase);
+                return true;
             }
         }
     }
@@ -377,30 +341,19 @@ internal sealed class Fleet : IDisposable
     public async Task StopAsync(TimeSpan limit)
     {
         _stopping = true;
-        if (_dispatcher.IsAlive)
-        {
-            _dispatcher.Join();
-        }
-
+        _heartbeats.Wake();
         var until = Stopwatch.GetTimestamp() + (long)(limit.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < until && Array.Exists(_slot, s => s != 0))
+        while (Stopwatch.GetTimestamp() < until && ((_started && !_scheduleStopped) || Array.Exists(_slot, s => s != 0)))
         {
-            await Task.Delay(50).ConfigureAwait(false);
+            await Task.Delay(10).ConfigureAwait(false);
         }
     }
 
     public void Dispose()
     {
         _stopping = true;
-        _stop.Cancel();
-        if (_dispatcher.IsAlive)
-        {
-            _dispatcher.Join();
-        }
-
-        _http.Dispose();
+        _heartbeats.Dispose();
         _registration?.Dispose();
-        _stop.Dispose();
     }
 
     /// <summary>

@@ -6,9 +6,10 @@ namespace Gantry.FleetBench;
 /// What the heartbeats of one stretch of the run did. A heartbeat belongs to the phase that was
 /// current when it fell due, whenever it is answered. Latency is measured from the due time (the
 /// open-loop schedule), so a server that falls behind shows as latency, not as a lower rate; the
-/// lag (due time to the moment the client started the request) says how much of it was the
-/// client's own delay, or, for a heartbeat sent late behind its node's unanswered previous one,
-/// that wait. Thread-safe: answers arrive on pool threads.
+/// lag (due time to the moment the driver started the heartbeat, before any wait for a free
+/// connection) says how much of it was the driver's own delay, or, for a heartbeat sent late behind
+/// its node's unanswered previous one, that wait. Thread-safe: heartbeats are counted on the
+/// heartbeat client's thread, the figures are read on another.
 /// </summary>
 internal sealed class Phase(string name, long? startedAt = null)
 {

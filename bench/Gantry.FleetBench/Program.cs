@@ -17,7 +17,7 @@ internal static class Program
         usage: Gantry.FleetBench --server URL --join-token TOKEN --admin-token TOKEN [options]
           --nodes N               simulated nodes (default 10000)
           --gpus N                GPUs per node (default 8)
-          --connections N         keep-alive connections to the server (default 128)
+          --connections N         keep-alive connections for heartbeats (default 128)
           --register-parallel N   registrations in flight (default 16)
           --interval SECONDS      heartbeat interval (default: what the server answers at registration)
           --scenarios LIST        comma-separated: steady, blip, placement (default steady)
