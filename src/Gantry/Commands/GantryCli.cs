@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gantry.Cli;
+using Gantry.Cli.Anomalies;
 
 namespace Gantry.Commands;
 
@@ -16,6 +17,7 @@ internal static class GantryCli
         new("server", ServerCommand.Description, ServerCommand.Create),
         new("dev", DevCommand.Description, DevCommand.Create),
         .. ClientCommands.Entries,
+        new("anomaly", AnomalyCommand.Description, AnomalyCommand.Create),
     ];
 
     public static async Task<int> RunAsync(string[] args)
