@@ -2,6 +2,7 @@ using Gantry.Core.Protocol;
 using Gantry.Core.Scheduling;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
+using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Live;
 using Gantry.Server.Logs;
@@ -31,6 +32,7 @@ internal sealed class ControlPlaneFixture : IDisposable
         Nodes = new NodeRegistry(store, state, options, TimeProvider.System, signals, metrics, NullLogger<NodeRegistry>.Instance);
         Jobs = new JobQueue(store, state, Nodes, options, TimeProvider.System, signals, metrics, NullLogger<JobQueue>.Instance);
         Logs = new JobLogs(store, Jobs, options, metrics);
+        Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, TimeProvider.System, signals, NullLogger<GpuHealthRegistry>.Instance);
         Options = options;
     }
 
@@ -47,6 +49,8 @@ internal sealed class ControlPlaneFixture : IDisposable
     public JobQueue Jobs { get; }
 
     public JobLogs Logs { get; }
+
+    public GpuHealthRegistry Health { get; }
 
     public static ControlPlaneFixture Create()
     {

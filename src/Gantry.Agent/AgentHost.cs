@@ -1,5 +1,6 @@
 using Gantry.Agent.Configuration;
 using Gantry.Agent.ControlPlane;
+using Gantry.Agent.Health;
 using Gantry.Agent.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;
@@ -7,6 +8,7 @@ using Gantry.Agent.Sampling;
 using Gantry.Hosting;
 using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Collection;
+using Gantry.Telemetry.Health;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -34,13 +36,16 @@ public static class AgentHost
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<SnapshotPublisher>();
-        builder.Services.AddSingleton(sp => CollectorFactory.Create(options, sp.GetRequiredService<ILoggerFactory>(), time));
+        builder.Services.AddSingleton(_ => new XidLog());
+        builder.Services.AddSingleton(sp => CollectorFactory.Create(options, sp.GetRequiredService<ILoggerFactory>(), time, sp.GetRequiredService<XidLog>()));
         builder.Services.AddSingleton(sp => new Sampler(
             sp.GetRequiredService<CollectorSet>(),
             new SamplerSettings(options.EffectiveCollectorTimeout, options.NodePowerEnvelopeWatts),
             time,
             sp.GetRequiredService<ILogger<Sampler>>()));
         builder.Services.AddHostedService<SamplerWorker>();
+        builder.Services.AddSingleton<KernelLogWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KernelLogWorker>());
         if (options.Servers.Count > 0)
         {
             AddControlPlane(builder.Services, options, time);
@@ -69,6 +74,7 @@ public static class AgentHost
         services.AddSingleton(sp => new LeaderFollower(options.Servers, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
         services.AddSingleton(sp => new ControlPlaneClient(ControlPlaneClient.CreateHttpClient(), sp.GetRequiredService<LeaderFollower>(), time));
         services.AddSingleton<NodeSession>();
+        services.AddSingleton(sp => new GpuHealthReporter(sp.GetRequiredService<XidLog>(), options, sp.GetRequiredService<KernelLogWorker>()));
         services.AddSingleton(sp => new ServerConnection(sp.GetRequiredService<LeaderFollower>(), time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
         services.AddSingleton(sp =>
         {

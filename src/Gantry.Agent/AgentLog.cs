@@ -87,4 +87,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 143, Level = LogLevel.Information, Message = "Control-plane leader epoch {Epoch} at {Server}")]
     public static partial void LeaderEpoch(ILogger logger, long epoch, Uri server);
+
+    [LoggerMessage(EventId = 144, Level = LogLevel.Warning, Message = "The server refused the heartbeat's GPU health ({Detail}); heartbeats go without it until a server asks for it again")]
+    public static partial void HealthRefused(ILogger logger, string detail);
 }

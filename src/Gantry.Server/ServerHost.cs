@@ -9,6 +9,7 @@ using Gantry.Server.Live;
 using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard;
+using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
@@ -82,6 +83,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Tokens);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Nodes);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Jobs);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Health);
         builder.Services.AddSingleton<Startup>();
         builder.Services.AddSingleton<JobLogs>();
 
@@ -137,6 +139,7 @@ public static class ServerHost
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
         app.MapNodeEndpoints();
+        app.MapHealthEndpoints();
         app.MapJobEndpoints();
         app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
@@ -250,7 +253,8 @@ public static class ServerHost
 
     /// <summary>
     /// Reads the store once and builds the features that keep state in memory from it: tokens, the
-    /// node registry, the job queue (which restores what live attempts hold on their nodes).
+    /// node registry, the job queue (which restores what live attempts hold on their nodes), GPU health
+    /// (which tells the registry what placement leaves out).
     /// </summary>
     private sealed class Startup
     {
@@ -260,6 +264,7 @@ public static class ServerHost
             Tokens = new TokenStore(store, state, options, time);
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest };
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
+            Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
         }
 
         public TokenStore Tokens { get; }
@@ -267,5 +272,7 @@ public static class ServerHost
         public NodeRegistry Nodes { get; }
 
         public JobQueue Jobs { get; }
+
+        public GpuHealthRegistry Health { get; }
     }
 }

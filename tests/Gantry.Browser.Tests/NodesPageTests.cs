@@ -161,6 +161,42 @@ public sealed class NodesPageTests(BrowserFixture browser, DevServerFixture dev)
     }
 
     [BrowserFact]
+    public async Task NodePage_CordonedGpu_ShownWithItsCauseAndHistoryAndLiftedLive()
+    {
+        using (var cordon = await dev.Api.PostAsync($"/api/v1/nodes/{dev.Node.Id}/cordon", new StringContent("{\"gpu\":1,\"reason\":\"fan noise\"}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.True(cordon.IsSuccessStatusCode, await cordon.Content.ReadAsStringAsync());
+        }
+
+        var page = await LoggedInAsync();
+        await page.GotoAsync($"/nodes/{dev.Node.Id}");
+        await Dashboard.WaitLiveAsync(page);
+        await Dashboard.MarkDocumentAsync(page);
+
+        var chip = page.Locator(".gpu-grid [data-gpu=\"1\"]");
+        await Expect(chip).ToHaveClassAsync(new Regex(@"\bgpu-cordoned\b"));
+        await Expect(chip.Locator("[data-field=\"health\"]")).ToHaveTextAsync(Dashboard.Word("cordoned by a person"));
+        await Expect(chip.Locator("[data-field=\"health\"]")).ToHaveAttributeAsync("title", "fan noise");
+        await Expect(page.Locator(".gpu-grid [data-gpu=\"0\"] [data-field=\"health\"]")).ToHaveCountAsync(0);
+        var entry = page.Locator("#health-history tbody tr").First;
+        await Expect(entry.Locator("td").Nth(2)).ToHaveTextAsync(Dashboard.Word("cordoned"));
+        await Expect(entry.Locator("td").Nth(3)).ToHaveTextAsync(Dashboard.Word("a person"));
+        await Expect(entry.Locator("td").Nth(4)).ToContainTextAsync("fan noise");
+        await Screenshots.SaveAsync(page, "node-gpu-cordoned");
+
+        // Lifted through the API: the page follows without a reload.
+        using (var uncordon = await dev.Api.PostAsync($"/api/v1/nodes/{dev.Node.Id}/uncordon", new StringContent("{\"gpu\":1}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.True(uncordon.IsSuccessStatusCode, await uncordon.Content.ReadAsStringAsync());
+        }
+
+        await Expect(chip.Locator("[data-field=\"health\"]")).ToHaveCountAsync(0);
+        await Expect(chip).Not.ToHaveClassAsync(new Regex(@"\bgpu-cordoned\b"));
+        await Dashboard.AssertNotReloadedAsync(page);
+        await page.Context.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task ThemeToggle_SwitchesDataThemeAndRemembersIt()
     {
         var page = await LoggedInAsync();

@@ -130,7 +130,7 @@ public sealed class TableTests
         Assert.Contains("GPUs:        3/8 busy\n", text, StringComparison.Ordinal);
         Assert.Contains("Last seen:   2026-03-01 11:59:57Z (3s ago)\n", text, StringComparison.Ordinal);
         Assert.Contains("Sample:      cpu 25%, memory 100G/2.0T, 3150 W (4s ago)\n", text, StringComparison.Ordinal);
-        Assert.Matches(@"\nGPU\s+MODEL\s+MEMORY\s+JOB\s+UTIL\s+TEMP\s+POWER\s+UUID\n  0\s+NVIDIA H100 80GB HBM3\s+80G\s+40\s+97%\s+61C\s+640W\s+GPU-", text);
+        Assert.Matches(@"\nGPU\s+MODEL\s+MEMORY\s+HEALTH\s+JOB\s+UTIL\s+TEMP\s+POWER\s+UUID\n  0\s+NVIDIA H100 80GB HBM3\s+80G\s+healthy\s+40\s+97%\s+61C\s+640W\s+GPU-", text);
     }
 
     [Theory]

@@ -223,6 +223,91 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"summary\":{\"sampledAt\":\"2026-01-01T00:00:00Z\",\"gpus\":[{\"index\":0,\"utilization\":7}]}}", "summary.gpus[0].utilization", "must be between 0 and 1" },
     };
 
+    // A heartbeat's GPU health: every way it can be wrong names its field, and nothing is decided.
+    public static TheoryData<string, string, string> BadHealthInHeartbeats => new()
+    {
+        { "{\"health\":{\"gpus\":null}}", "health.gpus", "null" },
+        { "{\"health\":{\"gpus\":[null]}}", "health.gpus[0]", "null" },
+        { "{\"health\":{\"gpus\":[{\"lost\":true}]}}", "health.gpus[0].index", "is required" },
+        { "{\"health\":{\"gpus\":[{\"index\":-1}]}}", "health.gpus[0].index", "must be between 0 and 1023" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"xids\":[null]}]}}", "health.gpus[0].xids[0]", "null" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"xids\":[{\"xid\":48,\"source\":\"nvml\"}]}]}}", "health.gpus[0].xids[0].at", "is required" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"xids\":[{\"xid\":-3,\"at\":\"2026-01-01T00:00:00Z\",\"source\":\"nvml\"}]}]}}", "health.gpus[0].xids[0].xid", "must not be negative" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"xids\":[{\"xid\":48,\"at\":\"2026-01-01T00:00:00Z\",\"source\":\"dmesg\"}]}]}}", "health.gpus[0].xids[0].source", "invalid value" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"recoveryAction\":\"explode\"}]}}", "health.gpus[0].recoveryAction", "invalid value" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"eccUncorrectedVolatile\":-1}]}}", "health.gpus[0]", "must not be negative" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"nvLinksDown\":99}]}}", "health.gpus[0].nvLinksDown", "must be between 0 and 64" },
+        { "{\"health\":{\"gpus\":[{\"index\":0,\"bogus\":1}]}}", "health.gpus[0].bogus", "is not a known property" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadHealthInHeartbeats))]
+    public async Task Heartbeat_BadHealth_400ProblemNamingTheFieldAndNothingDecided(string body, string field, string message)
+    {
+        var (nodeId, node) = await _server.RegisterAsync("box", 1);
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await node.PostAsync($"/api/v1/nodes/{nodeId}/heartbeat", content);
+
+        await AssertProblemNamingAsync(response, field, message);
+        var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
+        Assert.Null(info!.Gpus[0].Health);
+        Assert.Empty(info.HealthHistory!);
+    }
+
+    public static TheoryData<string, string, string> BadCordons => new()
+    {
+        { "{\"gpu\":-1}", "gpu", "must be between 0 and 1023" },
+        { "{\"gpu\":5000}", "gpu", "must be between 0 and 1023" },
+        { "{\"gpu\":7}", "gpu", "has no GPU 7 (it has 0, 1)" },
+        { "{\"gpu\":\"one\"}", "gpu", "wrong type" },
+        { "{\"reason\":\"\"}", "reason", "must be 1 to 500 printable characters" },
+        { "{\"reason\":\"a\\u0000b\"}", "reason", "must be 1 to 500 printable characters" },
+        { "{\"gpu\":0,\"why\":\"x\"}", "why", "is not a known property" },
+        { "[0]", "body", "" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadCordons))]
+    public async Task Cordon_BadBody_400ProblemNamingTheFieldAndNothingChanged(string body, string field, string message)
+    {
+        var (nodeId, _) = await _server.RegisterAsync("box", 2);
+        foreach (var verb in new[] { "cordon", "uncordon" })
+        {
+            using var content = new StringContent(body, Encoding.UTF8, "application/json");
+            using var response = await _server.Admin.PostAsync($"/api/v1/nodes/{nodeId}/{verb}", content);
+            await AssertProblemNamingAsync(response, field, message);
+        }
+
+        var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
+        Assert.All(info!.Gpus, g => Assert.Null(g.Health));
+        Assert.Empty(info.HealthHistory!);
+    }
+
+    [Fact]
+    public async Task Cordon_UnknownNodeWrongMediaTypeOrNodeToken_404415And403()
+    {
+        var (nodeId, node) = await _server.RegisterAsync("box", 1);
+        using (var unknown = await _server.Admin.PostAsJsonAsync("/api/v1/nodes/nope/cordon", new CordonRequest { Gpu = 0 }, GantryJson.Default.CordonRequest))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+            Assert.Equal("application/problem+json", unknown.Content.Headers.ContentType!.MediaType);
+        }
+
+        using (var text = new StringContent("{\"gpu\":0}", Encoding.UTF8, "text/plain"))
+        using (var wrongType = await _server.Admin.PostAsync($"/api/v1/nodes/{nodeId}/cordon", text))
+        {
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, wrongType.StatusCode);
+        }
+
+        using (var asNode = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/cordon", new CordonRequest { Gpu = 0 }, GantryJson.Default.CordonRequest))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, asNode.StatusCode);
+        }
+
+        var info = await _server.Admin.GetFromJsonAsync($"/api/v1/nodes/{nodeId}", GantryJson.Default.NodeInfo);
+        Assert.Null(info!.Gpus[0].Health);
+    }
+
     [Theory]
     [MemberData(nameof(NullsInHeartbeats))]
     public Task Heartbeat_NullForAListOrAnElementOfOne_400ProblemNamingTheFieldAndNoSummaryStored(string body, string field) =>

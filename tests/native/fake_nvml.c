@@ -26,6 +26,12 @@
  *   xid=GPU:CODE               queue one XID critical event (0x8, eventData=CODE) for GPU;
  *                              nvmlEventSetWait* delivers each queued event once, in order,
  *                              to a set the GPU is registered in, then answers TIMEOUT
+ *   watch=1                    re-read the script whenever its file changes (size or
+ *                              modification time), checked at every nvmlDeviceGetCount_v2 and
+ *                              every 10 ms of an event wait: a test in another process (the
+ *                              agent's) rewrites the file to change the GPUs under a running
+ *                              NVML. XIDs already delivered stay delivered: append xid lines to
+ *                              queue more. The new script must say watch=1 to go on watching.
  *
  *   gpu.I.name=TEXT            strings (defaults: "Fake GPU I", "GPU-fake-000I",
  *   gpu.I.uuid=TEXT              "00000000:0I:00.0")
@@ -62,6 +68,7 @@
  *     retired_sbe retired_dbe                    GetRetiredPages counts
  *     retired_null                               1: a NULL addresses buffer is answered
  *                                                INVALID_ARGUMENT, as some drivers do
+ *     retired_pending                            GetRetiredPagesPendingStatus (0 or 1)
  *     remapped_corr remapped_unc remapped_pending remapped_failure
  *     pcie_replay pcie_gen pcie_width
  *     pci                                        GetPciInfo_v3 (only an error code matters)
@@ -101,6 +108,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -163,7 +171,7 @@ enum {
     K_REMAP_CORR, K_REMAP_UNC, K_REMAP_PENDING, K_REMAP_FAIL,
     K_PCIE_REPLAY, K_PCIE_GEN, K_PCIE_WIDTH, K_PCI, K_NVLINKS, K_EVENTS, K_PROCESSES,
     K_MIG, K_MIG_MAX, K_MEM_RESERVED, K_DEPRECATED, K_RECOVERY, K_RET_NULL, K_PROC_STRIDE,
-    K_MEM_V2, K_TEMP_V, K_COUNT
+    K_MEM_V2, K_TEMP_V, K_RET_PENDING, K_COUNT
 };
 
 static const struct { const char *name; int key; unsigned long long def; } KEYS[] = {
@@ -185,7 +193,7 @@ static const struct { const char *name; int key; unsigned long long def; } KEYS[
     {"processes", K_PROCESSES, 0}, {"mig", K_MIG, 0}, {"mig_max", K_MIG_MAX, 7},
     {"memory_reserved", K_MEM_RESERVED, 536870912ULL}, {"deprecated", K_DEPRECATED, 0},
     {"recovery_action", K_RECOVERY, 0}, {"retired_null", K_RET_NULL, 0}, {"process_stride", K_PROC_STRIDE, 24},
-    {"memory_v2", K_MEM_V2, 0}, {"temp_v", K_TEMP_V, 0},
+    {"memory_v2", K_MEM_V2, 0}, {"temp_v", K_TEMP_V, 0}, {"retired_pending", K_RET_PENDING, 0},
 };
 #define NKEYS ((int)(sizeof(KEYS) / sizeof(KEYS[0])))
 
@@ -224,6 +232,8 @@ static val_t g_cuda;
 static gpu_t g_gpus[MAX_GPUS];
 static struct { unsigned int gpu; unsigned long long code; } g_xids[MAX_XIDS];
 static int g_nxids, g_next_xid;
+static int g_watch; /* watch=1: re-read the script when its file changes */
+static struct stat g_script_stat; /* the script file as last read */
 static int g_event_set; /* the one event set's storage; its address is the handle */
 static int g_event_set_live;
 
@@ -253,6 +263,7 @@ static void reset_state(void)
     g_cuda.ret = 0;
     g_cuda.v = 12040;
     g_nxids = g_next_xid = 0;
+    g_watch = 0;
     for (int i = 0; i < MAX_GPUS; i++) {
         gpu_t *g = &g_gpus[i];
         unsigned long long registered = g->registered;
@@ -347,6 +358,7 @@ static void load_script(void)
     if (path == NULL) return;
     FILE *f = fopen(path, "r");
     if (f == NULL) return;
+    if (fstat(fileno(f), &g_script_stat) != 0) memset(&g_script_stat, 0, sizeof g_script_stat);
     char line[1024];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
@@ -361,6 +373,7 @@ static void load_script(void)
         else if (strcmp(key, "driver") == 0) copy_str(g_driver, sizeof g_driver, val);
         else if (strcmp(key, "nvml_version") == 0) copy_str(g_nvml, sizeof g_nvml, val);
         else if (strcmp(key, "cuda") == 0) g_cuda = parse_val(val);
+        else if (strcmp(key, "watch") == 0) g_watch = atoi(val);
         else if (strcmp(key, "xid") == 0) {
             unsigned int gpu; unsigned long long code;
             if (sscanf(val, "%u:%llu", &gpu, &code) == 2 && g_nxids < MAX_XIDS) {
@@ -373,6 +386,20 @@ static void load_script(void)
         else fprintf(stderr, "fake_nvml: unknown key %s\n", key);
     }
     fclose(f);
+}
+
+/* With watch=1: re-reads the script when its file changed, keeping XIDs already delivered delivered. Under g_lock. */
+static void reload_if_changed(void)
+{
+    if (!g_watch) return;
+    const char *path = getenv("GANTRY_FAKE_NVML_SCRIPT");
+    struct stat now;
+    if (path == NULL || stat(path, &now) != 0) return;
+    if (now.st_size == g_script_stat.st_size && now.st_mtim.tv_sec == g_script_stat.st_mtim.tv_sec
+        && now.st_mtim.tv_nsec == g_script_stat.st_mtim.tv_nsec) return;
+    int delivered = g_next_xid;
+    load_script();
+    g_next_xid = delivered < g_nxids ? delivered : g_nxids;
 }
 
 /* Re-reads the script without a new nvmlInit_v2 (test hook, not part of NVML). */
@@ -481,6 +508,7 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *cudaDriverVersion)
 static nvmlReturn_t device_count(unsigned int *count)
 {
     if (check_init()) return check_init();
+    reload_if_changed();
     *count = g_ngpus;
     return 0;
 }
@@ -791,6 +819,19 @@ nvmlReturn_t nvmlDeviceGetRetiredPages(nvmlDevice_t device, int cause, unsigned 
     LOCKED(retired_pages(device, cause, pageCount, addresses));
 }
 
+static nvmlReturn_t retired_pending(nvmlDevice_t d, int *isPending)
+{
+    unsigned int v;
+    nvmlReturn_t r = read_u32(d, K_RET_PENDING, &v);
+    if (!r) *isPending = v ? 1 : 0;
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, int *isPending)
+{
+    LOCKED(isPending == NULL ? 2 : retired_pending(device, isPending));
+}
+
 #ifndef FAKE_NVML_OLD_DRIVER
 static nvmlReturn_t remapped_rows(nvmlDevice_t d, unsigned int *corr, unsigned int *unc, unsigned int *pending, unsigned int *fail)
 {
@@ -984,6 +1025,7 @@ static nvmlReturn_t next_event(nvmlEventSet_t set, nvmlEventData_t *data, size_t
 {
     if (check_init()) return check_init();
     if (set != &g_event_set || !g_event_set_live) return 2;
+    reload_if_changed();
     while (g_next_xid < g_nxids) {
         unsigned int gpu = g_xids[g_next_xid].gpu;
         unsigned long long code = g_xids[g_next_xid].code;

@@ -39,6 +39,12 @@ public sealed class AgentOptions : IValidatableObject
     /// <summary>The node's power envelope in watts; null for none.</summary>
     public double? NodePowerEnvelopeWatts { get; set; }
 
+    /// <summary>
+    /// The kernel log the agent reads XIDs from alongside NVML's events (<c>/dev/kmsg</c>); null for none
+    /// (<c>--kernel-log off</c>). Read only when the GPUs come from NVML.
+    /// </summary>
+    public string? KernelLog { get; set; } = "/dev/kmsg";
+
     /// <summary>Where procfs is mounted (a container may mount the host's elsewhere).</summary>
     public string ProcPath { get; set; } = "/proc";
 

@@ -33,6 +33,8 @@ public static class AgentSettings
             static (o, v) => o.DcgmCompat = SettingParsers.Bool(v)),
         new("node-power-envelope-watts", SettingKind.Value, "WATTS", "The node's power budget; exports gantry_node_power_above_envelope.",
             static (o, v) => o.NodePowerEnvelopeWatts = SettingParsers.Number(v)),
+        new("kernel-log", SettingKind.Value, "PATH", "Where the agent reads the NVIDIA driver's XID lines (NVRM: Xid ...) with NVML: XIDs NVML cannot deliver (79, 119, 120) are only there. Reading /dev/kmsg needs CAP_SYSLOG where kernel.dmesg_restrict is 1; without it the agent says so once in its log and in /status. off: do not read it. (default: /dev/kmsg)",
+            static (o, v) => o.KernelLog = string.Equals(v.Trim(), "off", StringComparison.OrdinalIgnoreCase) ? null : SettingParsers.FullPath(v)),
         new("procfs", SettingKind.Value, "PATH", "Where procfs is mounted, e.g. /host/proc in a container. (default: /proc)",
             static (o, v) => o.ProcPath = SettingParsers.NonEmpty(v)),
         new("sysfs", SettingKind.Value, "PATH", "Where sysfs is mounted. (default: /sys)",

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Gantry.Agent.Configuration;
+using Gantry.Agent.Health;
 using Gantry.Agent.Jobs;
 using Gantry.Agent.Sampling;
 using Gantry.Core.Protocol;
@@ -16,7 +17,9 @@ namespace Gantry.Agent.ControlPlane;
 /// known) it kills what an earlier agent run left behind, registers with the join token, then sends
 /// a heartbeat every interval the server asked for. A 401 or 404 (the server forgot the node, or
 /// its credential) means register again; an unreachable server means backoff with jitter while
-/// sampling, serving and running jobs go on.
+/// sampling, serving and running jobs go on. Heartbeats carry the GPUs' health
+/// (<see cref="GpuHealthReporter"/>) to a server that said it reads it; the XIDs in one are
+/// forgotten once the server answered it, and carried again otherwise.
 /// </summary>
 internal sealed class ControlPlaneWorker(
     ControlPlaneClient client,
@@ -25,6 +28,7 @@ internal sealed class ControlPlaneWorker(
     JobRunner runner,
     AttemptOutbox outbox,
     SnapshotPublisher publisher,
+    GpuHealthReporter health,
     AgentOptions options,
     IServer server,
     IHostApplicationLifetime lifetime,
@@ -38,6 +42,10 @@ internal sealed class ControlPlaneWorker(
     private readonly string _joinToken = options.ResolveJoinToken() ?? "";
     private NodeSnapshot? _summarized;
     private NodeSummary? _summary;
+
+    // Whether the server answering now reads heartbeats' health: an earlier version refuses it.
+    private bool _acceptsHealth;
+    private string? _healthRefusal;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -84,6 +92,7 @@ internal sealed class ControlPlaneWorker(
             if (result is { Ok: true, Value: { } answer })
             {
                 connection.Succeeded();
+                _acceptsHealth = answer.AcceptsHealth;
                 SaveNodeId(answer.NodeId);
                 var interval = TimeSpan.FromSeconds(Math.Clamp(double.IsFinite(answer.HeartbeatIntervalSeconds) ? answer.HeartbeatIntervalSeconds : 5, 1, 300));
                 AgentLog.Registered(logger, result.Server ?? client.Follower.Current, answer.NodeId, options.EffectiveNodeName, interval.TotalSeconds);
@@ -120,7 +129,38 @@ internal sealed class ControlPlaneWorker(
             }
 
             var request = new HeartbeatRequest { Summary = Summary(), RunningAttempts = RunningAttempts() };
+            long acknowledge = 0;
+            if (_acceptsHealth)
+            {
+                (request.Health, acknowledge) = health.Build(publisher.Latest?.Snapshot);
+            }
+
             var result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            if (result.Status == 400 && request.Health is not null)
+            {
+                // A server of an earlier version (a replica not yet upgraded) refuses what it does not
+                // know: the heartbeat goes again at once without health, which waits for a server that asks.
+                if (result.Detail != _healthRefusal)
+                {
+                    _healthRefusal = result.Detail;
+                    AgentLog.HealthRefused(logger, result.Detail ?? "");
+                }
+
+                _acceptsHealth = false;
+                request.Health = null;
+                result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (result is { Ok: true, Value: { } answer })
+            {
+                if (request.Health is not null)
+                {
+                    health.Acknowledge(acknowledge);
+                }
+
+                _acceptsHealth = answer.AcceptsHealth;
+            }
+
             if (result.Status is 401 or 404)
             {
                 connection.Succeeded();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Gantry.Agent.Configuration;
 using Gantry.Agent.ControlPlane;
+using Gantry.Agent.Health;
 using Gantry.Agent.Sampling;
 using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Exposition;
@@ -14,7 +15,8 @@ namespace Gantry.Agent.Endpoints;
 
 /// <summary>
 /// The agent's HTTP surface: <c>/metrics</c> (Prometheus text), <c>/status</c> and
-/// <c>/v1/status</c> (JSON; with <c>--server</c> led by the control plane the agent follows), <c>/events</c>
+/// <c>/v1/status</c> (JSON; with <c>--server</c> led by the control plane the agent follows, and by the
+/// kernel-log XID reader's state where it reads one), <c>/events</c>
 /// (SSE, one event per sample) and <c>/healthz</c>.
 /// Every handler serves bytes rendered by the sampler; none does I/O of its own.
 /// </summary>
@@ -22,8 +24,11 @@ public static class AgentEndpoints
 {
     private const string JsonContentType = "application/json; charset=utf-8";
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
-    private static readonly byte[] ControlPlaneHead = "{\"controlPlane\":"u8.ToArray();
-    private static readonly byte[] ControlPlaneHeadIndented = "{\n  \"controlPlane\": "u8.ToArray();
+    private static readonly byte[] ControlPlaneName = "\"controlPlane\":"u8.ToArray();
+    private static readonly byte[] KernelLogName = "\"kernelLog\":"u8.ToArray();
+    private static readonly byte[] ObjectStart = "{"u8.ToArray();
+    private static readonly byte[] ObjectStartIndented = "{\n  "u8.ToArray();
+    private static readonly byte[] NameSpace = " "u8.ToArray();
     private static readonly byte[] MemberSeparator = ","u8.ToArray();
     private static readonly byte[] MemberSeparatorIndented = ",\n  "u8.ToArray();
     private static readonly byte[] NoSampleYet = "{\"status\":\"starting\",\"message\":\"no sample has been taken yet\"}"u8.ToArray();
@@ -85,27 +90,63 @@ public static class AgentEndpoints
 
         var pretty = context.Request.Query.ContainsKey("pretty");
         var body = pretty ? StatusJson.Render(rendering.Snapshot, indented: true) : rendering.Status;
-        if (context.RequestServices.GetService<LeaderFollower>() is not { } follower)
+        var follower = context.RequestServices.GetService<LeaderFollower>();
+        var kernelLog = context.RequestServices.GetService<KernelLogWorker>() is { Enabled: true } worker ? worker.StatusJson : null;
+        if (follower is null && kernelLog is null)
         {
             response.ContentLength = body.Length;
             return response.Body.WriteAsync(body, context.RequestAborted).AsTask();
         }
 
-        return WriteWithControlPlaneAsync(response, body, follower.StatusJson, pretty, context.RequestAborted);
+        var head = new List<(byte[] Name, byte[] Value)>(2);
+        if (follower is not null)
+        {
+            head.Add((ControlPlaneName, follower.StatusJson));
+        }
+
+        if (kernelLog is not null)
+        {
+            head.Add((KernelLogName, kernelLog));
+        }
+
+        return WriteWithHeadAsync(response, body, head, pretty, context.RequestAborted);
     }
 
-    // An agent with --server puts the control plane first, spliced into the sample's bytes:
-    // {"controlPlane":{"servers":[…],"current":"…","leaderEpoch":6,"reachable":true},"sequence":42,…}
-    private static async Task WriteWithControlPlaneAsync(HttpResponse response, byte[] body, byte[] controlPlane, bool pretty, CancellationToken cancellationToken)
+    // An agent with --server puts the control plane first, and one that reads the kernel log for XIDs
+    // says how that goes, spliced into the sample's bytes:
+    // {"controlPlane":{"servers":[…],"current":"…","leaderEpoch":6,"reachable":true},"kernelLog":{"path":"/dev/kmsg","state":"following"},"sequence":42,…}
+    private static async Task WriteWithHeadAsync(HttpResponse response, byte[] body, List<(byte[] Name, byte[] Value)> head, bool pretty, CancellationToken cancellationToken)
     {
         // The sample's members, from the first one on (its '{' and the whitespace after it left out).
         var members = body.AsMemory(1);
         members = members[(members.Length - members.Span.TrimStart(" \r\n"u8).Length)..];
-        var head = pretty ? ControlPlaneHeadIndented : ControlPlaneHead;
-        var separator = members.Span.StartsWith("}"u8) ? Array.Empty<byte>() : pretty ? MemberSeparatorIndented : MemberSeparator;
-        response.ContentLength = head.Length + controlPlane.Length + separator.Length + members.Length;
-        await response.Body.WriteAsync(head, cancellationToken).ConfigureAwait(false);
-        await response.Body.WriteAsync(controlPlane, cancellationToken).ConfigureAwait(false);
+        var start = pretty ? ObjectStartIndented : ObjectStart;
+        var between = pretty ? MemberSeparatorIndented : MemberSeparator;
+        var separator = members.Span.StartsWith("}"u8) ? Array.Empty<byte>() : between;
+        long length = start.Length + separator.Length + members.Length;
+        for (var i = 0; i < head.Count; i++)
+        {
+            length += (i > 0 ? between.Length : 0) + head[i].Name.Length + (pretty ? NameSpace.Length : 0) + head[i].Value.Length;
+        }
+
+        response.ContentLength = length;
+        await response.Body.WriteAsync(start, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < head.Count; i++)
+        {
+            if (i > 0)
+            {
+                await response.Body.WriteAsync(between, cancellationToken).ConfigureAwait(false);
+            }
+
+            await response.Body.WriteAsync(head[i].Name, cancellationToken).ConfigureAwait(false);
+            if (pretty)
+            {
+                await response.Body.WriteAsync(NameSpace, cancellationToken).ConfigureAwait(false);
+            }
+
+            await response.Body.WriteAsync(head[i].Value, cancellationToken).ConfigureAwait(false);
+        }
+
         await response.Body.WriteAsync(separator, cancellationToken).ConfigureAwait(false);
         await response.Body.WriteAsync(members, cancellationToken).ConfigureAwait(false);
     }

@@ -1,6 +1,7 @@
 using Gantry.Agent.Configuration;
 using Gantry.Telemetry.Apps;
 using Gantry.Telemetry.Collection;
+using Gantry.Telemetry.Health;
 using Gantry.Telemetry.Nvml;
 using Gantry.Telemetry.Portable;
 using Gantry.Telemetry.Power;
@@ -13,11 +14,12 @@ namespace Gantry.Agent.Sampling;
 /// <summary>
 /// Chooses the collectors for this machine: procfs/sysfs where procfs is mounted (Linux),
 /// the portable BCL collectors elsewhere; NVML unless disabled, or simulated GPUs when (and
-/// only when) <c>--simulate-gpus</c> asks; one scraper for all inference servers.
+/// only when) <c>--simulate-gpus</c> asks; one scraper for all inference servers. NVML's XIDs go to
+/// the agent's <see cref="XidLog"/>, which its kernel-log reader feeds too.
 /// </summary>
 internal static class CollectorFactory
 {
-    public static CollectorSet Create(AgentOptions options, ILoggerFactory loggers, TimeProvider time)
+    public static CollectorSet Create(AgentOptions options, ILoggerFactory loggers, TimeProvider time, XidLog? xids = null)
     {
         var paths = new HostPaths(options.ProcPath, options.SysPath);
         var set = HostCollectorSupport.HasProcfs(paths)
@@ -40,7 +42,7 @@ internal static class CollectorFactory
         }
         else if (!options.NoNvml)
         {
-            set = set with { Gpus = new NvmlCollector(options.NvmlLibrary, loggers.CreateLogger<NvmlCollector>(), time) };
+            set = set with { Gpus = new NvmlCollector(options.NvmlLibrary, loggers.CreateLogger<NvmlCollector>(), time, xids ?? new XidLog()) };
         }
 
         if (options.AppMetricsUrls.Count > 0)

@@ -26,7 +26,7 @@ internal static class NodeViews
                 node.Id,
                 node.Name,
                 node.State.Name(),
-                $"{BusyGpus(node)}/{node.Gpus.Count}",
+                GpusCell(node),
                 $"{node.UsedCpus}/{node.CpuCores}",
                 $"{Formats.Bytes(node.UsedMemoryBytes)}/{Formats.Bytes(node.MemoryBytes)}",
                 Formats.Ago(node.LastHeartbeatAt, now),
@@ -51,7 +51,7 @@ internal static class NodeViews
             .Add("Platform", $"{node.Os}/{node.Architecture}")
             .Add("CPUs", $"{node.UsedCpus}/{node.CpuCores} reserved")
             .Add("Memory", $"{Formats.Bytes(node.UsedMemoryBytes)}/{Formats.Bytes(node.MemoryBytes)} reserved")
-            .Add("GPUs", $"{BusyGpus(node)}/{node.Gpus.Count} busy")
+            .Add("GPUs", $"{BusyGpus(node)}/{node.Gpus.Count} busy" + (Cordoned(node) is > 0 and var cordoned ? $", {cordoned} cordoned" : ""))
             .Add("Labels", Formats.Labels(node.Labels))
             .Add("Jobs", string.Join(", ", node.Jobs))
             .Add("Agent", node.AgentUrl is null ? node.AgentVersion : $"{node.AgentVersion ?? "?"} at {node.AgentUrl}")
@@ -62,17 +62,67 @@ internal static class NodeViews
             view.Add("Sample", SampleLine(summary, now));
         }
 
-        view.Write(writer);
-        if (node.Gpus.Count == 0)
+        if (node.Health is { Drained: true } drained)
         {
-            return;
+            view.Add("Health", $"drained until it reboots: {drained.Cause} (since {Formats.Instant(drained.Since, now)})");
         }
 
-        writer.Write('\n');
+        if (node.Health?.KernelLog is { } kernelLog)
+        {
+            view.Add("Kernel log", kernelLog);
+        }
+
+        view.Write(writer);
+        if (node.Gpus.Count > 0)
+        {
+            writer.Write('\n');
+            WriteGpus(writer, node, width);
+        }
+
+        if (node.HealthHistory is { Count: > 0 } history)
+        {
+            writer.Write("\nHealth history (newest first):\n");
+            foreach (var change in history)
+            {
+                var what = change.Gpu is { } gpu ? "GPU " + Formats.Number(gpu) : "node";
+                writer.Write($"  {Formats.Instant(change.Time, now)}  {what}  {Name(change.Change)} by {(change.Actor == HealthActor.Person ? "a person" : "automation")}: {change.Cause}\n");
+                if (change.Evidence is { } evidence)
+                {
+                    writer.Write($"      evidence: {evidence}\n");
+                }
+            }
+        }
+    }
+
+    /// <summary>What <c>cordon</c>/<c>uncordon</c> print.</summary>
+    public static string CordonSummary(NodeInfo node, int? gpu)
+    {
+        var text = new StringBuilder();
+        foreach (var g in node.Gpus)
+        {
+            if (gpu is { } only && g.Index != only)
+            {
+                continue;
+            }
+
+            text.Append($"node {node.Id} GPU {g.Index}: {HealthText(g.Health)}\n");
+        }
+
+        if (gpu is null && node.Health is { Drained: true } drained)
+        {
+            text.Append($"node {node.Id} is drained until it reboots: {drained.Cause}\n");
+        }
+
+        return text.Length == 0 ? $"node {node.Id} has no GPUs\n" : text.ToString();
+    }
+
+    private static void WriteGpus(TextWriter writer, NodeInfo node, int width)
+    {
         var table = new Table(
             new Column("GPU", AlignRight: true),
             new Column("MODEL", MaxWidth: 32, MinWidth: 10),
             new Column("MEMORY", AlignRight: true),
+            new Column("HEALTH", MaxWidth: 48, MinWidth: 7),
             new Column("JOB", AlignRight: true),
             new Column("UTIL", AlignRight: true),
             new Column("TEMP", AlignRight: true),
@@ -96,6 +146,7 @@ internal static class NodeViews
                 Formats.Number(gpu.Index),
                 gpu.Simulated ? gpu.Model + " (sim)" : gpu.Model,
                 Formats.Bytes(gpu.MemoryBytes),
+                HealthText(gpu.Health),
                 gpu.JobId is { } job ? Formats.Number(job) : "-",
                 figures?.Lost == true ? "lost" : Percent(figures?.Utilization),
                 figures?.TemperatureCelsius is { } t ? t.ToString("0", CultureInfo.InvariantCulture) + "C" : "-",
@@ -114,6 +165,52 @@ internal static class NodeViews
         _ when node.Drain => $"node {node.Id} is {node.State.Name()}; drain requested\n",
         _ => $"node {node.Id} is {node.State.Name()} and takes jobs\n",
     };
+
+    /// <summary><c>healthy</c>, <c>degraded: thermal slowdown</c>, <c>cordoned until reset: XID 48 (…)</c>, with what the breaker holds.</summary>
+    internal static string HealthText(GpuHealthInfo? health)
+    {
+        if (health is null)
+        {
+            return "healthy";
+        }
+
+        var state = health.State switch
+        {
+            GpuHealthState.Cordoned => health.Until switch
+            {
+                HealthRecovery.Reset => health.CleanSince is null ? "cordoned until reset" : "cordoned, reset seen",
+                HealthRecovery.Reboot => "cordoned until reboot",
+                _ => health.Manual ? "cordoned by a person" : "cordoned until a person uncordons it",
+            },
+            GpuHealthState.Degraded => "degraded",
+            _ => "healthy",
+        };
+        var text = health.Cause is { } cause && health.State != GpuHealthState.Healthy ? $"{state}: {cause}" : state;
+        return health.Held is { } held ? $"{text} (held by the breaker: {held})" : text;
+    }
+
+    private static string Name(HealthChange change) => change switch
+    {
+        HealthChange.JobStopped => "job stopped",
+        _ => change.Name(),
+    };
+
+    private static string GpusCell(NodeInfo node) =>
+        Cordoned(node) is > 0 and var cordoned ? $"{BusyGpus(node)}/{node.Gpus.Count}, {cordoned} cordoned" : $"{BusyGpus(node)}/{node.Gpus.Count}";
+
+    private static int Cordoned(NodeInfo node)
+    {
+        var cordoned = 0;
+        foreach (var gpu in node.Gpus)
+        {
+            if (gpu.Health?.State == GpuHealthState.Cordoned)
+            {
+                cordoned++;
+            }
+        }
+
+        return cordoned;
+    }
 
     private static int BusyGpus(NodeInfo node)
     {

@@ -7,11 +7,11 @@ using Gantry.Core.Protocol;
 
 namespace Gantry.Cli.Nodes;
 
-/// <summary><c>gantry nodes ls|show|drain|undrain</c>.</summary>
+/// <summary><c>gantry nodes ls|show|drain|undrain|cordon|uncordon</c>.</summary>
 internal static class NodesCommand
 {
     /// <summary>What <c>gantry --help</c> and <c>gantry nodes --help</c> say it does.</summary>
-    internal const string Description = "List and inspect the server's nodes; drain a node before maintenance.";
+    internal const string Description = "List and inspect the server's nodes; drain a node before maintenance; cordon or uncordon its GPUs.";
 
     public static Command Create(CliContext context)
     {
@@ -22,6 +22,8 @@ internal static class NodesCommand
         nodes.Subcommands.Add(CreateShow(context, options));
         nodes.Subcommands.Add(CreateDrain(context, options, drain: true));
         nodes.Subcommands.Add(CreateDrain(context, options, drain: false));
+        nodes.Subcommands.Add(CreateCordon(context, options, cordon: true));
+        nodes.Subcommands.Add(CreateCordon(context, options, cordon: false));
         return nodes;
     }
 
@@ -78,6 +80,68 @@ internal static class NodesCommand
             return ExitCodes.Success;
         }, cancellationToken));
         return command;
+    }
+
+    private static Command CreateCordon(CliContext context, ClientOptions options, bool cordon)
+    {
+        var name = cordon ? "cordon" : "uncordon";
+        var id = new Argument<string>("NODE-ID") { Description = "The node's id (the ID column of 'gantry nodes ls')." };
+        var gpu = new Option<string>("--gpu")
+        {
+            Description = cordon ? "Only this GPU (its index, the GPU column of 'gantry nodes show'). (default: every GPU of the node)" : "Only this GPU. (default: every GPU of the node, and a drain for a reboot-class fault ends too)",
+            HelpName = "N",
+        };
+        var reason = new Option<string>("--reason")
+        {
+            Description = "Why, kept in the node's health history (1 to 500 characters).",
+            HelpName = "TEXT",
+        };
+        var command = new Command(name, cordon
+            ? """
+              Take a GPU (or every GPU of a node) out of placement by hand: no new job goes there, jobs
+              already running go on, and the node's other GPUs keep taking work. It stays cordoned until
+              a person uncordons it; automation never lifts it.
+              """
+            : """
+              Put a GPU (or every GPU of a node) back into placement, whether a person or the health
+              policy cordoned it, and dismiss what the fleet breaker held back for it. What the GPU reports
+              now (a pending remap, an ECC count) is acknowledged: only a new fault cordons it again.
+              """) { id, gpu, reason };
+        command.SetAction((parseResult, cancellationToken) => ClientInvocation.RunAsync(context, parseResult, options, "gantry nodes " + name, async (invocation, ct) =>
+        {
+            var request = new CordonRequest { Gpu = ParseGpu(parseResult.GetValue(gpu)), Reason = ParseReason(parseResult.GetValue(reason)) };
+            var body = await invocation.Api.PostAsync($"api/v1/nodes/{Uri.EscapeDataString(parseResult.GetValue(id)!)}/{name}", request, GantryJson.Default.CordonRequest, ct).ConfigureAwait(false);
+            WriteNode(invocation, body, (writer, node, _, _) => writer.Write(NodeViews.CordonSummary(node, request.Gpu)));
+            return ExitCodes.Success;
+        }, cancellationToken));
+        return command;
+    }
+
+    /// <summary><c>--gpu</c>: a GPU index, 0 to 1023; null when not given.</summary>
+    internal static int? ParseGpu(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        return int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index) && index <= 1023
+            ? index
+            : throw new UsageException("--gpu", $"expected a GPU index from 0 to 1023, got '{text}'");
+    }
+
+    /// <summary><c>--reason</c>: 1 to 500 printable characters; null when not given.</summary>
+    internal static string? ParseReason(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var trimmed = text.Trim();
+        return trimmed.Length is 0 or > 500 || trimmed.Any(char.IsControl)
+            ? throw new UsageException("--reason", "must be 1 to 500 printable characters")
+            : trimmed;
     }
 
     private static void WriteNode(ClientInvocation invocation, byte[] body, Action<TextWriter, NodeInfo, DateTimeOffset, int> table)

@@ -57,6 +57,12 @@ public sealed record RegisterNodeResponse
 
     /// <summary>How often the server expects a heartbeat.</summary>
     public required double HeartbeatIntervalSeconds { get; init; }
+
+    /// <summary>
+    /// True from a server that reads <see cref="HeartbeatRequest.Health"/>; an agent sends it only then
+    /// (a server of an earlier version refuses properties it does not know).
+    /// </summary>
+    public bool AcceptsHealth { get; init; }
 }
 
 /// <summary>Names one attempt of one job and its fencing epoch.</summary>
@@ -78,7 +84,7 @@ public sealed record AttemptRef
 /// <summary><c>POST /api/v1/nodes/{id}/heartbeat</c>, authenticated with the node credential.</summary>
 /// <remarks>
 /// This record and those it holds (<see cref="NodeSummary"/>, <see cref="GpuSummary"/>,
-/// <see cref="AttemptRef"/>) have setters and <see cref="JsonRequiredAttribute"/> rather than
+/// <see cref="AttemptRef"/>, <see cref="NodeHealthReport"/> and its parts) have setters and <see cref="JsonRequiredAttribute"/> rather than
 /// <c>required</c>/<c>init</c> members: System.Text.Json's source generator reads those through its
 /// parameterized-constructor path, which buffers every value first, and heartbeats are the server's
 /// most frequent request (10,000 nodes every 5 s: 2,000/s).
@@ -90,6 +96,13 @@ public sealed record HeartbeatRequest
 
     /// <summary>Attempts the agent is running.</summary>
     public IReadOnlyList<AttemptRef> RunningAttempts { get; set; } = [];
+
+    /// <summary>
+    /// Each GPU's health and the XIDs since the last answered heartbeat; sent only to a server that
+    /// said it reads it (<see cref="HeartbeatResponse.AcceptsHealth"/>), null otherwise and from agents
+    /// of earlier versions.
+    /// </summary>
+    public NodeHealthReport? Health { get; set; }
 }
 
 /// <summary>The answer to a heartbeat.</summary>
@@ -109,6 +122,9 @@ public sealed record HeartbeatResponse
     /// (0 for a server that runs alone). An agent ignores answers from a lower epoch than it has seen.
     /// </summary>
     public long LeaderEpoch { get; init; }
+
+    /// <summary>True from a server that reads <see cref="HeartbeatRequest.Health"/> (see <see cref="RegisterNodeResponse.AcceptsHealth"/>).</summary>
+    public bool AcceptsHealth { get; init; }
 }
 
 /// <summary>A compact summary of one sample of a node, carried by heartbeats.</summary>

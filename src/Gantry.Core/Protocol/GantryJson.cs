@@ -33,4 +33,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(LogRecord))]
 [JsonSerializable(typeof(ClusterSnapshot))]
 [JsonSerializable(typeof(TelemetryQueryResponse))]
+[JsonSerializable(typeof(CordonRequest))]
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -80,6 +80,15 @@ public sealed record NodeInfo
 
     /// <summary>The latest sample summary from a heartbeat.</summary>
     public NodeSummary? Summary { get; init; }
+
+    /// <summary>The node's own health: drained for a reboot-class fault, the agent's kernel log; null when nothing was ever reported or decided.</summary>
+    public NodeHealthInfo? Health { get; init; }
+
+    /// <summary>
+    /// The latest health changes of the node and its GPUs, newest first (at most 50), from the store:
+    /// only in <c>GET /api/v1/nodes/{id}</c>, null in lists.
+    /// </summary>
+    public IReadOnlyList<HealthEvent>? HealthHistory { get; init; }
 }
 
 /// <summary>A GPU of a node with the job that holds it.</summary>
@@ -105,4 +114,7 @@ public sealed record NodeGpuInfo
 
     /// <summary>The job whose live attempt holds this GPU; null when free.</summary>
     public long? JobId { get; init; }
+
+    /// <summary>The GPU's health; null while healthy and nothing was ever decided about it.</summary>
+    public GpuHealthInfo? Health { get; init; }
 }

@@ -267,7 +267,98 @@ internal static partial class Validation
             }
         }
 
+        if (r.Health is { } health && Check(health) is { } badHealth)
+        {
+            return badHealth;
+        }
+
         return IndexOfNull(r.RunningAttempts) is var attempt and >= 0 ? One($"runningAttempts[{attempt}]", "must not be null") : null;
+    }
+
+    /// <summary>XIDs a heartbeat may carry per GPU (the agent keeps at most 256 unacknowledged).</summary>
+    internal const int MaxXidsPerGpu = 256;
+
+    /// <summary>The first thing wrong in a heartbeat's health, if any; allocates nothing when there is none.</summary>
+    private static Dictionary<string, string[]>? Check(NodeHealthReport health)
+    {
+        if (health.BootId is { } boot && (boot.Length > 64 || boot.Contains('\0', StringComparison.Ordinal)))
+        {
+            return One("health.bootId", "must be at most 64 characters without NUL");
+        }
+
+        if (health.KernelLog is { } kernelLog && (kernelLog.Length > 1000 || kernelLog.Contains('\0', StringComparison.Ordinal)))
+        {
+            return One("health.kernelLog", "must be at most 1000 characters without NUL");
+        }
+
+        if (health.Gpus.Count > 1024)
+        {
+            return One("health.gpus", "has more than 1024 GPUs");
+        }
+
+        for (var i = 0; i < health.Gpus.Count; i++)
+        {
+            if (health.Gpus[i] is not { } gpu)
+            {
+                return One($"health.gpus[{i}]", "must not be null");
+            }
+
+            if (gpu.Index is < 0 or > 1023)
+            {
+                return One($"health.gpus[{i}].index", $"must be between 0 and 1023, got {gpu.Index}");
+            }
+
+            if (gpu.Xids.Count > MaxXidsPerGpu)
+            {
+                return One($"health.gpus[{i}].xids", $"has more than {MaxXidsPerGpu} XIDs");
+            }
+
+            for (var x = 0; x < gpu.Xids.Count; x++)
+            {
+                if (gpu.Xids[x] is not { } xid)
+                {
+                    return One($"health.gpus[{i}].xids[{x}]", "must not be null");
+                }
+
+                if (xid.Xid < 0)
+                {
+                    return One($"health.gpus[{i}].xids[{x}].xid", "must not be negative");
+                }
+
+                if (xid.Text is { } text && (text.Length > 1000 || text.Contains('\0', StringComparison.Ordinal)))
+                {
+                    return One($"health.gpus[{i}].xids[{x}].text", "must be at most 1000 characters without NUL");
+                }
+            }
+
+            if (gpu.EccCorrectedVolatile < 0 || gpu.EccUncorrectedVolatile < 0 || gpu.NvLinkCrcErrors < 0 || gpu.PcieReplays < 0)
+            {
+                return One($"health.gpus[{i}]", "counters must not be negative");
+            }
+
+            if (gpu.NvLinksDown is < 0 or > 64)
+            {
+                return One($"health.gpus[{i}].nvLinksDown", $"must be between 0 and 64, got {gpu.NvLinksDown}");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A person's cordon or uncordon: a GPU index in range, a short printable reason.</summary>
+    public static Dictionary<string, string[]>? Check(CordonRequest request)
+    {
+        if (request.Gpu is { } gpu && gpu is < 0 or > 1023)
+        {
+            return One("gpu", $"must be between 0 and 1023, got {gpu}");
+        }
+
+        if (request.Reason is { } reason && (reason.Trim().Length is 0 or > 500 || reason.Any(char.IsControl)))
+        {
+            return One("reason", "must be 1 to 500 printable characters");
+        }
+
+        return null;
     }
 
     /// <summary>Offsets past this (2^53, a petabyte of output) are refused: an offset plus a length must not overflow.</summary>

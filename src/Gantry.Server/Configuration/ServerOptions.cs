@@ -78,6 +78,18 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>Largest request body accepted.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// The most of the fleet's GPUs the health policy may take out of service (cordoned, or on a node it
+    /// drained) on its own, as a fraction; past it, it holds and records that it waits for a person.
+    /// </summary>
+    public double MaxAutoCordon { get; set; } = 0.5;
+
+    /// <summary>How long a GPU must stay clean after a reset (or without the condition that degraded it) before it is healthy again.</summary>
+    public TimeSpan GpuCleanFor { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>XIDs whose action differs from the default table (<see cref="Health.XidPolicy.Defaults"/>).</summary>
+    public IReadOnlyDictionary<long, Health.XidAction> XidPolicy { get; set; } = new Dictionary<long, Health.XidAction>();
+
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
 
@@ -154,6 +166,16 @@ public sealed class ServerOptions : IValidatableObject
         if (MaxJobLogChars < LogLimit.MinChars)
         {
             yield return Problem("max-job-log", $"must be at least {Sizes.Format(LogLimit.MinChars)}, got {Sizes.Format(MaxJobLogChars)}");
+        }
+
+        if (!(MaxAutoCordon >= 0 && MaxAutoCordon <= 1))
+        {
+            yield return Problem("max-auto-cordon", $"must be between 0% and 100%, got {MaxAutoCordon * 100:0.##}%");
+        }
+
+        if (GpuCleanFor < TimeSpan.Zero || GpuCleanFor > TimeSpan.FromDays(7))
+        {
+            yield return Problem("gpu-clean-for", $"must be between 0s and 7d, got {Durations.Format(GpuCleanFor)}");
         }
 
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))

@@ -38,6 +38,12 @@ public static class ServerSettings
             static (o, v) => o.SchedulerDepth = SettingParsers.WholeNumber(v)),
         new("job-retention", SettingKind.Value, "DURATION", "How long ended jobs and their output are kept; older ones are purged in the background. off: keep them. (default: 30d)",
             static (o, v) => o.JobRetention = SettingParsers.DurationOrOff(v)),
+        new("max-auto-cordon", SettingKind.Value, "PERCENT", "The most of the fleet's GPUs the GPU health policy may take out of service by itself (cordoned, or on a node drained for a reboot-class fault), e.g. 50% or 0.5. Past it, automation holds, records that it waits for a person and changes nothing more. (default: 50%)",
+            static (o, v) => o.MaxAutoCordon = ParseFraction(v)),
+        new("gpu-clean-for", SettingKind.Value, "DURATION", "How long a GPU must stay clean after a reset (or after what degraded it stopped) before it is healthy again. 0s: at once. (default: 10m)",
+            static (o, v) => o.GpuCleanFor = SettingParsers.Duration(v)),
+        new("xid-policy", SettingKind.Pairs, "XID=ACTION,... | FILE", "What the GPU health policy does about an XID, over the default table (docs/health.md): ignore, watch, restart-app, reset-gpu or reboot, e.g. 31=ignore,119=reboot; or a JSON file {\"31\": \"ignore\"} (in a config file also the object itself). The driver's recovery action, where it reports one, wins over the table.",
+            static (o, v) => o.XidPolicy = Health.XidPolicy.Parse(v)),
         new("retention-raw", SettingKind.Value, "DURATION", "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)",
             static (o, v) => o.RetentionRaw = SettingParsers.Duration(v)),
         new("retention-rollup", SettingKind.Value, "DURATION", "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)",
@@ -47,6 +53,19 @@ public static class ServerSettings
         new("log-level", SettingKind.Value, "LEVEL", "trace, debug, info, warning or error. (default: info)",
             static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
     ];
+
+    /// <summary>A share as a percentage (<c>50%</c>) or a fraction (<c>0.5</c>).</summary>
+    private static double ParseFraction(string text)
+    {
+        var trimmed = text.Trim();
+        var percent = trimmed.EndsWith('%');
+        if (!double.TryParse(percent ? trimmed[..^1] : trimmed, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+        {
+            throw new FormatException("expected a percentage (50%) or a fraction (0.5)");
+        }
+
+        return percent ? value / 100 : value;
+    }
 
     /// <summary>The source-generated validator of <see cref="ServerOptions"/>.</summary>
     public static IValidateOptions<ServerOptions> Validator { get; } = new ServerOptionsValidator();

@@ -161,6 +161,7 @@ internal static class DashboardEndpoints
                 ["Frame"] = Frame(http, antiforgery, node.Name, Section.Nodes, $"/ui/events?view=node&id={Uri.EscapeDataString(node.Id)}&range={range.Name}"),
                 ["Node"] = node,
                 ["Charts"] = data.Charts(node, range),
+                ["Health"] = data.HealthHistory(node.Id),
             });
         }).RequireAuthorization();
 

@@ -305,6 +305,12 @@ internal sealed partial class JobQueue
             else
             {
                 var (state, reason) = Outcome(report, job.CancelRequested);
+                if (job.HealthFailure is { } health && state is not (AttemptState.Succeeded or AttemptState.Cancelled))
+                {
+                    // Stopped (or crashed first) because its GPU needs the application restarted: a failure that says why.
+                    (state, reason) = (AttemptState.Failed, $"{health} ({reason})");
+                }
+
                 EndAttempt(job, attempt, state, reason, report.ExitCode, report.Signal, byAgent: true, now, writes);
                 Commit(writes);
                 Finish(job);
@@ -423,6 +429,61 @@ internal sealed partial class JobQueue
 
         _signals.SchedulerWake.Pulse();
         _signals.Changed.Pulse();
+    }
+
+    /// <summary>
+    /// Stops an attempt on a GPU whose fault needs it stopped (the GPU health policy). With
+    /// <paramref name="requeue"/> (the GPU is cordoned or its node drained) the attempt ends at once as
+    /// lost, and the job is queued again while its retries last (for free when it had not started); the
+    /// agent stops the process, which it no longer finds among its assignments. Without it (an XID that
+    /// needs the application restarted) the agent is told to stop it and its end reads as a failure
+    /// with <paramref name="reason"/>; an attempt placed after <paramref name="faultAt"/> is left alone
+    /// (the fault was its predecessor's). Returns the job's id, or null when the attempt is no longer
+    /// live (or was left alone).
+    /// </summary>
+    public long? StopForHealth(string nodeId, AttemptRef attempt, bool requeue, string reason, DateTimeOffset? faultAt)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        lock (_lock)
+        {
+            if (!_live.TryGetValue(attempt.JobId, out var job) || job.Current is not { } current || current.Number != attempt.Attempt
+                || current.Epoch != attempt.Epoch || current.NodeId != nodeId || (!requeue && job.HealthFailure is not null))
+            {
+                return null;
+            }
+
+            var now = _time.GetUtcNow();
+            var writes = new List<Action<IStateWriter>>();
+            if (requeue || current.State == AttemptState.Assigned)
+            {
+                if (!requeue && faultAt is { } fault && current.AssignedAt > fault)
+                {
+                    return null;
+                }
+
+                EndAttempt(job, current, AttemptState.Lost, reason, null, null, byAgent: false, now, writes);
+                Commit(writes);
+                Finish(job);
+            }
+            else
+            {
+                if (faultAt is { } fault && current.AssignedAt > fault)
+                {
+                    return null;
+                }
+
+                job.HealthFailure = reason;
+                job.Reason = $"stopping: {reason}";
+                writes.Add(w => w.UpdateJob(job.ToRow()));
+                Commit(writes);
+                _nodes.Stop(current.NodeId, job.Id, current.Number);
+                PulseFollowers(job.Id);
+            }
+        }
+
+        _signals.SchedulerWake.Pulse();
+        _signals.Changed.Pulse();
+        return attempt.JobId;
     }
 
     // ---- scheduling -----------------------------------------------------------------------------
@@ -621,6 +682,7 @@ internal sealed partial class JobQueue
         writes.Add(w => w.UpdateAttempt(ended));
         _nodes.Release(attempt.NodeId, job.Id, attempt.Number);
         job.Current = null;
+        job.HealthFailure = null;
         job.ExitCode = exitCode;
         var label = $"attempt {attempt.Number} on node {attempt.NodeId}";
         switch (state)

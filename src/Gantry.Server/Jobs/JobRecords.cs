@@ -45,6 +45,12 @@ internal sealed class JobRecord
     /// <summary>How many attempts the job has had.</summary>
     public int AttemptCount { get; set; }
 
+    /// <summary>
+    /// Why the GPU health policy stopped the live attempt as failed (an XID that needs the application
+    /// restarted): its end, when the agent reports it, reads so. Null otherwise; kept in memory only.
+    /// </summary>
+    public string? HealthFailure { get; set; }
+
     /// <summary>The live attempt (assigned or running); null while pending. Replaced, not changed, as it moves on.</summary>
     public AttemptRow? Current { get; set; }
 

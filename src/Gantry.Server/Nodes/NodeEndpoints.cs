@@ -2,6 +2,7 @@ using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
+using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
@@ -38,7 +39,7 @@ internal static class NodeEndpoints
             return TypedResults.Json(response, GantryJson.Default.RegisterNodeResponse);
         }).RequireJoin();
 
-        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, ServerOptions options, CancellationToken ct) =>
+        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, GpuHealthRegistry health, ServerOptions options, CancellationToken ct) =>
         {
             var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.HeartbeatRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -51,9 +52,19 @@ internal static class NodeEndpoints
                 return Problems.Invalid(errors);
             }
 
-            return registry.Heartbeat(nodeId, request!) is { } response
-                ? TypedResults.Json(response, GantryJson.Default.HeartbeatResponse)
-                : Problems.NotFound($"node {nodeId} is not known to this server; register again");
+            if (registry.Heartbeat(nodeId, request!) is not { } response)
+            {
+                return Problems.NotFound($"node {nodeId} is not known to this server; register again");
+            }
+
+            // After the lease: a health decision that stops a job or writes its history never delays the
+            // renewal. The answer then says what it made of the node (draining, for a reboot-class fault).
+            if (request!.Health is { } report && health.Observe(nodeId, report) && registry.StateOf(nodeId) is { } state)
+            {
+                response = response with { State = state };
+            }
+
+            return TypedResults.Json(response, GantryJson.Default.HeartbeatResponse);
         }).RequireNode();
 
         nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, NodeRegistry registry, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken ct) =>
@@ -105,9 +116,9 @@ internal static class NodeEndpoints
             return TypedResults.Json(registry.ListNodes(state, cursor.Length == 0 ? null : cursor, limit), GantryJson.Default.PageNodeInfo);
         }).RequireAdmin();
 
-        nodes.MapGet("/{nodeId}", (string nodeId, NodeRegistry registry) =>
+        nodes.MapGet("/{nodeId}", (string nodeId, NodeRegistry registry, GpuHealthRegistry health) =>
             registry.GetNode(nodeId) is { } node
-                ? TypedResults.Json(node, GantryJson.Default.NodeInfo)
+                ? TypedResults.Json(node with { HealthHistory = health.History(nodeId) }, GantryJson.Default.NodeInfo)
                 : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
 
         nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin();

@@ -1,6 +1,7 @@
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Core.Scheduling;
+using Gantry.Server.Health;
 using Gantry.Server.Live;
 using Gantry.Server.Storage;
 
@@ -58,10 +59,13 @@ internal sealed class NodeRecord
     /// <summary>Host memory reserved by live attempts.</summary>
     public long UsedMemoryBytes { get; set; }
 
+    /// <summary>What the health feature says of the node and its GPUs; null while it has nothing to say.</summary>
+    public NodeHealthView? Health { get; set; }
+
     /// <summary>What the scheduler sees of this node; rebuilt only after the node changed.</summary>
     public SchedulingNode? SchedulingView { get; set; }
 
-    public bool Schedulable => State == NodeState.Ready && !Drain;
+    public bool Schedulable => State == NodeState.Ready && !Drain && Health?.Drained != true;
 
     public NodeRow ToRow() => new(Id, Name, Os, Architecture, CpuCores, MemoryBytes, Labels, Gpus, Drain, CredentialHash, RegisteredAt, LastHeartbeatAt, AgentVersion, AgentUrl);
 }

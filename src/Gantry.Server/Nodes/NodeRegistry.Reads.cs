@@ -53,6 +53,15 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>A node's state now; null when unknown.</summary>
+    public NodeState? StateOf(string id)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(id, out var node) ? node.State : null;
+        }
+    }
+
     public NodeInfo? GetNode(string id)
     {
         lock (_lock)
@@ -94,6 +103,7 @@ internal sealed partial class NodeRegistry
                 Simulated = g.Simulated,
                 NvLinkPeers = g.NvLinkPeers,
                 JobId = node.GpuHolders.TryGetValue(g.Index, out var job) ? job : null,
+                Health = node.Health?.Gpus.GetValueOrDefault(g.Index),
             };
         }
 
@@ -123,6 +133,7 @@ internal sealed partial class NodeRegistry
             AgentVersion = node.AgentVersion,
             AgentUrl = node.AgentUrl,
             Summary = node.Summary,
+            Health = node.Health?.Node,
         };
     }
 }

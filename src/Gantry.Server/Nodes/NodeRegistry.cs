@@ -4,6 +4,7 @@ using Gantry.Core.Protocol;
 using Gantry.Core.Scheduling;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
+using Gantry.Server.Health;
 using Gantry.Server.Live;
 using Gantry.Server.Observability;
 using Gantry.Server.Storage;
@@ -184,6 +185,7 @@ internal sealed partial class NodeRegistry
             NodeId = id,
             Credential = credential,
             HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
+            AcceptsHealth = true,
         };
     }
 
@@ -299,6 +301,7 @@ internal sealed partial class NodeRegistry
                 LeaseExpiresAt = now + _options.Lease,
                 AssignmentIndex = node.AssignmentIndex,
                 LeaderEpoch = _leaderEpoch,
+                AcceptsHealth = true,
             };
         }
 
@@ -368,6 +371,91 @@ internal sealed partial class NodeRegistry
         _signals.SchedulerWake.Pulse();
         _signals.Changed.Pulse();
         return info;
+    }
+
+    /// <summary>
+    /// What the health feature says of a node now: the GPUs placement leaves out, and whether the node is
+    /// drained for a reboot-class fault (its state then reads draining or drained). Unknown nodes are ignored.
+    /// </summary>
+    public void ApplyHealth(string nodeId, NodeHealthView view)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        bool back;
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                return;
+            }
+
+            var wasSchedulable = node.Schedulable;
+            node.Health = view;
+            node.SchedulingView = null;
+            SetState(node, Evaluate(node, _time.GetUtcNow()));
+            back = node.Schedulable && !wasSchedulable;
+        }
+
+        if (back)
+        {
+            _signals.SchedulerWake.Pulse();
+        }
+    }
+
+    /// <summary>The indexes of a node's GPUs as it registered them; null for an unknown node.</summary>
+    public int[]? GpuIndexes(string nodeId)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                return null;
+            }
+
+            var indexes = new int[node.Gpus.Count];
+            for (var i = 0; i < indexes.Length; i++)
+            {
+                indexes[i] = node.Gpus[i].Index;
+            }
+
+            return indexes;
+        }
+    }
+
+    /// <summary>The live attempt holding GPU <paramref name="gpu"/> of a node; null when none does.</summary>
+    public AttemptRef? AttemptOn(string nodeId, int gpu)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node) || !node.GpuHolders.ContainsKey(gpu))
+            {
+                return null;
+            }
+
+            foreach (var live in node.Live)
+            {
+                foreach (var held in live.Gpus)
+                {
+                    if (held == gpu)
+                    {
+                        return new AttemptRef { JobId = live.JobId, Attempt = live.Attempt, Epoch = live.Epoch };
+                    }
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>The fleet's GPUs, every node's counted (kept as nodes register: no walk).</summary>
+    public int GpuCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _gpus;
+            }
+        }
     }
 
     /// <summary>
@@ -538,11 +626,30 @@ internal sealed partial class NodeRegistry
 
     private static SchedulingNode View(NodeRecord node)
     {
-        var gpus = new SchedulingGpu[node.Gpus.Count];
-        for (var i = 0; i < gpus.Length; i++)
+        // A cordoned GPU is left out: placement neither uses it nor counts it.
+        var cordoned = node.Health?.Cordoned;
+        var count = node.Gpus.Count;
+        if (cordoned is { Count: > 0 })
         {
-            var g = node.Gpus[i];
-            gpus[i] = new SchedulingGpu(g.Index, g.Model, g.MemoryBytes, !node.GpuHolders.ContainsKey(g.Index), g.NvLinkPeers);
+            foreach (var g in node.Gpus)
+            {
+                if (cordoned.Contains(g.Index))
+                {
+                    count--;
+                }
+            }
+        }
+
+        var gpus = new SchedulingGpu[count];
+        var next = 0;
+        foreach (var g in node.Gpus)
+        {
+            if (cordoned is { Count: > 0 } && cordoned.Contains(g.Index))
+            {
+                continue;
+            }
+
+            gpus[next++] = new SchedulingGpu(g.Index, g.Model, g.MemoryBytes, !node.GpuHolders.ContainsKey(g.Index), g.NvLinkPeers);
         }
 
         return new SchedulingNode
@@ -596,7 +703,7 @@ internal sealed partial class NodeRegistry
 
         foreach (var gpu in a.Gpus)
         {
-            if (node.GpuHolders.ContainsKey(gpu) || !HasGpu(node, gpu))
+            if (node.GpuHolders.ContainsKey(gpu) || !HasGpu(node, gpu) || node.Health?.Cordoned.Contains(gpu) == true)
             {
                 return false;
             }
@@ -648,7 +755,7 @@ internal sealed partial class NodeRegistry
     }
 
     private NodeState Evaluate(NodeRecord node, DateTimeOffset now) =>
-        Liveness.Evaluate(node.LastHeartbeatAt, now, _options.Lease, _options.DownAfter, node.Drain, node.Live.Count);
+        Liveness.Evaluate(node.LastHeartbeatAt, now, _options.Lease, _options.DownAfter, node.Drain || node.Health?.Drained == true, node.Live.Count);
 
     /// <summary>Sets a node's state, keeping the counts; true when it changed.</summary>
     private bool SetState(NodeRecord node, NodeState state)

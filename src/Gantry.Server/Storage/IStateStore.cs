@@ -45,6 +45,9 @@ internal interface IStateStore : IDisposable
     /// <summary>Up to <paramref name="limit"/> output chunks of a job after sequence number <paramref name="afterSeq"/>.</summary>
     List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit);
 
+    /// <summary>The latest <paramref name="limit"/> health changes of a node and its GPUs, newest first.</summary>
+    IReadOnlyList<HealthEvent> ReadHealthEvents(string nodeId, int limit);
+
     /// <summary>
     /// Deletes up to <paramref name="maxJobs"/> jobs that ended before <paramref name="cutoff"/>, with
     /// their attempts, transitions and output, and array records left with no task; returns how many
@@ -80,7 +83,31 @@ internal interface IStateWriter
 
     /// <summary>Stores an output chunk unless the same (job, attempt, stream, offset) is there already; true when stored.</summary>
     bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data);
+
+    /// <summary>Stores a GPU's (or, with <see cref="HealthRow.Gpu"/> −1, the node's) health, replacing what was there.</summary>
+    void UpsertHealth(HealthRow health);
+
+    /// <summary>Forgets a GPU's (or the node's, −1) health: it is healthy with nothing to remember.</summary>
+    void DeleteHealth(string nodeId, int gpu);
+
+    /// <summary>Adds a change to a node's health history.</summary>
+    void InsertHealthEvent(string nodeId, HealthEvent change);
 }
+
+/// <summary>
+/// A GPU's health as the health feature keeps it across restarts; <see cref="Gpu"/> −1 is the node
+/// itself (drained for a reboot-class fault, <see cref="State"/> then <see cref="GpuHealthState.Cordoned"/>).
+/// <see cref="Detail"/> is the feature's own JSON (what it holds back, what a person acknowledged), stored as it is.
+/// </summary>
+internal sealed record HealthRow(
+    string NodeId,
+    int Gpu,
+    GpuHealthState State,
+    string? Cause,
+    DateTimeOffset? Since,
+    HealthRecovery? Until,
+    bool Manual,
+    string? Detail);
 
 /// <summary>A node's durable facts (liveness is kept in memory: every node gets a fresh lease at start).</summary>
 internal sealed record NodeRow(
@@ -200,4 +227,7 @@ internal sealed class StoredState
 
     /// <summary>The highest fencing epoch handed out so far.</summary>
     public long LastEpoch { get; set; }
+
+    /// <summary>Every GPU's and node's health that is not plain healthy.</summary>
+    public List<HealthRow> Health { get; } = [];
 }

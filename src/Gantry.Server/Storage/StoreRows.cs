@@ -16,6 +16,10 @@ internal static class StoreRows
 
     public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
 
+    public const string HealthColumns = "node_id, gpu, state, cause, since, until, manual, detail";
+
+    public const string HealthEventColumns = "gpu, time, change, cause, evidence, actor, job_id";
+
     public const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
 
     /// <summary><paramref name="columns"/> with each column qualified by <paramref name="prefix"/> (<c>a.</c>).</summary>
@@ -37,6 +41,29 @@ internal static class StoreRows
         Millis(r.GetInt64(11)),
         r.IsDBNull(12) ? null : r.GetString(12),
         r.IsDBNull(13) ? null : r.GetString(13));
+
+    /// <summary>A row selected with <see cref="HealthColumns"/>.</summary>
+    public static HealthRow ReadHealth(DbDataReader r) => new(
+        r.GetString(0),
+        r.GetInt32(1),
+        Enum.Parse<GpuHealthState>(r.GetString(2)),
+        r.IsDBNull(3) ? null : r.GetString(3),
+        Time(r, 4),
+        r.IsDBNull(5) ? null : Enum.Parse<HealthRecovery>(r.GetString(5)),
+        Flag(r, 6),
+        r.IsDBNull(7) ? null : r.GetString(7));
+
+    /// <summary>A row selected with <see cref="HealthEventColumns"/>.</summary>
+    public static HealthEvent ReadHealthEvent(DbDataReader r) => new()
+    {
+        Gpu = r.IsDBNull(0) ? null : r.GetInt32(0),
+        Time = Millis(r.GetInt64(1)),
+        Change = Enum.Parse<HealthChange>(r.GetString(2)),
+        Cause = r.GetString(3),
+        Evidence = r.IsDBNull(4) ? null : r.GetString(4),
+        Actor = Enum.Parse<HealthActor>(r.GetString(5)),
+        JobId = r.IsDBNull(6) ? null : r.GetInt64(6),
+    };
 
     /// <summary>A row selected with <see cref="JobColumns"/>.</summary>
     public static JobRow ReadJob(DbDataReader r) => new()

@@ -83,6 +83,8 @@ public sealed record GpuSample
     public ulong? EccUncorrectedAggregate { get; init; }
     public uint? RetiredPagesSingleBit { get; init; }
     public uint? RetiredPagesDoubleBit { get; init; }
+    /// <summary>A page retirement waits for the next driver reload (GPUs before Ampere); null where the driver does not say.</summary>
+    public bool? RetiredPagesPending { get; init; }
     public uint? RemappedRowsCorrectable { get; init; }
     public uint? RemappedRowsUncorrectable { get; init; }
     public bool? RemappedRowsPending { get; init; }

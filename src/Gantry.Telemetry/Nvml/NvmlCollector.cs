@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Gantry.Telemetry.Collection;
+using Gantry.Telemetry.Health;
 using Gantry.Telemetry.Model;
 using Microsoft.Extensions.Logging;
 
@@ -15,7 +16,8 @@ namespace Gantry.Telemetry.Nvml;
 /// <see cref="GpuSnapshot.Unavailable"/> with the reason (retrying at most once a minute) and
 /// never throws for that. Each reading stands alone: one the GPU or driver does not offer is
 /// null, and a GPU that fell off the bus is reported <see cref="GpuSample.Lost"/> while the
-/// others carry on. XID errors are counted by a background thread from NVML events.
+/// others carry on. XID errors come from a background thread that waits for NVML's events and
+/// hands them to <see cref="Xids"/>, which also takes the kernel log's (counted once either way).
 /// </summary>
 public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 {
@@ -23,7 +25,6 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
     private const ulong ProcessSentinel = 0xA5C3_96E1_5A3C_691E;
 
     private static readonly TimeSpan InitRetryInterval = TimeSpan.FromSeconds(60);
-    private static readonly IReadOnlyDictionary<ulong, ulong> NoXids = new Dictionary<ulong, ulong>();
 
     private readonly ILogger<NvmlCollector> _logger;
     private readonly TimeProvider _timeProvider;
@@ -47,13 +48,24 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
     /// <param name="timeProvider">The clock that paces initialisation retries.</param>
     /// <exception cref="InvalidOperationException">Another NVML library path was configured in this process.</exception>
     public NvmlCollector(string? libraryPath, ILogger<NvmlCollector> logger, TimeProvider timeProvider)
+        : this(libraryPath, logger, timeProvider, new XidLog())
+    {
+    }
+
+    /// <summary>Creates the collector with the XID log the agent shares with its kernel-log reader.</summary>
+    internal NvmlCollector(string? libraryPath, ILogger<NvmlCollector> logger, TimeProvider timeProvider, XidLog xids)
     {
         ArgumentNullException.ThrowIfNull(logger);
         ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(xids);
         _logger = logger;
         _timeProvider = timeProvider;
+        Xids = xids;
         NvmlLibrary.Configure(libraryPath);
     }
+
+    /// <summary>Where NVML's XIDs go, and what <see cref="GpuSample.XidErrors"/> is counted from.</summary>
+    internal XidLog Xids { get; }
 
     /// <inheritdoc />
     public string Name => "nvml";
@@ -178,11 +190,18 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
                 if (NvmlNative.DeviceGetHandleByIndex(i, &handle) == NvmlReturn.Success)
                 {
                     gpus.Add(((int)i, handle));
+
+                    // The kernel log names GPUs by bus id: the XID log needs it before the first event.
+                    NvmlPciInfo pci;
+                    if (Has(NvmlFunction.DeviceGetPciInfo) && NvmlNative.DeviceGetPciInfo(handle, &pci) == NvmlReturn.Success)
+                    {
+                        Xids.SetGpu((int)i, DecodeString(pci.BusId, 32));
+                    }
                 }
             }
         }
 
-        _events = NvmlEventWatcher.Start(gpus, _logger);
+        _events = NvmlEventWatcher.Start(gpus, Xids, _timeProvider, _logger);
         return null;
     }
 
@@ -286,6 +305,8 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         var eccUa = ReadEcc(handle, NvmlConst.EccUncorrected, NvmlConst.EccAggregate, ref reader);
         var retiredSbe = ReadRetiredPages(handle, NvmlConst.RetiredMultipleSingleBit, ref reader);
         var retiredDbe = ReadRetiredPages(handle, NvmlConst.RetiredDoubleBit, ref reader);
+        int retiredPending;
+        bool? retiredPagesPending = Has(NvmlFunction.DeviceGetRetiredPagesPendingStatus) && reader.Ok(NvmlNative.DeviceGetRetiredPagesPendingStatus(handle, &retiredPending)) ? retiredPending != 0 : null;
 
         uint corrRows = 0, uncRows = 0, pending = 0, failure = 0;
         var remapped = Has(NvmlFunction.DeviceGetRemappedRows) && reader.Ok(NvmlNative.DeviceGetRemappedRows(handle, &corrRows, &uncRows, &pending, &failure));
@@ -338,6 +359,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             EccUncorrectedAggregate = eccUa,
             RetiredPagesSingleBit = retiredSbe,
             RetiredPagesDoubleBit = retiredDbe,
+            RetiredPagesPending = retiredPagesPending,
             RemappedRowsCorrectable = remapped ? corrRows : null,
             RemappedRowsUncorrectable = remapped ? uncRows : null,
             RemappedRowsPending = remapped ? pending != 0 : null,
@@ -347,8 +369,8 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             PcieLinkWidth = pcieWidth,
             NvLinks = nvLinks,
             Processes = processes,
-            XidErrors = Xids(index),
-            LastXid = _events?.LastFor(index),
+            XidErrors = XidCounts(index),
+            LastXid = Xids.LastFor(index),
             MigEnabled = migEnabled,
             MigInstances = migInstances,
             RecoveryAction = recoveryAction,
@@ -374,6 +396,7 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
         var busId = Has(NvmlFunction.DeviceGetPciInfo) && reader.Ok(NvmlNative.DeviceGetPciInfo(handle, &pci)) ? DecodeString(pci.BusId, 32) : null;
         var identity = new GpuIdentity(uuid, name, busId);
         _identities[index] = identity;
+        Xids.SetGpu(index, busId);
         return identity;
     }
 
@@ -393,8 +416,8 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             Name = identity?.Name ?? string.Empty,
             PciBusId = identity?.PciBusId,
             Lost = true,
-            XidErrors = Xids(index),
-            LastXid = _events?.LastFor(index),
+            XidErrors = XidCounts(index),
+            LastXid = Xids.LastFor(index),
         };
     }
 
@@ -408,15 +431,15 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             Uuid = identity?.Uuid ?? string.Empty,
             Name = identity?.Name ?? string.Empty,
             PciBusId = identity?.PciBusId,
-            XidErrors = Xids(index),
-            LastXid = _events?.LastFor(index),
+            XidErrors = XidCounts(index),
+            LastXid = Xids.LastFor(index),
         };
     }
 
     /// <summary>Whether the loaded library exports the function: an old driver lacks newer ones.</summary>
     private static bool Has(NvmlFunction function) => NvmlLibrary.Has(function);
 
-    private IReadOnlyDictionary<ulong, ulong> Xids(int index) => _events?.CountsFor(index) ?? NoXids;
+    private IReadOnlyDictionary<ulong, ulong> XidCounts(int index) => Xids.CountsFor(index);
 
     private static unsafe ulong? ReadEcc(nint handle, int errorType, int counterType, ref Reader reader)
     {

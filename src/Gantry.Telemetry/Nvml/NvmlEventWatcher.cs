@@ -1,11 +1,13 @@
+using Gantry.Telemetry.Health;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Telemetry.Nvml;
 
 /// <summary>
-/// Counts XID errors. A dedicated background thread (NVML's wait blocks, so it must not sit
-/// on a thread-pool thread) waits on one event set that every GPU supporting XID events is
-/// registered in, ~500 ms at a time so it notices disposal promptly.
+/// Hands NVML's XID events to the <see cref="XidLog"/>, which counts them (once, with the kernel
+/// log's reports of the same XIDs) and keeps them for the heartbeat. A dedicated background thread
+/// (NVML's wait blocks, so it must not sit on a thread-pool thread) waits on one event set that
+/// every GPU supporting XID events is registered in, ~500 ms at a time so it notices disposal promptly.
 /// </summary>
 internal sealed unsafe class NvmlEventWatcher : IDisposable
 {
@@ -13,20 +15,21 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(5);
 
     private readonly ILogger _logger;
+    private readonly XidLog _log;
+    private readonly TimeProvider _time;
     private readonly nint _set;
     private readonly bool _waitV2;
     private readonly Dictionary<nint, int> _indexByHandle;
-    private readonly Lock _countsGate = new();
-    private readonly Dictionary<int, Dictionary<ulong, ulong>> _counts = [];
-    private readonly Dictionary<int, ulong> _last = [];
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
     private volatile bool _stopping;
     private bool _disposed;
 
-    private NvmlEventWatcher(ILogger logger, nint set, Dictionary<nint, int> indexByHandle)
+    private NvmlEventWatcher(ILogger logger, XidLog log, TimeProvider time, nint set, Dictionary<nint, int> indexByHandle)
     {
         _logger = logger;
+        _log = log;
+        _time = time;
         _set = set;
         _indexByHandle = indexByHandle;
         _waitV2 = NvmlLibrary.Has(NvmlFunction.EventSetWaitV2);
@@ -38,7 +41,7 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
     /// Registers XID critical events on every GPU that supports them and starts the thread;
     /// null (logged) when the driver offers no events.
     /// </summary>
-    public static NvmlEventWatcher? Start(IReadOnlyList<(int Index, nint Handle)> gpus, ILogger logger)
+    public static NvmlEventWatcher? Start(IReadOnlyList<(int Index, nint Handle)> gpus, XidLog log, TimeProvider time, ILogger logger)
     {
         if (!NvmlLibrary.Has(NvmlFunction.EventSetCreate) || !NvmlLibrary.Has(NvmlFunction.DeviceRegisterEvents) ||
             !NvmlLibrary.Has(NvmlFunction.DeviceGetSupportedEventTypes) || !NvmlLibrary.Has(NvmlFunction.EventSetFree) ||
@@ -85,25 +88,7 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
             return null;
         }
 
-        return new NvmlEventWatcher(logger, set, indexByHandle);
-    }
-
-    /// <summary>A copy of the XID counts of one GPU, by XID code; null when it has none.</summary>
-    public Dictionary<ulong, ulong>? CountsFor(int index)
-    {
-        lock (_countsGate)
-        {
-            return _counts.TryGetValue(index, out var counts) ? new Dictionary<ulong, ulong>(counts) : null;
-        }
-    }
-
-    /// <summary>The most recent XID code of one GPU; null before its first.</summary>
-    public ulong? LastFor(int index)
-    {
-        lock (_countsGate)
-        {
-            return _last.TryGetValue(index, out var xid) ? xid : null;
-        }
+        return new NvmlEventWatcher(logger, log, time, set, indexByHandle);
     }
 
     private void Run()
@@ -146,18 +131,7 @@ internal sealed unsafe class NvmlEventWatcher : IDisposable
 
     private void Count(int index, ulong xid)
     {
-        lock (_countsGate)
-        {
-            if (!_counts.TryGetValue(index, out var counts))
-            {
-                counts = [];
-                _counts[index] = counts;
-            }
-
-            counts[xid] = counts.GetValueOrDefault(xid) + 1;
-            _last[index] = xid;
-        }
-
+        _log.Observe(XidSource.Nvml, index, pciBusId: null, xid, _time.GetUtcNow());
         NvmlLog.Xid(_logger, index, xid);
     }
 

@@ -54,6 +54,7 @@ internal enum NvmlFunction
     DeviceGetNvLinkRemotePciInfo,
     DeviceGetMemoryInfoV2,
     DeviceGetTemperatureV,
+    DeviceGetRetiredPagesPendingStatus,
 }
 
 /// <summary>
@@ -115,6 +116,7 @@ internal static class NvmlLibrary
         "nvmlDeviceGetNvLinkRemotePciInfo_v2",
         "nvmlDeviceGetMemoryInfo_v2",
         "nvmlDeviceGetTemperatureV",
+        "nvmlDeviceGetRetiredPagesPendingStatus",
     ];
 
     private static readonly Lock Gate = new();

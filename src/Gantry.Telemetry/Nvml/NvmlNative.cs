@@ -289,6 +289,10 @@ internal static unsafe partial class NvmlNative
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetRetiredPages", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetRetiredPages(nint device, int cause, uint* pageCount, ulong* addresses);
 
+    /// <summary><c>isPending</c> is an <c>nvmlEnableState_t</c>: 1 when a retirement waits for the next driver reload.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetRetiredPagesPendingStatus", SetLastError = false)]
+    internal static partial NvmlReturn DeviceGetRetiredPagesPendingStatus(nint device, int* isPending);
+
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetRemappedRows", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetRemappedRows(nint device, uint* correctable, uint* uncorrectable, uint* pending, uint* failure);
 

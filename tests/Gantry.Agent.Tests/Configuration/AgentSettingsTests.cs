@@ -95,6 +95,15 @@ public sealed class AgentSettingsTests : IDisposable
     }
 
     [Fact]
+    public async Task Load_KernelLog_DevKmsgByDefaultOffForNoneAndAPathFromEachSource()
+    {
+        Assert.Equal("/dev/kmsg", (await Load(Flags(), Env(), null)).KernelLog);
+        Assert.Null((await Load(Flags(("kernel-log", "off")), Env(), null)).KernelLog);
+        Assert.Null((await Load(Flags(), Env(("GANTRY_KERNEL_LOG", "OFF")), null)).KernelLog);
+        Assert.Equal(Path.Combine(_dir, "kmsg"), (await Load(Flags(), Env(), Config($$"""{ "kernelLog": "{{_dir}}/kmsg" }"""))).KernelLog);
+    }
+
+    [Fact]
     public async Task Load_GcGen0Size_DefaultsToOneMiBAndOffMeansTheRuntimeDefault()
     {
         Assert.Equal(1L << 20, (await Load(Flags(), Env(), null)).EffectiveGcGen0Size);

@@ -57,6 +57,12 @@ internal sealed class FakeControlPlane : IAsyncDisposable
         set => Interlocked.Exchange(ref _leaderEpoch, value);
     }
 
+    /// <summary>Registration and heartbeat answers say the server reads GPU health (a server of this version); unset, an earlier one.</summary>
+    public volatile bool AcceptsHealth;
+
+    /// <summary>A heartbeat that carries health answers 400, as a server of an earlier version does (it refuses unknown properties).</summary>
+    public volatile bool RefuseHealth;
+
     /// <summary>The next heartbeat answers 404 (the server forgot the node).</summary>
     public volatile bool ForgetNodeOnce;
 
@@ -127,13 +133,21 @@ internal sealed class FakeControlPlane : IAsyncDisposable
             var request = await ReadAsync(context, GantryJson.Default.RegisterNodeRequest);
             Registrations.Enqueue((context.Request.Headers.Authorization, request));
             var n = Interlocked.Increment(ref _registrations);
-            await WriteAsync(context, new RegisterNodeResponse { NodeId = request.NodeId ?? "node-1", Credential = $"cred-{n}", HeartbeatIntervalSeconds = 1 }, GantryJson.Default.RegisterNodeResponse);
+            await WriteAsync(context, new RegisterNodeResponse { NodeId = request.NodeId ?? "node-1", Credential = $"cred-{n}", HeartbeatIntervalSeconds = 1, AcceptsHealth = AcceptsHealth }, GantryJson.Default.RegisterNodeResponse);
         });
 
         _app.MapPost("/api/v1/nodes/{id}/heartbeat", async context =>
         {
             var request = await ReadAsync(context, GantryJson.Default.HeartbeatRequest);
             Heartbeats.Enqueue((context.Request.Headers.Authorization, request));
+            if (RefuseHealth && request.Health is not null)
+            {
+                context.Response.StatusCode = 400;
+                context.Response.ContentType = "application/problem+json";
+                await context.Response.WriteAsync("""{"title":"Invalid request","status":400,"detail":"health: is not a known property","errors":{"health":["is not a known property"]}}""", context.RequestAborted);
+                return;
+            }
+
             if (ForgetNodeOnce)
             {
                 ForgetNodeOnce = false;
@@ -147,7 +161,7 @@ internal sealed class FakeControlPlane : IAsyncDisposable
                 index = _index;
             }
 
-            await WriteAsync(context, new HeartbeatResponse { State = NodeState.Ready, LeaseExpiresAt = DateTimeOffset.UnixEpoch, AssignmentIndex = index, LeaderEpoch = LeaderEpoch }, GantryJson.Default.HeartbeatResponse);
+            await WriteAsync(context, new HeartbeatResponse { State = NodeState.Ready, LeaseExpiresAt = DateTimeOffset.UnixEpoch, AssignmentIndex = index, LeaderEpoch = LeaderEpoch, AcceptsHealth = AcceptsHealth }, GantryJson.Default.HeartbeatResponse);
         });
 
         _app.MapGet("/api/v1/nodes/{id}/assignments", async context =>

@@ -2,6 +2,7 @@ using System.Net;
 using Gantry.Core.Jobs;
 using Gantry.Hosting.Settings;
 using Gantry.Server.Configuration;
+using Gantry.Server.Health;
 
 namespace Gantry.Server.Tests.Configuration;
 
@@ -114,6 +115,12 @@ public sealed class ServerSettingsTests : IDisposable
     [InlineData("max-job-log", "1k", "must be at least 4 KiB")]
     [InlineData("max-job-log", "lots", "expected a size")]
     [InlineData("log-level", "loud", "trace, debug, info, warning or error")]
+    [InlineData("max-auto-cordon", "150%", "must be between 0% and 100%, got 150%")]
+    [InlineData("max-auto-cordon", "half", "expected a percentage (50%) or a fraction (0.5)")]
+    [InlineData("gpu-clean-for", "8d", "must be between 0s and 7d")]
+    [InlineData("xid-policy", "48=explode", "XID 48: 'explode' is not an action")]
+    [InlineData("xid-policy", "0=ignore", "'0' is not an XID number")]
+    [InlineData("xid-policy", "/no/such/policy.json", "cannot read '/no/such/policy.json'")]
     public async Task Load_BadValueFromEachSource_NamesTheSettingAndWhereItCameFrom(string name, string value, string expected)
     {
         var fromFlag = await Assert.ThrowsAsync<SettingException>(() => Load(Flags((name, value)), Env(), null));
@@ -132,6 +139,32 @@ public sealed class ServerSettingsTests : IDisposable
         Assert.Equal(name, fromFile.Setting);
         Assert.Contains(expected, fromFile.Message, StringComparison.Ordinal);
         Assert.Contains($"\"{SettingNames.Key(name)}\" in {file}", fromFile.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Load_HealthSettings_DefaultsAndEachSpelling()
+    {
+        var defaults = await Load(Flags(), Env(), null);
+        Assert.Equal(0.5, defaults.MaxAutoCordon);
+        Assert.Equal(TimeSpan.FromMinutes(10), defaults.GpuCleanFor);
+        Assert.Empty(defaults.XidPolicy);
+
+        var fromFlags = await Load(Flags(("max-auto-cordon", "0.25"), ("gpu-clean-for", "0s"), ("xid-policy", "31=ignore, 119=RESTART_BM,13=restart-app")), Env(), null);
+        Assert.Equal(0.25, fromFlags.MaxAutoCordon);
+        Assert.Equal(TimeSpan.Zero, fromFlags.GpuCleanFor);
+        Assert.Equal(new Dictionary<long, XidAction> { [31] = XidAction.Ignore, [119] = XidAction.Reboot, [13] = XidAction.RestartApp }, fromFlags.XidPolicy);
+
+        // A config file's section, and a JSON file named by the flag.
+        var fromFile = await Load(Flags(), Env(("GANTRY_MAX_AUTO_CORDON", "30%")), Config("""{ "xidPolicy": { "48": "watch", "79": "RESET_GPU" } }"""));
+        Assert.Equal(0.3, fromFile.MaxAutoCordon, 9);
+        Assert.Equal(new Dictionary<long, XidAction> { [48] = XidAction.Watch, [79] = XidAction.ResetGpu }, fromFile.XidPolicy);
+        var policy = Path.Combine(_dir, "xid-policy.json");
+        File.WriteAllText(policy, """{ "94": "reset-gpu" }""");
+        var fromPolicyFile = await Load(Flags(("xid-policy", policy)), Env(), null);
+        Assert.Equal(XidAction.ResetGpu, Assert.Single(fromPolicyFile.XidPolicy).Value);
+        Assert.Equal(XidAction.ResetGpu, new XidPolicy(fromPolicyFile.XidPolicy).ActionFor(94));
+        Assert.Equal(XidAction.Reboot, new XidPolicy(fromPolicyFile.XidPolicy).ActionFor(79));
+        Assert.Equal(XidAction.Watch, new XidPolicy(fromPolicyFile.XidPolicy).ActionFor(12345));
     }
 
     [Fact]

@@ -74,6 +74,35 @@ public sealed partial class DashboardTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NodePage_CordonedGpu_ShowsItsHealthAndTheHistory()
+    {
+        using var browser = Browser();
+        await LogInAsync(browser);
+        var (nodeId, node) = await _server.RegisterAsync("gpu-a", gpus: 2);
+        await _server.RegisterAsync("gpu-b", gpus: 2);
+        var health = new NodeHealthReport
+        {
+            Gpus =
+            [
+                new GpuHealthReport { Index = 0, ThermalSlowdown = true },
+                new GpuHealthReport { Index = 1, Xids = [new XidEvent { Xid = 48, At = DateTimeOffset.UtcNow, Source = XidEventSource.Nvml }] },
+            ],
+        };
+        using (var heartbeat = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Health = health }, GantryJson.Default.HeartbeatRequest))
+        {
+            Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
+        }
+
+        var html = await browser.GetStringAsync($"/nodes/{nodeId}");
+
+        Assert.Matches("class=\"gpu gpu-degraded\" data-gpu=\"0\">.*?<span class=\"gpu-health\" data-field=\"health\" title=\"thermal slowdown\">degraded</span>", html);
+        Assert.Matches("class=\"gpu gpu-cordoned\" data-gpu=\"1\">.*?data-field=\"health\" title=\"XID 48 \\(double-bit ECC error\\): reset the GPU\">cordoned until reset</span>", html);
+        Assert.Contains("id=\"health-history\"", html, StringComparison.Ordinal);
+        Assert.Contains("<td>cordoned</td>", html, StringComparison.Ordinal);
+        Assert.Contains("XID 48 at ", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Overview_Heartbeats_ShowPowerAndTokensPerJoule()
     {
         using var browser = Browser();

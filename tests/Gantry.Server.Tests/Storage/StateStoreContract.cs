@@ -339,6 +339,71 @@ public abstract class StateStoreContract : IAsyncLifetime
         Assert.Equal(3, state.NextJobId);
     }
 
+    [ContractFact]
+    public async Task Write_HealthRows_ReplacedDeletedAndReadBackAfterReopen()
+    {
+        Store.Write(w =>
+        {
+            w.UpsertHealth(new HealthRow("n1", 0, GpuHealthState.Degraded, "thermal slowdown", T0, null, false, null));
+            w.UpsertHealth(new HealthRow("n1", 0, GpuHealthState.Cordoned, "XID 48 (double-bit ECC error): reset the GPU", T0.AddMinutes(1), HealthRecovery.Reset, false, "{\"resetBefore\":null}"));
+            w.UpsertHealth(new HealthRow("n1", 1, GpuHealthState.Cordoned, "fan noise", T0, HealthRecovery.Person, true, null));
+            w.UpsertHealth(new HealthRow("n1", -1, GpuHealthState.Cordoned, "GPU 1: XID 79", T0, HealthRecovery.Reboot, false, "{\"bootId\":\"b1\"}"));
+            w.UpsertHealth(new HealthRow("n2", 3, GpuHealthState.Degraded, "2 NVLink link(s) down", null, null, false, null));
+        });
+        Store.Write(w => w.DeleteHealth("n1", 1));
+
+        var state = await ReopenAsync();
+        Assert.Equal(
+            [
+                new HealthRow("n1", -1, GpuHealthState.Cordoned, "GPU 1: XID 79", T0, HealthRecovery.Reboot, false, "{\"bootId\":\"b1\"}"),
+                new HealthRow("n1", 0, GpuHealthState.Cordoned, "XID 48 (double-bit ECC error): reset the GPU", T0.AddMinutes(1), HealthRecovery.Reset, false, "{\"resetBefore\":null}"),
+                new HealthRow("n2", 3, GpuHealthState.Degraded, "2 NVLink link(s) down", null, null, false, null),
+            ],
+            state.Health);
+    }
+
+    [ContractFact]
+    public async Task InsertHealthEvent_ReadNewestFirstPerNodeUpToTheLimit()
+    {
+        Store.Write(w =>
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                w.InsertHealthEvent("n1", new HealthEvent
+                {
+                    Time = T0.AddSeconds(i),
+                    Gpu = i == 4 ? null : i,
+                    Change = i == 4 ? HealthChange.Drained : HealthChange.Cordoned,
+                    Cause = $"cause {i}",
+                    Evidence = i == 0 ? null : $"XID 48 at {i}",
+                    Actor = i == 3 ? HealthActor.Person : HealthActor.Automation,
+                    JobId = i == 2 ? 42 : null,
+                });
+            }
+
+            w.InsertHealthEvent("n2", new HealthEvent { Time = T0, Change = HealthChange.Undrained, Cause = "other node", Actor = HealthActor.Automation });
+        });
+
+        // A unit that fails leaves no event behind.
+        Assert.Throws<InvalidOperationException>(() => Store.Write(w =>
+        {
+            w.InsertHealthEvent("n1", new HealthEvent { Time = T0, Change = HealthChange.Healthy, Cause = "never", Actor = HealthActor.Person });
+            throw new InvalidOperationException("boom");
+        }));
+
+        await ReopenAsync();
+        var events = Store.ReadHealthEvents("n1", 3);
+        Assert.Equal(["cause 4", "cause 3", "cause 2"], events.Select(e => e.Cause));
+        Assert.Equal(new HealthEvent { Time = T0.AddSeconds(4), Change = HealthChange.Drained, Cause = "cause 4", Evidence = "XID 48 at 4", Actor = HealthActor.Automation }, events[0]);
+        Assert.Equal(HealthActor.Person, events[1].Actor);
+        Assert.Equal(3, events[1].Gpu);
+        Assert.Equal(42, events[2].JobId);
+        Assert.Null(Store.ReadHealthEvents("n1", 10)[^1].Evidence);
+        Assert.Equal(5, Store.ReadHealthEvents("n1", 10).Count);
+        Assert.Equal("other node", Assert.Single(Store.ReadHealthEvents("n2", 10)).Cause);
+        Assert.Empty(Store.ReadHealthEvents("n3", 10));
+    }
+
     internal static NodeRow Node(string id, bool drain) => new(
         id,
         id,

@@ -70,6 +70,7 @@ public sealed class NvmlCollectorTests : IDisposable
             "gpu.0.ecc_uncorrected_aggregate=2",
             "gpu.0.retired_sbe=3",
             "gpu.0.retired_dbe=1",
+            "gpu.0.retired_pending=1",
             "gpu.0.remapped_corr=7",
             "gpu.0.remapped_unc=2",
             "gpu.0.remapped_pending=1",
@@ -119,6 +120,7 @@ public sealed class NvmlCollectorTests : IDisposable
         Assert.Equal(2UL, gpu.EccUncorrectedAggregate);
         Assert.Equal(3U, gpu.RetiredPagesSingleBit);
         Assert.Equal(1U, gpu.RetiredPagesDoubleBit);
+        Assert.True(gpu.RetiredPagesPending);
         Assert.Equal(7U, gpu.RemappedRowsCorrectable);
         Assert.Equal(2U, gpu.RemappedRowsUncorrectable);
         Assert.True(gpu.RemappedRowsPending);

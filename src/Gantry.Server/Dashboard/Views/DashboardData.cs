@@ -1,6 +1,7 @@
 using Gantry.Core.Jobs;
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
+using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Logs;
 using Gantry.Server.Nodes;
@@ -21,10 +22,12 @@ internal sealed class DashboardData
     private readonly TelemetryStore _telemetry;
     private readonly TelemetryIngest _ingest;
     private readonly TimeProvider _time;
+    private readonly GpuHealthRegistry _health;
 
-    public DashboardData(NodeRegistry nodes, JobQueue jobs, JobLogs logs, TelemetryStore telemetry, TelemetryIngest ingest, TimeProvider time)
+    public DashboardData(NodeRegistry nodes, JobQueue jobs, JobLogs logs, TelemetryStore telemetry, TelemetryIngest ingest, GpuHealthRegistry health, TimeProvider time)
     {
         _nodes = nodes;
+        _health = health;
         _jobs = jobs;
         _logs = logs;
         _telemetry = telemetry;
@@ -102,6 +105,9 @@ internal sealed class DashboardData
 
     /// <summary>One node; null when unknown.</summary>
     public NodeInfo? Node(string id) => _nodes.GetNode(id);
+
+    /// <summary>A node's latest health changes, newest first (from the store: read when the page loads).</summary>
+    public IReadOnlyList<HealthEvent> HealthHistory(string id) => _health.History(id);
 
     /// <summary>One job with its attempts and transitions; null when unknown.</summary>
     public JobInfo? Job(long id) => _jobs.GetJob(id);

@@ -66,6 +66,23 @@ internal static class Show
         gpus.Count == 0 ? Missing : string.Join(',', gpus);
 
     /// <summary>A whole number with thousands separators.</summary>
+    /// <summary>A GPU's health in a few words: <c>cordoned until reset</c>, <c>degraded</c>, with <c>(held)</c> when the breaker holds an action back.</summary>
+    public static string Health(GpuHealthInfo health) =>
+        (health.State switch
+        {
+            GpuHealthState.Cordoned => health.Until switch
+            {
+                HealthRecovery.Reset => health.CleanSince is null ? "cordoned until reset" : "cordoned, reset seen",
+                HealthRecovery.Reboot => "cordoned until reboot",
+                _ => health.Manual ? "cordoned by a person" : "cordoned for service",
+            },
+            GpuHealthState.Degraded => "degraded",
+            _ => "healthy",
+        }) + (health.Held is null ? "" : " (held)");
+
+    /// <summary>A health change's name as the history shows it.</summary>
+    public static string Change(HealthChange change) => change == HealthChange.JobStopped ? "job stopped" : change.Name();
+
     public static string Count(int value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
     /// <summary>True when the job can still be cancelled.</summary>

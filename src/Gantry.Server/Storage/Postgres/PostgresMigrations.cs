@@ -115,5 +115,31 @@ internal static class PostgresMigrations
             name text PRIMARY KEY,
             value bigint NOT NULL);
         """,
+
+        // 3: GPU health: each GPU's (and, as gpu -1, the node's) state when it is not plain healthy,
+        // and the history of changes with their cause and evidence.
+        """
+        CREATE TABLE gpu_health (
+            node_id text NOT NULL,
+            gpu integer NOT NULL,
+            state text NOT NULL,
+            cause text,
+            since bigint,
+            until text,
+            manual boolean NOT NULL DEFAULT false,
+            detail text,
+            PRIMARY KEY (node_id, gpu));
+        CREATE TABLE health_events (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            node_id text NOT NULL,
+            gpu integer,
+            time bigint NOT NULL,
+            change text NOT NULL,
+            cause text NOT NULL,
+            evidence text,
+            actor text NOT NULL,
+            job_id bigint);
+        CREATE INDEX health_events_node ON health_events (node_id, id);
+        """,
     ];
 }

@@ -159,6 +159,7 @@ internal sealed class PostgresStateStore : IStateStore
                     WHERE NOT a.complete ORDER BY j.id
                     """),
                 new("SELECT state, count(*) FROM jobs GROUP BY state"),
+                new($"SELECT {StoreRows.HealthColumns} FROM gpu_health ORDER BY node_id, gpu"),
                 // Ids and epochs handed out before a purge still count (the counters table).
                 new("""
                     SELECT greatest(
@@ -228,6 +229,12 @@ internal sealed class PostgresStateStore : IStateStore
             while (r.Read())
             {
                 state.JobCounts[Enum.Parse<JobState>(r.GetString(0))] = r.GetInt64(1);
+            }
+
+            r.NextResult();
+            while (r.Read())
+            {
+                state.Health.Add(StoreRows.ReadHealth(r));
             }
 
             r.NextResult();
@@ -347,6 +354,23 @@ internal sealed class PostgresStateStore : IStateStore
         }
 
         return records;
+    }
+
+    public IReadOnlyList<HealthEvent> ReadHealthEvents(string nodeId, int limit)
+    {
+        using var connection = Open(_dataSource);
+        using var command = new NpgsqlCommand($"SELECT {StoreRows.HealthEventColumns} FROM health_events WHERE node_id = $1 ORDER BY id DESC LIMIT $2", connection)
+        {
+            Parameters = { P(nodeId), P(limit) },
+        };
+        using var r = command.ExecuteReader();
+        var events = new List<HealthEvent>();
+        while (r.Read())
+        {
+            events.Add(StoreRows.ReadHealthEvent(r));
+        }
+
+        return events;
     }
 
     public Dictionary<JobState, int> PurgeEndedBefore(DateTimeOffset cutoff, int maxJobs)
@@ -737,6 +761,37 @@ internal sealed class PostgresStateStore : IStateStore
                 P(a.Signal),
                 P(a.Reason),
                 P(a.EndedByAgent));
+
+        public void UpsertHealth(HealthRow health) =>
+            Queue(
+                $"""
+                INSERT INTO gpu_health ({StoreRows.HealthColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (node_id, gpu) DO UPDATE SET state = excluded.state, cause = excluded.cause, since = excluded.since,
+                    until = excluded.until, manual = excluded.manual, detail = excluded.detail
+                """,
+                P(health.NodeId),
+                P(health.Gpu),
+                P(health.State.ToString()),
+                P(health.Cause),
+                P(health.Since),
+                P(health.Until?.ToString()),
+                P(health.Manual),
+                P(health.Detail));
+
+        public void DeleteHealth(string nodeId, int gpu) =>
+            Queue("DELETE FROM gpu_health WHERE node_id = $1 AND gpu = $2", P(nodeId), P(gpu));
+
+        public void InsertHealthEvent(string nodeId, HealthEvent change) =>
+            Queue(
+                "INSERT INTO health_events (node_id, gpu, time, change, cause, evidence, actor, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                P(nodeId),
+                P(change.Gpu),
+                P(change.Time.ToUnixTimeMilliseconds()),
+                P(change.Change.ToString()),
+                P(change.Cause),
+                P(change.Evidence),
+                P(change.Actor.ToString()),
+                P(change.JobId));
 
         public bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data)
         {

@@ -97,5 +97,31 @@ internal static class SqliteMigrations
             name TEXT PRIMARY KEY,
             value INTEGER NOT NULL);
         """,
+
+        // 3: GPU health: each GPU's (and, as gpu -1, the node's) state when it is not plain healthy,
+        // and the history of changes with their cause and evidence.
+        """
+        CREATE TABLE gpu_health (
+            node_id TEXT NOT NULL,
+            gpu INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            cause TEXT,
+            since INTEGER,
+            until TEXT,
+            manual INTEGER NOT NULL DEFAULT 0,
+            detail TEXT,
+            PRIMARY KEY (node_id, gpu));
+        CREATE TABLE health_events (
+            id INTEGER PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            gpu INTEGER,
+            time INTEGER NOT NULL,
+            change TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            evidence TEXT,
+            actor TEXT NOT NULL,
+            job_id INTEGER);
+        CREATE INDEX health_events_node ON health_events(node_id, id);
+        """,
     ];
 }

@@ -160,6 +160,15 @@ internal sealed class SqliteStateStore : IStateStore
             }
         }
 
+        using (var q = Query(connection, $"SELECT {StoreRows.HealthColumns} FROM gpu_health ORDER BY node_id, gpu"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.Health.Add(StoreRows.ReadHealth(r));
+            }
+        }
+
         var next = Scalar(connection, "SELECT MAX(id) FROM jobs") + 1;
         next = Math.Max(next, Scalar(connection, "SELECT MAX(first_job_id + end_index - start_index) FROM arrays") + 1);
         next = Math.Max(next, Scalar(connection, "SELECT value FROM counters WHERE name = 'next_job_id'"));
@@ -235,6 +244,20 @@ internal sealed class SqliteStateStore : IStateStore
         }
 
         return records;
+    }
+
+    public IReadOnlyList<HealthEvent> ReadHealthEvents(string nodeId, int limit)
+    {
+        using var connection = OpenRead();
+        using var q = Query(connection, $"SELECT {StoreRows.HealthEventColumns} FROM health_events WHERE node_id = $node ORDER BY id DESC LIMIT $limit", ("$node", nodeId), ("$limit", limit));
+        var r = q.Reader;
+        var events = new List<HealthEvent>();
+        while (r.Read())
+        {
+            events.Add(StoreRows.ReadHealthEvent(r));
+        }
+
+        return events;
     }
 
     public Dictionary<JobState, int> PurgeEndedBefore(DateTimeOffset cutoff, int maxJobs)
@@ -523,6 +546,36 @@ internal sealed class SqliteStateStore : IStateStore
             p[4].Value = data;
             return command.ExecuteNonQuery() == 1;
         }
+
+        public void UpsertHealth(HealthRow health) =>
+            store.Execute(
+                $"""
+                INSERT INTO gpu_health ({StoreRows.HealthColumns}) VALUES ($node, $gpu, $state, $cause, $since, $until, $manual, $detail)
+                ON CONFLICT(node_id, gpu) DO UPDATE SET state = $state, cause = $cause, since = $since, until = $until, manual = $manual, detail = $detail
+                """,
+                ("$node", health.NodeId),
+                ("$gpu", health.Gpu),
+                ("$state", health.State.ToString()),
+                ("$cause", health.Cause),
+                ("$since", Millis(health.Since)),
+                ("$until", health.Until?.ToString()),
+                ("$manual", health.Manual ? 1 : 0),
+                ("$detail", health.Detail));
+
+        public void DeleteHealth(string nodeId, int gpu) =>
+            store.Execute("DELETE FROM gpu_health WHERE node_id = $node AND gpu = $gpu", ("$node", nodeId), ("$gpu", gpu));
+
+        public void InsertHealthEvent(string nodeId, HealthEvent change) =>
+            store.Execute(
+                "INSERT INTO health_events (node_id, gpu, time, change, cause, evidence, actor, job_id) VALUES ($node, $gpu, $time, $change, $cause, $evidence, $actor, $job)",
+                ("$node", nodeId),
+                ("$gpu", change.Gpu),
+                ("$time", change.Time.ToUnixTimeMilliseconds()),
+                ("$change", change.Change.ToString()),
+                ("$cause", change.Cause),
+                ("$evidence", change.Evidence),
+                ("$actor", change.Actor.ToString()),
+                ("$job", change.JobId));
 
         public void Dispose() => _insertLog?.Dispose();
 
