@@ -16,7 +16,7 @@ public sealed class ManyNodesTests(BrowserFixture browser, ManyNodesFixture flee
         await Expect(page.Locator("table#nodes [data-gpu] [data-field=\"util\"]")).ToHaveCountAsync(ManyNodesFixture.NodeCount * ManyNodesFixture.GpusPerNode);
         await Dashboard.WaitLiveAsync(page);
         await Dashboard.MarkDocumentAsync(page);
-        await Screenshots.SaveAsync(page, "nodes-500");
+        await Screenshots.SaveAsync(page, "nodes-500", fullPage: false);
 
         // A node far down the table: 77 % is a figure the changing rounds give no GPU of this node
         // ((7r + 13·321 + 29g) mod 100 = 77 would need g and r to line up; the pin makes it certain).
