@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# Alert delivery's tests post to a real Alertmanager 0.25.
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # Playwright drives Debian's Chromium at this path (no browser download is possible).
 [ -x /usr/bin/chromium ] || need+=(chromium)

@@ -2,6 +2,11 @@ using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using Gantry.Core.Protocol;
 using Gantry.Hosting;
+using Gantry.Server.Alerts;
+using Gantry.Server.Alerts.Delivery;
+using Gantry.Server.Alerts.Evaluation;
+using Gantry.Server.Alerts.Rules;
+using Gantry.Server.Alerts.Silences;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Leadership;
@@ -84,6 +89,9 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Nodes);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Jobs);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Health);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Alerts);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Silences);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Delivery);
         builder.Services.AddSingleton<Startup>();
         builder.Services.AddSingleton<JobLogs>();
 
@@ -103,6 +111,8 @@ public static class ServerHost
         LeaderOnly<SchedulerWorker>(builder.Services);
         LeaderOnly<LivenessWorker>(builder.Services);
         LeaderOnly<JobRetentionWorker>(builder.Services);
+        LeaderOnly<AlertWorker>(builder.Services);
+        LeaderOnly<AlertDeliveryWorker>(builder.Services);
         builder.Services.AddDashboard(options);
 
         var app = builder.Build();
@@ -132,14 +142,15 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest) =>
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
-            metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt);
+            metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt, w => AlertMetrics.Render(w, alerts, delivery));
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
         app.MapNodeEndpoints();
         app.MapHealthEndpoints();
+        app.MapAlertEndpoints();
         app.MapJobEndpoints();
         app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
@@ -265,7 +276,20 @@ public static class ServerHost
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest };
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
+            Silences = new SilenceBook(store, state, time);
+            Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());
+            var rules = new AlertRuleBook(store, state, options, time, loggers.CreateLogger<AlertRuleBook>());
+            Alerts = new AlertEngine(rules, Silences, new FleetSeries(Nodes, Health, Jobs.Outcomes, time), Delivery, options, time, loggers.CreateLogger<AlertEngine>())
+            {
+                AdvertisedUrl = leadership.AdvertiseUrl,
+            };
         }
+
+        public SilenceBook Silences { get; }
+
+        public AlertDelivery Delivery { get; }
+
+        public AlertEngine Alerts { get; }
 
         public TokenStore Tokens { get; }
 

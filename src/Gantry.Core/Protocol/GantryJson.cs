@@ -34,4 +34,11 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(ClusterSnapshot))]
 [JsonSerializable(typeof(TelemetryQueryResponse))]
 [JsonSerializable(typeof(CordonRequest))]
+[JsonSerializable(typeof(AlertsResponse))]
+[JsonSerializable(typeof(AlertRulesResponse))]
+[JsonSerializable(typeof(AddAlertRulesRequest))]
+[JsonSerializable(typeof(AddAlertRulesResponse))]
+[JsonSerializable(typeof(SilenceInfo))]
+[JsonSerializable(typeof(CreateSilenceRequest))]
+[JsonSerializable(typeof(SilencesResponse))]
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -90,6 +90,33 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>XIDs whose action differs from the default table (<see cref="Health.XidPolicy.Defaults"/>).</summary>
     public IReadOnlyDictionary<long, Health.XidAction> XidPolicy { get; set; } = new Dictionary<long, Health.XidAction>();
 
+    /// <summary>A Prometheus rule file (<c>groups:</c> of alerting rules) evaluated with the built-in rules; reloaded when it changes.</summary>
+    public string? RulesFile { get; set; }
+
+    /// <summary>How often the alert rules are evaluated.</summary>
+    public TimeSpan AlertInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Against flapping: a firing alert resolves only after its expression stayed clear this long (every
+    /// rule's <c>keep_firing_for</c> is at least this). 0s: as soon as it is clear.
+    /// </summary>
+    public TimeSpan AlertResolveAfter { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Built-in rules switched off by name (e.g. <c>GantryGpuHot</c>), or <c>all</c>.</summary>
+    public IReadOnlyList<string> DisabledRules { get; set; } = [];
+
+    /// <summary>Alertmanager URLs (<c>http://host:9093</c>) alerts are posted to (<c>/api/v2/alerts</c>).</summary>
+    public IReadOnlyList<Uri> Alertmanagers { get; set; } = [];
+
+    /// <summary>Webhook URLs sent Alertmanager's webhook payload (version 4) when an alert fires or resolves.</summary>
+    public IReadOnlyList<Uri> AlertWebhooks { get; set; } = [];
+
+    /// <summary>The secret webhook bodies are signed with (HMAC-SHA256); null sends them unsigned.</summary>
+    public string? AlertWebhookSecret { get; set; }
+
+    /// <summary>The dashboard's URL as people reach it, for alerts' links (<c>generatorURL</c>); default: the advertise URL.</summary>
+    public string? ExternalUrl { get; set; }
+
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
 
@@ -178,6 +205,31 @@ public sealed class ServerOptions : IValidatableObject
             yield return Problem("gpu-clean-for", $"must be between 0s and 7d, got {Durations.Format(GpuCleanFor)}");
         }
 
+        if (AlertInterval < TimeSpan.FromSeconds(1) || AlertInterval > TimeSpan.FromMinutes(10))
+        {
+            yield return Problem("alert-interval", $"must be between 1s and 10m, got {Durations.Format(AlertInterval)}");
+        }
+
+        if (AlertResolveAfter < TimeSpan.Zero || AlertResolveAfter > TimeSpan.FromDays(1))
+        {
+            yield return Problem("alert-resolve-after", $"must be between 0s and 1d, got {Durations.Format(AlertResolveAfter)}");
+        }
+
+        if (RulesFile is { } rules && RulesProblem(rules) is { } rulesProblem)
+        {
+            yield return Problem("rules", rulesProblem);
+        }
+
+        if (AlertWebhookSecret is { Length: < 16 })
+        {
+            yield return Problem("alert-webhook-secret-file", "must hold a secret of at least 16 characters");
+        }
+
+        if (ExternalUrl is { } external && !(Uri.TryCreate(external, UriKind.Absolute, out var externalUri) && externalUri.Scheme is "http" or "https"))
+        {
+            yield return Problem("external-url", $"must be an http:// or https:// URL, got '{external}'");
+        }
+
         if (JoinToken is { } token && (token.Length < 16 || token.Any(char.IsWhiteSpace)))
         {
             yield return Problem("join-token", "must be at least 16 characters without spaces");
@@ -210,6 +262,25 @@ public sealed class ServerOptions : IValidatableObject
     }
 
     private static ValidationResult Problem(string setting, string message) => new(message, [setting]);
+
+    // At start a rules file must load (as Prometheus refuses to start with a bad one); a later bad
+    // version is refused at reload and the last good rules stay.
+    private static string? RulesProblem(string path)
+    {
+        try
+        {
+            var groups = Alerts.Rules.RuleFile.Parse(File.ReadAllText(path), Alerts.Rules.RuleOrigin.File);
+            return groups.Any(g => g.Name == Alerts.Rules.BuiltInRules.GroupName) ? $"{path}: group \"{Alerts.Rules.BuiltInRules.GroupName}\" is the built-in rules' group; choose another name" : null;
+        }
+        catch (Alerts.Rules.AlertRuleException ex)
+        {
+            return $"{path}: {ex.Message}";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot read {path}: {ex.Message}";
+        }
+    }
 
     // A URL that does not parse, or a parameter Npgsql does not know, is a bad setting: refused before
     // anything starts, in words that never repeat the password.

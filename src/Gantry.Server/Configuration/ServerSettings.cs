@@ -44,6 +44,22 @@ public static class ServerSettings
             static (o, v) => o.GpuCleanFor = SettingParsers.Duration(v)),
         new("xid-policy", SettingKind.Pairs, "XID=ACTION,... | FILE", "What the GPU health policy does about an XID, over the default table (docs/health.md): ignore, watch, restart-app, reset-gpu or reboot, e.g. 31=ignore,119=reboot; or a JSON file {\"31\": \"ignore\"} (in a config file also the object itself). The driver's recovery action, where it reports one, wins over the table.",
             static (o, v) => o.XidPolicy = Health.XidPolicy.Parse(v)),
+        new("rules", SettingKind.Value, "FILE", "A Prometheus rule file (groups of alerting rules: alert, expr, for, keep_firing_for, labels, annotations) evaluated with the built-in rules, reloaded when it changes; a file that does not parse keeps the last good rules and says where it is wrong (docs/alerts.md).",
+            static (o, v) => o.RulesFile = SettingParsers.FullPath(v)),
+        new("alert-interval", SettingKind.Value, "DURATION", "How often alert rules are evaluated. (default: 15s)",
+            static (o, v) => o.AlertInterval = SettingParsers.Duration(v)),
+        new("alert-resolve-after", SettingKind.Value, "DURATION", "Against flapping: a firing alert resolves only after its expression stayed clear this long (every rule's keep_firing_for is at least this). (default: 0s)",
+            static (o, v) => o.AlertResolveAfter = SettingParsers.Duration(v)),
+        new("disable-rule", SettingKind.List, "NAME", "Switch off a built-in alert rule by name (e.g. GantryGpuHot), or all of them with 'all'; repeatable. gantry alerts rules ls lists them.",
+            static (o, v) => o.DisabledRules = [.. o.DisabledRules, SettingParsers.NonEmpty(v, "a rule name").Trim()]),
+        new("alertmanager", SettingKind.List, "URL", "Post alerts to this Alertmanager (its v2 API), re-sent every minute while firing and once more when resolved; repeatable. Undelivered alerts are retried with backoff, also after a restart.",
+            static (o, v) => o.Alertmanagers = [.. o.Alertmanagers, SettingParsers.HttpUrl(v, "http://127.0.0.1:9093")]),
+        new("alert-webhook", SettingKind.List, "URL", "Post Alertmanager's webhook payload (version 4) to this URL when an alert fires or resolves, signed with --alert-webhook-secret-file; repeatable.",
+            static (o, v) => o.AlertWebhooks = [.. o.AlertWebhooks, SettingParsers.HttpUrl(v, "https://hooks.example.com/gantry")]),
+        new("alert-webhook-secret-file", SettingKind.Value, "FILE", "A file holding the secret (at least 16 characters) webhook bodies are signed with: HMAC-SHA256 in the X-Gantry-Signature header (docs/alerts.md).",
+            static (o, v) => o.AlertWebhookSecret = ReadSecret(v)),
+        new("external-url", SettingKind.Value, "URL", "The dashboard's URL as people reach it, for the links in alerts (generatorURL). (default: --advertise-url, else http:// + the listen address)",
+            static (o, v) => o.ExternalUrl = SettingParsers.NonEmpty(v, "a URL").TrimEnd('/')),
         new("retention-raw", SettingKind.Value, "DURATION", "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)",
             static (o, v) => o.RetentionRaw = SettingParsers.Duration(v)),
         new("retention-rollup", SettingKind.Value, "DURATION", "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)",
@@ -53,6 +69,20 @@ public static class ServerSettings
         new("log-level", SettingKind.Value, "LEVEL", "trace, debug, info, warning or error. (default: info)",
             static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
     ];
+
+    /// <summary>The trimmed first line of the file at <paramref name="path"/>.</summary>
+    private static string ReadSecret(string path)
+    {
+        var full = SettingParsers.FullPath(path);
+        try
+        {
+            return File.ReadAllText(full).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new FormatException($"cannot read {full}: {ex.Message}", ex);
+        }
+    }
 
     /// <summary>A share as a percentage (<c>50%</c>) or a fraction (<c>0.5</c>).</summary>
     private static double ParseFraction(string text)

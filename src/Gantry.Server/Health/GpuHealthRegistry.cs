@@ -88,6 +88,32 @@ internal sealed partial class GpuHealthRegistry
         }
     }
 
+    /// <summary>
+    /// Each GPU's conditions in its node's latest report, and each GPU with an action the fleet breaker
+    /// holds back: what alert rules read (one walk over the nodes that reported health, per evaluation).
+    /// </summary>
+    public void CollectForAlerts(List<(string NodeId, int Gpu, Conditions Conditions)> conditions, List<(string NodeId, int Gpu, string Held)> held)
+    {
+        foreach (var node in _byNode.Values)
+        {
+            lock (node.Gate)
+            {
+                foreach (var (gpu, latest) in node.Latest)
+                {
+                    conditions.Add((node.Id, gpu, latest));
+                }
+
+                foreach (var (gpu, health) in node.Gpus)
+                {
+                    if (health.Held is { } action)
+                    {
+                        held.Add((node.Id, gpu, $"{XidPolicy.Name(action.Action)}: {action.Cause}"));
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>The latest health changes of a node, newest first, from the store.</summary>
     public IReadOnlyList<HealthEvent> History(string nodeId) => _store.ReadHealthEvents(nodeId, HistoryShown);
 

@@ -61,6 +61,9 @@ internal sealed partial class JobQueue
     private string? _idleReason;
     private PendingKey? _windowAfter;
 
+    /// <summary>How jobs ended lately (for the job failure-rate alert).</summary>
+    public JobOutcomes Outcomes { get; } = new();
+
     public JobQueue(IStateStore store, StoredState state, NodeRegistry nodes, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<JobQueue> logger, long leaderEpoch = 0)
     {
         _store = store;
@@ -752,6 +755,7 @@ internal sealed partial class JobQueue
         if (job.State.IsTerminal())
         {
             _live.Remove(job.Id);
+            Outcomes.Record(job.State, _time.GetUtcNow());
         }
 
         PulseFollowers(job.Id);

@@ -225,7 +225,8 @@ internal sealed partial class Leadership : BackgroundService
         _lifetime.StopApplication();
     }
 
-    private string AdvertiseUrl()
+    /// <summary>This replica's URL as others reach it: <c>--advertise-url</c>, else the address Kestrel bound.</summary>
+    public string AdvertiseUrl()
     {
         if (_options.AdvertiseUrl is { } given)
         {

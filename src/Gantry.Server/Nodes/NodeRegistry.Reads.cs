@@ -44,6 +44,24 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>
+    /// What alert rules read of every node, as it stands: references to immutable parts copied under the
+    /// lock (one walk over the fleet per rule evaluation, every <c>--alert-interval</c>, never per heartbeat).
+    /// </summary>
+    public List<NodeAlertView> AlertViews()
+    {
+        lock (_lock)
+        {
+            var views = new List<NodeAlertView>(_nodes.Count);
+            foreach (var node in _nodes.Values)
+            {
+                views.Add(new NodeAlertView(node.Id, node.Name, node.State, node.Drain, node.Labels, node.Gpus, node.Summary, node.Health));
+            }
+
+            return views;
+        }
+    }
+
     /// <summary>A node's name without building its whole <see cref="NodeInfo"/>; null when unknown.</summary>
     public string? NodeName(string id)
     {
@@ -137,3 +155,14 @@ internal sealed partial class NodeRegistry
         };
     }
 }
+
+/// <summary>One node as alert rules see it (<see cref="NodeRegistry.AlertViews"/>).</summary>
+internal sealed record NodeAlertView(
+    string Id,
+    string Name,
+    NodeState State,
+    bool Drain,
+    IReadOnlyDictionary<string, string> Labels,
+    IReadOnlyList<GpuInventory> Gpus,
+    NodeSummary? Summary,
+    Health.NodeHealthView? Health);

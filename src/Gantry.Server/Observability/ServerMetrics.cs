@@ -39,7 +39,8 @@ internal sealed class ServerMetrics
     /// <param name="queue">Jobs by state.</param>
     /// <param name="telemetryDropped">Heartbeat summaries the telemetry writer dropped (<c>TelemetryIngest.Dropped</c>).</param>
     /// <param name="startedAt">When the server started.</param>
-    public void Render(IBufferWriter<byte> output, NodeRegistry registry, JobQueue queue, long telemetryDropped, DateTimeOffset startedAt)
+    /// <param name="more">Families other features add (alerting).</param>
+    public void Render(IBufferWriter<byte> output, NodeRegistry registry, JobQueue queue, long telemetryDropped, DateTimeOffset startedAt, Action<PrometheusTextWriter>? more = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(queue);
@@ -81,6 +82,7 @@ internal sealed class ServerMetrics
             w.Begin().Label("route", route).Label("method", method).Label("code", status).Value(counter.Value);
         }
 
+        more?.Invoke(w);
         w.Family("gantry_server_start_time_seconds", "gauge", "When the server started, in Unix seconds.");
         w.Begin().Value(startedAt.ToUnixTimeMilliseconds() / 1000.0);
     }

@@ -92,7 +92,20 @@ internal interface IStateWriter
 
     /// <summary>Adds a change to a node's health history.</summary>
     void InsertHealthEvent(string nodeId, HealthEvent change);
+
+    /// <summary>
+    /// Stores (or replaces) one of the alerting feature's documents: a rule group added through the API
+    /// (<c>group</c>), a silence (<c>silence</c>), an undelivered notification (<c>notification</c>).
+    /// Each is a JSON body under its kind and id; every document is read back by <see cref="IStateStore.Load"/>.
+    /// </summary>
+    void PutAlertDocument(string kind, string id, string body, DateTimeOffset updatedAt);
+
+    /// <summary>Removes one alerting document; nothing when it is not there.</summary>
+    void DeleteAlertDocument(string kind, string id);
 }
+
+/// <summary>One stored alerting document (<see cref="IStateWriter.PutAlertDocument"/>).</summary>
+internal sealed record AlertDocument(string Kind, string Id, string Body, DateTimeOffset UpdatedAt);
 
 /// <summary>
 /// A GPU's health as the health feature keeps it across restarts; <see cref="Gpu"/> −1 is the node
@@ -230,4 +243,7 @@ internal sealed class StoredState
 
     /// <summary>Every GPU's and node's health that is not plain healthy.</summary>
     public List<HealthRow> Health { get; } = [];
+
+    /// <summary>The alerting feature's documents (API rule groups, silences, undelivered notifications), by kind and id.</summary>
+    public List<AlertDocument> AlertDocuments { get; } = [];
 }

@@ -340,6 +340,28 @@ public abstract class StateStoreContract : IAsyncLifetime
     }
 
     [ContractFact]
+    public async Task Write_AlertDocuments_ReplacedDeletedAndReadBackAfterReopen()
+    {
+        Store.Write(w =>
+        {
+            w.PutAlertDocument("silence", "a", "{\"v\":1}", T0);
+            w.PutAlertDocument("silence", "b", "{\"v\":2}", T0.AddSeconds(1));
+            w.PutAlertDocument("group", "a", "groups: []", T0);
+        });
+        Store.Write(w =>
+        {
+            w.PutAlertDocument("silence", "a", "{\"v\":3}", T0.AddSeconds(2));
+            w.DeleteAlertDocument("group", "a");
+            w.DeleteAlertDocument("group", "missing");
+        });
+
+        var state = await ReopenAsync();
+        Assert.Equal(
+            [new AlertDocument("silence", "b", "{\"v\":2}", T0.AddSeconds(1)), new AlertDocument("silence", "a", "{\"v\":3}", T0.AddSeconds(2))],
+            state.AlertDocuments);
+    }
+
+    [ContractFact]
     public async Task Write_HealthRows_ReplacedDeletedAndReadBackAfterReopen()
     {
         Store.Write(w =>

@@ -141,5 +141,16 @@ internal static class PostgresMigrations
             job_id bigint);
         CREATE INDEX health_events_node ON health_events (node_id, id);
         """,
+
+        // 4: alerting: rule groups added through the API, silences and undelivered notifications,
+        // each a JSON document under its kind and id (few, and read whole at start).
+        """
+        CREATE TABLE alert_documents (
+            kind text NOT NULL,
+            id text NOT NULL,
+            body text NOT NULL,
+            updated_at bigint NOT NULL,
+            PRIMARY KEY (kind, id));
+        """,
     ];
 }

@@ -160,6 +160,7 @@ internal sealed class PostgresStateStore : IStateStore
                     """),
                 new("SELECT state, count(*) FROM jobs GROUP BY state"),
                 new($"SELECT {StoreRows.HealthColumns} FROM gpu_health ORDER BY node_id, gpu"),
+                new("SELECT kind, id, body, updated_at FROM alert_documents ORDER BY kind, updated_at, id"),
                 // Ids and epochs handed out before a purge still count (the counters table).
                 new("""
                     SELECT greatest(
@@ -235,6 +236,12 @@ internal sealed class PostgresStateStore : IStateStore
             while (r.Read())
             {
                 state.Health.Add(StoreRows.ReadHealth(r));
+            }
+
+            r.NextResult();
+            while (r.Read())
+            {
+                state.AlertDocuments.Add(new AlertDocument(r.GetString(0), r.GetString(1), r.GetString(2), StoreRows.Millis(r.GetInt64(3))));
             }
 
             r.NextResult();
@@ -780,6 +787,20 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void DeleteHealth(string nodeId, int gpu) =>
             Queue("DELETE FROM gpu_health WHERE node_id = $1 AND gpu = $2", P(nodeId), P(gpu));
+
+        public void PutAlertDocument(string kind, string id, string body, DateTimeOffset updatedAt) =>
+            Queue(
+                """
+                INSERT INTO alert_documents (kind, id, body, updated_at) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at
+                """,
+                P(kind),
+                P(id),
+                P(body),
+                P(updatedAt.ToUnixTimeMilliseconds()));
+
+        public void DeleteAlertDocument(string kind, string id) =>
+            Queue("DELETE FROM alert_documents WHERE kind = $1 AND id = $2", P(kind), P(id));
 
         public void InsertHealthEvent(string nodeId, HealthEvent change) =>
             Queue(

@@ -123,5 +123,16 @@ internal static class SqliteMigrations
             job_id INTEGER);
         CREATE INDEX health_events_node ON health_events(node_id, id);
         """,
+
+        // 4: alerting: rule groups added through the API, silences and undelivered notifications,
+        // each a JSON document under its kind and id (few, and read whole at start).
+        """
+        CREATE TABLE alert_documents (
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (kind, id));
+        """,
     ];
 }

@@ -169,6 +169,15 @@ internal sealed class SqliteStateStore : IStateStore
             }
         }
 
+        using (var q = Query(connection, "SELECT kind, id, body, updated_at FROM alert_documents ORDER BY kind, updated_at, id"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.AlertDocuments.Add(new AlertDocument(r.GetString(0), r.GetString(1), r.GetString(2), StoreRows.Millis(r.GetInt64(3))));
+            }
+        }
+
         var next = Scalar(connection, "SELECT MAX(id) FROM jobs") + 1;
         next = Math.Max(next, Scalar(connection, "SELECT MAX(first_job_id + end_index - start_index) FROM arrays") + 1);
         next = Math.Max(next, Scalar(connection, "SELECT value FROM counters WHERE name = 'next_job_id'"));
@@ -564,6 +573,20 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void DeleteHealth(string nodeId, int gpu) =>
             store.Execute("DELETE FROM gpu_health WHERE node_id = $node AND gpu = $gpu", ("$node", nodeId), ("$gpu", gpu));
+
+        public void PutAlertDocument(string kind, string id, string body, DateTimeOffset updatedAt) =>
+            store.Execute(
+                """
+                INSERT INTO alert_documents (kind, id, body, updated_at) VALUES ($kind, $id, $body, $at)
+                ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at
+                """,
+                ("$kind", kind),
+                ("$id", id),
+                ("$body", body),
+                ("$at", updatedAt.ToUnixTimeMilliseconds()));
+
+        public void DeleteAlertDocument(string kind, string id) =>
+            store.Execute("DELETE FROM alert_documents WHERE kind = $kind AND id = $id", ("$kind", kind), ("$id", id));
 
         public void InsertHealthEvent(string nodeId, HealthEvent change) =>
             store.Execute(

@@ -1,0 +1,325 @@
+using Gantry.Core.Nodes;
+using Gantry.Core.Protocol;
+using Gantry.Server.Alerts.Rules;
+using Gantry.Server.Health;
+using Gantry.Server.Jobs;
+using Gantry.Server.Nodes;
+
+namespace Gantry.Server.Alerts.Evaluation;
+
+/// <summary>
+/// The series alert rules read, built from what the server holds: each node's latest heartbeat summary
+/// (named as the agent exposes them), node states, GPU health, job outcomes. <see cref="Refresh"/> takes one
+/// view of the fleet per evaluation; a metric's series are built the first time a rule asks for it, then
+/// reused by the evaluation's other rules. Every series has <c>node</c> (name) and <c>node_id</c>; GPU series
+/// also <c>gpu</c> (index), <c>uuid</c> and <c>model</c>; series of simulated GPUs carry <c>simulated="true"</c>.
+/// </summary>
+internal sealed class FleetSeries : IAlertSeriesSource
+{
+    /// <summary>The metric names this source has, with their help (listed in docs/alerts.md and <c>gantry alerts rules ls</c>).</summary>
+    public static IReadOnlyDictionary<string, string> Metrics { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["gantry_gpu_utilization_ratio"] = "GPU utilization, 0 to 1.",
+        ["gantry_gpu_memory_used_bytes"] = "GPU memory in use.",
+        ["gantry_gpu_memory_total_bytes"] = "GPU memory in all.",
+        ["gantry_gpu_temperature_celsius"] = "GPU core temperature.",
+        ["gantry_gpu_power_watts"] = "GPU power draw.",
+        ["gantry_gpu_energy_joules_total"] = "GPU energy counter since driver load.",
+        ["gantry_gpu_clock_hertz"] = "GPU clocks, label clock=\"sm\" or \"memory\".",
+        ["gantry_gpu_lost"] = "1 when the GPU fell off the bus (NVML lost it).",
+        ["gantry_gpu_health"] = "1 per GPU that is not plain healthy, labels state (degraded, cordoned), cause, until (reset, reboot, person), manual.",
+        ["gantry_gpu_health_held"] = "1 per GPU whose cordon or drain the fleet breaker (--max-auto-cordon) holds back, label action.",
+        ["gantry_gpu_ecc_errors_uncorrected_volatile"] = "Uncorrectable ECC errors since driver load (or the last reset), from GPU health reports.",
+        ["gantry_gpu_remapped_rows_pending"] = "1 when a row remap waits for a GPU reset.",
+        ["gantry_gpu_remapped_rows_failure"] = "1 when a row remap failed.",
+        ["gantry_gpu_thermal_slowdown"] = "1 while clocks are slowed for temperature.",
+        ["gantry_node_up"] = "1 while the node heartbeats within its lease (ready), 0 when suspect or down.",
+        ["gantry_node_state"] = "1 per node, label state (ready, suspect, down) and drain (true, false).",
+        ["gantry_node_drained_for_fault"] = "1 while the node is drained for a fault that needs a reboot, label cause.",
+        ["gantry_node_cpu_utilization_ratio"] = "Node CPU busy share, 0 to 1.",
+        ["gantry_node_memory_used_bytes"] = "Node memory in use (MemTotal - MemAvailable).",
+        ["gantry_node_memory_total_bytes"] = "Node memory in all.",
+        ["gantry_node_power_watts"] = "Node power (meter, or RAPL + GPUs).",
+        ["gantry_node_power_envelope_watts"] = "The node's power envelope (the agent's --node-power-envelope-watts).",
+        ["gantry_node_power_above_envelope"] = "1 while the node draws more than its envelope (only nodes with one).",
+        ["gantry_job_failure_ratio"] = "Fleet-wide share of jobs that failed or were lost among those that ended (cancelled ones left out), label window=\"15m\"; only when at least 5 ended.",
+        ["gantry_jobs_ended"] = "Jobs that ended in the window (cancelled ones left out), labels window=\"15m\" and outcome (failed, succeeded).",
+    };
+
+    /// <summary>The least jobs that must have ended in the window for <c>gantry_job_failure_ratio</c> to exist.</summary>
+    public const int FailureRatioMinimum = 5;
+
+    private readonly NodeRegistry _nodes;
+    private readonly GpuHealthRegistry? _health;
+    private readonly JobOutcomes? _outcomes;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<string, List<AlertSample>> _built = new(StringComparer.Ordinal);
+    private List<NodeAlertView> _view = [];
+    private DateTimeOffset _now;
+
+    public FleetSeries(NodeRegistry nodes, GpuHealthRegistry? health, JobOutcomes? outcomes, TimeProvider time)
+    {
+        _nodes = nodes;
+        _health = health;
+        _outcomes = outcomes;
+        _time = time;
+    }
+
+    /// <summary>Takes the fleet as it stands now; series are built afresh as rules ask for them.</summary>
+    public void Refresh()
+    {
+        _view = _nodes.AlertViews();
+        _now = _time.GetUtcNow();
+        _built.Clear();
+    }
+
+    public IReadOnlyList<AlertSample> Series(string metric)
+    {
+        if (!_built.TryGetValue(metric, out var series))
+        {
+            series = [];
+            _built[metric] = series;
+            Build(metric, series);
+
+            // Some metrics are built together (GPU conditions): the build may have put another list in place.
+            series = _built[metric];
+        }
+
+        return series;
+    }
+
+    private void Build(string metric, List<AlertSample> into)
+    {
+        switch (metric)
+        {
+            case "gantry_gpu_utilization_ratio": Gpu(metric, into, static g => g.Utilization); break;
+            case "gantry_gpu_memory_used_bytes": Gpu(metric, into, static g => g.MemoryUsedBytes); break;
+            case "gantry_gpu_memory_total_bytes": Gpu(metric, into, static g => g.MemoryTotalBytes); break;
+            case "gantry_gpu_temperature_celsius": Gpu(metric, into, static g => g.TemperatureCelsius); break;
+            case "gantry_gpu_power_watts": Gpu(metric, into, static g => g.PowerWatts); break;
+            case "gantry_gpu_energy_joules_total": Gpu(metric, into, static g => g.EnergyJoules); break;
+            case "gantry_gpu_lost": Gpu(metric, into, static g => g.Lost ? 1 : 0, includeLost: true); break;
+            case "gantry_gpu_clock_hertz":
+                Gpu(metric, into, static g => g.SmClockHertz, "clock", "sm");
+                Gpu(metric, into, static g => g.MemoryClockHertz, "clock", "memory");
+                break;
+            case "gantry_gpu_health": GpuHealth(metric, into); break;
+            case "gantry_gpu_health_held":
+            case "gantry_gpu_ecc_errors_uncorrected_volatile":
+            case "gantry_gpu_remapped_rows_pending":
+            case "gantry_gpu_remapped_rows_failure":
+            case "gantry_gpu_thermal_slowdown":
+                GpuConditions();
+                break;
+            case "gantry_node_up":
+                foreach (var node in _view)
+                {
+                    into.Add(new(NodeLabels(metric, node), node.State == NodeState.Ready ? 1 : 0));
+                }
+
+                break;
+            case "gantry_node_state":
+                foreach (var node in _view)
+                {
+                    into.Add(new(NodeLabels(metric, node, "state", Name(node.State), "drain", node.Drain ? "true" : "false"), 1));
+                }
+
+                break;
+            case "gantry_node_drained_for_fault":
+                foreach (var node in _view)
+                {
+                    if (node.Health?.Node is { Drained: true } drained)
+                    {
+                        into.Add(new(NodeLabels(metric, node, "cause", drained.Cause ?? ""), 1));
+                    }
+                }
+
+                break;
+            case "gantry_node_cpu_utilization_ratio": Node(metric, into, static s => s.CpuUtilization); break;
+            case "gantry_node_memory_used_bytes": Node(metric, into, static s => s.MemoryUsedBytes); break;
+            case "gantry_node_memory_total_bytes": Node(metric, into, static s => s.MemoryTotalBytes); break;
+            case "gantry_node_power_watts": Node(metric, into, static s => s.PowerWatts); break;
+            case "gantry_node_power_envelope_watts": Node(metric, into, static s => s.PowerEnvelopeWatts); break;
+            case "gantry_node_power_above_envelope":
+                Node(metric, into, static s => s is { PowerEnvelopeWatts: { } envelope, PowerWatts: { } watts } ? (watts > envelope ? 1 : 0) : null);
+                break;
+            case "gantry_job_failure_ratio" or "gantry_jobs_ended" when _outcomes is not null:
+                var (ended, failed) = _outcomes.Over(15, _now);
+                if (metric == "gantry_jobs_ended")
+                {
+                    into.Add(new(LabelSet.Of(LabelSet.MetricName, metric, "window", "15m", "outcome", "failed"), failed));
+                    into.Add(new(LabelSet.Of(LabelSet.MetricName, metric, "window", "15m", "outcome", "succeeded"), ended - failed));
+                }
+                else if (ended >= FailureRatioMinimum)
+                {
+                    into.Add(new(LabelSet.Of(LabelSet.MetricName, metric, "window", "15m"), (double)failed / ended));
+                }
+
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static string Name(NodeState state) => state.ToString().ToLowerInvariant();
+
+    private void Gpu(string metric, List<AlertSample> into, Func<GpuSummary, double?> read, string? extraName = null, string? extraValue = null, bool includeLost = false)
+    {
+        foreach (var node in _view)
+        {
+            if (node.Summary is not { } summary || node.State == NodeState.Down)
+            {
+                // A down node's last figures are stale: its series go away (node-down alerts speak for it).
+                continue;
+            }
+
+            foreach (var gpu in summary.Gpus)
+            {
+                if ((gpu.Lost && !includeLost) || read(gpu) is not { } value)
+                {
+                    continue;
+                }
+
+                into.Add(new(GpuLabels(metric, node, gpu.Index, summary.Simulated, extraName, extraValue), value));
+            }
+        }
+    }
+
+    private void Node(string metric, List<AlertSample> into, Func<NodeSummary, double?> read)
+    {
+        foreach (var node in _view)
+        {
+            if (node.Summary is { } summary && node.State != NodeState.Down && read(summary) is { } value)
+            {
+                into.Add(new(NodeLabels(metric, node, summary.Simulated ? "simulated" : "", summary.Simulated ? "true" : ""), value));
+            }
+        }
+    }
+
+    private void GpuHealth(string metric, List<AlertSample> into)
+    {
+        foreach (var node in _view)
+        {
+            if (node.Health is not { } health)
+            {
+                continue;
+            }
+
+            foreach (var (index, info) in health.Gpus)
+            {
+                if (info.State == GpuHealthState.Healthy)
+                {
+                    continue;
+                }
+
+                var labels = GpuLabels(metric, node, index, node.Summary?.Simulated == true, null, null).With(
+                [
+                    new("state", info.State.ToString().ToLowerInvariant()),
+                    new("cause", info.Cause ?? ""),
+                    new("until", info.Until?.ToString().ToLowerInvariant() ?? ""),
+                    new("manual", info.Manual ? "true" : "false"),
+                ]);
+                into.Add(new(labels, 1));
+            }
+        }
+    }
+
+    // One walk over the health registry fills every condition metric at once.
+    private void GpuConditions()
+    {
+        var ecc = new List<AlertSample>();
+        var pending = new List<AlertSample>();
+        var failure = new List<AlertSample>();
+        var thermal = new List<AlertSample>();
+        var heldSeries = new List<AlertSample>();
+        _built["gantry_gpu_ecc_errors_uncorrected_volatile"] = ecc;
+        _built["gantry_gpu_remapped_rows_pending"] = pending;
+        _built["gantry_gpu_remapped_rows_failure"] = failure;
+        _built["gantry_gpu_thermal_slowdown"] = thermal;
+        _built["gantry_gpu_health_held"] = heldSeries;
+        if (_health is null)
+        {
+            return;
+        }
+
+        var conditions = new List<(string NodeId, int Gpu, Conditions Conditions)>();
+        var held = new List<(string NodeId, int Gpu, string Held)>();
+        _health.CollectForAlerts(conditions, held);
+        var byId = new Dictionary<string, NodeAlertView>(_view.Count, StringComparer.Ordinal);
+        foreach (var node in _view)
+        {
+            byId[node.Id] = node;
+        }
+
+        foreach (var (nodeId, gpu, c) in conditions)
+        {
+            if (!byId.TryGetValue(nodeId, out var node) || node.State == NodeState.Down)
+            {
+                continue;
+            }
+
+            var simulated = node.Summary?.Simulated == true;
+            ecc.Add(new(GpuLabels("gantry_gpu_ecc_errors_uncorrected_volatile", node, gpu, simulated, null, null), c.EccUncorrected));
+            pending.Add(new(GpuLabels("gantry_gpu_remapped_rows_pending", node, gpu, simulated, null, null), c.RemapPending ? 1 : 0));
+            failure.Add(new(GpuLabels("gantry_gpu_remapped_rows_failure", node, gpu, simulated, null, null), c.RemapFailure ? 1 : 0));
+            thermal.Add(new(GpuLabels("gantry_gpu_thermal_slowdown", node, gpu, simulated, null, null), c.Thermal ? 1 : 0));
+        }
+
+        foreach (var (nodeId, gpu, action) in held)
+        {
+            if (byId.TryGetValue(nodeId, out var node))
+            {
+                heldSeries.Add(new(GpuLabels("gantry_gpu_health_held", node, gpu, node.Summary?.Simulated == true, "action", action), 1));
+            }
+        }
+    }
+
+    private static LabelSet NodeLabels(string metric, NodeAlertView node, params string[] more)
+    {
+        var pairs = new List<KeyValuePair<string, string>>(4 + (more.Length / 2))
+        {
+            new(LabelSet.MetricName, metric),
+            new("node", node.Name),
+            new("node_id", node.Id),
+        };
+        for (var i = 0; i + 1 < more.Length; i += 2)
+        {
+            pairs.Add(new(more[i], more[i + 1]));
+        }
+
+        return LabelSet.Of(pairs);
+    }
+
+    private static LabelSet GpuLabels(string metric, NodeAlertView node, int index, bool simulated, string? extraName, string? extraValue)
+    {
+        var pairs = new List<KeyValuePair<string, string>>(8)
+        {
+            new(LabelSet.MetricName, metric),
+            new("node", node.Name),
+            new("node_id", node.Id),
+            new("gpu", index.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        foreach (var inventory in node.Gpus)
+        {
+            if (inventory.Index == index)
+            {
+                pairs.Add(new("uuid", inventory.Uuid));
+                pairs.Add(new("model", inventory.Model));
+                simulated |= inventory.Simulated;
+                break;
+            }
+        }
+
+        if (simulated)
+        {
+            pairs.Add(new("simulated", "true"));
+        }
+
+        if (extraName is not null)
+        {
+            pairs.Add(new(extraName, extraValue ?? ""));
+        }
+
+        return LabelSet.Of(pairs);
+    }
+}
