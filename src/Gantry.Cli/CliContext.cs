@@ -1,29 +1,31 @@
 namespace Gantry.Cli;
 
 /// <summary>
-/// What a client command touches outside itself: its output streams, the environment and the clock.
-/// The real one is the process's, resolved on first use; tests pass writers and a dictionary.
+/// What a client command touches outside itself: its input and output streams, the environment and the clock.
+/// The real one is the process's, resolved on first use; tests pass readers, writers and a dictionary.
 /// </summary>
 internal sealed class CliContext
 {
     private readonly Func<TextWriter> _output;
     private readonly Func<TextWriter> _error;
+    private readonly Func<TextReader> _input;
     private readonly Func<int> _tableWidth;
     private int _width;
 
-    public CliContext(TextWriter output, TextWriter error, Func<string, string?> getEnvironmentVariable, TimeProvider timeProvider, int tableWidth = 80)
-        : this(() => output, () => error, getEnvironmentVariable, timeProvider, () => tableWidth)
+    public CliContext(TextWriter output, TextWriter error, Func<string, string?> getEnvironmentVariable, TimeProvider timeProvider, int tableWidth = 80, TextReader? input = null)
+        : this(() => output, () => error, () => input ?? TextReader.Null, getEnvironmentVariable, timeProvider, () => tableWidth)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
     }
 
-    private CliContext(Func<TextWriter> output, Func<TextWriter> error, Func<string, string?> getEnvironmentVariable, TimeProvider timeProvider, Func<int> tableWidth)
+    private CliContext(Func<TextWriter> output, Func<TextWriter> error, Func<TextReader> input, Func<string, string?> getEnvironmentVariable, TimeProvider timeProvider, Func<int> tableWidth)
     {
         ArgumentNullException.ThrowIfNull(getEnvironmentVariable);
         ArgumentNullException.ThrowIfNull(timeProvider);
         _output = output;
         _error = error;
+        _input = input;
         _tableWidth = tableWidth;
         GetEnvironmentVariable = getEnvironmentVariable;
         TimeProvider = timeProvider;
@@ -34,6 +36,9 @@ internal sealed class CliContext
 
     /// <summary>Where errors and progress go (stderr).</summary>
     public TextWriter Error => _error();
+
+    /// <summary>What a command reads when given <c>-</c> for a file (stdin).</summary>
+    public TextReader Input => _input();
 
     /// <summary>Reads an environment variable; null when unset.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; }
@@ -46,7 +51,7 @@ internal sealed class CliContext
 
     /// <summary>The process's console, environment and clock; nothing is touched until a command runs.</summary>
     public static CliContext FromProcess() =>
-        new(static () => Console.Out, static () => Console.Error, Environment.GetEnvironmentVariable, TimeProvider.System, TerminalWidth);
+        new(static () => Console.Out, static () => Console.Error, static () => Console.In, Environment.GetEnvironmentVariable, TimeProvider.System, TerminalWidth);
 
     private static int TerminalWidth()
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Gantry.Cli.Alerts;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
 using Gantry.Cli.Top;
@@ -12,7 +13,7 @@ namespace Gantry.Cli;
 public sealed record CommandEntry(string Name, string Description, Func<Command> Create);
 
 /// <summary>
-/// The API client commands, <c>gantry nodes …</c>, <c>gantry jobs …</c> and <c>gantry top</c>, for the
+/// The API client commands, <c>gantry nodes …</c>, <c>gantry jobs …</c>, <c>gantry top</c> and <c>gantry alerts …</c>, for the
 /// root command of the <c>gantry</c> executable. Nothing is read and no HTTP client is made until one
 /// of them runs.
 /// </summary>
@@ -28,7 +29,8 @@ public static class ClientCommands
         new("nodes", NodesCommand.Description, () => NodesCommand.Create(CliContext.FromProcess())),
         new("jobs", JobsCommand.Description, () => JobsCommand.Create(CliContext.FromProcess())),
         new("top", TopCommand.Description, () => TopCommand.Create(CliContext.FromProcess())),
+        new("alerts", AlertsCommand.Description, () => AlertsCommand.Create(CliContext.FromProcess())),
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context)];
 }

@@ -33,11 +33,36 @@ internal sealed class ClientOptions
         Recursive = true,
     };
 
+    /// <summary><c>--json</c>, short for <c>-o json</c>: on the commands that take <see cref="AddOutputTo"/>.</summary>
+    public Option<bool> Json { get; } = new("--json")
+    {
+        Description = "Print the API's JSON, indented (the same as -o json).",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Server);
         command.Options.Add(Token);
         command.Options.Add(Output);
+    }
+
+    /// <summary>
+    /// <c>--server</c> and <c>--token</c> for <paramref name="command"/> and its subcommands; <c>-o</c> is left to
+    /// each subcommand that prints the API's answers (<see cref="AddOutputTo"/>), so that one that writes a
+    /// file may take <c>-o FILE</c> instead.
+    /// </summary>
+    public void AddWithoutOutputTo(Command command)
+    {
+        Output.Recursive = false;
+        command.Options.Add(Server);
+        command.Options.Add(Token);
+    }
+
+    /// <summary>Adds <c>-o table|json</c> and <c>--json</c> to one command (after <see cref="AddWithoutOutputTo"/> on its parent).</summary>
+    public void AddOutputTo(Command command)
+    {
+        command.Options.Add(Output);
+        command.Options.Add(Json);
     }
 }
 
@@ -86,7 +111,7 @@ internal sealed class ClientInvocation : IDisposable
         using var invocation = new ClientInvocation(context, parseResult, options, commandPath);
         try
         {
-            invocation.Format = ParseFormat(parseResult.GetValue(options.Output));
+            invocation.Format = parseResult.GetValue(options.Json) ? OutputFormat.Json : ParseFormat(parseResult.GetValue(options.Output));
             var code = await body(invocation, cancellationToken).ConfigureAwait(false);
             await context.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
             return code;

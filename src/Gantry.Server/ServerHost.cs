@@ -7,6 +7,7 @@ using Gantry.Server.Alerts.Delivery;
 using Gantry.Server.Alerts.Evaluation;
 using Gantry.Server.Alerts.Rules;
 using Gantry.Server.Alerts.Silences;
+using Gantry.Server.Anomalies;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Leadership;
@@ -105,6 +106,7 @@ public static class ServerHost
             builder.Services.AddHostedService<Promotion>();
         }
 
+        builder.Services.AddSingleton(sp => new AnomalyRegistry(id => sp.GetRequiredService<NodeRegistry>().GpuInventoryOf(id)));
         builder.Services.AddHostedService<TelemetryWriter>();
         builder.Services.AddHostedService<TelemetryRetentionWorker>();
         LeaderOnly<EnergyTodaySeeder>(builder.Services);
@@ -142,14 +144,19 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery) =>
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
-            metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt, w => AlertMetrics.Render(w, alerts, delivery));
+            metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt, w =>
+            {
+                AlertMetrics.Render(w, alerts, delivery);
+                AnomalyMetrics.Render(w, anomalies, nodes);
+            });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
         app.MapNodeEndpoints();
         app.MapHealthEndpoints();
+        app.MapAnomalyEndpoints();
         app.MapAlertEndpoints();
         app.MapJobEndpoints();
         app.MapLogEndpoints();
@@ -269,7 +276,7 @@ public static class ServerHost
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, ILoggerFactory loggers)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, ILoggerFactory loggers)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
@@ -279,7 +286,7 @@ public static class ServerHost
             Silences = new SilenceBook(store, state, time);
             Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());
             var rules = new AlertRuleBook(store, state, options, time, loggers.CreateLogger<AlertRuleBook>());
-            Alerts = new AlertEngine(rules, Silences, new FleetSeries(Nodes, Health, Jobs.Outcomes, time), Delivery, options, time, loggers.CreateLogger<AlertEngine>())
+            Alerts = new AlertEngine(rules, Silences, new FleetSeries(Nodes, Health, Jobs.Outcomes, time, anomalies), Delivery, options, time, loggers.CreateLogger<AlertEngine>())
             {
                 AdvertisedUrl = leadership.AdvertiseUrl,
             };

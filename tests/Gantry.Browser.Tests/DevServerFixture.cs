@@ -9,7 +9,8 @@ namespace Gantry.Browser.Tests;
 
 /// <summary>
 /// The real <c>gantry dev</c> (a server and an agent with two simulated GPUs in one process) on free
-/// loopback ports with a temporary data dir, started once per test class, its node ready.
+/// loopback ports with a temporary data dir, started once per test class, its node ready. Alert rules are
+/// evaluated every second, so that a rule added by a test fires at once.
 /// </summary>
 public sealed partial class DevServerFixture : IAsyncLifetime
 {
@@ -42,7 +43,7 @@ public sealed partial class DevServerFixture : IAsyncLifetime
         var dataDir = Path.Combine(_root, "data");
         _store = await TestStore.CreateAsync();
         _dev = GantryProcess.Start(
-            ["dev", "--data-dir", dataDir, .. _store.Arguments, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{Tools.FreePort()}", "--simulate-gpus", "2", "--no-client-config"],
+            ["dev", "--data-dir", dataDir, .. _store.Arguments, "--listen", $"127.0.0.1:{Tools.FreePort()}", "--agent-listen", $"127.0.0.1:{Tools.FreePort()}", "--simulate-gpus", "2", "--no-client-config", "--alert-interval", "1s"],
             new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = Path.Combine(_root, "config") });
         Url = (await _dev.WaitForListeningAsync(TimeSpan.FromSeconds(60))).TrimEnd('/');
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(dataDir, "admin.token"))).Trim();

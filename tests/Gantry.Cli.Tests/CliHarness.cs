@@ -24,11 +24,14 @@ internal sealed class CliHarness
     /// <summary>Captures stdout; a test may pass one that signals when text arrives.</summary>
     public StringWriter Output { get; init; } = new() { NewLine = "\n" };
 
+    /// <summary>What a command reads for <c>-</c> (stdin); empty unless a test gives it.</summary>
+    public TextReader? Input { get; init; }
+
     public async Task<CliResult> RunAsync(params string[] args)
     {
         var output = Output;
         var error = new StringWriter { NewLine = "\n" };
-        var context = new CliContext(output, error, name => Environment.GetValueOrDefault(name), Clock, TableWidth);
+        var context = new CliContext(output, error, name => Environment.GetValueOrDefault(name), Clock, TableWidth, Input);
         var root = new RootCommand("test");
         foreach (var command in ClientCommands.Create(context))
         {

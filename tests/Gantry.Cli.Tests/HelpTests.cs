@@ -35,7 +35,8 @@ public sealed class HelpTests
         var commands = ClientCommands.Create(context).SelectMany(AllCommands).ToList();
 
         Assert.Equal(
-            ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "jobs", "submit", "ls", "show", "logs", "cancel", "top"],
+            ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "jobs", "submit", "ls", "show", "logs", "cancel", "top",
+             "alerts", "ls", "rules", "ls", "add", "rm", "export", "silence", "add", "ls", "expire"],
             commands.Select(c => c.Name));
         foreach (var command in commands)
         {

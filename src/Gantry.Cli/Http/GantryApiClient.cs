@@ -65,6 +65,14 @@ internal sealed class GantryApiClient : IDisposable
     public Task<byte[]> GetAsync(string relativeUri, CancellationToken cancellationToken) =>
         SendAsync("GET", relativeUri, body: null, cancellationToken);
 
+    /// <summary>GET a resource of another media type (<c>application/yaml</c>); the body's bytes. Errors still come as problems.</summary>
+    public Task<byte[]> GetAsync(string relativeUri, string accept, CancellationToken cancellationToken) =>
+        SendAsync("GET", relativeUri, body: null, accept, cancellationToken);
+
+    /// <summary>DELETE a resource; the answer's bytes (empty for a 204).</summary>
+    public Task<byte[]> DeleteAsync(string relativeUri, CancellationToken cancellationToken) =>
+        SendAsync("DELETE", relativeUri, body: null, cancellationToken);
+
     /// <summary>POST, with a JSON body when one is given; the answer's bytes.</summary>
     public Task<byte[]> PostAsync(string relativeUri, byte[]? body, CancellationToken cancellationToken) =>
         SendAsync("POST", relativeUri, body, cancellationToken);
@@ -95,14 +103,17 @@ internal sealed class GantryApiClient : IDisposable
 
     public void Dispose() => _http?.Dispose();
 
-    private async Task<byte[]> SendAsync(string method, string relativeUri, byte[]? body, CancellationToken cancellationToken)
+    private Task<byte[]> SendAsync(string method, string relativeUri, byte[]? body, CancellationToken cancellationToken) =>
+        SendAsync(method, relativeUri, body, "application/json", cancellationToken);
+
+    private async Task<byte[]> SendAsync(string method, string relativeUri, byte[]? body, string accept, CancellationToken cancellationToken)
     {
         // The deadline covers the whole answer, body included.
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(RequestTimeout);
         try
         {
-            using var response = await OpenAsync(method, relativeUri, "application/json", body, deadline.Token).ConfigureAwait(false);
+            using var response = await OpenAsync(method, relativeUri, accept, body, deadline.Token).ConfigureAwait(false);
             var bytes = await ReadBodyAsync(response, deadline.Token).ConfigureAwait(false);
             return response.IsSuccessStatusCode ? bytes : throw ToProblem(response, bytes);
         }

@@ -1,7 +1,7 @@
 namespace Gantry.Core.Anomalies;
 
 /// <summary>The upper tail of the standard normal distribution, Q(z) = P(Z &gt; z), on a log scale.</summary>
-internal static class NormalTail
+public static class NormalTail
 {
     private const double Ln10 = 2.302585092994046;
 

@@ -41,4 +41,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(SilenceInfo))]
 [JsonSerializable(typeof(CreateSilenceRequest))]
 [JsonSerializable(typeof(SilencesResponse))]
+[JsonSerializable(typeof(AnomaliesResponse))]
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -32,6 +32,7 @@ internal sealed partial class AlertEngine
     private readonly ILogger<AlertEngine> _logger;
     private readonly Dictionary<string, RuleState> _states = new(StringComparer.Ordinal);
     private DateTimeOffset? _evaluatedAt;
+    private int _firing;
     private long _evaluations;
     private double _lastSeconds;
 
@@ -79,6 +80,9 @@ internal sealed partial class AlertEngine
             }
         }
     }
+
+    /// <summary>Alerts firing after the last evaluation (read without walking the alerts: the dashboard's navigation shows it every second).</summary>
+    public int FiringCount => Volatile.Read(ref _firing);
 
     /// <summary>Alerts firing now, by rule name (for <c>/metrics</c>).</summary>
     public Dictionary<string, int> FiringByRule()
@@ -158,6 +162,7 @@ internal sealed partial class AlertEngine
 
             _evaluatedAt = now;
             _evaluations++;
+            _firing = _states.Values.Sum(static s => s.Alerts.Values.Count(static a => a.State == AlertState.Firing));
             _lastSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
 

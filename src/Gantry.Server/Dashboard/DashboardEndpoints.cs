@@ -25,8 +25,8 @@ namespace Gantry.Server.Dashboard;
 
 /// <summary>
 /// The web dashboard at <c>/</c>: pages rendered on the server from Razor components, a login with the
-/// admin token that leaves a cookie, POST forms for submit, cancel and drain (with anti-forgery tokens),
-/// and the SSE stream their live parts follow (<see cref="DashboardLive"/>).
+/// admin token that leaves a cookie, POST forms for submit, cancel, drain and silences (with anti-forgery
+/// tokens; each redirects back when it worked), and the SSE stream their live parts follow (<see cref="DashboardLive"/>).
 /// </summary>
 internal static class DashboardEndpoints
 {
@@ -71,6 +71,7 @@ internal static class DashboardEndpoints
         services.AddAuthorization();
         services.AddSingleton<LoginLinks>();
         services.AddSingleton<DashboardData>();
+        services.AddSingleton<AlertsData>();
     }
 
     /// <summary>Maps the pages, the forms, the assets and the live stream.</summary>
@@ -162,6 +163,7 @@ internal static class DashboardEndpoints
                 ["Node"] = node,
                 ["Charts"] = data.Charts(node, range),
                 ["Health"] = data.HealthHistory(node.Id),
+                ["Anomalies"] = data.Anomalies(node.Id),
             });
         }).RequireAuthorization();
 
@@ -239,6 +241,42 @@ internal static class DashboardEndpoints
             });
         }).RequireAuthorization();
 
+        app.MapGet("/alerts", (HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
+            AlertsPage(http, alerts, antiforgery, StatusCodes.Status200OK, new SilenceForm { Matchers = http.Request.Query["matchers"].ToString() }))
+            .RequireAuthorization();
+
+        app.MapPost("/alerts/silences", async (HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
+        {
+            var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
+            if (form is null)
+            {
+                return AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, new SilenceForm { Error = "The form had expired (reload the page and add the silence again)." });
+            }
+
+            var typed = new SilenceForm
+            {
+                Matchers = form["matchers"].ToString(),
+                Duration = form["duration"].ToString(),
+                Comment = form["comment"].ToString(),
+            };
+            var (silence, refused) = alerts.Create(typed);
+            return silence is null
+                ? AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused)
+                : Results.Redirect("/alerts");
+        }).RequireAuthorization().DisableAntiforgery();
+
+        app.MapPost("/alerts/silences/{silenceId}/expire", async (string silenceId, HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
+        {
+            if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Alerts, "Not expired", "The form had expired; reload the page and try again.", "/alerts", "Back to the alerts");
+            }
+
+            return alerts.Expire(silenceId) is null
+                ? NotFound(http, antiforgery, Section.Alerts, $"No silence with id {silenceId}.", "/alerts", "Back to the alerts")
+                : Results.Redirect("/alerts");
+        }).RequireAuthorization().DisableAntiforgery();
+
         app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, JobQueue queue, IAntiforgery antiforgery) =>
         {
             if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
@@ -293,6 +331,14 @@ internal static class DashboardEndpoints
         });
     }
 
+    private static IResult AlertsPage(HttpContext http, AlertsData alerts, IAntiforgery antiforgery, int status, SilenceForm form) =>
+        Page<AlertsPage>(http, status, new()
+        {
+            ["Frame"] = Frame(http, antiforgery, "Alerts", Section.Alerts, "/ui/events?view=alerts"),
+            ["Model"] = alerts.Read(),
+            ["Form"] = form,
+        });
+
     private static IResult Login(HttpContext http, IAntiforgery antiforgery, int status, string? error, string returnUrl) =>
         Page<LoginPage>(http, status, new()
         {
@@ -323,7 +369,7 @@ internal static class DashboardEndpoints
     }
 
     private static PageFrame Frame(HttpContext http, IAntiforgery antiforgery, string title, Section section, string? liveUrl) =>
-        new(title, section, CsrfFor(http, antiforgery), liveUrl);
+        new(title, section, CsrfFor(http, antiforgery), liveUrl, FiringAlerts: http.RequestServices.GetRequiredService<AlertsData>().FiringCount());
 
     /// <summary>A form token for this request's user (and the cookie it pairs with).</summary>
     public static Csrf CsrfFor(HttpContext http, IAntiforgery antiforgery)

@@ -71,6 +71,15 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>A node's GPUs as it registered them (immutable; models for the anomaly peers); null when unknown.</summary>
+    public IReadOnlyList<GpuInventory>? GpuInventoryOf(string id)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(id, out var node) ? node.Gpus : null;
+        }
+    }
+
     /// <summary>A node's state now; null when unknown.</summary>
     public NodeState? StateOf(string id)
     {

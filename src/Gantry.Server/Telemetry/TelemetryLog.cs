@@ -19,4 +19,7 @@ internal static partial class TelemetryLog
 
     [LoggerMessage(EventId = 2304, Level = LogLevel.Warning, Message = "Reading today's energy from the telemetry history failed; energy today counts from now")]
     public static partial void EnergySeedFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2305, Level = LogLevel.Error, Message = "Scoring {Summaries} telemetry summaries for anomalies failed; the next batch is scored")]
+    public static partial void AnomaliesFailed(ILogger logger, int summaries, Exception exception);
 }

@@ -1,3 +1,4 @@
+using Gantry.Server.Anomalies;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -7,9 +8,10 @@ namespace Gantry.Server.Telemetry;
 /// Drains <see cref="TelemetryIngest"/> into <see cref="TelemetryStore"/>: whatever is queued
 /// (up to <see cref="MaxBatch"/> summaries) is written in one transaction. Under load, summaries
 /// pile up while a batch is written and the next batch takes them all (group commit); when idle,
-/// a summary is written as soon as it arrives. A failed batch is logged and dropped.
+/// a summary is written as soon as it arrives. A failed batch is logged and dropped. Each batch then feeds
+/// <see cref="AnomalyRegistry"/>, whose only writer this thread is (off the heartbeat's path).
 /// </summary>
-internal sealed class TelemetryWriter(TelemetryIngest ingest, TelemetryStore store, ILogger<TelemetryWriter> logger) : BackgroundService
+internal sealed class TelemetryWriter(TelemetryIngest ingest, TelemetryStore store, AnomalyRegistry anomalies, ILogger<TelemetryWriter> logger) : BackgroundService
 {
     /// <summary>Most summaries written in one transaction (9 rows each for an 8-GPU node).</summary>
     public const int MaxBatch = 2_000;
@@ -41,6 +43,16 @@ internal sealed class TelemetryWriter(TelemetryIngest ingest, TelemetryStore sto
                 {
                     // Whatever went wrong with this batch, the next one and the server go on.
                     TelemetryLog.WriteFailed(logger, count, ex);
+                }
+
+                try
+                {
+                    anomalies.Observe(batch.AsSpan(0, count));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A bug in scoring must not stop the history being written.
+                    TelemetryLog.AnomaliesFailed(logger, count, ex);
                 }
 
                 // Let go of the summaries: the queue may stay empty for a long time.

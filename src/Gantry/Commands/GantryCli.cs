@@ -52,7 +52,7 @@ internal static class GantryCli
         var root = new RootCommand(
             "Gantry runs GPU machines as one fleet. 'gantry dev' starts a control plane and an agent for this " +
             "machine in one process; 'gantry server' is the control plane, 'gantry agent' the node daemon that " +
-            "measures the host and GPUs and runs jobs; 'gantry nodes' and 'gantry jobs' talk to the server's API.");
+            "measures the host and GPUs and runs jobs; 'gantry nodes', 'gantry jobs' and 'gantry alerts' talk to the server's API.");
         var first = args.Length > 0 ? args[0] : "--help";
         var selected = Commands.FirstOrDefault(c => c.Name == first);
         var buildAll = selected is null && !first.StartsWith('-');

@@ -66,6 +66,56 @@ public sealed class AlertServerTests
     }
 
     [Fact]
+    public async Task BuiltInRules_GpuHotterThanItsPeers_FiresFromTheAnomalyScore()
+    {
+        var start = new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks / TimeSpan.TicksPerMinute * TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        var time = new FakeTimeProvider(start);
+        await using var server = await ServerHarness.StartAsync(time, configure: o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromMinutes(5);
+            o.DownAfter = TimeSpan.FromMinutes(11);
+        });
+        var engine = server.App.Services.GetRequiredService<AlertEngine>();
+        var (nodeId, node) = await server.RegisterAsync("hot", 8);
+        for (var minute = 0; minute <= 16; minute++)
+        {
+            if (minute > 0)
+            {
+                time.Advance(TimeSpan.FromMinutes(1));
+            }
+
+            // Eight busy GPUs; GPU 3 runs twelve degrees hotter than its siblings at the same load.
+            var gpus = Enumerable.Range(0, 8).Select(i => (0.9, i == 3 ? 72.0 : 60 + (0.1 * i), 650.0)).ToArray();
+            var summary = Anomalies.AnomalyRegistryTests.Summary(time.GetUtcNow(), 0.3, 6000, gpus);
+            using (var response = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Summary = summary }, GantryJson.Default.HeartbeatRequest))
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            if (minute > 0)
+            {
+                // The telemetry writer scores the minute that just ended in the background.
+                var scored = start.AddMinutes(minute - 1);
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+                while (!(await server.Admin.GetFromJsonAsync($"/api/v1/anomalies?node={nodeId}&min=0", GantryJson.Default.AnomaliesResponse))!.Anomalies.Any(a => a.Minute == scored))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"minute {minute - 1} was not scored within 30 s");
+                    await Task.Delay(20);
+                }
+            }
+
+            engine.Evaluate();
+        }
+
+        var alert = Assert.Single((await AlertsAsync(server, "?state=firing")).Alerts, a => a.Name == "GantryGpuUnlikeItsPeers");
+        Assert.Equal("3", alert.Labels["gpu"]);
+        Assert.Equal("peer_temperature_celsius", alert.Labels["metric"]);
+        Assert.Equal("GPU-hot-3", alert.Labels["uuid"]);
+        Assert.True(alert.Value > 0.9, $"score {alert.Value}");
+        Assert.StartsWith("GPU 3 of hot is off its peers (peer_temperature_celsius, score ", alert.Annotations["summary"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BuiltInRules_NodeDown_Fires()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

@@ -23,6 +23,7 @@ public sealed partial class DashboardTests : IAsyncLifetime
     [InlineData("/nodes/n1")]
     [InlineData("/jobs")]
     [InlineData("/jobs/1")]
+    [InlineData("/alerts")]
     public async Task Page_WithoutSession_RedirectsToLogin(string path)
     {
         using var browser = Browser();

@@ -79,6 +79,22 @@ internal static class BuiltInRules
                 annotations:
                   summary: "{{ $labels.node }} draws more than its power envelope"
                   description: "The node has drawn more than its --node-power-envelope-watts for 5 minutes."
+              - alert: GantryGpuUnlikeItsPeers
+                expr: gantry_anomaly_score{metric=~"peer_.*"} > 0.9
+                for: 10m
+                labels:
+                  severity: warning
+                annotations:
+                  summary: "GPU {{ $labels.gpu }} of {{ $labels.node }} is off its peers ({{ $labels.metric }}, score {{ $value | printf \"%.2f\" }})"
+                  description: "For 10 minutes the GPU has run hotter, or drawn more power, than its siblings of the same model at similar utilisation: check its cooling, fans and power delivery."
+              - alert: GantryTelemetryAnomaly
+                expr: gantry_anomaly_score{metric!~"peer_.*"} >= 0.5
+                keep_firing_for: 15m
+                labels:
+                  severity: info
+                annotations:
+                  summary: "{{ $labels.metric }} of {{ $labels.node }} left its usual behaviour (score {{ $value | printf \"%.2f\" }})"
+                  description: "The series' latest minute is unlike its own history; a gpu label names the GPU when the series is one (docs/anomalies.md)."
               - alert: GantryJobFailureRate
                 expr: gantry_job_failure_ratio{window="15m"} > 0.5
                 for: 5m

@@ -41,20 +41,32 @@ internal sealed class LabelSet : IEquatable<LabelSet>
     /// <summary>A set of <paramref name="pairs"/>; a later pair of the same name wins; empty values are dropped (as in Prometheus).</summary>
     public static LabelSet Of(IEnumerable<KeyValuePair<string, string>> pairs)
     {
-        var map = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, value) in pairs)
+        // Sorted by name, then by position, so that the last pair of a name is the one kept.
+        var items = pairs is ICollection<KeyValuePair<string, string>> collection ? new List<(KeyValuePair<string, string> Pair, int At)>(collection.Count) : [];
+        foreach (var pair in pairs)
         {
-            if (value.Length == 0)
-            {
-                map.Remove(name);
-            }
-            else
-            {
-                map[name] = value;
-            }
+            items.Add((pair, items.Count));
         }
 
-        return map.Count == 0 ? Empty : new LabelSet([.. map]);
+        items.Sort(static (a, b) =>
+        {
+            var byName = string.CompareOrdinal(a.Pair.Key, b.Pair.Key);
+            return byName != 0 ? byName : a.At.CompareTo(b.At);
+        });
+        var kept = new List<KeyValuePair<string, string>>(items.Count);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var pair = items[i].Pair;
+            if ((i + 1 < items.Count && string.Equals(items[i + 1].Pair.Key, pair.Key, StringComparison.Ordinal)) || pair.Value.Length == 0)
+            {
+                // A later pair of the same name wins; an empty value removes the label.
+                continue;
+            }
+
+            kept.Add(pair);
+        }
+
+        return kept.Count == 0 ? Empty : new LabelSet([.. kept]);
     }
 
     /// <summary>A set of name/value pairs given in turn: <c>Of("a", "1", "b", "2")</c>.</summary>

@@ -196,7 +196,7 @@ internal static class PromQlParser
                     {
                         Advance();
                         var inner = ParseExpression();
-                        Expect(TokenKind.RightParen, "\")\" to close the \"(\" at column " + (token.Start + 1).ToString(CultureInfo.InvariantCulture));
+                        Expect(TokenKind.RightParen, "\")\" to close the \"(\" at character " + (token.Start + 1).ToString(CultureInfo.InvariantCulture) + " of the expression");
                         operand = inner with { Start = token.Start };
                         break;
                     }

@@ -47,10 +47,10 @@ internal static class DashboardLive
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void MapDashboardLive(this IEndpointRouteBuilder app) =>
-        app.MapGet("/ui/events", (HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct) =>
-            StreamAsync(http, signals, logs, data, antiforgery, time, loggers, ct));
+        app.MapGet("/ui/events", (HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, AlertsData alerts, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct) =>
+            StreamAsync(http, signals, logs, data, alerts, antiforgery, time, loggers, ct));
 
-    private static async Task StreamAsync(HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task StreamAsync(HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, AlertsData alerts, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
     {
         if (http.User.Identity?.IsAuthenticated != true)
         {
@@ -90,7 +90,7 @@ internal static class DashboardLive
                         nextCharts = now + view.ChartRefresh;
                     }
 
-                    await CollectAsync(view, data, fragments, update, csrf, withCharts).ConfigureAwait(false);
+                    await CollectAsync(view, data, alerts, fragments, update, csrf, withCharts).ConfigureAwait(false);
                 }
 
                 var wrote = update.WriteTo(response.BodyWriter);
@@ -124,8 +124,10 @@ internal static class DashboardLive
         }
     }
 
-    private static async Task CollectAsync(LiveView view, DashboardData data, Fragments fragments, Update update, Csrf csrf, bool withCharts)
+    private static async Task CollectAsync(LiveView view, DashboardData data, AlertsData alerts, Fragments fragments, Update update, Csrf csrf, bool withCharts)
     {
+        // Every page's navigation counts the alerts firing.
+        update.Region("nav-alerts", await fragments.RenderAsync<NavAlertCount>(new() { ["Firing"] = alerts.FiringCount() }).ConfigureAwait(false));
         switch (view.Kind)
         {
             case LiveView.Overview:
@@ -167,6 +169,14 @@ internal static class DashboardLive
 
             case LiveView.Jobs:
                 await JobListAsync(update, fragments, "jobs", data.Jobs(view.State, before: null).Rows).ConfigureAwait(false);
+                break;
+
+            case LiveView.Alerts:
+                var model = alerts.Read();
+                update.Region("alert-count", await fragments.RenderAsync<AlertCount>(new() { ["Model"] = model }).ConfigureAwait(false));
+                update.Region("alerts", await fragments.RenderAsync<AlertTable>(new() { ["Model"] = model }).ConfigureAwait(false));
+                update.Region("silences", await fragments.RenderAsync<SilenceTable>(new() { ["Silences"] = model.Silences, ["Csrf"] = csrf }).ConfigureAwait(false));
+                update.Region("rules", await fragments.RenderAsync<RuleTable>(new() { ["Rules"] = model.Rules }).ConfigureAwait(false));
                 break;
 
             case LiveView.Job when data.Job(view.JobId) is { } job:
@@ -398,6 +408,7 @@ internal sealed class LiveView
     public const string Node = "node";
     public const string Jobs = "jobs";
     public const string Job = "job";
+    public const string Alerts = "alerts";
 
     public required string Kind { get; init; }
 
@@ -426,7 +437,7 @@ internal sealed class LiveView
         var kind = query["view"].ToString();
         switch (kind)
         {
-            case Overview or Nodes:
+            case Overview or Nodes or Alerts:
                 error = null;
                 return new LiveView { Kind = kind };
 
@@ -465,7 +476,7 @@ internal sealed class LiveView
                 return new LiveView { Kind = kind, JobId = jobId.Value, LogsAfter = after ?? 0 };
 
             default:
-                error = Problems.Invalid("view", $"must be one of overview, nodes, node, jobs, job; got '{kind}'");
+                error = Problems.Invalid("view", $"must be one of overview, nodes, node, jobs, job, alerts; got '{kind}'");
                 return null;
         }
     }

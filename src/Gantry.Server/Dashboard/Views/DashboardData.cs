@@ -1,6 +1,7 @@
 using Gantry.Core.Jobs;
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
+using Gantry.Server.Anomalies;
 using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Logs;
@@ -23,11 +24,13 @@ internal sealed class DashboardData
     private readonly TelemetryIngest _ingest;
     private readonly TimeProvider _time;
     private readonly GpuHealthRegistry _health;
+    private readonly AnomalyRegistry _anomalies;
 
-    public DashboardData(NodeRegistry nodes, JobQueue jobs, JobLogs logs, TelemetryStore telemetry, TelemetryIngest ingest, GpuHealthRegistry health, TimeProvider time)
+    public DashboardData(NodeRegistry nodes, JobQueue jobs, JobLogs logs, TelemetryStore telemetry, TelemetryIngest ingest, GpuHealthRegistry health, AnomalyRegistry anomalies, TimeProvider time)
     {
         _nodes = nodes;
         _health = health;
+        _anomalies = anomalies;
         _jobs = jobs;
         _logs = logs;
         _telemetry = telemetry;
@@ -108,6 +111,30 @@ internal sealed class DashboardData
 
     /// <summary>A node's latest health changes, newest first (from the store: read when the page loads).</summary>
     public IReadOnlyList<HealthEvent> HealthHistory(string id) => _health.History(id);
+
+    /// <summary>
+    /// The highest current anomaly alarm (a score of at least 0.5) of the node's own series and of each GPU's,
+    /// the node's first, then by GPU: "anomaly 0.83 (temperature vs peers)". Read when the page loads.
+    /// </summary>
+    public List<AnomalyNote> Anomalies(string id)
+    {
+        // Highest first: the first score of each GPU (or of the node) is its highest.
+        var highest = new List<AnomalyScore>();
+        foreach (var score in _anomalies.Scores(id, Gantry.Core.Anomalies.AnomalyDetector.AlarmScore))
+        {
+            if (!highest.Exists(h => h.Gpu == score.Gpu))
+            {
+                highest.Add(score);
+            }
+        }
+
+        highest.Sort(static (a, b) => (a.Gpu ?? -1).CompareTo(b.Gpu ?? -1));
+        return highest.ConvertAll(static s => new AnomalyNote(
+            s.Gpu,
+            $"anomaly {s.Score.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} ({ScoredSeries.Label(s.Metric, s.Gpu is not null)})",
+            s.Minute,
+            s.Term));
+    }
 
     /// <summary>One job with its attempts and transitions; null when unknown.</summary>
     public JobInfo? Job(long id) => _jobs.GetJob(id);

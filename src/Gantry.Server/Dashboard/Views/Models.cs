@@ -9,13 +9,17 @@ public enum Section
     Overview,
     Nodes,
     Jobs,
+    Alerts,
 }
 
 /// <summary>The anti-forgery field every form on a page carries.</summary>
 public sealed record Csrf(string FieldName, string Value);
 
-/// <summary>What the page frame needs: title, section, the form token and, for live pages, the SSE address.</summary>
-public sealed record PageFrame(string Title, Section Section, Csrf? Csrf, string? LiveUrl = null, bool SignedIn = true);
+/// <summary>
+/// What the page frame needs: title, section, the form token, for live pages the SSE address, and the
+/// number of alerts firing (the navigation's count).
+/// </summary>
+public sealed record PageFrame(string Title, Section Section, Csrf? Csrf, string? LiveUrl = null, bool SignedIn = true, int FiringAlerts = 0);
 
 /// <summary>The overview's figures; null where nothing reports the value.</summary>
 public sealed record OverviewStats

@@ -31,6 +31,19 @@ public sealed class PromtoolRuleTests : IDisposable
     }
 
     [Fact]
+    public async Task BuiltInRules_Exported_PassPromtoolCheckRules()
+    {
+        var groups = RuleFile.Parse(BuiltInRules.Yaml, RuleOrigin.BuiltIn);
+        var path = Path.Combine(_dir, "builtin.yml");
+        await File.WriteAllTextAsync(path, RuleFile.Write(groups, TimeSpan.Zero));
+
+        var (code, output) = await PromtoolAsync("check", "rules", path);
+
+        Assert.True(code == 0, output);
+        Assert.Contains($"SUCCESS: {groups[0].Rules.Count} rules found", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Write_EverySupportedExpression_IsPromQlThatPromtoolAccepts()
     {
         // Each form as written and as Gantry normalises it: Prometheus must read both, so nothing the
