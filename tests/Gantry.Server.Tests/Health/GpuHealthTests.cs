@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using Gantry.Core.Jobs;
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
+using Gantry.Server.Alerts;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gantry.Server.Tests.Health;
 
@@ -241,6 +243,14 @@ public sealed class GpuHealthTests
         await Task.WhenAll(nodes.Take(3).Select(n => HeartbeatAsync(n.Http, n.Id, Report(Gpu(0, 48), Gpu(1, 48), Gpu(2, 48), Gpu(3, 48)))));
         gpus = (await Task.WhenAll(nodes.Select(n => NodeAsync(server, n.Id)))).SelectMany(n => n.Gpus).ToList();
         Assert.Equal(10, gpus.Count(g => g.Health?.State == GpuHealthState.Cordoned));
+
+        // And it alerts: the held actions wait for a person, and the cordons that need a reset are alerts too.
+        server.App.Services.GetRequiredService<AlertEngine>().Evaluate();
+        var alerts = (await server.Admin.GetFromJsonAsync("/api/v1/alerts?state=firing", GantryJson.Default.AlertsResponse))!.Alerts;
+        var holding = Assert.Single(alerts, a => a.Name == "GantryHealthBreakerHolding");
+        Assert.Equal(2, holding.Value);
+        Assert.Equal("critical", holding.Labels["severity"]);
+        Assert.Equal(10, alerts.Count(a => a.Name == "GantryGpuNeedsReset"));
 
         // A person decides: uncordoning a held GPU dismisses what was held.
         var (heldNode, heldGpu) = infos.SelectMany(n => n.Gpus.Where(g => g.Health?.Held is not null).Select(g => (n.Id, g.Index))).First();
