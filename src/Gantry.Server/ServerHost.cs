@@ -106,7 +106,7 @@ public static class ServerHost
             builder.Services.AddHostedService<Promotion>();
         }
 
-        builder.Services.AddSingleton(sp => new AnomalyRegistry(id => sp.GetRequiredService<NodeRegistry>().GpuInventoryOf(id)));
+        builder.Services.AddSingleton(sp => new AnomalyRegistry(id => sp.GetRequiredService<NodeRegistry>().GpuInventoryOf(id), options.AnomalyHistory));
         builder.Services.AddHostedService<TelemetryWriter>();
         builder.Services.AddHostedService<TelemetryRetentionWorker>();
         LeaderOnly<EnergyTodaySeeder>(builder.Services);

@@ -59,6 +59,7 @@ internal sealed class AnomalyRegistry
     private static readonly long CurrentForMinutes = (long)CurrentFor.TotalMinutes;
 
     private readonly Func<string, IReadOnlyList<GpuInventory>?> _inventory;
+    private readonly AnomalyHistory _history;
     private readonly ConcurrentDictionary<string, NodeAnomalies> _nodes = new(StringComparer.Ordinal);
 
     // Writer thread only: nodes by last seen, oldest first; scratch space for a node's minute.
@@ -70,10 +71,12 @@ internal sealed class AnomalyRegistry
     private long _clockMinute = long.MinValue;
 
     /// <param name="inventory">A node's GPU inventory (the GPUs' models), or null for a node the server does not know; asked once per node and minute.</param>
-    public AnomalyRegistry(Func<string, IReadOnlyList<GpuInventory>?> inventory)
+    /// <param name="history">Which series are scored against their own history (the peer comparison always runs).</param>
+    public AnomalyRegistry(Func<string, IReadOnlyList<GpuInventory>?> inventory, AnomalyHistory history = AnomalyHistory.All)
     {
         ArgumentNullException.ThrowIfNull(inventory);
         _inventory = inventory;
+        _history = history;
     }
 
     /// <summary>Nodes with series now.</summary>
@@ -115,7 +118,7 @@ internal sealed class AnomalyRegistry
 
         if (!_nodes.TryGetValue(item.NodeId, out var node))
         {
-            node = new NodeAnomalies(item.NodeId, minute);
+            node = new NodeAnomalies(item.NodeId, minute, _history);
             _nodes[item.NodeId] = node;
             _bySeen.AddLast(node.BySeen);
         }
@@ -310,7 +313,7 @@ internal sealed class AnomalyRegistry
     private static double Self(List<ScoreReading> readings, int gpu, ScoredMetric metric, SelfSeries series, DateTimeOffset minute)
     {
         var mean = series.Complete(minute);
-        if (!double.IsNaN(mean))
+        if (!double.IsNaN(mean) && series.Scored)
         {
             readings.Add(new ScoreReading(gpu, metric, series.Score > 0 ? series.Term : AnomalyTerm.None, series.Score));
         }
@@ -345,4 +348,17 @@ internal sealed class AnomalyRegistry
             _nodes.TryRemove(oldest.Value.NodeId, out _);
         }
     }
+}
+
+/// <summary>Which series the server scores against their own history (<c>--anomaly-history</c>); GPUs are always compared with their peers.</summary>
+public enum AnomalyHistory
+{
+    /// <summary>Every series: each node's power and CPU, each GPU's temperature and power (about 34 KB per 8-GPU node).</summary>
+    All,
+
+    /// <summary>Each node's power and CPU only (about 4 KB per 8-GPU node); GPUs against their peers.</summary>
+    Nodes,
+
+    /// <summary>None; GPUs against their peers only (about 1 KB per 8-GPU node).</summary>
+    Off,
 }

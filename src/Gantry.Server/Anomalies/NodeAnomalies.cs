@@ -32,10 +32,15 @@ internal struct MinuteSum
 /// A series against its own history: the current minute's sum, and a detector fed one mean per completed
 /// minute (the rate it was tuned on, and nothing from a minute that has not ended). Writer thread only.
 /// </summary>
-internal sealed class SelfSeries
+internal sealed class SelfSeries(bool scored)
 {
-    private readonly AnomalyDetector _detector = new();
+    // Null when the series is only summed per minute (for the peer comparison), not scored
+    // (--anomaly-history): the detector is nearly all of a series' memory (~1.75 KB).
+    private readonly AnomalyDetector? _detector = scored ? new() : null;
     private MinuteSum _minute;
+
+    /// <summary>True when the series is scored against its own history.</summary>
+    public bool Scored => _detector is not null;
 
     /// <summary>The score of the last completed minute that had samples.</summary>
     public double Score { get; private set; }
@@ -49,7 +54,7 @@ internal sealed class SelfSeries
     public double Complete(DateTimeOffset minute)
     {
         var mean = _minute.Take();
-        if (!double.IsNaN(mean))
+        if (!double.IsNaN(mean) && _detector is not null)
         {
             Score = _detector.Update(minute, mean);
             Term = _detector.LastTerm;
@@ -87,13 +92,13 @@ internal struct PeerSeries
 }
 
 /// <summary>One GPU's series and the figures of its last completed minute. Writer thread only.</summary>
-internal sealed class GpuAnomalies(int index)
+internal sealed class GpuAnomalies(int index, bool scored)
 {
     public int Index { get; } = index;
 
-    public SelfSeries Temperature { get; } = new();
+    public SelfSeries Temperature { get; } = new(scored);
 
-    public SelfSeries Power { get; } = new();
+    public SelfSeries Power { get; } = new(scored);
 
     public MinuteSum Utilization;
 
@@ -116,8 +121,11 @@ internal sealed class NodeAnomalies
 {
     private NodeScores? _scores;
 
-    public NodeAnomalies(string nodeId, long minute)
+    public NodeAnomalies(string nodeId, long minute, AnomalyHistory history)
     {
+        History = history;
+        Power = new SelfSeries(history != AnomalyHistory.Off);
+        Cpu = new SelfSeries(history != AnomalyHistory.Off);
         NodeId = nodeId;
         Minute = minute;
         LastSeenMinute = minute;
@@ -135,9 +143,12 @@ internal sealed class NodeAnomalies
     /// <summary>The node's place in the registry's queue ordered by <see cref="LastSeenMinute"/>.</summary>
     public LinkedListNode<NodeAnomalies> BySeen { get; }
 
-    public SelfSeries Power { get; } = new();
+    /// <summary>Which of the node's series are scored against their own history.</summary>
+    public AnomalyHistory History { get; }
 
-    public SelfSeries Cpu { get; } = new();
+    public SelfSeries Power { get; }
+
+    public SelfSeries Cpu { get; }
 
     public GpuAnomalies[] Gpus { get; set; } = [];
 
@@ -179,7 +190,7 @@ internal sealed class NodeAnomalies
             Gpus = grown;
         }
 
-        var gpu = new GpuAnomalies(index);
+        var gpu = new GpuAnomalies(index, History == AnomalyHistory.All);
         Gpus[GpuCount++] = gpu;
         return gpu;
     }

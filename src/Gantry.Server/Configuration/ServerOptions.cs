@@ -117,6 +117,9 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>The dashboard's URL as people reach it, for alerts' links (<c>generatorURL</c>); default: the advertise URL.</summary>
     public string? ExternalUrl { get; set; }
 
+    /// <summary>Which telemetry series are scored against their own history (GPUs are always compared with their peers).</summary>
+    public Anomalies.AnomalyHistory AnomalyHistory { get; set; } = Anomalies.AnomalyHistory.All;
+
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
 

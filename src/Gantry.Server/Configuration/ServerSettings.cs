@@ -60,6 +60,14 @@ public static class ServerSettings
             static (o, v) => o.AlertWebhookSecret = ReadSecret(v)),
         new("external-url", SettingKind.Value, "URL", "The dashboard's URL as people reach it, for the links in alerts (generatorURL). (default: --advertise-url, else http:// + the listen address)",
             static (o, v) => o.ExternalUrl = SettingParsers.NonEmpty(v, "a URL").TrimEnd('/')),
+        new("anomaly-history", SettingKind.Value, "all|nodes|off", "Which telemetry series the server scores against their own history, once a minute (docs/anomalies.md): all (each node's power and CPU, each GPU's temperature and power: about 34 KB of memory per 8-GPU node), nodes (the nodes' series only, about 4 KB per node) or off. GPUs are compared with their same-model siblings in every case. (default: all)",
+            static (o, v) => o.AnomalyHistory = v.Trim().ToLowerInvariant() switch
+            {
+                "all" => Anomalies.AnomalyHistory.All,
+                "nodes" => Anomalies.AnomalyHistory.Nodes,
+                "off" => Anomalies.AnomalyHistory.Off,
+                _ => throw new FormatException("expected all, nodes or off"),
+            }),
         new("retention-raw", SettingKind.Value, "DURATION", "How long raw telemetry samples (every heartbeat) are kept in <data-dir>/telemetry.db. (default: 24h)",
             static (o, v) => o.RetentionRaw = SettingParsers.Duration(v)),
         new("retention-rollup", SettingKind.Value, "DURATION", "How long per-minute telemetry rollups are kept; at least --retention-raw. (default: 30d)",

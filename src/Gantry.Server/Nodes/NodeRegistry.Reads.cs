@@ -48,17 +48,17 @@ internal sealed partial class NodeRegistry
     /// What alert rules read of every node, as it stands: references to immutable parts copied under the
     /// lock (one walk over the fleet per rule evaluation, every <c>--alert-interval</c>, never per heartbeat).
     /// </summary>
-    public List<NodeAlertView> AlertViews()
+    /// <param name="views">Cleared and filled; the caller keeps it from one evaluation to the next.</param>
+    public void AlertViews(List<NodeAlertView> views)
     {
+        views.Clear();
         lock (_lock)
         {
-            var views = new List<NodeAlertView>(_nodes.Count);
+            views.EnsureCapacity(_nodes.Count);
             foreach (var node in _nodes.Values)
             {
                 views.Add(new NodeAlertView(node.Id, node.Name, node.State, node.Drain, node.Labels, node.Gpus, node.Summary, node.Health));
             }
-
-            return views;
         }
     }
 

@@ -10,6 +10,9 @@ internal interface IAlertSeriesSource
 {
     /// <summary>Every series named <paramref name="metric"/> (labels include <c>__name__</c>); empty when none.</summary>
     IReadOnlyList<AlertSample> Series(string metric);
+
+    /// <summary>The series named <paramref name="metric"/> that <paramref name="keep"/> keeps (a source may filter as it builds them).</summary>
+    IReadOnlyList<AlertSample> Series(string metric, Func<AlertSample, bool> keep) => [.. Series(metric).Where(keep)];
 }
 
 /// <summary>Evaluates an <see cref="AlertExpr"/> to an instant vector, with PromQL's semantics for the subset.</summary>
@@ -17,25 +20,21 @@ internal static class ExprEvaluator
 {
     public static List<AlertSample> Evaluate(AlertExpr expr, IAlertSeriesSource source) => expr switch
     {
-        SelectorExpr selector => Select(selector, source),
+        SelectorExpr selector => Select(selector, source, null),
+        CompareExpr { Inner: SelectorExpr selector } compare => Select(selector, source, compare),
         CompareExpr compare => Compare(compare, source),
         AggregateExpr aggregate => Aggregate(aggregate, source),
         AbsentExpr absent => Absent(absent, source),
         _ => throw new ArgumentException($"unknown expression {expr.GetType().Name}", nameof(expr)),
     };
 
-    private static List<AlertSample> Select(SelectorExpr selector, IAlertSeriesSource source)
+    // The selector's matchers, and a comparison with a number right on it, are handed to the source as
+    // one filter: it keeps only the samples that pass as it builds them.
+    private static List<AlertSample> Select(SelectorExpr selector, IAlertSeriesSource source, CompareExpr? compare)
     {
-        var result = new List<AlertSample>();
-        foreach (var sample in source.Series(selector.Metric))
-        {
-            if (Matches(selector, sample.Labels))
-            {
-                result.Add(sample);
-            }
-        }
-
-        return result;
+        var kept = source.Series(selector.Metric, sample =>
+            Matches(selector, sample.Labels) && (compare is null || Holds(sample.Value, compare.Op, compare.Threshold)));
+        return kept as List<AlertSample> ?? [.. kept];
     }
 
     private static bool Matches(SelectorExpr selector, LabelSet labels)
@@ -107,7 +106,7 @@ internal static class ExprEvaluator
     // absent(sel): 1 with the selector's equality matchers as labels when it selects nothing.
     private static List<AlertSample> Absent(AbsentExpr absent, IAlertSeriesSource source)
     {
-        if (Select(absent.Selector, source).Count > 0)
+        if (Select(absent.Selector, source, null).Count > 0)
         {
             return [];
         }

@@ -61,7 +61,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
     // Each node's label sets, kept across evaluations while its name and inventory stay: building them
     // is most of what a series costs (at 10,000 nodes, 187 MB and 250 ms per evaluation without it).
     private readonly Dictionary<string, NodeLabelCache> _labels = new(StringComparer.Ordinal);
-    private List<NodeAlertView> _view = [];
+    private readonly List<NodeAlertView> _view = [];
     private DateTimeOffset _now;
 
     public FleetSeries(NodeRegistry nodes, GpuHealthRegistry? health, JobOutcomes? outcomes, TimeProvider time, AnomalyRegistry? anomalies = null)
@@ -76,7 +76,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
     /// <summary>Takes the fleet as it stands now; series are built afresh as rules ask for them.</summary>
     public void Refresh()
     {
-        _view = _nodes.AlertViews();
+        _nodes.AlertViews(_view);
         _now = _time.GetUtcNow();
         _built.Clear();
         if (_labels.Count > _view.Count + (_view.Count / 8) + 16)
@@ -95,7 +95,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
         {
             series = [];
             _built[metric] = series;
-            Build(metric, series);
+            Build(metric, new SampleSink(series, null));
 
             // Some metrics are built together (GPU conditions): the build may have put another list in place.
             series = _built[metric];
@@ -104,7 +104,38 @@ internal sealed class FleetSeries : IAlertSeriesSource
         return series;
     }
 
-    private void Build(string metric, List<AlertSample> into)
+    /// <summary>
+    /// The series of <paramref name="metric"/> that <paramref name="keep"/> keeps, built as the fleet is walked:
+    /// a selector compared with a number (most rules) never holds the whole fleet's samples in a list (at
+    /// 25,000 nodes, 200,000 samples a metric: large-object-heap arrays every evaluation).
+    /// </summary>
+    public IReadOnlyList<AlertSample> Series(string metric, Func<AlertSample, bool> keep)
+    {
+        if (_built.TryGetValue(metric, out var built))
+        {
+            return [.. built.Where(keep)];
+        }
+
+        var kept = new List<AlertSample>();
+        Build(metric, new SampleSink(kept, keep));
+
+        // Some metrics are built together, whole (GPU conditions): then the build left them in the cache.
+        return _built.TryGetValue(metric, out built) ? [.. built.Where(keep)] : kept;
+    }
+
+    /// <summary>Where a build puts the samples it makes: into the list, when <see cref="Keep"/> (if any) keeps them.</summary>
+    private readonly record struct SampleSink(List<AlertSample> Items, Func<AlertSample, bool>? Keep)
+    {
+        public void Add(AlertSample sample)
+        {
+            if (Keep is null || Keep(sample))
+            {
+                Items.Add(sample);
+            }
+        }
+    }
+
+    private void Build(string metric, SampleSink into)
     {
         switch (metric)
         {
@@ -130,7 +161,14 @@ internal sealed class FleetSeries : IAlertSeriesSource
             case "gantry_node_up":
                 foreach (var node in _view)
                 {
-                    into.Add(new(NodeLabels(metric, node), node.State == NodeState.Ready ? 1 : 0));
+                    var cache = CacheOf(node);
+                    var key = (metric, -1, false, (string?)null);
+                    if (!cache.Gpu.TryGetValue(key, out var labels))
+                    {
+                        cache.Gpu[key] = labels = NodeLabels(metric, node);
+                    }
+
+                    into.Add(new(labels, node.State == NodeState.Ready ? 1 : 0));
                 }
 
                 break;
@@ -190,7 +228,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
 
     private static string Name(NodeState state) => state.ToString().ToLowerInvariant();
 
-    private void Gpu(string metric, List<AlertSample> into, Func<GpuSummary, double?> read, string? extraName = null, string? extraValue = null, bool includeLost = false)
+    private void Gpu(string metric, SampleSink into, Func<GpuSummary, double?> read, string? extraName = null, string? extraValue = null, bool includeLost = false)
     {
         foreach (var node in _view)
         {
@@ -219,7 +257,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
         }
     }
 
-    private void Node(string metric, List<AlertSample> into, Func<NodeSummary, double?> read)
+    private void Node(string metric, SampleSink into, Func<NodeSummary, double?> read)
     {
         foreach (var node in _view)
         {
@@ -237,7 +275,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
         }
     }
 
-    private void Anomalies(string metric, List<AlertSample> into)
+    private void Anomalies(string metric, SampleSink into)
     {
         var scores = new List<(string NodeId, int? Gpu, string Metric, double Score)>();
         _anomalies!.CollectForAlerts(scores);
@@ -267,7 +305,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
         }
     }
 
-    private void GpuHealth(string metric, List<AlertSample> into)
+    private void GpuHealth(string metric, SampleSink into)
     {
         foreach (var node in _view)
         {
