@@ -211,7 +211,9 @@ internal sealed class AnomalyRegistry
     /// <paramref name="into"/>, for the alerting series <c>gantry_anomaly_score{node,node_id,gpu,metric}</c>.
     /// One walk over the nodes' snapshots; safe from any thread.
     /// </summary>
-    public void CollectForAlerts(List<(string NodeId, int? Gpu, string Metric, double Score)> into)
+    /// <param name="into">Where the scores go.</param>
+    /// <param name="keep">When given, only scores it keeps (an alert rule's comparison), so that a fleet's worth of small scores is never listed.</param>
+    public void CollectForAlerts(List<(string NodeId, int? Gpu, string Metric, double Score)> into, Func<double, bool>? keep = null)
     {
         ArgumentNullException.ThrowIfNull(into);
         foreach (var (id, node) in _nodes)
@@ -223,7 +225,7 @@ internal sealed class AnomalyRegistry
 
             foreach (var reading in scores.Readings)
             {
-                if (reading.Score > 0)
+                if (reading.Score > 0 && (keep is null || keep(reading.Score)))
                 {
                     into.Add((id, reading.Gpu < 0 ? null : reading.Gpu, ScoredSeries.Name(reading.Metric), reading.Score));
                 }

@@ -11,8 +11,12 @@ internal interface IAlertSeriesSource
     /// <summary>Every series named <paramref name="metric"/> (labels include <c>__name__</c>); empty when none.</summary>
     IReadOnlyList<AlertSample> Series(string metric);
 
-    /// <summary>The series named <paramref name="metric"/> that <paramref name="keep"/> keeps (a source may filter as it builds them).</summary>
-    IReadOnlyList<AlertSample> Series(string metric, Func<AlertSample, bool> keep) => [.. Series(metric).Where(keep)];
+    /// <summary>
+    /// The series named <paramref name="metric"/> whose value <paramref name="value"/> and whose labels
+    /// <paramref name="labels"/> keep (either null: all); a source may filter as it builds them, the value first.
+    /// </summary>
+    IReadOnlyList<AlertSample> Series(string metric, Func<double, bool>? value, Func<LabelSet, bool>? labels) =>
+        [.. Series(metric).Where(s => (value is null || value(s.Value)) && (labels is null || labels(s.Labels)))];
 }
 
 /// <summary>Evaluates an <see cref="AlertExpr"/> to an instant vector, with PromQL's semantics for the subset.</summary>
@@ -32,8 +36,10 @@ internal static class ExprEvaluator
     // one filter: it keeps only the samples that pass as it builds them.
     private static List<AlertSample> Select(SelectorExpr selector, IAlertSeriesSource source, CompareExpr? compare)
     {
-        var kept = source.Series(selector.Metric, sample =>
-            Matches(selector, sample.Labels) && (compare is null || Holds(sample.Value, compare.Op, compare.Threshold)));
+        var kept = source.Series(
+            selector.Metric,
+            compare is null ? null : value => Holds(value, compare.Op, compare.Threshold),
+            selector.Matchers.Count == 0 ? null : labels => Matches(selector, labels));
         return kept as List<AlertSample> ?? [.. kept];
     }
 

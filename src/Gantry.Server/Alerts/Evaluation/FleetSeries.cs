@@ -95,7 +95,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
         {
             series = [];
             _built[metric] = series;
-            Build(metric, new SampleSink(series, null));
+            Build(metric, new SampleSink(series));
 
             // Some metrics are built together (GPU conditions): the build may have put another list in place.
             series = _built[metric];
@@ -105,30 +105,41 @@ internal sealed class FleetSeries : IAlertSeriesSource
     }
 
     /// <summary>
-    /// The series of <paramref name="metric"/> that <paramref name="keep"/> keeps, built as the fleet is walked:
-    /// a selector compared with a number (most rules) never holds the whole fleet's samples in a list (at
-    /// 25,000 nodes, 200,000 samples a metric: large-object-heap arrays every evaluation).
+    /// The series of <paramref name="metric"/> whose value <paramref name="value"/> keeps and whose labels
+    /// <paramref name="labels"/> keeps, built as the fleet is walked, the value tested first: a selector
+    /// compared with a number (most rules) looks up the labels of the few samples that pass only, and never
+    /// holds the whole fleet's samples in a list (at 25,000 nodes, 200,000 samples a metric).
     /// </summary>
-    public IReadOnlyList<AlertSample> Series(string metric, Func<AlertSample, bool> keep)
+    public IReadOnlyList<AlertSample> Series(string metric, Func<double, bool>? value, Func<LabelSet, bool>? labels)
     {
+        var sink = new SampleSink([], value, labels);
         if (_built.TryGetValue(metric, out var built))
         {
-            return [.. built.Where(keep)];
+            return [.. built.Where(sink.Keeps)];
         }
 
-        var kept = new List<AlertSample>();
-        Build(metric, new SampleSink(kept, keep));
+        Build(metric, sink);
 
         // Some metrics are built together, whole (GPU conditions): then the build left them in the cache.
-        return _built.TryGetValue(metric, out built) ? [.. built.Where(keep)] : kept;
+        return _built.TryGetValue(metric, out built) ? [.. built.Where(sink.Keeps)] : sink.Items;
     }
 
-    /// <summary>Where a build puts the samples it makes: into the list, when <see cref="Keep"/> (if any) keeps them.</summary>
-    private readonly record struct SampleSink(List<AlertSample> Items, Func<AlertSample, bool>? Keep)
+    /// <summary>Where a build puts the samples it makes: into the list, when the filters (if any) keep them.</summary>
+    private readonly record struct SampleSink(List<AlertSample> Items, Func<double, bool>? Value, Func<LabelSet, bool>? Labels)
     {
+        public SampleSink(List<AlertSample> items)
+            : this(items, null, null)
+        {
+        }
+
+        /// <summary>False when the value alone rules the sample out (tested before its labels are looked up).</summary>
+        public bool Wants(double value) => Value is null || Value(value);
+
+        public bool Keeps(AlertSample sample) => Wants(sample.Value) && (Labels is null || Labels(sample.Labels));
+
         public void Add(AlertSample sample)
         {
-            if (Keep is null || Keep(sample))
+            if (Keeps(sample))
             {
                 Items.Add(sample);
             }
@@ -161,6 +172,11 @@ internal sealed class FleetSeries : IAlertSeriesSource
             case "gantry_node_up":
                 foreach (var node in _view)
                 {
+                    if (!into.Wants(node.State == NodeState.Ready ? 1 : 0))
+                    {
+                        continue;
+                    }
+
                     var cache = CacheOf(node);
                     var key = (metric, -1, false, (string?)null);
                     if (!cache.Gpu.TryGetValue(key, out var labels))
@@ -175,6 +191,11 @@ internal sealed class FleetSeries : IAlertSeriesSource
             case "gantry_node_state":
                 foreach (var node in _view)
                 {
+                    if (!into.Wants(1))
+                    {
+                        break;
+                    }
+
                     // Cached under a code of state and drain in place of a GPU index.
                     var cache = CacheOf(node);
                     var key = (metric, ((int)node.State * 2) + (node.Drain ? 1 : 0), false, (string?)null);
@@ -240,7 +261,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
 
             foreach (var gpu in summary.Gpus)
             {
-                if ((gpu.Lost && !includeLost) || read(gpu) is not { } value)
+                if ((gpu.Lost && !includeLost) || read(gpu) is not { } value || !into.Wants(value))
                 {
                     continue;
                 }
@@ -261,7 +282,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
     {
         foreach (var node in _view)
         {
-            if (node.Summary is { } summary && node.State != NodeState.Down && read(summary) is { } value)
+            if (node.Summary is { } summary && node.State != NodeState.Down && read(summary) is { } value && into.Wants(value))
             {
                 var cache = CacheOf(node);
                 var key = (metric, -1, summary.Simulated, (string?)null);
@@ -278,7 +299,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
     private void Anomalies(string metric, SampleSink into)
     {
         var scores = new List<(string NodeId, int? Gpu, string Metric, double Score)>();
-        _anomalies!.CollectForAlerts(scores);
+        _anomalies!.CollectForAlerts(scores, into.Value);
         if (scores.Count == 0)
         {
             return;
