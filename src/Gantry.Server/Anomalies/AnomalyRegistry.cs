@@ -54,6 +54,13 @@ internal sealed class AnomalyRegistry
     /// <summary>GPUs per node that get series (as many as a registration may list).</summary>
     public const int MaxGpusPerNode = 1024;
 
+    /// <summary>
+    /// With <see cref="AnomalyHistory.Auto"/>, nodes whose GPUs are also scored against their own history (about
+    /// 68 MB at 34 KB per 8-GPU node); nodes beyond get their node series and the peer comparison (about 4 KB each).
+    /// At 25,000 nodes every GPU series (850 MB more) made the heartbeats' p99 265 ms instead of 43 (docs/benchmarks.md).
+    /// </summary>
+    public const int AutoAllNodes = 2_000;
+
     private const long TicksPerMinute = TimeSpan.TicksPerMinute;
     private static readonly long ForgetAfterMinutes = (long)ForgetAfter.TotalMinutes;
     private static readonly long CurrentForMinutes = (long)CurrentFor.TotalMinutes;
@@ -72,7 +79,7 @@ internal sealed class AnomalyRegistry
 
     /// <param name="inventory">A node's GPU inventory (the GPUs' models), or null for a node the server does not know; asked once per node and minute.</param>
     /// <param name="history">Which series are scored against their own history (the peer comparison always runs).</param>
-    public AnomalyRegistry(Func<string, IReadOnlyList<GpuInventory>?> inventory, AnomalyHistory history = AnomalyHistory.All)
+    public AnomalyRegistry(Func<string, IReadOnlyList<GpuInventory>?> inventory, AnomalyHistory history = AnomalyHistory.Auto)
     {
         ArgumentNullException.ThrowIfNull(inventory);
         _inventory = inventory;
@@ -118,7 +125,9 @@ internal sealed class AnomalyRegistry
 
         if (!_nodes.TryGetValue(item.NodeId, out var node))
         {
-            node = new NodeAnomalies(item.NodeId, minute, _history);
+            // auto: every series of the first AutoAllNodes nodes; past that a node's GPUs are scored against their peers only.
+            var history = _history != AnomalyHistory.Auto ? _history : _nodes.Count < AutoAllNodes ? AnomalyHistory.All : AnomalyHistory.Nodes;
+            node = new NodeAnomalies(item.NodeId, minute, history);
             _nodes[item.NodeId] = node;
             _bySeen.AddLast(node.BySeen);
         }
@@ -355,6 +364,9 @@ internal sealed class AnomalyRegistry
 /// <summary>Which series the server scores against their own history (<c>--anomaly-history</c>); GPUs are always compared with their peers.</summary>
 public enum AnomalyHistory
 {
+    /// <summary>Every series of the first <see cref="AnomalyRegistry.AutoAllNodes"/> nodes, the node series of the rest.</summary>
+    Auto,
+
     /// <summary>Every series: each node's power and CPU, each GPU's temperature and power (about 34 KB per 8-GPU node).</summary>
     All,
 

@@ -60,9 +60,10 @@ public static class ServerSettings
             static (o, v) => o.AlertWebhookSecret = ReadSecret(v)),
         new("external-url", SettingKind.Value, "URL", "The dashboard's URL as people reach it, for the links in alerts (generatorURL). (default: --advertise-url, else http:// + the listen address)",
             static (o, v) => o.ExternalUrl = SettingParsers.NonEmpty(v, "a URL").TrimEnd('/')),
-        new("anomaly-history", SettingKind.Value, "all|nodes|off", "Which telemetry series the server scores against their own history, once a minute (docs/anomalies.md): all (each node's power and CPU, each GPU's temperature and power: about 34 KB of memory per 8-GPU node), nodes (the nodes' series only, about 4 KB per node) or off. GPUs are compared with their same-model siblings in every case. (default: all)",
+        new("anomaly-history", SettingKind.Value, "auto|all|nodes|off", "Which telemetry series the server scores against their own history, once a minute (docs/anomalies.md): all (each node's power and CPU, each GPU's temperature and power: about 34 KB of memory per 8-GPU node), nodes (the nodes' series only, about 4 KB per node), off, or auto: all for the first 2,000 nodes, nodes for the rest. GPUs are compared with their same-model siblings in every case. (default: auto)",
             static (o, v) => o.AnomalyHistory = v.Trim().ToLowerInvariant() switch
             {
+                "auto" => Anomalies.AnomalyHistory.Auto,
                 "all" => Anomalies.AnomalyHistory.All,
                 "nodes" => Anomalies.AnomalyHistory.Nodes,
                 "off" => Anomalies.AnomalyHistory.Off,

@@ -67,6 +67,44 @@ public sealed class AnomalyRegistryTests(ITestOutputHelper output)
         Assert.Contains(expected, e => e >= AnomalyDetector.AlarmScore);
     }
 
+    [Theory]
+    [InlineData(AnomalyHistory.All, "gpu:peer_power_watts gpu:peer_temperature_celsius gpu:power_watts gpu:temperature_celsius node:cpu_utilization node:power_watts")]
+    [InlineData(AnomalyHistory.Nodes, "gpu:peer_power_watts gpu:peer_temperature_celsius node:cpu_utilization node:power_watts")]
+    [InlineData(AnomalyHistory.Off, "gpu:peer_power_watts gpu:peer_temperature_celsius")]
+    public void History_ChoosesTheSeriesScoredAgainstTheirOwnHistory_PeersAlways(AnomalyHistory history, string expected)
+    {
+        var inventory = Inventory(3);
+        var registry = new AnomalyRegistry(_ => inventory, history);
+        for (var minute = 0; minute < 2; minute++)
+        {
+            var at = Start.AddMinutes(minute);
+            registry.Observe(new TelemetryItem("n1", at, Summary(at, 0.3, 2000, (0.9, 60, 600), (0.9, 61, 610), (0.9, 62, 620))));
+        }
+
+        var scored = registry.Scores("n1", 0).Select(s => (s.Gpu is null ? "node:" : "gpu:") + s.Metric).Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(expected, string.Join(' ', scored));
+    }
+
+    [Fact]
+    public void History_Auto_EverySeriesOfTheFirstNodesThenNodeSeriesOnly()
+    {
+        var inventory = Inventory(3);
+        var registry = new AnomalyRegistry(_ => inventory);
+        for (var minute = 0; minute < 2; minute++)
+        {
+            var at = Start.AddMinutes(minute);
+            for (var n = 0; n <= AnomalyRegistry.AutoAllNodes; n++)
+            {
+                registry.Observe(new TelemetryItem($"n{n}", at, Summary(at, 0.3, 2000, (0.9, 60, 600), (0.9, 61, 610), (0.9, 62, 620))));
+            }
+        }
+
+        Assert.Contains(registry.Scores("n0", 0), s => s.Gpu == 0 && s.Metric == "temperature_celsius");
+        var last = registry.Scores($"n{AnomalyRegistry.AutoAllNodes}", 0);
+        Assert.DoesNotContain(last, s => s.Gpu is not null && !s.Metric.StartsWith("peer_", StringComparison.Ordinal));
+        Assert.Contains(last, s => s.Gpu is null && s.Metric == "power_watts");
+    }
+
     [Fact]
     public void Scores_WarmingUp_Zero()
     {
