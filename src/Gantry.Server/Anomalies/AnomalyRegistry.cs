@@ -79,7 +79,7 @@ internal sealed class AnomalyRegistry
 
     /// <param name="inventory">A node's GPU inventory (the GPUs' models), or null for a node the server does not know; asked once per node and minute.</param>
     /// <param name="history">Which series are scored against their own history (the peer comparison always runs).</param>
-    public AnomalyRegistry(Func<string, IReadOnlyList<GpuInventory>?> inventory, AnomalyHistory history = AnomalyHistory.Auto)
+    public AnomalyRegistry(Func<string, IReadOnlyList<GpuInventory>?> inventory, AnomalyHistory history = AnomalyHistory.All)
     {
         ArgumentNullException.ThrowIfNull(inventory);
         _inventory = inventory;

@@ -118,7 +118,7 @@ public sealed class ServerOptions : IValidatableObject
     public string? ExternalUrl { get; set; }
 
     /// <summary>Which telemetry series are scored against their own history (GPUs are always compared with their peers).</summary>
-    public Anomalies.AnomalyHistory AnomalyHistory { get; set; } = Anomalies.AnomalyHistory.Auto;
+    public Anomalies.AnomalyHistory AnomalyHistory { get; set; } = Anomalies.AnomalyHistory.Nodes;
 
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);

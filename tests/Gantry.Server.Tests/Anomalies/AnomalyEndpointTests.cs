@@ -28,7 +28,7 @@ public sealed partial class AnomalyEndpointTests
     /// <summary>Eight busy GPUs, GPU 3 twelve degrees hotter than the others, heartbeats a minute apart.</summary>
     private static async Task<(string NodeId, ServerHarness Server)> HotGpuAsync(FakeTimeProvider clock, int minutes)
     {
-        var server = await ServerHarness.StartAsync(clock);
+        var server = await ServerHarness.StartAsync(clock, configure: o => o.AnomalyHistory = AnomalyHistory.All);
         var (nodeId, node) = await server.RegisterAsync("hot", 8);
         for (var minute = 0; minute < minutes; minute++)
         {

@@ -89,7 +89,7 @@ public sealed class AnomalyRegistryTests(ITestOutputHelper output)
     public void History_Auto_EverySeriesOfTheFirstNodesThenNodeSeriesOnly()
     {
         var inventory = Inventory(3);
-        var registry = new AnomalyRegistry(_ => inventory);
+        var registry = new AnomalyRegistry(_ => inventory, AnomalyHistory.Auto);
         for (var minute = 0; minute < 2; minute++)
         {
             var at = Start.AddMinutes(minute);
