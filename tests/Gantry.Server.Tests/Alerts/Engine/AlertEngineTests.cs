@@ -192,8 +192,10 @@ public sealed class AlertEngineTests : IDisposable
         Temperature(90);
         engine.Evaluate();
         Step(engine, 60);
+        Assert.Equal(AlertState.Firing, Assert.Single(engine.ListAlerts().Alerts).State);
         Temperature(10);
         Step(engine);
+        Assert.Equal(AlertState.Resolved, Assert.Single(engine.ListAlerts().Alerts).State);
         Assert.Empty(_sink.Notices);
     }
 
