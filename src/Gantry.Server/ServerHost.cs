@@ -14,7 +14,9 @@ using Gantry.Server.Leadership;
 using Gantry.Server.Live;
 using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
+using Gantry.Server.Carbon;
 using Gantry.Server.Dashboard;
+using Gantry.Server.Energy;
 using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
@@ -28,6 +30,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -84,6 +87,8 @@ public static class ServerHost
         builder.Services.AddSingleton<ClusterSignals>();
         builder.Services.AddSingleton(telemetry);
         builder.Services.AddSingleton<TelemetryIngest>();
+        builder.Services.TryAddSingleton<ICarbonIntensity, NoCarbonIntensity>();
+        builder.Services.AddSingleton<FleetEnergy>();
 
         // The features, built from what the store holds (read once, then dropped).
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Tokens);
@@ -144,13 +149,14 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies) =>
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies, FleetEnergy energy) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
             metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt, w =>
             {
                 AlertMetrics.Render(w, alerts, delivery);
                 AnomalyMetrics.Render(w, anomalies, nodes);
+                FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
@@ -276,11 +282,11 @@ public static class ServerHost
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, ILoggerFactory loggers)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
-            Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest };
+            Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest, Energy = energy };
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
             Silences = new SilenceBook(store, state, time);

@@ -296,9 +296,32 @@ public sealed class JobLifecycleTests : IAsyncLifetime
     public async Task Metrics_WithAdminToken_PassesPromtool()
     {
         var promtool = Tools.Require("promtool", "prometheus");
-        await _server.RegisterAsync("box", 2);
+        var (nodeId, node) = await _server.RegisterAsync("box", 2);
         await _server.SubmitAsync(new JobSubmission { Command = ["x"] });
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (seconds, counter) in new[] { (-10, 1_000.0), (0, 4_000.0) })
+        {
+            var summary = new NodeSummary
+            {
+                SampledAt = now.AddSeconds(seconds),
+                PowerWatts = 900,
+                CpuPowerWatts = 150,
+                GeneratedTokensPerSecond = 500,
+                PromptTokensPerSecond = 2000,
+                Gpus = [new GpuSummary { Index = 0, PowerWatts = 300, EnergyJoules = counter }, new GpuSummary { Index = 1, PowerWatts = 200, EnergyJoules = counter }],
+            };
+            using var response = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Summary = summary }, GantryJson.Default.HeartbeatRequest);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
         var text = await _server.Admin.GetStringAsync("/metrics");
+        Assert.Contains("gantry_server_nodes_reporting{simulated=\"false\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_fleet_power_watts{component=\"gpu\"} 500", text, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_fleet_energy_joules_total{component=\"gpu\"} 6000", text, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_fleet_energy_joules_total{component=\"node\"} 9000", text, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_fleet_tokens_per_joule 1", text, StringComparison.Ordinal);
+        Assert.Contains($"gantry_server_node_power_watts{{node=\"box\",node_id=\"{nodeId}\",component=\"cpu\"}} 150", text, StringComparison.Ordinal);
+        Assert.Contains($"gantry_server_node_tokens_per_second{{node=\"box\",node_id=\"{nodeId}\",kind=\"generated\"}} 500", text, StringComparison.Ordinal);
         Assert.Contains("gantry_server_nodes{state=\"ready\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("gantry_server_jobs_submitted_total 1", text, StringComparison.Ordinal);
         Assert.Contains("gantry_server_telemetry_summaries_dropped_total 0", text, StringComparison.Ordinal);

@@ -162,6 +162,7 @@ internal static class NodeReport
             MemoryUsedBytes = memory is { AvailableBytes: { } available } && available <= memory.TotalBytes ? (long)(memory.TotalBytes - available) : null,
             MemoryTotalBytes = memory is null ? null : (long)memory.TotalBytes,
             PowerWatts = current.NodePower?.Watts,
+            CpuPowerWatts = current.NodePower?.CpuWatts,
             PowerEnvelopeWatts = current.NodePower?.EnvelopeWatts,
             Simulated = simulated,
             GeneratedTokensPerSecond = SumOf(current.Apps, static app => app.GeneratedTokensPerSecond),

@@ -146,6 +146,9 @@ public sealed record NodeSummary
     /// <summary>Node power in watts (meter, or RAPL + GPUs), when known.</summary>
     public double? PowerWatts { get; set; }
 
+    /// <summary>CPU package and DRAM power from RAPL, when the node has it (part of <see cref="PowerWatts"/>).</summary>
+    public double? CpuPowerWatts { get; set; }
+
     /// <summary>The node's power envelope (the agent's <c>--node-power-envelope-watts</c>); null when it has none.</summary>
     public double? PowerEnvelopeWatts { get; set; }
 

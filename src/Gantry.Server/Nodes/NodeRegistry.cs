@@ -8,6 +8,7 @@ using Gantry.Server.Health;
 using Gantry.Server.Live;
 using Gantry.Server.Observability;
 using Gantry.Server.Storage;
+using Gantry.Server.Energy;
 using Gantry.Server.Telemetry;
 using Microsoft.Extensions.Logging;
 
@@ -98,6 +99,9 @@ internal sealed partial class NodeRegistry
 
     /// <summary>Where heartbeats hand their summaries; null when telemetry history is not kept (benchmarks without it).</summary>
     public TelemetryIngest? Telemetry { get; set; }
+
+    /// <summary>The fleet's energy figures, fed each heartbeat's summary after the lock is let go.</summary>
+    public FleetEnergy? Energy { get; set; }
 
     /// <summary>How many nodes are known.</summary>
     public int Count
@@ -281,6 +285,8 @@ internal sealed partial class NodeRegistry
         ArgumentNullException.ThrowIfNull(request);
         bool back;
         HeartbeatResponse response;
+        IReadOnlyDictionary<string, string> labels;
+        DateTimeOffset receivedAt;
         lock (_lock)
         {
             if (!_nodes.TryGetValue(nodeId, out var node))
@@ -292,6 +298,8 @@ internal sealed partial class NodeRegistry
             var wasSchedulable = node.Schedulable;
             node.LastHeartbeatAt = now;
             node.Summary = request.Summary;
+            labels = node.Labels;
+            receivedAt = now;
             SetState(node, Evaluate(node, now));
             _suspectAt.Enqueue((node, now + _options.Lease));
             back = node.Schedulable && !wasSchedulable;
@@ -306,6 +314,11 @@ internal sealed partial class NodeRegistry
         }
 
         Telemetry?.Enqueue(nodeId, request.Summary);
+        if (request.Summary is { } summary)
+        {
+            Energy?.Observe(nodeId, labels, summary, receivedAt);
+        }
+
         _metrics.Heartbeats.Increment();
         if (back)
         {

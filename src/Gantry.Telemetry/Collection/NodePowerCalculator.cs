@@ -11,6 +11,7 @@ internal static class NodePowerCalculator
 {
     public static NodePowerSample? Calculate(NodeSnapshot? previous, PowerSnapshot? power, GpuSnapshot gpus, double elapsedSeconds, double? envelopeWatts)
     {
+        var cpuWatts = RaplWatts(previous, power, elapsedSeconds);
         if (power is { Meters.Count: > 0 })
         {
             double meters = 0;
@@ -19,7 +20,7 @@ internal static class NodePowerCalculator
                 meters += m.Watts;
             }
 
-            return WithEnvelope(meters, "power_meter", envelopeWatts);
+            return WithEnvelope(meters, "power_meter", envelopeWatts, cpuWatts);
         }
 
         double watts = 0;
@@ -33,42 +34,49 @@ internal static class NodePowerCalculator
             }
         }
 
-        var raplSeen = false;
-        if (power is not null && previous?.Power is { } before && elapsedSeconds > 0)
-        {
-            foreach (var domain in power.Rapl)
-            {
-                if (domain.Domain is not ("package" or "dram"))
-                {
-                    continue;
-                }
-
-                foreach (var old in before.Rapl)
-                {
-                    if (old.Zone == domain.Zone && domain.EnergyJoules >= old.EnergyJoules)
-                    {
-                        watts += (domain.EnergyJoules - old.EnergyJoules) / elapsedSeconds;
-                        raplSeen = true;
-                        break;
-                    }
-                }
-            }
-        }
-
-        if (!gpuSeen && !raplSeen)
+        if (!gpuSeen && cpuWatts is null)
         {
             return null;
         }
 
-        var source = (gpuSeen, raplSeen) switch
+        var source = (gpuSeen, cpuWatts is not null) switch
         {
             (true, true) => "gpu+rapl",
             (true, false) => "gpu",
             _ => "rapl",
         };
-        return WithEnvelope(watts, source, envelopeWatts);
+        return WithEnvelope(watts + (cpuWatts ?? 0), source, envelopeWatts, cpuWatts);
     }
 
-    private static NodePowerSample WithEnvelope(double watts, string source, double? envelope) =>
-        new(watts, source, envelope, envelope is { } e ? watts > e : null);
+    /// <summary>CPU package plus DRAM power from the RAPL counters' change since the previous sample; null without both samples.</summary>
+    private static double? RaplWatts(NodeSnapshot? previous, PowerSnapshot? power, double elapsedSeconds)
+    {
+        if (power is null || previous?.Power is not { } before || elapsedSeconds <= 0)
+        {
+            return null;
+        }
+
+        double? watts = null;
+        foreach (var domain in power.Rapl)
+        {
+            if (domain.Domain is not ("package" or "dram"))
+            {
+                continue;
+            }
+
+            foreach (var old in before.Rapl)
+            {
+                if (old.Zone == domain.Zone && domain.EnergyJoules >= old.EnergyJoules)
+                {
+                    watts = (watts ?? 0) + ((domain.EnergyJoules - old.EnergyJoules) / elapsedSeconds);
+                    break;
+                }
+            }
+        }
+
+        return watts;
+    }
+
+    private static NodePowerSample WithEnvelope(double watts, string source, double? envelope, double? cpuWatts) =>
+        new(watts, source, envelope, envelope is { } e ? watts > e : null, cpuWatts);
 }

@@ -20,6 +20,7 @@ public sealed record AppSample(
 
 /// <summary>
 /// The node's power as the agent sees it: a power meter where there is one, otherwise the
-/// sum of GPU power and CPU package and DRAM power (from RAPL deltas).
+/// sum of GPU power and CPU package and DRAM power (from RAPL deltas). <paramref name="CpuWatts"/>
+/// is the CPU package and DRAM part from RAPL, also where a meter gives the whole; null without RAPL.
 /// </summary>
-public sealed record NodePowerSample(double Watts, string Source, double? EnvelopeWatts, bool? AboveEnvelope);
+public sealed record NodePowerSample(double Watts, string Source, double? EnvelopeWatts, bool? AboveEnvelope, double? CpuWatts = null);

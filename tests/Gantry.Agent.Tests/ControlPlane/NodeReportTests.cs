@@ -74,7 +74,7 @@ public sealed class NodeReportTests
         var before = Snapshot(1, new CpuCoreTimes(0, 100, 0, 50, 800, 50, 0, 0, 0));
         var now = Snapshot(2, new CpuCoreTimes(0, 130, 0, 70, 840, 60, 0, 0, 0)) with
         {
-            NodePower = new NodePowerSample(850.5, "rapl+gpu", null, null),
+            NodePower = new NodePowerSample(850.5, "rapl+gpu", null, null, 430),
             Gpus = new GpuSnapshot("ok", null, "550.54", "12.4", "12.550", [new GpuSample
             {
                 Index = 0,
@@ -99,6 +99,7 @@ public sealed class NodeReportTests
         Assert.Equal(6L << 30, summary.MemoryUsedBytes);
         Assert.Equal(16L << 30, summary.MemoryTotalBytes);
         Assert.Equal(850.5, summary.PowerWatts);
+        Assert.Equal(430, summary.CpuPowerWatts);
         Assert.False(summary.Simulated);
         var gpu = Assert.Single(summary.Gpus);
         Assert.Equal(0.75, gpu.Utilization);
