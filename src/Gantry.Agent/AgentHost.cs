@@ -2,6 +2,7 @@ using Gantry.Agent.Configuration;
 using Gantry.Agent.ControlPlane;
 using Gantry.Agent.Health;
 using Gantry.Agent.Jobs;
+using Gantry.Telemetry.Power;
 using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
@@ -43,6 +44,7 @@ public static class AgentHost
             new SamplerSettings(options.EffectiveCollectorTimeout, options.NodePowerEnvelopeWatts),
             time,
             sp.GetRequiredService<ILogger<Sampler>>()));
+        builder.Services.AddSingleton(sp => new AttemptEnergyMeter(sp.GetRequiredService<CollectorSet>().Gpus as IGpuEnergyReader, options.ProcPath, time));
         builder.Services.AddHostedService<SamplerWorker>();
         builder.Services.AddSingleton<KernelLogWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KernelLogWorker>());
@@ -87,7 +89,7 @@ public static class AgentHost
             outbox.Fenced = key => sp.GetRequiredService<JobRunner>().Stop(key, AttemptEndCause.Stopped);
             return outbox;
         });
-        services.AddSingleton(sp => new JobRunner(sp.GetRequiredService<AttemptOutbox>(), stateDir, time, sp.GetRequiredService<ILogger<JobRunner>>()));
+        services.AddSingleton(sp => new JobRunner(sp.GetRequiredService<AttemptOutbox>(), stateDir, time, sp.GetRequiredService<ILogger<JobRunner>>(), sp.GetRequiredService<AttemptEnergyMeter>()));
 
         // Hosted services stop in reverse order: assignments and heartbeats first, the jobs last.
         services.AddHostedService<JobsLifetime>();

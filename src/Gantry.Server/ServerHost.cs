@@ -47,7 +47,11 @@ public static class ServerHost
     /// and a <see cref="StoreConnectionException"/> when its database server cannot be reached or
     /// refuses (a bad <c>--store</c>).
     /// </summary>
-    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
+    /// <param name="options">The server's settings.</param>
+    /// <param name="timeProvider">The clock; the system's by default.</param>
+    /// <param name="configureLogging">Adds to the logging setup.</param>
+    /// <param name="configureServices">Adds or replaces services after the server's own (tests: a carbon intensity of their own).</param>
+    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null, Action<IServiceCollection>? configureServices = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var builder = GantryHost.CreateBuilder(
@@ -120,7 +124,9 @@ public static class ServerHost
         LeaderOnly<JobRetentionWorker>(builder.Services);
         LeaderOnly<AlertWorker>(builder.Services);
         LeaderOnly<AlertDeliveryWorker>(builder.Services);
+        LeaderOnly<AttemptEnergyWriter>(builder.Services); // Job energy.
         builder.Services.AddDashboard(options);
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         if (!options.UsesPostgres)
@@ -282,12 +288,13 @@ public static class ServerHost
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers, ICarbonIntensity carbon)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest, Energy = energy };
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
+            Jobs.Carbon = carbon; // Job energy: CO2e per attempt.
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
             Silences = new SilenceBook(store, state, time);
             Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());

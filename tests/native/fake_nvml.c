@@ -59,6 +59,14 @@
  *     power_mw                                   GetPowerUsage
  *     energy_mj energy_step_mj                   GetTotalEnergyConsumption returns energy_mj
  *                                                and then adds energy_step_mj (default 1000)
+ *     energy_clock                               1: the counter runs with the clock instead:
+ *                                                it starts at energy_mj at its first reading
+ *                                                and grows by power_mw for every second of
+ *                                                CLOCK_MONOTONIC (energy_step_mj unused); it
+ *                                                keeps counting across script reloads, at
+ *                                                the power scripted at each reading.
+ *                                                energy_mj=unsupported still makes the counter
+ *                                                unsupported (NOT_SUPPORTED)
  *     power_limit_mw enforced_limit_mw default_limit_mw min_limit_mw max_limit_mw
  *     clock_sm clock_mem clock_graphics max_clock_sm          (MHz)
  *     clock_reasons                              GetCurrentClocksEventReasons/ThrottleReasons
@@ -171,7 +179,7 @@ enum {
     K_REMAP_CORR, K_REMAP_UNC, K_REMAP_PENDING, K_REMAP_FAIL,
     K_PCIE_REPLAY, K_PCIE_GEN, K_PCIE_WIDTH, K_PCI, K_NVLINKS, K_EVENTS, K_PROCESSES,
     K_MIG, K_MIG_MAX, K_MEM_RESERVED, K_DEPRECATED, K_RECOVERY, K_RET_NULL, K_PROC_STRIDE,
-    K_MEM_V2, K_TEMP_V, K_RET_PENDING, K_COUNT
+    K_MEM_V2, K_TEMP_V, K_RET_PENDING, K_ENERGY_CLOCK, K_COUNT
 };
 
 static const struct { const char *name; int key; unsigned long long def; } KEYS[] = {
@@ -194,6 +202,7 @@ static const struct { const char *name; int key; unsigned long long def; } KEYS[
     {"memory_reserved", K_MEM_RESERVED, 536870912ULL}, {"deprecated", K_DEPRECATED, 0},
     {"recovery_action", K_RECOVERY, 0}, {"retired_null", K_RET_NULL, 0}, {"process_stride", K_PROC_STRIDE, 24},
     {"memory_v2", K_MEM_V2, 0}, {"temp_v", K_TEMP_V, 0}, {"retired_pending", K_RET_PENDING, 0},
+    {"energy_clock", K_ENERGY_CLOCK, 0},
 };
 #define NKEYS ((int)(sizeof(KEYS) / sizeof(KEYS[0])))
 
@@ -699,12 +708,33 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power)
 }
 
 #ifndef FAKE_NVML_OLD_DRIVER
+/* energy_clock=1: each GPU's counter in mJ and when it was last advanced; kept across reloads. */
+static double g_clock_energy[MAX_GPUS];
+static struct timespec g_clock_last[MAX_GPUS];
+static int g_clock_started[MAX_GPUS];
+
 static nvmlReturn_t get_energy(nvmlDevice_t d, unsigned long long *energy)
 {
     nvmlReturn_t r = read_u64(d, K_ENERGY, energy);
     if (r == 0) {
-        gpu_t *g = &g_gpus[((handle_t *)d)->gpu];
-        g->v[K_ENERGY].v += g->v[K_ENERGY_STEP].v;
+        int i = ((handle_t *)d)->gpu;
+        gpu_t *g = &g_gpus[i];
+        if (g->v[K_ENERGY_CLOCK].v) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!g_clock_started[i]) {
+                g_clock_started[i] = 1;
+                g_clock_energy[i] = (double)g->v[K_ENERGY].v;
+            } else {
+                double seconds = (double)(now.tv_sec - g_clock_last[i].tv_sec) + (now.tv_nsec - g_clock_last[i].tv_nsec) / 1e9;
+                double mw = g->v[K_POWER].ret == 0 ? (double)g->v[K_POWER].v : 0;
+                g_clock_energy[i] += mw * seconds;
+            }
+            g_clock_last[i] = now;
+            *energy = (unsigned long long)g_clock_energy[i];
+        } else {
+            g->v[K_ENERGY].v += g->v[K_ENERGY_STEP].v;
+        }
     }
     return r;
 }

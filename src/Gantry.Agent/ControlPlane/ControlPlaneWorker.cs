@@ -29,6 +29,7 @@ internal sealed class ControlPlaneWorker(
     AttemptOutbox outbox,
     SnapshotPublisher publisher,
     GpuHealthReporter health,
+    AttemptEnergyMeter meter,
     AgentOptions options,
     IServer server,
     IHostApplicationLifetime lifetime,
@@ -93,6 +94,7 @@ internal sealed class ControlPlaneWorker(
             {
                 connection.Succeeded();
                 _acceptsHealth = answer.AcceptsHealth;
+                meter.ServerAccepts = answer.AcceptsEnergy;
                 SaveNodeId(answer.NodeId);
                 var interval = TimeSpan.FromSeconds(Math.Clamp(double.IsFinite(answer.HeartbeatIntervalSeconds) ? answer.HeartbeatIntervalSeconds : 5, 1, 300));
                 AgentLog.Registered(logger, result.Server ?? client.Follower.Current, answer.NodeId, options.EffectiveNodeName, interval.TotalSeconds);
@@ -135,6 +137,11 @@ internal sealed class ControlPlaneWorker(
                 (request.Health, acknowledge) = health.Build(publisher.Latest?.Snapshot);
             }
 
+            if (meter.ServerAccepts)
+            {
+                request.AttemptEnergy = meter.Current();
+            }
+
             var result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
             if (result.Status == 400 && request.Health is not null)
             {
@@ -159,6 +166,7 @@ internal sealed class ControlPlaneWorker(
                 }
 
                 _acceptsHealth = answer.AcceptsHealth;
+                meter.ServerAccepts = answer.AcceptsEnergy;
             }
 
             if (result.Status is 401 or 404)

@@ -29,9 +29,15 @@ internal sealed class JobRunner : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string? _setsid;
+    private readonly AttemptEnergyMeter? _meter;
     private bool _disposed;
 
-    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger)
+    /// <param name="sink">Where the attempts' events and output go.</param>
+    /// <param name="stateDir">Where the attempt records are kept.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="meter">Measures each attempt's energy (its ended event carries the figures); null for none.</param>
+    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger, AttemptEnergyMeter? meter = null)
     {
         ArgumentNullException.ThrowIfNull(sink);
         ArgumentNullException.ThrowIfNull(stateDir);
@@ -39,6 +45,7 @@ internal sealed class JobRunner : IAsyncDisposable
         _store = new AttemptStore(stateDir);
         _time = time;
         _logger = logger;
+        _meter = meter;
         _setsid = OperatingSystem.IsLinux() ? FindSetsid() : null;
         if (OperatingSystem.IsLinux() && _setsid is null)
         {
@@ -307,12 +314,16 @@ internal sealed class JobRunner : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = info };
+
+        // The GPUs' counters are read just before the start, so the attempt's whole run is inside the measurement.
+        _meter?.Begin(key, assignment.Gpus);
         try
         {
             process.Start();
         }
         catch (Exception ex) when (ex is Win32Exception or InvalidOperationException or IOException)
         {
+            _meter?.Cancel(key);
             process.Dispose();
             throw new StartFailedException($"cannot start {program}: {ex.Message}");
         }
@@ -320,6 +331,7 @@ internal sealed class JobRunner : IAsyncDisposable
         var now = _time.GetUtcNow();
         var pid = process.Id;
         process.StandardInput.Close();
+        _meter?.Attach(key, pid);
         var startTicks = ProcessGroups.ReadStat(pid)?.StartTicks ?? 0;
         var attempt = new RunningAttempt(key, process, pid, TimeSpan.FromSeconds(Math.Max(0, assignment.KillGraceSeconds)), _setsid is not null)
         {
@@ -471,6 +483,7 @@ internal sealed class JobRunner : IAsyncDisposable
         var stdout = PumpAsync(attempt, attempt.Process.StandardOutput, LogSource.Stdout, readers.Token);
         var stderr = PumpAsync(attempt, attempt.Process.StandardError, LogSource.Stderr, readers.Token);
         await attempt.Process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        var energy = _meter?.End(key);
         var exitCode = attempt.Process.ExitCode;
         var endedAt = _time.GetUtcNow();
         attempt.Exited = true;
@@ -529,6 +542,7 @@ internal sealed class JobRunner : IAsyncDisposable
             Message = cause == AttemptEndCause.TimedOut
                 ? string.Create(CultureInfo.InvariantCulture, $"exceeded its maximum run time of {maxRuntimeSeconds}s")
                 : null,
+            Energy = _meter is { ServerAccepts: true } ? energy : null,
         });
 
         try

@@ -63,6 +63,14 @@ public sealed record RegisterNodeResponse
     /// (a server of an earlier version refuses properties it does not know).
     /// </summary>
     public bool AcceptsHealth { get; init; }
+
+    // Job energy: added with the energy feature.
+
+    /// <summary>
+    /// True from a server that reads <see cref="HeartbeatRequest.AttemptEnergy"/> and <see cref="AttemptEvent.Energy"/>;
+    /// an agent sends them only then (a server of an earlier version refuses properties it does not know).
+    /// </summary>
+    public bool AcceptsEnergy { get; init; }
 }
 
 /// <summary>Names one attempt of one job and its fencing epoch.</summary>
@@ -103,6 +111,14 @@ public sealed record HeartbeatRequest
     /// of earlier versions.
     /// </summary>
     public NodeHealthReport? Health { get; set; }
+
+    // Job energy: added with the energy feature.
+
+    /// <summary>
+    /// What each running attempt has used so far; sent only to a server that said it reads it
+    /// (<see cref="HeartbeatResponse.AcceptsEnergy"/>), null otherwise and from agents of earlier versions.
+    /// </summary>
+    public IReadOnlyList<AttemptEnergyReport>? AttemptEnergy { get; set; }
 }
 
 /// <summary>The answer to a heartbeat.</summary>
@@ -125,6 +141,9 @@ public sealed record HeartbeatResponse
 
     /// <summary>True from a server that reads <see cref="HeartbeatRequest.Health"/> (see <see cref="RegisterNodeResponse.AcceptsHealth"/>).</summary>
     public bool AcceptsHealth { get; init; }
+
+    /// <summary>True from a server that reads attempts' energy (see <see cref="RegisterNodeResponse.AcceptsEnergy"/>).</summary>
+    public bool AcceptsEnergy { get; init; }
 }
 
 /// <summary>A compact summary of one sample of a node, carried by heartbeats.</summary>
@@ -348,6 +367,12 @@ public sealed record AttemptEvent
 
     /// <summary>A human-readable detail ("no such file: /bin/nope").</summary>
     public string? Message { get; init; }
+
+    /// <summary>
+    /// With <see cref="AttemptEventType.Ended"/>: what the attempt used, final; only to a server that
+    /// reads it (<see cref="RegisterNodeResponse.AcceptsEnergy"/>).
+    /// </summary>
+    public AttemptEnergyReport? Energy { get; init; }
 }
 
 /// <summary>Which output stream a log chunk came from.</summary>

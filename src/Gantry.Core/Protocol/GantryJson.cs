@@ -42,4 +42,6 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(CreateSilenceRequest))]
 [JsonSerializable(typeof(SilencesResponse))]
 [JsonSerializable(typeof(AnomaliesResponse))]
+// Job energy.
+[JsonSerializable(typeof(EnergyReport))]
 public sealed partial class GantryJson : JsonSerializerContext;

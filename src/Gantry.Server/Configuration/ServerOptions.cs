@@ -120,6 +120,11 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>Which telemetry series are scored against their own history (GPUs are always compared with their peers).</summary>
     public Anomalies.AnomalyHistory AnomalyHistory { get; set; } = Anomalies.AnomalyHistory.Nodes;
 
+    // Job energy (added with the energy feature).
+
+    /// <summary>How often running attempts' live energy is written to the store (it is kept in memory between, and written at every attempt's end).</summary>
+    public TimeSpan EnergyWriteInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
 
@@ -191,6 +196,12 @@ public sealed class ServerOptions : IValidatableObject
         else if (RetentionRollup < RetentionRaw)
         {
             yield return Problem("retention-rollup", $"must be at least --retention-raw ({Durations.Format(RetentionRaw)}), got {Durations.Format(RetentionRollup)}");
+        }
+
+        // Job energy.
+        if (EnergyWriteInterval < TimeSpan.FromSeconds(1) || EnergyWriteInterval > TimeSpan.FromHours(1))
+        {
+            yield return Problem("energy-write-interval", $"must be between 1s and 1h, got {Durations.Format(EnergyWriteInterval)}");
         }
 
         if (MaxJobLogChars < LogLimit.MinChars)

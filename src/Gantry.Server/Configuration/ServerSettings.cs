@@ -75,6 +75,9 @@ public static class ServerSettings
             static (o, v) => o.RetentionRollup = SettingParsers.Duration(v)),
         new("max-job-log", SettingKind.Value, "SIZE", "Output stored per job attempt and stream (stdout, stderr), counted in characters (bytes for ASCII text), e.g. 64MiB or 1g; past it the rest is dropped and the log says so. off: no limit. (default: 64MiB)",
             static (o, v) => o.MaxJobLogChars = Sizes.Parse(v) is var chars && chars == 0 ? ServerOptions.NoLogLimit : chars),
+        // Job energy.
+        new("energy-write-interval", SettingKind.Value, "DURATION", "How often running jobs' live energy figures (kept in memory from heartbeats) are written to the store; an attempt's final figures are written when it ends. (default: 30s)",
+            static (o, v) => o.EnergyWriteInterval = SettingParsers.Duration(v)),
         new("log-level", SettingKind.Value, "LEVEL", "trace, debug, info, warning or error. (default: info)",
             static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
     ];

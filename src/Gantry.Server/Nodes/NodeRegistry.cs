@@ -190,6 +190,7 @@ internal sealed partial class NodeRegistry
             Credential = credential,
             HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
             AcceptsHealth = true,
+            AcceptsEnergy = true,
         };
     }
 
@@ -310,6 +311,7 @@ internal sealed partial class NodeRegistry
                 AssignmentIndex = node.AssignmentIndex,
                 LeaderEpoch = _leaderEpoch,
                 AcceptsHealth = true,
+                AcceptsEnergy = true,
             };
         }
 
@@ -431,6 +433,15 @@ internal sealed partial class NodeRegistry
             }
 
             return indexes;
+        }
+    }
+
+    /// <summary>A node's labels; null for an unknown node (job energy: the node's carbon location).</summary>
+    public IReadOnlyDictionary<string, string>? LabelsOf(string nodeId)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(nodeId, out var node) ? node.Labels : null;
         }
     }
 

@@ -6,6 +6,7 @@ using System.Text;
 using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Health;
 using Gantry.Telemetry.Model;
+using Gantry.Telemetry.Power;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Telemetry.Nvml;
@@ -19,7 +20,7 @@ namespace Gantry.Telemetry.Nvml;
 /// others carry on. XID errors come from a background thread that waits for NVML's events and
 /// hands them to <see cref="Xids"/>, which also takes the kernel log's (counted once either way).
 /// </summary>
-public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
+public sealed class NvmlCollector : ICollector<GpuSnapshot>, IGpuEnergyReader, IDisposable
 {
     /// <summary>The 8-byte pattern the process buffer is filled with before the call; no pid, memory size or instance id looks like it.</summary>
     private const ulong ProcessSentinel = 0xA5C3_96E1_5A3C_691E;
@@ -87,6 +88,31 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
             }
 
             return ValueTask.FromResult(ReadAll(cancellationToken));
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Null until the first sample initialised NVML: the meter then starts from that sample.</remarks>
+    public unsafe GpuEnergyReading? ReadEnergy(int gpuIndex)
+    {
+        lock (_gate)
+        {
+            if (_disposed || !_initialised || gpuIndex < 0)
+            {
+                return null;
+            }
+
+            nint handle;
+            if (NvmlNative.DeviceGetHandleByIndex((uint)gpuIndex, &handle) != NvmlReturn.Success)
+            {
+                return null;
+            }
+
+            ulong energy;
+            uint power;
+            double? joules = Has(NvmlFunction.DeviceGetTotalEnergyConsumption) && NvmlNative.DeviceGetTotalEnergyConsumption(handle, &energy) == NvmlReturn.Success ? energy / 1000.0 : null;
+            double? watts = Has(NvmlFunction.DeviceGetPowerUsage) && NvmlNative.DeviceGetPowerUsage(handle, &power) == NvmlReturn.Success ? power / 1000.0 : null;
+            return new GpuEnergyReading(joules, watts);
         }
     }
 
