@@ -29,6 +29,7 @@ internal sealed class ControlPlaneWorker(
     AttemptOutbox outbox,
     SnapshotPublisher publisher,
     GpuHealthReporter health,
+    Power.GpuPowerCaps powerCaps,
     AgentOptions options,
     IServer server,
     IHostApplicationLifetime lifetime,
@@ -46,6 +47,9 @@ internal sealed class ControlPlaneWorker(
     // Whether the server answering now reads heartbeats' health: an earlier version refuses it.
     private bool _acceptsHealth;
     private string? _healthRefusal;
+
+    // Whether the server answering now reads heartbeats' power report: it says so by sending caps.
+    private bool _acceptsPower;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -135,7 +139,20 @@ internal sealed class ControlPlaneWorker(
                 (request.Health, acknowledge) = health.Build(publisher.Latest?.Snapshot);
             }
 
+            if (_acceptsPower)
+            {
+                request.Power = powerCaps.Report(publisher.Latest?.Snapshot.Gpus.Gpus);
+            }
+
             var result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            if (result.Status == 400 && request.Power is not null)
+            {
+                // As with health below: a server of an earlier version does not read the power report.
+                _acceptsPower = false;
+                request.Power = null;
+                result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            }
+
             if (result.Status == 400 && request.Health is not null)
             {
                 // A server of an earlier version (a replica not yet upgraded) refuses what it does not
@@ -159,6 +176,11 @@ internal sealed class ControlPlaneWorker(
                 }
 
                 _acceptsHealth = answer.AcceptsHealth;
+                _acceptsPower = answer.Power is not null;
+                if (answer.Power is { } orders)
+                {
+                    powerCaps.SetOrders(orders);
+                }
             }
 
             if (result.Status is 401 or 404)

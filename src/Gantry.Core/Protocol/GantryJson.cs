@@ -42,4 +42,7 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(CreateSilenceRequest))]
 [JsonSerializable(typeof(SilencesResponse))]
 [JsonSerializable(typeof(AnomaliesResponse))]
+[JsonSerializable(typeof(PowerCapRequest))]
+[JsonSerializable(typeof(NodePowerInfo))]
+[JsonSerializable(typeof(PowerBudgetInfo))]
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -213,6 +213,7 @@ internal static class JobViews
         MaxRuntimeSeconds = spec.MaxRuntimeSeconds,
         Retries = spec.Retries,
         ArrayIndex = arrayIndex,
+        GpuPowerCapWatts = spec.GpuPowerCapWatts,
         SubmittedAt = submittedAt,
     };
 }

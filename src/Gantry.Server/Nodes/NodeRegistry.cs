@@ -285,6 +285,9 @@ internal sealed partial class NodeRegistry
         ArgumentNullException.ThrowIfNull(request);
         bool back;
         HeartbeatResponse response;
+
+        // Power caps (docs/power.md): one lookup for the wanted caps, taken before the registry's lock.
+        var power = Power?.Orders(nodeId);
         IReadOnlyDictionary<string, string> labels;
         DateTimeOffset receivedAt;
         lock (_lock)
@@ -310,7 +313,13 @@ internal sealed partial class NodeRegistry
                 AssignmentIndex = node.AssignmentIndex,
                 LeaderEpoch = _leaderEpoch,
                 AcceptsHealth = true,
+                Power = power,
             };
+        }
+
+        if (request.Power is { } powerReport)
+        {
+            Power?.Observe(nodeId, powerReport);
         }
 
         Telemetry?.Enqueue(nodeId, request.Summary);
@@ -546,6 +555,7 @@ internal sealed partial class NodeRegistry
             Hold(node, assignment);
             SetState(node, Evaluate(node, _time.GetUtcNow()));
             Bump(node);
+            Power?.GpusChanged();
             return true;
         }
     }
@@ -594,6 +604,7 @@ internal sealed partial class NodeRegistry
             node.SchedulingView = null;
             SetState(node, Evaluate(node, _time.GetUtcNow()));
             Bump(node);
+            Power?.GpusChanged();
         }
     }
 
