@@ -17,6 +17,7 @@ using Gantry.Server.Configuration;
 using Gantry.Server.Carbon;
 using Gantry.Server.Dashboard;
 using Gantry.Server.Energy;
+using Gantry.Server.Power;
 using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
@@ -102,6 +103,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Alerts);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Silences);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Delivery);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Power); // power caps (docs/power.md)
         builder.Services.AddSingleton<Startup>();
         builder.Services.AddSingleton<JobLogs>();
 
@@ -125,6 +127,8 @@ public static class ServerHost
         LeaderOnly<AlertWorker>(builder.Services);
         LeaderOnly<AlertDeliveryWorker>(builder.Services);
         LeaderOnly<AttemptEnergyWriter>(builder.Services); // Job energy.
+
+        LeaderOnly<PowerBudgetWorker>(builder.Services); // power caps (docs/power.md)
         builder.Services.AddDashboard(options);
         configureServices?.Invoke(builder.Services);
 
@@ -155,7 +159,7 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies, FleetEnergy energy) =>
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies, FleetEnergy energy, PowerCaps power) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
             metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt, w =>
@@ -163,6 +167,7 @@ public static class ServerHost
                 AlertMetrics.Render(w, alerts, delivery);
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
+                PowerMetrics.Render(w, power.Snapshot(), nodes); // power caps (docs/power.md)
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
@@ -174,6 +179,7 @@ public static class ServerHost
         app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
         app.MapTelemetryEndpoints();
+        app.MapPowerEndpoints(); // power caps (docs/power.md)
         app.MapDashboard();
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
@@ -296,6 +302,10 @@ public static class ServerHost
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
             Jobs.Carbon = carbon; // Job energy: CO2e per attempt.
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
+
+            // Power caps (docs/power.md): manual caps from the store; heartbeats carry the wanted caps.
+            Power = new PowerCaps(store, state, Nodes, time, loggers.CreateLogger<PowerCaps>());
+            Nodes.Power = Power;
             Silences = new SilenceBook(store, state, time);
             Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());
             var rules = new AlertRuleBook(store, state, options, time, loggers.CreateLogger<AlertRuleBook>());
@@ -318,5 +328,7 @@ public static class ServerHost
         public JobQueue Jobs { get; }
 
         public GpuHealthRegistry Health { get; }
+
+        public PowerCaps Power { get; }
     }
 }

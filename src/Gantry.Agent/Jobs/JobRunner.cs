@@ -56,6 +56,9 @@ internal sealed class JobRunner : IAsyncDisposable
     /// <summary>The node id exported to attempts as <c>GANTRY_NODE_ID</c> (set once registered).</summary>
     public string? NodeId { get; set; }
 
+    /// <summary>Where an attempt's GPU power cap is applied at its start and lifted at its end (docs/power.md); null for none.</summary>
+    public Power.GpuPowerCaps? PowerCaps { get; init; }
+
     /// <summary>The folder holding the attempt records.</summary>
     public string RecordDirectory => _store.Directory;
 
@@ -131,10 +134,13 @@ internal sealed class JobRunner : IAsyncDisposable
 
         try
         {
+            // The job's cap holds before its first instruction runs.
+            PowerCaps?.JobStarting(key, assignment.Gpus, assignment.GpuPowerCapWatts);
             StartProcess(key, assignment);
         }
         catch (StartFailedException ex)
         {
+            PowerCaps?.JobEnded(key);
             AgentLog.AttemptStartFailed(_logger, key.JobId, key.Attempt, ex.Message);
             _sink.Event(key, new AttemptEvent
             {
@@ -520,6 +526,7 @@ internal sealed class JobRunner : IAsyncDisposable
         attempt.KillTimer?.Dispose();
         attempt.RuntimeTimer?.Dispose();
         attempt.Process.Dispose();
+        PowerCaps?.JobEnded(key);
 
         // .NET reports death by signal N as exit code 128 + N, as shells do.
         int? code = exitCode;

@@ -119,6 +119,14 @@ public sealed record HeartbeatRequest
     /// (<see cref="HeartbeatResponse.AcceptsEnergy"/>), null otherwise and from agents of earlier versions.
     /// </summary>
     public IReadOnlyList<AttemptEnergyReport>? AttemptEnergy { get; set; }
+
+    // Power caps (docs/power.md).
+
+    /// <summary>
+    /// The GPUs' power limits and caps; sent only to a server that sent <see cref="HeartbeatResponse.Power"/>,
+    /// null otherwise and from agents of earlier versions.
+    /// </summary>
+    public NodePowerReport? Power { get; set; }
 }
 
 /// <summary>The answer to a heartbeat.</summary>
@@ -144,6 +152,11 @@ public sealed record HeartbeatResponse
 
     /// <summary>True from a server that reads attempts' energy (see <see cref="RegisterNodeResponse.AcceptsEnergy"/>).</summary>
     public bool AcceptsEnergy { get; init; }
+
+    // Power caps (docs/power.md).
+
+    /// <summary>The power caps the server wants on the node's GPUs; null from a server of an earlier version.</summary>
+    public NodePowerOrders? Power { get; init; }
 }
 
 /// <summary>A compact summary of one sample of a node, carried by heartbeats.</summary>
@@ -308,6 +321,9 @@ public sealed record Assignment
     /// output past it need not be sent. Null from a server that sets no limit.
     /// </summary>
     public long? MaxLogChars { get; init; }
+
+    /// <summary>The job's power cap per GPU in watts (<c>--gpu-power-cap</c>), for the attempt's GPUs while it runs; null for none.</summary>
+    public double? GpuPowerCapWatts { get; init; }
 }
 
 /// <summary>What happened to an attempt, as its agent reports it.</summary>

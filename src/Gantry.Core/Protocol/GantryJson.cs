@@ -44,4 +44,8 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(AnomaliesResponse))]
 // Job energy.
 [JsonSerializable(typeof(EnergyReport))]
+
+[JsonSerializable(typeof(PowerCapRequest))]
+[JsonSerializable(typeof(NodePowerInfo))]
+[JsonSerializable(typeof(PowerBudgetInfo))]
 public sealed partial class GantryJson : JsonSerializerContext;

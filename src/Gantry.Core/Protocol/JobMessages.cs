@@ -37,6 +37,9 @@ public sealed record JobSubmission
 
     /// <summary>Submit one job per index of this inclusive range, each seeing <c>GANTRY_ARRAY_INDEX</c>.</summary>
     public ArrayRange? Array { get; init; }
+
+    /// <summary>A power cap in watts on each of the job's GPUs while it runs (docs/power.md); null for none.</summary>
+    public double? GpuPowerCapWatts { get; init; }
 }
 
 /// <summary>An inclusive range of array indexes, e.g. 1–1000.</summary>
@@ -150,6 +153,9 @@ public sealed record JobInfo
 
     /// <summary>True when any energy figure is an estimate.</summary>
     public bool? EnergyEstimated { get; init; }
+
+    /// <summary>The job's power cap per GPU in watts (<see cref="JobSubmission.GpuPowerCapWatts"/>); null for none.</summary>
+    public double? GpuPowerCapWatts { get; init; }
 }
 
 /// <summary>One attempt of a job.</summary>

@@ -125,6 +125,14 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>How often running attempts' live energy is written to the store (it is kept in memory between, and written at every attempt's end).</summary>
     public TimeSpan EnergyWriteInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    // Power caps (docs/power.md).
+
+    /// <summary>The fleet's GPU power budget in watts (<c>--power-budget</c>); null for none.</summary>
+    public double? PowerBudgetWatts { get; set; }
+
+    /// <summary>How often the power budget is divided again (<c>--power-budget-interval</c>).</summary>
+    public TimeSpan PowerBudgetInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
 
@@ -272,6 +280,17 @@ public sealed class ServerOptions : IValidatableObject
         if (string.IsNullOrWhiteSpace(DataDir))
         {
             yield return Problem("data-dir", "must not be empty");
+        }
+
+        // Power caps (docs/power.md).
+        if (PowerBudgetWatts is { } budget && !(budget >= 1 && budget <= 1e9))
+        {
+            yield return Problem("power-budget", $"must be between 1W and 1000MW, got {budget} W");
+        }
+
+        if (PowerBudgetInterval < TimeSpan.FromSeconds(1) || PowerBudgetInterval > TimeSpan.FromHours(1))
+        {
+            yield return Problem("power-budget-interval", $"must be between 1s and 1h, got {Durations.Format(PowerBudgetInterval)}");
         }
     }
 

@@ -223,6 +223,7 @@ internal static class JobViews
         MaxRuntimeSeconds = spec.MaxRuntimeSeconds,
         Retries = spec.Retries,
         ArrayIndex = arrayIndex,
+        GpuPowerCapWatts = spec.GpuPowerCapWatts,
         SubmittedAt = submittedAt,
     };
 }

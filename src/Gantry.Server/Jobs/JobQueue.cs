@@ -905,6 +905,7 @@ internal sealed partial class JobQueue
         KillGraceSeconds = _options.KillGrace.TotalSeconds,
         ArrayIndex = arrayIndex,
         MaxLogChars = _options.MaxJobLogChars == ServerOptions.NoLogLimit ? null : _options.MaxJobLogChars,
+        GpuPowerCapWatts = spec.GpuPowerCapWatts,
     };
 
     private static partial class Log

@@ -124,7 +124,7 @@ internal static class NodeEndpoints
 
         nodes.MapGet("/{nodeId}", (string nodeId, NodeRegistry registry, GpuHealthRegistry health) =>
             registry.GetNode(nodeId) is { } node
-                ? TypedResults.Json(node with { HealthHistory = health.History(nodeId) }, GantryJson.Default.NodeInfo)
+                ? TypedResults.Json(node with { HealthHistory = health.History(nodeId), Power = registry.Power?.Info(nodeId) }, GantryJson.Default.NodeInfo)
                 : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
 
         nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin();

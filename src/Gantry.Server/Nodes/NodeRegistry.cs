@@ -286,6 +286,9 @@ internal sealed partial class NodeRegistry
         ArgumentNullException.ThrowIfNull(request);
         bool back;
         HeartbeatResponse response;
+
+        // Power caps (docs/power.md): one lookup for the wanted caps, taken before the registry's lock.
+        var power = Power?.Orders(nodeId);
         IReadOnlyDictionary<string, string> labels;
         DateTimeOffset receivedAt;
         lock (_lock)
@@ -312,7 +315,14 @@ internal sealed partial class NodeRegistry
                 LeaderEpoch = _leaderEpoch,
                 AcceptsHealth = true,
                 AcceptsEnergy = true,
+
+                Power = power,
             };
+        }
+
+        if (request.Power is { } powerReport)
+        {
+            Power?.Observe(nodeId, powerReport);
         }
 
         Telemetry?.Enqueue(nodeId, request.Summary);
@@ -557,6 +567,7 @@ internal sealed partial class NodeRegistry
             Hold(node, assignment);
             SetState(node, Evaluate(node, _time.GetUtcNow()));
             Bump(node);
+            Power?.GpusChanged();
             return true;
         }
     }
@@ -605,6 +616,7 @@ internal sealed partial class NodeRegistry
             node.SchedulingView = null;
             SetState(node, Evaluate(node, _time.GetUtcNow()));
             Bump(node);
+            Power?.GpusChanged();
         }
     }
 
