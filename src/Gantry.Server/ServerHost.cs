@@ -88,6 +88,12 @@ public static class ServerHost
         builder.Services.AddSingleton(telemetry);
         builder.Services.AddSingleton<TelemetryIngest>();
         builder.Services.TryAddSingleton<ICarbonIntensity, NoCarbonIntensity>();
+        // Carbon intensity (Carbon/): with --carbon-source, its cache replaces NoCarbonIntensity and the leader refreshes it.
+        if (builder.Services.AddCarbonIntensity(options, time))
+        {
+            LeaderOnly<CarbonRefreshWorker>(builder.Services);
+        }
+
         builder.Services.AddSingleton<FleetEnergy>();
 
         // The features, built from what the store holds (read once, then dropped).
@@ -157,6 +163,7 @@ public static class ServerHost
                 AlertMetrics.Render(w, alerts, delivery);
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
+                CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
@@ -169,6 +176,8 @@ public static class ServerHost
         Live.ClusterEvents.MapClusterEvents(app);
         app.MapTelemetryEndpoints();
         app.MapDashboard();
+        app.MapCarbonEndpoints(); // GET /api/v1/carbon
+        app.MapServerStatus(); // GET /status: the server's warnings (carbon today)
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
         return app;
