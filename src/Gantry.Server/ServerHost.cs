@@ -93,6 +93,12 @@ public static class ServerHost
         builder.Services.AddSingleton(telemetry);
         builder.Services.AddSingleton<TelemetryIngest>();
         builder.Services.TryAddSingleton<ICarbonIntensity, NoCarbonIntensity>();
+        // Carbon intensity (Carbon/): with --carbon-source, its cache replaces NoCarbonIntensity and the leader refreshes it.
+        if (builder.Services.AddCarbonIntensity(options, time))
+        {
+            LeaderOnly<CarbonRefreshWorker>(builder.Services);
+        }
+
         builder.Services.AddSingleton<FleetEnergy>();
 
         // The features, built from what the store holds (read once, then dropped).
@@ -168,6 +174,8 @@ public static class ServerHost
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
                 PowerMetrics.Render(w, power.Snapshot(), nodes); // power caps (docs/power.md)
+
+                CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
@@ -181,6 +189,8 @@ public static class ServerHost
         app.MapTelemetryEndpoints();
         app.MapPowerEndpoints(); // power caps (docs/power.md)
         app.MapDashboard();
+        app.MapCarbonEndpoints(); // GET /api/v1/carbon
+        app.MapServerStatus(); // GET /status: the server's warnings (carbon today)
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
         return app;

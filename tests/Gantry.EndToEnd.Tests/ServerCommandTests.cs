@@ -7,6 +7,7 @@ public sealed class ServerCommandTests
 {
     [Theory]
     [InlineData("server", new[] { "--listen", "--data-dir", "--store", "--join-token", "--heartbeat-interval", "--down-after", "--kill-grace", "--reservation-after", "--scheduler-depth", "--job-retention", "--retention-raw", "--retention-rollup", "--max-job-log", "--log-level", "--config", "GANTRY_JOIN_TOKEN", "GANTRY_STORE", "GANTRY_DOWN_AFTER", "GANTRY_CONFIG" })]
+    [InlineData("server", new[] { "--carbon-source", "static:GRAMS", "file:PATH", "carbon-aware-sdk:URL", "watttime:URL", "electricitymaps:URL", "--carbon-location", "--carbon-refresh", "--carbon-max-age", "--carbon-timeout", "--carbon-horizon", "--carbon-user", "--carbon-secret-file", "GANTRY_CARBON_SECRET" })] // carbon intensity
     [InlineData("agent", new[] { "--listen", "--interval", "--server", "--join-token", "--labels", "--gc-gen0-size", "--config", "GANTRY_INTERVAL", "GANTRY_CONFIG" })]
     [InlineData("dev", new[] { "--data-dir", "--listen", "--agent-listen", "--simulate-gpus", "--no-client-config", "--log-level", "--agent-log-level", "--store", "--down-after", "--job-retention", "--interval", "--labels", "--node-name", "--config", "GANTRY_AGENT_LISTEN" })]
     public async Task Help_ExplainsEveryOption(string command, string[] options)
@@ -66,6 +67,12 @@ public sealed class ServerCommandTests
     [InlineData(new[] { "server", "--scheduler-depth", "0" }, "--scheduler-depth: must be between 1 and 100000")]
     [InlineData(new[] { "server", "--job-retention", "never" }, "--job-retention")]
     [InlineData(new[] { "server", "--store", "mysql://db/x" }, "--store: must be a PostgreSQL URL")]
+    // Carbon intensity: bad prefix, missing credentials, unreadable trace (docs/carbon-sources.md).
+    [InlineData(new[] { "server", "--carbon-source", "bogus:1" }, "--carbon-source: unknown source 'bogus:'")]
+    [InlineData(new[] { "server", "--carbon-source", "watttime:api.watttime.org" }, "--carbon-source: watttime: expected an absolute http(s) URL")]
+    [InlineData(new[] { "server", "--carbon-source", "watttime:https://api.watttime.org" }, "--carbon-user: is needed with --carbon-source watttime:https://api.watttime.org/")]
+    [InlineData(new[] { "server", "--carbon-source", "file:/nonexistent/gantry-trace.csv" }, "--carbon-source: cannot read the trace /nonexistent/gantry-trace.csv")]
+    [InlineData(new[] { "dev", "--carbon-source", "electricitymaps:https://api.electricitymap.org" }, "--carbon-secret-file: is needed")]
     public async Task BadSetting_ExitCode2NamesItAndWritesNothing(string[] args, string named)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "gantry-bad-" + Guid.NewGuid().ToString("N"));

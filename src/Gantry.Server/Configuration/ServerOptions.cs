@@ -139,6 +139,37 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>How long per-minute telemetry rollups are kept; at least <see cref="RetentionRaw"/>.</summary>
     public TimeSpan RetentionRollup { get; set; } = TimeSpan.FromDays(30);
 
+    // --- Carbon intensity (Carbon/, docs/carbon-sources.md) ---
+
+    /// <summary>
+    /// Where carbon intensity comes from: <c>static:GRAMS</c>, <c>file:PATH</c>, <c>carbon-aware-sdk:URL</c>,
+    /// <c>watttime:URL</c> or <c>electricitymaps:URL</c> (<see cref="Carbon.CarbonSourceSpec"/>); null for none.
+    /// </summary>
+    public string? CarbonSource { get; set; }
+
+    /// <summary>The carbon location of every node (overrides their <c>zone</c> label); null to use the label.</summary>
+    public string? CarbonLocation { get; set; }
+
+    /// <summary>How often a remote source's forecast is fetched again per location.</summary>
+    public TimeSpan CarbonRefresh { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>While the source fails, how long after it was fetched the last good forecast is still used.</summary>
+    public TimeSpan CarbonMaxAge { get; set; } = TimeSpan.FromHours(3);
+
+    /// <summary>Time limit of one request to a remote source.</summary>
+    public TimeSpan CarbonTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How far ahead forecasts reach (asked of remote sources; what static and file sources give).</summary>
+    public TimeSpan CarbonHorizon { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The WattTime user name.</summary>
+    public string? CarbonUser { get; set; }
+
+    /// <summary>The WattTime password or the Electricity Maps token: from <c>--carbon-secret-file</c> or <c>GANTRY_CARBON_SECRET</c>, never a flag.</summary>
+    public string? CarbonSecret { get; set; }
+
+    // --- end carbon intensity ---
+
     /// <summary>Path of the telemetry history database (separate from the state, so its writes never contend).</summary>
     public string TelemetryPath => Path.Combine(DataDir, "telemetry.db");
 
@@ -291,6 +322,11 @@ public sealed class ServerOptions : IValidatableObject
         if (PowerBudgetInterval < TimeSpan.FromSeconds(1) || PowerBudgetInterval > TimeSpan.FromHours(1))
         {
             yield return Problem("power-budget-interval", $"must be between 1s and 1h, got {Durations.Format(PowerBudgetInterval)}");
+
+        // Carbon intensity: the source's own needs (credentials, a readable trace) and the timings.
+        foreach (var (setting, message) in Carbon.CarbonSettings.Problems(this))
+        {
+            yield return Problem(setting, message);
         }
     }
 

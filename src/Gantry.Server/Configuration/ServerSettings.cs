@@ -86,6 +86,24 @@ public static class ServerSettings
             static (o, v) => o.PowerBudgetWatts = Power.Watts.Parse(v)),
         new("power-budget-interval", SettingKind.Value, "DURATION", "How often the power budget is divided again with the GPUs' latest draw (it is also divided soon after jobs start or end). (default: 30s)",
             static (o, v) => o.PowerBudgetInterval = SettingParsers.Duration(v)),
+
+        // --- Carbon intensity (docs/carbon-sources.md); the secret is read by Carbon.CarbonSettings.Complete ---
+        new("carbon-source", SettingKind.Value, "SOURCE", "Where grid carbon intensity comes from, for CO2e and carbon-aware deferral: static:GRAMS (one figure, g CO2e/kWh), file:PATH (a trace CSV 'Time,Carbon Intensity' replayed against the clock, shifted by whole weeks), carbon-aware-sdk:URL (the Green Software Foundation's Carbon Aware SDK WebAPI), watttime:URL (WattTime v3, with --carbon-user and the password in GANTRY_CARBON_SECRET or --carbon-secret-file) or electricitymaps:URL (with the token the same way). Default: none (nothing is deferred, no CO2e is counted).",
+            static (o, v) => o.CarbonSource = Carbon.CarbonSourceSpec.Parse(v).Text),
+        new("carbon-location", SettingKind.Value, "LOCATION", "The carbon location (zone, region) of every node, as the source names it (GB, DE, CAISO_NORTH, eastus). Default: each node's 'zone' label; a node without one is in no location.",
+            static (o, v) => o.CarbonLocation = Carbon.CarbonSettings.ParseLocation(v)),
+        new("carbon-refresh", SettingKind.Value, "DURATION", "How often a remote source's forecast is fetched again for each location (sooner, with backoff, after a failure). (default: 10m)",
+            static (o, v) => o.CarbonRefresh = SettingParsers.Duration(v)),
+        new("carbon-max-age", SettingKind.Value, "DURATION", "While the source fails, the last good forecast is used until it is this old; then the location has no forecast, jobs there are no longer deferred, and the dashboard and /status warn. At least --carbon-refresh. (default: 3h)",
+            static (o, v) => o.CarbonMaxAge = SettingParsers.Duration(v)),
+        new("carbon-timeout", SettingKind.Value, "DURATION", "Time limit of one request to the carbon source. (default: 10s)",
+            static (o, v) => o.CarbonTimeout = SettingParsers.Duration(v)),
+        new("carbon-horizon", SettingKind.Value, "DURATION", "How far ahead forecasts reach: asked of remote sources, given by static and file sources; 1h to 72h. (default: 24h)",
+            static (o, v) => o.CarbonHorizon = SettingParsers.Duration(v)),
+        new("carbon-user", SettingKind.Value, "USER", "The WattTime user name (watttime: sources).",
+            static (o, v) => o.CarbonUser = SettingParsers.NonEmpty(v, "a user name")),
+        new("carbon-secret-file", SettingKind.Value, "FILE", "A file holding the WattTime password or the Electricity Maps token (the whole file, trimmed). Instead, GANTRY_CARBON_SECRET may hold it; it is never a flag.",
+            static (o, v) => o.CarbonSecret = ReadSecret(v)),
     ];
 
     /// <summary>The trimmed first line of the file at <paramref name="path"/>.</summary>
@@ -128,8 +146,12 @@ public static class ServerSettings
         IEnumerable<KeyValuePair<string, string>> flags,
         string? configFile,
         IReadOnlyDictionary<string, string>? environment = null,
-        CancellationToken cancellationToken = default) =>
-        SettingsLoader.LoadAsync(All, Validator, flags, configFile, environment, cancellationToken);
+        CancellationToken cancellationToken = default)
+    {
+        var sources = SettingSources.Load([.. All.Select(s => (s.Name, s.Kind))], flags, configFile, environment);
+        // complete: the carbon secret from GANTRY_CARBON_SECRET, which has no flag (Carbon.CarbonSettings).
+        return SettingsLoader.LoadAsync(sources, All, Validator, complete: o => Carbon.CarbonSettings.Complete(o, sources), cancellationToken: cancellationToken);
+    }
 }
 
 /// <summary>Checks <see cref="ServerOptions"/> through its <see cref="System.ComponentModel.DataAnnotations.IValidatableObject"/> rules; the body is source-generated.</summary>

@@ -106,7 +106,11 @@ internal static class DevCommand
                 ServerSettings.All,
                 ServerSettings.Validator,
                 defaults: static o => o.DataDir = DefaultDataDir,
-                complete: static o => o.JoinToken ??= Tokens.New("gjoin_"),
+                complete: o =>
+                {
+                    o.JoinToken ??= Tokens.New("gjoin_");
+                    Gantry.Server.Carbon.CarbonSettings.Complete(o, sources); // the carbon secret from GANTRY_CARBON_SECRET
+                },
                 cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (SettingException ex)
