@@ -89,6 +89,7 @@ public static class ServerHost
         builder.Services.AddSingleton<TelemetryIngest>();
         builder.Services.TryAddSingleton<ICarbonIntensity, NoCarbonIntensity>();
         builder.Services.AddSingleton<FleetEnergy>();
+        builder.Services.AddSingleton<Gantry.Server.PowerSaving.PowerSavingMetrics>(); // power saving (PowerSaving/)
 
         // The features, built from what the store holds (read once, then dropped).
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Tokens);
@@ -120,6 +121,7 @@ public static class ServerHost
         LeaderOnly<JobRetentionWorker>(builder.Services);
         LeaderOnly<AlertWorker>(builder.Services);
         LeaderOnly<AlertDeliveryWorker>(builder.Services);
+        LeaderOnly<Gantry.Server.PowerSaving.PowerSavingWorker>(builder.Services); // power saving: idle power-down
         builder.Services.AddDashboard(options);
 
         var app = builder.Build();
@@ -157,6 +159,7 @@ public static class ServerHost
                 AlertMetrics.Render(w, alerts, delivery);
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
+                http.RequestServices.GetRequiredService<Gantry.Server.PowerSaving.PowerSavingMetrics>().Render(w, nodes.PowerSnapshot()); // power saving
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();

@@ -126,6 +126,11 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>How long per-minute telemetry rollups are kept; at least <see cref="RetentionRaw"/>.</summary>
     public TimeSpan RetentionRollup { get; set; } = TimeSpan.FromDays(30);
 
+    // ---- power saving (idle power-down, efficient placement): PowerSaving/PowerSavingOptions.cs ----
+
+    /// <summary>Idle power-down and the efficiency preference of placement.</summary>
+    public PowerSaving.PowerSavingOptions PowerSaving { get; set; } = new();
+
     /// <summary>Path of the telemetry history database (separate from the state, so its writes never contend).</summary>
     public string TelemetryPath => Path.Combine(DataDir, "telemetry.db");
 
@@ -261,6 +266,12 @@ public sealed class ServerOptions : IValidatableObject
         if (string.IsNullOrWhiteSpace(DataDir))
         {
             yield return Problem("data-dir", "must not be empty");
+        }
+
+        // Power saving: its own rules (PowerSaving/PowerSavingOptions.cs).
+        foreach (var problem in PowerSaving.Problems())
+        {
+            yield return problem;
         }
     }
 

@@ -152,5 +152,19 @@ internal static class PostgresMigrations
             updated_at bigint NOT NULL,
             PRIMARY KEY (kind, id));
         """,
+
+        // 5: power saving: each node's place in the suspend/resume cycle and the energy its suspensions
+        // saved, so that a suspended or resuming node stays so across a restart or a failover.
+        """
+        CREATE TABLE node_power (
+            node_id text PRIMARY KEY,
+            mode text NOT NULL,
+            since bigint,
+            resume_deadline bigint,
+            suspended_watts double precision NOT NULL,
+            saved_joules double precision NOT NULL,
+            last_event text,
+            down_reason text);
+        """,
     ];
 }

@@ -134,5 +134,19 @@ internal static class SqliteMigrations
             updated_at INTEGER NOT NULL,
             PRIMARY KEY (kind, id));
         """,
+
+        // 5: power saving: each node's place in the suspend/resume cycle and the energy its suspensions
+        // saved, so that a suspended or resuming node stays so across a restart or a failover.
+        """
+        CREATE TABLE node_power (
+            node_id TEXT PRIMARY KEY,
+            mode TEXT NOT NULL,
+            since INTEGER,
+            resume_deadline INTEGER,
+            suspended_watts REAL NOT NULL,
+            saved_joules REAL NOT NULL,
+            last_event TEXT,
+            down_reason TEXT);
+        """,
     ];
 }
