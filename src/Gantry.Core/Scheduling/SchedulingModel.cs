@@ -73,9 +73,23 @@ public sealed record SchedulingInput(
 
 /// <summary>
 /// A decision: run job <paramref name="JobId"/> on <paramref name="NodeId"/> with these GPUs, cores and memory.
-/// <paramref name="Note"/> says why this node when more than node order chose it ("212 W per busy GPU vs 265 W on n1").
+/// <paramref name="Efficiency"/> is set when <see cref="SchedulerPolicy.PreferEfficient"/> ranked this node above
+/// another that fit the job equally.
 /// </summary>
-public sealed record Placement(long JobId, string NodeId, IReadOnlyList<int> Gpus, int Cpus, long MemoryBytes, string? Note = null);
+public sealed record Placement(long JobId, string NodeId, IReadOnlyList<int> Gpus, int Cpus, long MemoryBytes, EfficiencyComparison? Efficiency = null);
+
+/// <summary>
+/// Why the efficiency preference chose a node: its measured power per busy GPU against the next node that
+/// fit the job as well. Kept as numbers (the pass formats nothing); <see cref="ToString"/> gives the reason's
+/// words, e.g. "212 W per busy GPU vs 265 W on n1".
+/// </summary>
+public sealed record EfficiencyComparison(double WattsPerBusyGpu, string OtherNodeId, double? OtherWattsPerBusyGpu)
+{
+    /// <inheritdoc/>
+    public override string ToString() => OtherWattsPerBusyGpu is { } other
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{WattsPerBusyGpu:0} W per busy GPU vs {other:0} W on {OtherNodeId}")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{WattsPerBusyGpu:0} W per busy GPU; {OtherNodeId} not measured yet");
+}
 
 /// <summary>A node held for a starving job: nothing queued behind it is placed there.</summary>
 public sealed record Reservation(long JobId, string NodeId);

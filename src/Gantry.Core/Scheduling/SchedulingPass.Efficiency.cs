@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Gantry.Core.Scheduling;
 
 /// <summary>
@@ -31,17 +29,30 @@ internal sealed partial class SchedulingPass
             order[i] = i;
         }
 
-        // Stable, as the id order: duplicate ids keep their input order.
-        Array.Sort(order, (a, b) =>
+        // A primitive sort on the figures, then id order (and input order for equal ids) within each run
+        // of equal figures: the unmeasured, and nodes that measure alike.
+        Array.Sort(watts, order);
+        Comparison<int> byId = (a, b) =>
         {
-            var c = watts[a].CompareTo(watts[b]);
-            if (c == 0)
+            var c = string.CompareOrdinal(array[a].Id, array[b].Id);
+            return c != 0 ? c : a.CompareTo(b);
+        };
+        for (var i = 0; i < order.Length;)
+        {
+            var j = i + 1;
+            while (j < order.Length && watts[j].Equals(watts[i]))
             {
-                c = string.CompareOrdinal(array[a].Id, array[b].Id);
+                j++;
             }
 
-            return c != 0 ? c : a.CompareTo(b);
-        });
+            if (j - i > 1)
+            {
+                order.AsSpan(i, j - i).Sort(byId);
+            }
+
+            i = j;
+        }
+
         var sorted = new SchedulingNode[array.Length];
         for (var i = 0; i < order.Length; i++)
         {
@@ -52,32 +63,24 @@ internal sealed partial class SchedulingPass
     }
 
     /// <summary>
-    /// What the placement reason says when power per busy GPU ranked the chosen node above another that
-    /// fits the job equally ("212 W per busy GPU vs 265 W on n1"); null when no equal node is behind it
-    /// or they measure the same.
+    /// When power per busy GPU ranked the chosen node above another that fits the job equally: the two
+    /// figures (the reason's words are made only for placements that are applied); null when no equal node
+    /// is behind it, the chosen one is unmeasured, or they measure the same to the watt.
     /// </summary>
-    private string? EfficiencyNote(CandidateGroup group, int slot, int gpus, int cpus, long memory)
+    private EfficiencyComparison? EfficiencyNote(CandidateGroup group, int slot, long memory)
     {
         var next = group.NextEqual(slot, memory, _freeMemory);
-        if (next < 0)
+        if (next < 0 || _nodes[group.Nodes[slot]].WattsPerBusyGpu is not { } mine)
         {
             return null;
         }
 
-        var chosen = _nodes[group.Nodes[slot]];
         var other = _nodes[group.Nodes[next]];
-        if (chosen.WattsPerBusyGpu is not { } mine)
-        {
-            return null;
-        }
-
         if (other.WattsPerBusyGpu is not { } theirs)
         {
-            return string.Create(CultureInfo.InvariantCulture, $"{mine:0} W per busy GPU; {other.Id} not measured yet");
+            return new EfficiencyComparison(mine, other.Id, null);
         }
 
-        return Math.Round(theirs) > Math.Round(mine)
-            ? string.Create(CultureInfo.InvariantCulture, $"{mine:0} W per busy GPU vs {theirs:0} W on {other.Id}")
-            : null;
+        return Math.Round(theirs) > Math.Round(mine) ? new EfficiencyComparison(mine, other.Id, theirs) : null;
     }
 }

@@ -133,7 +133,7 @@ internal sealed partial class SchedulingPass
                 var slot = group.FindBest(gpus, cpus, memory, _freeMemory, reserved: false);
                 if (slot >= 0)
                 {
-                    var note = _input.Policy.PreferEfficient ? EfficiencyNote(group, slot, gpus, cpus, memory) : null;
+                    var note = _input.Policy.PreferEfficient ? EfficiencyNote(group, slot, memory) : null;
                     placements.Add(Place(job, group, slot, gpus, cpus, memory, note));
                     continue;
                 }
@@ -207,7 +207,7 @@ internal sealed partial class SchedulingPass
         return order;
     }
 
-    private Placement Place(PendingJob job, CandidateGroup group, int slot, int gpus, int cpus, long memory, string? note)
+    private Placement Place(PendingJob job, CandidateGroup group, int slot, int gpus, int cpus, long memory, EfficiencyComparison? note)
     {
         var node = group.Nodes[slot];
         var start = _gpuStart[node];

@@ -634,7 +634,7 @@ internal sealed partial class JobQueue
                 _metrics.QueueWait.Observe((now - job.QueuedAt).TotalSeconds);
                 var what = gpus.Length == 0 ? "no GPUs" : "GPUs " + string.Join(',', gpus);
                 var placedReason = $"placed on node {placement.NodeId} ({what})";
-                SetJobState(job, JobState.Assigned, placement.Note is { } note ? placedReason + ": " + note : placedReason, now, writes);
+                SetJobState(job, JobState.Assigned, placement.Efficiency is { } why ? placedReason + ": " + why : placedReason, now, writes);
                 placed++;
             }
 

@@ -31,7 +31,7 @@ public sealed class EfficientPlacementTests
     {
         var placement = Assert.Single(Schedule(true, Node("n1", 265), Node("n2", 212)).Placements);
         Assert.Equal("n2", placement.NodeId);
-        Assert.Equal("212 W per busy GPU vs 265 W on n1", placement.Note);
+        Assert.Equal("212 W per busy GPU vs 265 W on n1", placement.Efficiency?.ToString());
     }
 
     [Fact]
@@ -39,7 +39,7 @@ public sealed class EfficientPlacementTests
     {
         var placement = Assert.Single(Schedule(false, Node("n1", 265), Node("n2", 212)).Placements);
         Assert.Equal("n1", placement.NodeId);
-        Assert.Null(placement.Note);
+        Assert.Null(placement.Efficiency);
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class EfficientPlacementTests
         // n1 has one GPU free (a tighter fit), n2 two: best fit comes first, efficiency only breaks ties.
         var placement = Assert.Single(Schedule(true, Node("n1", 265, freeGpus: 1), Node("n2", 212)).Placements);
         Assert.Equal("n1", placement.NodeId);
-        Assert.Null(placement.Note);
+        Assert.Null(placement.Efficiency);
     }
 
     [Fact]
@@ -56,6 +56,6 @@ public sealed class EfficientPlacementTests
     {
         var placement = Assert.Single(Schedule(true, Node("n1", null), Node("n2", 300)).Placements);
         Assert.Equal("n2", placement.NodeId);
-        Assert.Equal("300 W per busy GPU; n1 not measured yet", placement.Note);
+        Assert.Equal("300 W per busy GPU; n1 not measured yet", placement.Efficiency?.ToString());
     }
 }
