@@ -14,11 +14,15 @@ public class PlacementBenchmark
 
     private SchedulingInput _input = null!;
 
+    /// <summary><c>--placement-prefer-efficient</c>: ties between equally fitting nodes go to the lower measured power per busy GPU.</summary>
+    [Params(false, true)]
+    public bool PreferEfficient { get; set; }
+
     [GlobalSetup]
-    public void Setup() => _input = CreateInput();
+    public void Setup() => _input = CreateInput(PreferEfficient);
 
     [Benchmark]
     public SchedulingResult Schedule() => Scheduler.Schedule(_input);
 
-    internal static SchedulingInput CreateInput() => SyntheticCluster.Create(Nodes, GpusPerNode, Jobs, Seed);
+    internal static SchedulingInput CreateInput(bool preferEfficient = false) => SyntheticCluster.Create(Nodes, GpusPerNode, Jobs, Seed, preferEfficient);
 }

@@ -31,8 +31,9 @@ foreach (var summary in summaries)
         if (type == typeof(PlacementBenchmark))
         {
             // The pass is a pure function of its input, so counting once here gives the count every measured pass made.
-            var result = Scheduler.Schedule(PlacementBenchmark.CreateInput());
-            Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s)");
+            var prefer = (bool)report.BenchmarkCase.Parameters["PreferEfficient"];
+            var result = Scheduler.Schedule(PlacementBenchmark.CreateInput(prefer));
+            Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s); PreferEfficient={prefer}, efficiency decided {result.Placements.Count(p => p.Efficiency is not null):N0}");
         }
         else if (type == typeof(ScrapeBenchmark))
         {

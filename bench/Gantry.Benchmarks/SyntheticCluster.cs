@@ -18,9 +18,13 @@ internal static class SyntheticCluster
 
     public static readonly DateTimeOffset Now = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
 
-    public static SchedulingInput Create(int nodes, int gpusPerNode, int jobs, int seed)
+    public static SchedulingInput Create(int nodes, int gpusPerNode, int jobs, int seed, bool preferEfficient = false)
     {
         var random = new Random(seed);
+
+        // Measured power per busy GPU (power saving's placement preference): its own stream, so the
+        // cluster and queue above stay what they were. 10% unmeasured; the rest 180-320 W, to the tenth.
+        var power = new Random(seed + 1);
         var zones = new[] { "z0", "z1", "z2", "z3" };
         var nvSwitch = new int[gpusPerNode][];
         var pairs = new int[gpusPerNode][];
@@ -60,6 +64,7 @@ internal static class SyntheticCluster
                 MemoryBytes = 1024 * GiB,
                 FreeMemoryBytes = (1024 - (busy * 96)) * GiB,
                 Gpus = gpus,
+                WattsPerBusyGpu = power.Next(10) == 0 ? null : 180 + (power.Next(1400) / 10.0),
             });
         }
 
@@ -85,6 +90,6 @@ internal static class SyntheticCluster
             pending.Add(new PendingJob(j + 1, priority, j + 1, request, selector, Now - waited));
         }
 
-        return new SchedulingInput(list, pending, Now, new SchedulerPolicy { ReservationAfter = TimeSpan.FromMinutes(2) });
+        return new SchedulingInput(list, pending, Now, new SchedulerPolicy { ReservationAfter = TimeSpan.FromMinutes(2), PreferEfficient = preferEfficient });
     }
 }

@@ -2,8 +2,6 @@ using Gantry.Agent.Configuration;
 using Gantry.Agent.ControlPlane;
 using Gantry.Agent.Health;
 using Gantry.Agent.Jobs;
-using Gantry.Telemetry.Power;
-
 using Gantry.Agent.Power;
 using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;

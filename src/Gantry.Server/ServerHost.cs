@@ -100,6 +100,7 @@ public static class ServerHost
         }
 
         builder.Services.AddSingleton<FleetEnergy>();
+        builder.Services.AddSingleton<Gantry.Server.PowerSaving.PowerSavingMetrics>(); // power saving (PowerSaving/)
 
         // The features, built from what the store holds (read once, then dropped).
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Tokens);
@@ -135,6 +136,8 @@ public static class ServerHost
         LeaderOnly<AttemptEnergyWriter>(builder.Services); // Job energy.
 
         LeaderOnly<PowerBudgetWorker>(builder.Services); // power caps (docs/power.md)
+
+        LeaderOnly<Gantry.Server.PowerSaving.PowerSavingWorker>(builder.Services); // power saving: idle power-down
         builder.Services.AddDashboard(options);
         configureServices?.Invoke(builder.Services);
 
@@ -176,6 +179,8 @@ public static class ServerHost
                 PowerMetrics.Render(w, power.Snapshot(), nodes); // power caps (docs/power.md)
 
                 CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
+
+                http.RequestServices.GetRequiredService<Gantry.Server.PowerSaving.PowerSavingMetrics>().Render(w, nodes.PowerSnapshot()); // power saving
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();

@@ -21,6 +21,12 @@ public enum NodeState
 
     /// <summary>Drained and idle.</summary>
     Drained,
+
+    /// <summary>Powered down by the server's power saving after it sat idle (<c>--suspend-after</c>); nothing is placed there and its silence is expected.</summary>
+    Suspended,
+
+    /// <summary>Its resume command ran for a job that needs it; back to ready at its first heartbeat, down past <c>--resume-timeout</c>.</summary>
+    Resuming,
 }
 
 /// <summary>Names of node states.</summary>

@@ -92,6 +92,9 @@ public sealed record NodeInfo
 
     /// <summary>The node's power caps: wanted and enforced (docs/power.md); only in <c>GET /api/v1/nodes/{id}</c>, null in lists.</summary>
     public NodePowerInfo? Power { get; init; }
+
+    /// <summary>Power saving (docs/power-saving.md): suspension times, measured idle power and power per busy GPU, the energy saved; null when nothing is known.</summary>
+    public NodePowerSavingInfo? PowerSaving { get; init; }
 }
 
 /// <summary>A GPU of a node with the job that holds it.</summary>

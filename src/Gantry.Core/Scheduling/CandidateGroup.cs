@@ -128,6 +128,37 @@ internal sealed class CandidateGroup
         return -1;
     }
 
+    /// <summary>
+    /// The member after <paramref name="slot"/> (an unreserved member that <see cref="FindBest"/> returned)
+    /// that fits a job just as well: same free accepted GPUs, same free CPUs, enough memory; -1 when none.
+    /// </summary>
+    public int NextEqual(int slot, long memory, long[] freeMemory)
+    {
+        var set = _available[_bucket[slot]];
+        if (!set.TryCeiling(_key[slot], out var cursor))
+        {
+            return -1;
+        }
+
+        var cpus = _key[slot] >> 32;
+        while (set.MoveNext(ref cursor))
+        {
+            var key = set.KeyAt(cursor);
+            if (key >> 32 != cpus)
+            {
+                return -1;
+            }
+
+            var other = (int)(key & SlotMask);
+            if (freeMemory[Nodes[other]] >= memory)
+            {
+                return other;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>Whether some unreserved member has at least <paramref name="gpus"/> accepted GPUs free, whatever its CPUs.</summary>
     public bool AnyWithFreeGpus(int gpus)
     {

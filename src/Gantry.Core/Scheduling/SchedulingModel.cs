@@ -28,6 +28,12 @@ public sealed class SchedulingNode
 
     /// <summary>Every GPU of the node, busy or free.</summary>
     public required IReadOnlyList<SchedulingGpu> Gpus { get; init; }
+
+    /// <summary>
+    /// The node's measured power per busy GPU (a running average of its heartbeats); null while unmeasured.
+    /// Read only with <see cref="SchedulerPolicy.PreferEfficient"/>.
+    /// </summary>
+    public double? WattsPerBusyGpu { get; init; }
 }
 
 /// <summary>One GPU: its identity, size, whether a live attempt holds it, and which GPUs of the same node it has NVLink to.</summary>
@@ -50,6 +56,12 @@ public sealed record SchedulerPolicy
     /// from then on, no job behind it may take resources on the node reserved for it.
     /// </summary>
     public TimeSpan ReservationAfter { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Among nodes that fit a job equally (same free GPUs and CPUs left), prefer the lower
+    /// <see cref="SchedulingNode.WattsPerBusyGpu"/> (unmeasured nodes last) instead of the lower node id.
+    /// </summary>
+    public bool PreferEfficient { get; init; }
 }
 
 /// <summary>Everything one scheduling pass looks at.</summary>
@@ -59,8 +71,25 @@ public sealed record SchedulingInput(
     DateTimeOffset Now,
     SchedulerPolicy Policy);
 
-/// <summary>A decision: run job <paramref name="JobId"/> on <paramref name="NodeId"/> with these GPUs, cores and memory.</summary>
-public sealed record Placement(long JobId, string NodeId, IReadOnlyList<int> Gpus, int Cpus, long MemoryBytes);
+/// <summary>
+/// A decision: run job <paramref name="JobId"/> on <paramref name="NodeId"/> with these GPUs, cores and memory.
+/// <paramref name="Efficiency"/> is set when <see cref="SchedulerPolicy.PreferEfficient"/> ranked this node above
+/// another that fit the job equally.
+/// </summary>
+public sealed record Placement(long JobId, string NodeId, IReadOnlyList<int> Gpus, int Cpus, long MemoryBytes, EfficiencyComparison? Efficiency = null);
+
+/// <summary>
+/// Why the efficiency preference chose a node: its measured power per busy GPU against the next node that
+/// fit the job as well. Kept as numbers (the pass formats nothing); <see cref="ToString"/> gives the reason's
+/// words, e.g. "212 W per busy GPU vs 265 W on n1".
+/// </summary>
+public sealed record EfficiencyComparison(double WattsPerBusyGpu, string OtherNodeId, double? OtherWattsPerBusyGpu)
+{
+    /// <inheritdoc/>
+    public override string ToString() => OtherWattsPerBusyGpu is { } other
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{WattsPerBusyGpu:0} W per busy GPU vs {other:0} W on {OtherNodeId}")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{WattsPerBusyGpu:0} W per busy GPU; {OtherNodeId} not measured yet");
+}
 
 /// <summary>A node held for a starving job: nothing queued behind it is placed there.</summary>
 public sealed record Reservation(long JobId, string NodeId);

@@ -9,7 +9,7 @@ namespace Gantry.Core.Scheduling;
 /// Jobs are grouped by (selector, GPU filter) into <see cref="CandidateGroup"/>s built on first use, and
 /// every placement refreshes the node in each group it belongs to.
 /// </summary>
-internal sealed class SchedulingPass
+internal sealed partial class SchedulingPass
 {
     /// <summary>GPUs past this many on one node (by index) are not scheduled: free sets are 64-bit masks.</summary>
     internal const int MaxGpusPerNode = 64;
@@ -49,7 +49,7 @@ internal sealed class SchedulingPass
     private SchedulingPass(SchedulingInput input)
     {
         _input = input;
-        _nodes = SchedulableInIdOrder(input.Nodes);
+        _nodes = input.Policy.PreferEfficient ? SchedulableInEfficiencyOrder(input.Nodes) : SchedulableInIdOrder(input.Nodes);
         var n = _nodes.Length;
         _freeCpus = new int[n];
         _freeMemory = new long[n];
@@ -133,7 +133,8 @@ internal sealed class SchedulingPass
                 var slot = group.FindBest(gpus, cpus, memory, _freeMemory, reserved: false);
                 if (slot >= 0)
                 {
-                    placements.Add(Place(job, group, slot, gpus, cpus, memory));
+                    var note = _input.Policy.PreferEfficient ? EfficiencyNote(group, slot, memory) : null;
+                    placements.Add(Place(job, group, slot, gpus, cpus, memory, note));
                     continue;
                 }
 
@@ -206,7 +207,7 @@ internal sealed class SchedulingPass
         return order;
     }
 
-    private Placement Place(PendingJob job, CandidateGroup group, int slot, int gpus, int cpus, long memory)
+    private Placement Place(PendingJob job, CandidateGroup group, int slot, int gpus, int cpus, long memory, EfficiencyComparison? note)
     {
         var node = group.Nodes[slot];
         var start = _gpuStart[node];
@@ -229,7 +230,7 @@ internal sealed class SchedulingPass
             _groups[_memberGroup[m]].Refresh(_memberSlot[m], _freeGpus[node], _freeCpus[node]);
         }
 
-        return new Placement(job.Id, _nodes[node].Id, indexes, cpus, memory);
+        return new Placement(job.Id, _nodes[node].Id, indexes, cpus, memory, note);
     }
 
     private void Reserve(int node, int jobPosition)

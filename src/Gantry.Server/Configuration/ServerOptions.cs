@@ -170,6 +170,11 @@ public sealed class ServerOptions : IValidatableObject
 
     // --- end carbon intensity ---
 
+    // ---- power saving (idle power-down, efficient placement): PowerSaving/PowerSavingOptions.cs ----
+
+    /// <summary>Idle power-down and the efficiency preference of placement.</summary>
+    public PowerSaving.PowerSavingOptions PowerSaving { get; set; } = new();
+
     /// <summary>Path of the telemetry history database (separate from the state, so its writes never contend).</summary>
     public string TelemetryPath => Path.Combine(DataDir, "telemetry.db");
 
@@ -322,11 +327,18 @@ public sealed class ServerOptions : IValidatableObject
         if (PowerBudgetInterval < TimeSpan.FromSeconds(1) || PowerBudgetInterval > TimeSpan.FromHours(1))
         {
             yield return Problem("power-budget-interval", $"must be between 1s and 1h, got {Durations.Format(PowerBudgetInterval)}");
+        }
 
         // Carbon intensity: the source's own needs (credentials, a readable trace) and the timings.
         foreach (var (setting, message) in Carbon.CarbonSettings.Problems(this))
         {
             yield return Problem(setting, message);
+        }
+
+        // Power saving: its own rules (PowerSaving/PowerSavingOptions.cs).
+        foreach (var problem in PowerSaving.Problems())
+        {
+            yield return problem;
         }
     }
 

@@ -78,6 +78,22 @@ public static class ServerSettings
         // Job energy.
         new("energy-write-interval", SettingKind.Value, "DURATION", "How often running jobs' live energy figures (kept in memory from heartbeats) are written to the store; an attempt's final figures are written when it ends. (default: 30s)",
             static (o, v) => o.EnergyWriteInterval = SettingParsers.Duration(v)),
+
+        // ---- power saving (docs/power-saving.md) ----
+        new("suspend-after", SettingKind.Value, "DURATION", "Power saving, as Slurm's SuspendTime: a node idle this long, with no pending job that fits it, is suspended by --suspend-command (state suspended: nothing is placed there, its silence is expected) and resumed by --resume-command when a pending job needs it. off: never. (default: off)",
+            static (o, v) => o.PowerSaving.SuspendAfter = SettingParsers.DurationOrOff(v)),
+        new("suspend-command", SettingKind.Value, "PROGRAM", "With --suspend-after: the program that powers a node down, run with the node's name as its one argument; a non-zero exit (or a run past --power-command-timeout) is logged and shown, and the node stays up.",
+            static (o, v) => o.PowerSaving.SuspendCommand = SettingParsers.FullPath(v)),
+        new("resume-command", SettingKind.Value, "PROGRAM", "With --suspend-after: the program that powers a node up, run with the node's name as its one argument; the node is resuming until it heartbeats again.",
+            static (o, v) => o.PowerSaving.ResumeCommand = SettingParsers.FullPath(v)),
+        new("resume-timeout", SettingKind.Value, "DURATION", "A resuming node that has not heartbeated this long after its resume command started is marked down, with the reason. (default: 10m)",
+            static (o, v) => o.PowerSaving.ResumeTimeout = SettingParsers.Duration(v)),
+        new("keep-idle", SettingKind.Value, "N", "Idle nodes kept awake, never suspended, so that new jobs start at once. (default: 0)",
+            static (o, v) => o.PowerSaving.KeepIdle = SettingParsers.WholeNumber(v)),
+        new("power-command-timeout", SettingKind.Value, "DURATION", "How long one run of --suspend-command or --resume-command may take before it is killed and counted as failed. (default: 1m)",
+            static (o, v) => o.PowerSaving.CommandTimeout = SettingParsers.Duration(v)),
+        new("placement-prefer-efficient", SettingKind.Switch, "", "Among nodes that fit a job equally, place on the one with the lower measured GPU power per busy GPU (a running average of its heartbeats); the placement reason says when that decided.",
+            static (o, v) => o.PowerSaving.PreferEfficient = SettingParsers.Bool(v)),
         new("log-level", SettingKind.Value, "LEVEL", "trace, debug, info, warning or error. (default: info)",
             static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
 

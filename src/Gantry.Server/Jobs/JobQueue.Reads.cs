@@ -144,10 +144,10 @@ internal sealed partial class JobQueue
     /// behind the jobs it took (or for a ready node, or for its first pass).
     /// </summary>
     private string ReasonOf(JobRecord job) =>
-        job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason);
+        ResumeNote(job.Id) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
 
     private string ReasonOf(ArrayRecord array) =>
-        array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason);
+        ResumeNote(array.Key.Id) ?? (array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason));
 
     private string Unexamined(DateTimeOffset queuedAt, string? last) =>
         _idleReason ?? (_pass == 0 || queuedAt > _passAt ? last ?? Waiting : _behind);

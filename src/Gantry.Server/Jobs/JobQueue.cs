@@ -639,7 +639,8 @@ internal sealed partial class JobQueue
                 writes.Add(w => w.InsertAttempt(attempt));
                 _metrics.QueueWait.Observe((now - job.QueuedAt).TotalSeconds);
                 var what = gpus.Length == 0 ? "no GPUs" : "GPUs " + string.Join(',', gpus);
-                SetJobState(job, JobState.Assigned, $"placed on node {placement.NodeId} ({what})", now, writes);
+                var placedReason = $"placed on node {placement.NodeId} ({what})";
+                SetJobState(job, JobState.Assigned, placement.Efficiency is { } why ? placedReason + ": " + why : placedReason, now, writes);
                 placed++;
             }
 

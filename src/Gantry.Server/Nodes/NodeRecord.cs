@@ -65,6 +65,9 @@ internal sealed class NodeRecord
     /// <summary>What the scheduler sees of this node; rebuilt only after the node changed.</summary>
     public SchedulingNode? SchedulingView { get; set; }
 
+    /// <summary>Power saving: the suspend/resume cycle, measured idle power and power per busy GPU, energy saved.</summary>
+    public PowerSaving.NodePower Power { get; } = new();
+
     public bool Schedulable => State == NodeState.Ready && !Drain && Health?.Drained != true;
 
     public NodeRow ToRow() => new(Id, Name, Os, Architecture, CpuCores, MemoryBytes, Labels, Gpus, Drain, CredentialHash, RegisteredAt, LastHeartbeatAt, AgentVersion, AgentUrl);

@@ -115,7 +115,7 @@ internal sealed partial class NodeRegistry
         }
     }
 
-    private static NodeInfo ToNodeInfo(NodeRecord node)
+    private NodeInfo ToNodeInfo(NodeRecord node)
     {
         var gpus = new NodeGpuInfo[node.Gpus.Count];
         for (var i = 0; i < gpus.Length; i++)
@@ -161,6 +161,7 @@ internal sealed partial class NodeRegistry
             AgentUrl = node.AgentUrl,
             Summary = node.Summary,
             Health = node.Health?.Node,
+            PowerSaving = PowerSavingInfo(node),
         };
     }
 }

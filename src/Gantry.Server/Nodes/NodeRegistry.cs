@@ -53,6 +53,9 @@ internal sealed partial class NodeRegistry
     private int _gpus;
     private int _busyGpus;
 
+    // Set by Apply (under _writes and _lock) when a registration woke a suspended or resuming node.
+    private bool _registerWoke;
+
     public NodeRegistry(IStateStore store, StoredState state, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<NodeRegistry> logger, long leaderEpoch = 0)
     {
         _leaderEpoch = leaderEpoch;
@@ -94,6 +97,13 @@ internal sealed partial class NodeRegistry
             _stateCounts[node.State] = _stateCounts.GetValueOrDefault(node.State) + 1;
             _gpus += node.Gpus.Count;
             _suspectAt.Enqueue((node, now + _options.Lease));
+        }
+
+        // Power saving (NodeRegistry.Power.cs): stored suspended/resuming states, then the idle index.
+        LoadPower(state);
+        foreach (var node in _nodes.Values)
+        {
+            SetState(node, Evaluate(node, now));
         }
     }
 
@@ -160,6 +170,7 @@ internal sealed partial class NodeRegistry
         var hash = Tokens.Hash(credential);
         orphaned = [];
         string id;
+        var woke = false;
         lock (_writes)
         {
             DateTimeOffset now;
@@ -179,7 +190,13 @@ internal sealed partial class NodeRegistry
             {
                 // The lease counts from now, after the write: deadlines join their queue in time order.
                 Apply(request, id, hash, registeredAt: now, leaseFrom: _time.GetUtcNow(), orphaned);
+                woke = _registerWoke;
             }
+        }
+
+        if (woke)
+        {
+            PersistPower(id);
         }
 
         _signals.SchedulerWake.Pulse();
@@ -249,6 +266,7 @@ internal sealed partial class NodeRegistry
             }
         }
 
+        _registerWoke = WakeOnRegister(node, leaseFrom);
         SetState(node, Evaluate(node, leaseFrom));
         _suspectAt.Enqueue((node, leaseFrom + _options.Lease));
         Bump(node);
@@ -291,6 +309,7 @@ internal sealed partial class NodeRegistry
         var power = Power?.Orders(nodeId);
         IReadOnlyDictionary<string, string> labels;
         DateTimeOffset receivedAt;
+        bool powerChanged;
         lock (_lock)
         {
             if (!_nodes.TryGetValue(nodeId, out var node))
@@ -304,6 +323,7 @@ internal sealed partial class NodeRegistry
             node.Summary = request.Summary;
             labels = node.Labels;
             receivedAt = now;
+            powerChanged = ObservePower(node, request.Summary, now);
             SetState(node, Evaluate(node, now));
             _suspectAt.Enqueue((node, now + _options.Lease));
             back = node.Schedulable && !wasSchedulable;
@@ -332,6 +352,11 @@ internal sealed partial class NodeRegistry
         }
 
         _metrics.Heartbeats.Increment();
+        if (powerChanged)
+        {
+            PersistPower(nodeId);
+        }
+
         if (back)
         {
             _signals.SchedulerWake.Pulse();
@@ -508,7 +533,8 @@ internal sealed partial class NodeRegistry
             {
                 _suspectAt.Dequeue();
                 var node = due.Node;
-                if (node.LastHeartbeatAt + _options.Lease >= now || !_nodes.ContainsKey(node.Id) || node.State is NodeState.Suspect or NodeState.Down)
+                // A suspended or resuming node's silence is expected: power saving watches it, not liveness.
+                if (node.LastHeartbeatAt + _options.Lease >= now || !_nodes.ContainsKey(node.Id) || node.State is NodeState.Suspect or NodeState.Down or NodeState.Suspended or NodeState.Resuming)
                 {
                     continue;
                 }
@@ -521,7 +547,7 @@ internal sealed partial class NodeRegistry
             {
                 _downAt.Dequeue();
                 var node = due.Node;
-                if (node.LastHeartbeatAt + _options.DownAfter >= now || node.State == NodeState.Down || !_nodes.ContainsKey(node.Id))
+                if (node.LastHeartbeatAt + _options.DownAfter >= now || node.State is NodeState.Down or NodeState.Suspended or NodeState.Resuming || !_nodes.ContainsKey(node.Id))
                 {
                     continue;
                 }
@@ -698,6 +724,7 @@ internal sealed partial class NodeRegistry
             MemoryBytes = node.MemoryBytes,
             FreeMemoryBytes = node.MemoryBytes - node.UsedMemoryBytes,
             Gpus = gpus,
+            WattsPerBusyGpu = node.Power.WattsPerBusyGpu,
         };
     }
 
@@ -790,8 +817,14 @@ internal sealed partial class NodeRegistry
         return -1;
     }
 
-    private NodeState Evaluate(NodeRecord node, DateTimeOffset now) =>
-        Liveness.Evaluate(node.LastHeartbeatAt, now, _options.Lease, _options.DownAfter, node.Drain || node.Health?.Drained == true, node.Live.Count);
+    private NodeState Evaluate(NodeRecord node, DateTimeOffset now) => node.Power switch
+    {
+        // Power saving's states come first: a suspended node's silence is expected (NodeRegistry.Power.cs).
+        { Mode: PowerSaving.PowerMode.Suspended } => NodeState.Suspended,
+        { Mode: PowerSaving.PowerMode.Resuming } => NodeState.Resuming,
+        { DownReason: not null } => NodeState.Down,
+        _ => Liveness.Evaluate(node.LastHeartbeatAt, now, _options.Lease, _options.DownAfter, node.Drain || node.Health?.Drained == true, node.Live.Count),
+    };
 
     /// <summary>Sets a node's state, keeping the counts; true when it changed.</summary>
     private bool SetState(NodeRecord node, NodeState state)
@@ -799,6 +832,7 @@ internal sealed partial class NodeRegistry
         var before = node.State;
         if (before == state)
         {
+            TrackIdle(node);
             return false;
         }
 
@@ -807,6 +841,7 @@ internal sealed partial class NodeRegistry
         _stateCounts[before] = _stateCounts.GetValueOrDefault(before) - 1;
         _stateCounts[state] = _stateCounts.GetValueOrDefault(state) + 1;
         Log.NodeState(_logger, node.Id, before, state);
+        TrackIdle(node);
         return true;
     }
 

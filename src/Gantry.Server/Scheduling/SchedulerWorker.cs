@@ -26,7 +26,7 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var policy = new SchedulerPolicy { ReservationAfter = options.ReservationAfter };
+        var policy = new SchedulerPolicy { ReservationAfter = options.ReservationAfter, PreferEfficient = options.PowerSaving.PreferEfficient };
         while (!stoppingToken.IsCancellationRequested)
         {
             var wake = signals.SchedulerWake.Next;

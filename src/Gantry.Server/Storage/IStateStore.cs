@@ -105,7 +105,24 @@ internal interface IStateWriter
 
     /// <summary>Removes one alerting document; nothing when it is not there.</summary>
     void DeleteAlertDocument(string kind, string id);
+
+    /// <summary>Stores (or replaces) a node's power-saving state (suspended, resuming, the energy saved).</summary>
+    void UpsertNodePower(NodePowerRow power);
 }
+
+/// <summary>
+/// A node's power-saving state as it survives a restart or a failover: <see cref="Mode"/> is
+/// <c>awake</c>, <c>suspended</c> or <c>resuming</c>; <see cref="SavedJoules"/> counts earlier suspensions.
+/// </summary>
+internal sealed record NodePowerRow(
+    string NodeId,
+    string Mode,
+    DateTimeOffset? Since,
+    DateTimeOffset? ResumeDeadline,
+    double SuspendedWatts,
+    double SavedJoules,
+    string? LastEvent,
+    string? DownReason);
 
 /// <summary>One stored alerting document (<see cref="IStateWriter.PutAlertDocument"/>).</summary>
 internal sealed record AlertDocument(string Kind, string Id, string Body, DateTimeOffset UpdatedAt);
@@ -252,4 +269,7 @@ internal sealed class StoredState
 
     /// <summary>The alerting feature's documents (API rule groups, silences, undelivered notifications), by kind and id.</summary>
     public List<AlertDocument> AlertDocuments { get; } = [];
+
+    /// <summary>Nodes' power-saving states (only nodes ever suspended have one).</summary>
+    public List<NodePowerRow> NodePower { get; } = [];
 }

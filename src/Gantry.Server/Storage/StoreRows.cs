@@ -121,6 +121,19 @@ internal static class StoreRows
 
     private static double? Real(DbDataReader r, int ordinal) => r.IsDBNull(ordinal) ? null : r.GetDouble(ordinal);
 
+    /// <summary>The columns of <c>node_power</c>, in <see cref="ReadNodePower"/>'s order.</summary>
+    public const string NodePowerColumns = "node_id, mode, since, resume_deadline, suspended_watts, saved_joules, last_event, down_reason";
+
+    public static NodePowerRow ReadNodePower(DbDataReader r) => new(
+        r.GetString(0),
+        r.GetString(1),
+        Time(r, 2),
+        Time(r, 3),
+        r.GetDouble(4),
+        r.GetDouble(5),
+        r.IsDBNull(6) ? null : r.GetString(6),
+        r.IsDBNull(7) ? null : r.GetString(7));
+
     public static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
 
     public static DateTimeOffset? Time(DbDataReader reader, int ordinal) =>

@@ -165,5 +165,19 @@ internal static class PostgresMigrations
         ALTER TABLE attempts ADD COLUMN energy_measured_at bigint;
         CREATE INDEX attempts_ended ON attempts (ended_at);
         """,
+
+        // 6: power saving: each node's place in the suspend/resume cycle and the energy its suspensions
+        // saved, so that a suspended or resuming node stays so across a restart or a failover.
+        """
+        CREATE TABLE node_power (
+            node_id text PRIMARY KEY,
+            mode text NOT NULL,
+            since bigint,
+            resume_deadline bigint,
+            suspended_watts double precision NOT NULL,
+            saved_joules double precision NOT NULL,
+            last_event text,
+            down_reason text);
+        """,
     ];
 }

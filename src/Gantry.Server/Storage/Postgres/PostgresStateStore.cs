@@ -161,6 +161,7 @@ internal sealed class PostgresStateStore : IStateStore
                 new("SELECT state, count(*) FROM jobs GROUP BY state"),
                 new($"SELECT {StoreRows.HealthColumns} FROM gpu_health ORDER BY node_id, gpu"),
                 new("SELECT kind, id, body, updated_at FROM alert_documents ORDER BY kind, updated_at, id"),
+                new($"SELECT {StoreRows.NodePowerColumns} FROM node_power ORDER BY node_id"),
                 // Ids and epochs handed out before a purge still count (the counters table).
                 new("""
                     SELECT greatest(
@@ -242,6 +243,12 @@ internal sealed class PostgresStateStore : IStateStore
             while (r.Read())
             {
                 state.AlertDocuments.Add(new AlertDocument(r.GetString(0), r.GetString(1), r.GetString(2), StoreRows.Millis(r.GetInt64(3))));
+            }
+
+            r.NextResult();
+            while (r.Read())
+            {
+                state.NodePower.Add(StoreRows.ReadNodePower(r));
             }
 
             r.NextResult();
@@ -840,6 +847,21 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void DeleteAlertDocument(string kind, string id) =>
             Queue("DELETE FROM alert_documents WHERE kind = $1 AND id = $2", P(kind), P(id));
+        public void UpsertNodePower(NodePowerRow power) =>
+            Queue(
+                $"""
+                INSERT INTO node_power ({StoreRows.NodePowerColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (node_id) DO UPDATE SET mode = excluded.mode, since = excluded.since, resume_deadline = excluded.resume_deadline,
+                    suspended_watts = excluded.suspended_watts, saved_joules = excluded.saved_joules, last_event = excluded.last_event, down_reason = excluded.down_reason
+                """,
+                P(power.NodeId),
+                P(power.Mode),
+                P(power.Since),
+                P(power.ResumeDeadline),
+                new NpgsqlParameter<double> { TypedValue = power.SuspendedWatts },
+                new NpgsqlParameter<double> { TypedValue = power.SavedJoules },
+                P(power.LastEvent),
+                P(power.DownReason));
 
         public void InsertHealthEvent(string nodeId, HealthEvent change) =>
             Queue(

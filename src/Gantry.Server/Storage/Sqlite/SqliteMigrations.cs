@@ -147,5 +147,19 @@ internal static class SqliteMigrations
         ALTER TABLE attempts ADD COLUMN energy_measured_at INTEGER;
         CREATE INDEX attempts_ended ON attempts(ended_at);
         """,
+
+        // 6: power saving: each node's place in the suspend/resume cycle and the energy its suspensions
+        // saved, so that a suspended or resuming node stays so across a restart or a failover.
+        """
+        CREATE TABLE node_power (
+            node_id TEXT PRIMARY KEY,
+            mode TEXT NOT NULL,
+            since INTEGER,
+            resume_deadline INTEGER,
+            suspended_watts REAL NOT NULL,
+            saved_joules REAL NOT NULL,
+            last_event TEXT,
+            down_reason TEXT);
+        """,
     ];
 }

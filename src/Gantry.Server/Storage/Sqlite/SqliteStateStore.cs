@@ -178,6 +178,15 @@ internal sealed class SqliteStateStore : IStateStore
             }
         }
 
+        using (var q = Query(connection, $"SELECT {StoreRows.NodePowerColumns} FROM node_power ORDER BY node_id"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.NodePower.Add(StoreRows.ReadNodePower(r));
+            }
+        }
+
         var next = Scalar(connection, "SELECT MAX(id) FROM jobs") + 1;
         next = Math.Max(next, Scalar(connection, "SELECT MAX(first_job_id + end_index - start_index) FROM arrays") + 1);
         next = Math.Max(next, Scalar(connection, "SELECT value FROM counters WHERE name = 'next_job_id'"));
@@ -598,6 +607,21 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void DeleteAlertDocument(string kind, string id) =>
             store.Execute("DELETE FROM alert_documents WHERE kind = $kind AND id = $id", ("$kind", kind), ("$id", id));
+        public void UpsertNodePower(NodePowerRow power) =>
+            store.Execute(
+                $"""
+                INSERT INTO node_power ({StoreRows.NodePowerColumns}) VALUES ($node, $mode, $since, $deadline, $watts, $saved, $event, $down)
+                ON CONFLICT (node_id) DO UPDATE SET mode = excluded.mode, since = excluded.since, resume_deadline = excluded.resume_deadline,
+                    suspended_watts = excluded.suspended_watts, saved_joules = excluded.saved_joules, last_event = excluded.last_event, down_reason = excluded.down_reason
+                """,
+                ("$node", power.NodeId),
+                ("$mode", power.Mode),
+                ("$since", Millis(power.Since)),
+                ("$deadline", Millis(power.ResumeDeadline)),
+                ("$watts", power.SuspendedWatts),
+                ("$saved", power.SavedJoules),
+                ("$event", power.LastEvent),
+                ("$down", power.DownReason));
 
         public void InsertHealthEvent(string nodeId, HealthEvent change) =>
             store.Execute(
