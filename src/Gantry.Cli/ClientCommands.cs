@@ -2,6 +2,7 @@ using System.CommandLine;
 using Gantry.Cli.Alerts;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
+using Gantry.Cli.Reports;
 using Gantry.Cli.Top;
 
 namespace Gantry.Cli;
@@ -30,7 +31,8 @@ public static class ClientCommands
         new("jobs", JobsCommand.Description, () => JobsCommand.Create(CliContext.FromProcess())),
         new("top", TopCommand.Description, () => TopCommand.Create(CliContext.FromProcess())),
         new("alerts", AlertsCommand.Description, () => AlertsCommand.Create(CliContext.FromProcess())),
+        new("report", ReportCommand.Description, () => ReportCommand.Create(CliContext.FromProcess())), // Job energy.
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context)];
 }

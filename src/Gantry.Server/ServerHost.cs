@@ -189,6 +189,7 @@ public static class ServerHost
         app.MapAnomalyEndpoints();
         app.MapAlertEndpoints();
         app.MapJobEndpoints();
+        app.MapEnergyEndpoints(); // Job energy: the energy report.
         app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
         app.MapTelemetryEndpoints();

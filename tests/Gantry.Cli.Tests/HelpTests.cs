@@ -36,7 +36,8 @@ public sealed class HelpTests
 
         Assert.Equal(
             ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "jobs", "submit", "ls", "show", "logs", "cancel", "top",
-             "alerts", "ls", "rules", "ls", "add", "rm", "export", "silence", "add", "ls", "expire"],
+             "alerts", "ls", "rules", "ls", "add", "rm", "export", "silence", "add", "ls", "expire",
+             "report", "energy"],
             commands.Select(c => c.Name));
         foreach (var command in commands)
         {

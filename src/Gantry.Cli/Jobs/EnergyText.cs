@@ -1,5 +1,5 @@
-using System.Globalization;
 using Gantry.Core.Protocol;
+using Gantry.Core.Text;
 
 namespace Gantry.Cli.Jobs;
 
@@ -14,28 +14,14 @@ internal static class EnergyText
             return "-";
         }
 
-        var prefix = estimated == true ? "~" : "";
-        var wh = j / 3600;
-        return prefix + (wh switch
-        {
-            < 1 => string.Create(CultureInfo.InvariantCulture, $"{j:0} J"),
-            < 1000 => string.Create(CultureInfo.InvariantCulture, $"{wh:0.#} Wh"),
-            < 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{wh / 1000:0.##} kWh"),
-            _ => string.Create(CultureInfo.InvariantCulture, $"{wh / 1_000_000:0.##} MWh"),
-        });
+        return (estimated == true ? "~" : "") + EnergyUnits.Energy(j);
     }
 
     /// <summary>Grams of CO2e as g, kg or t; <c>-</c> for none.</summary>
-    public static string Co2(double? grams) => grams switch
-    {
-        null => "-",
-        < 1000 => string.Create(CultureInfo.InvariantCulture, $"{grams:0.#} g"),
-        < 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{grams / 1000:0.##} kg"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{grams / 1_000_000:0.##} t"),
-    };
+    public static string Co2(double? grams) => grams is { } g ? EnergyUnits.Co2(g) : "-";
 
     /// <summary>Watts, whole.</summary>
-    public static string Watts(double watts) => string.Create(CultureInfo.InvariantCulture, $"{watts:0} W");
+    public static string Watts(double watts) => EnergyUnits.Watts(watts);
 
     /// <summary>The show view's energy line: total, its parts, and whether it is an estimate.</summary>
     public static string? Summary(double? total, double? gpu, double? cpu, bool? estimated)

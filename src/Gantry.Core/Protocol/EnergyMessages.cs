@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Gantry.Core.Text;
 
 namespace Gantry.Core.Protocol;
 
@@ -99,4 +100,53 @@ public sealed record EnergyReportRow
 
     /// <summary>True when any figure in the group is an estimate.</summary>
     public required bool Estimated { get; init; }
+}
+
+/// <summary>
+/// The energy report's query, checked alike by the server (a 400 problem naming the parameter) and the
+/// CLI (exit code 2): <c>since</c> a duration back from now (<c>7d</c>, <c>12h</c>), <c>by</c> one of
+/// <c>node</c>, <c>name</c> or <c>label:KEY</c>.
+/// </summary>
+public static class EnergyReportQuery
+{
+    /// <summary>The longest period a report may cover.</summary>
+    public static readonly TimeSpan MaxSince = TimeSpan.FromDays(3660);
+
+    /// <summary>Parses <c>since</c>; false with a message when it is not a positive duration up to <see cref="MaxSince"/>.</summary>
+    public static bool TryParseSince(string? text, out TimeSpan since, out string? error)
+    {
+        error = null;
+        if (!Durations.TryParse(text, out since) || since <= TimeSpan.Zero || since > MaxSince)
+        {
+            error = $"must be a positive duration up to {MaxSince.TotalDays:0}d such as 7d, 24h or 30m, got '{text}'";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Parses <c>by</c>; <paramref name="labelKey"/> is the key for <c>label:KEY</c>, null otherwise.</summary>
+    public static bool TryParseBy(string? text, out string by, out string? labelKey, out string? error)
+    {
+        by = text?.Trim() ?? "";
+        labelKey = null;
+        error = null;
+        if (by is "node" or "name")
+        {
+            return true;
+        }
+
+        if (by.StartsWith("label:", StringComparison.Ordinal) && by.Length > "label:".Length)
+        {
+            labelKey = by["label:".Length..];
+            if (labelKey.AsSpan().IndexOfAny(" \t,=") < 0)
+            {
+                return true;
+            }
+        }
+
+        labelKey = null;
+        error = $"must be node, name or label:KEY (a node label's key, e.g. label:zone), got '{text}'";
+        return false;
+    }
 }

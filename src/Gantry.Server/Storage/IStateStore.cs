@@ -39,6 +39,12 @@ internal interface IStateStore : IDisposable
     /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state.</summary>
     IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit);
 
+    /// <summary>
+    /// Job energy: every attempt that started and ended at or after <paramref name="since"/>, or has not
+    /// ended, with its job's name, GPU count and energy figures (for the energy report).
+    /// </summary>
+    List<EnergyAttempt> ReadEnergyAttempts(DateTimeOffset since);
+
     /// <summary>One attempt of a stored job; null when unknown.</summary>
     AttemptRow? ReadAttempt(long jobId, int attempt);
 
@@ -123,6 +129,9 @@ internal sealed record NodePowerRow(
     double SavedJoules,
     string? LastEvent,
     string? DownReason);
+
+/// <summary>One attempt as the energy report reads it (<see cref="IStateStore.ReadEnergyAttempts"/>).</summary>
+internal sealed record EnergyAttempt(long JobId, string NodeId, string? JobName, int Gpus, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, Energy.AttemptEnergy? Energy);
 
 /// <summary>One stored alerting document (<see cref="IStateWriter.PutAlertDocument"/>).</summary>
 internal sealed record AlertDocument(string Kind, string Id, string Body, DateTimeOffset UpdatedAt);

@@ -22,7 +22,10 @@ internal static class StoreRows
 
     public const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent, " +
         // Job energy (migration 5).
-        "energy_gpu_joules, energy_cpu_joules, energy_gpu_avg_watts, energy_gpu_peak_watts, energy_co2_grams, energy_estimated, energy_measured_at";
+        EnergyColumns;
+
+    /// <summary>An attempt's energy figures (migration 5), read by <see cref="ReadEnergy"/>.</summary>
+    public const string EnergyColumns = "energy_gpu_joules, energy_cpu_joules, energy_gpu_avg_watts, energy_gpu_peak_watts, energy_co2_grams, energy_estimated, energy_measured_at";
 
     /// <summary><paramref name="columns"/> with each column qualified by <paramref name="prefix"/> (<c>a.</c>).</summary>
     public static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
@@ -107,7 +110,7 @@ internal static class StoreRows
     };
 
     /// <summary>The energy columns from <paramref name="first"/> on; null when the attempt has no figures (no measured time).</summary>
-    private static Energy.AttemptEnergy? ReadEnergy(DbDataReader r, int first) =>
+    public static Energy.AttemptEnergy? ReadEnergy(DbDataReader r, int first) =>
         r.IsDBNull(first + 6) ? null : new Energy.AttemptEnergy
         {
             GpuJoules = r.IsDBNull(first) ? 0 : r.GetDouble(first),
@@ -118,6 +121,16 @@ internal static class StoreRows
             Estimated = !r.IsDBNull(first + 5) && Flag(r, first + 5),
             MeasuredAt = Millis(r.GetInt64(first + 6)),
         };
+
+    /// <summary>A row of <see cref="IStateStore.ReadEnergyAttempts"/>: job id, node id, job name, GPU count, start, end, then <see cref="EnergyColumns"/>.</summary>
+    public static EnergyAttempt ReadEnergyAttempt(DbDataReader r) => new(
+        r.GetInt64(0),
+        r.GetString(1),
+        r.IsDBNull(2) ? null : r.GetString(2),
+        r.IsDBNull(3) ? 0 : r.GetInt32(3),
+        Millis(r.GetInt64(4)),
+        Time(r, 5),
+        ReadEnergy(r, 6));
 
     private static double? Real(DbDataReader r, int ordinal) => r.IsDBNull(ordinal) ? null : r.GetDouble(ordinal);
 

@@ -336,6 +336,29 @@ internal sealed class PostgresStateStore : IStateStore
         return history.Stored;
     }
 
+    public List<EnergyAttempt> ReadEnergyAttempts(DateTimeOffset since)
+    {
+        using var connection = Open(_dataSource);
+        using var command = new NpgsqlCommand(
+            $"""
+            SELECT a.job_id, a.node_id, (j.spec::jsonb) ->> 'name', jsonb_array_length(a.gpus::jsonb), a.started_at, a.ended_at, {StoreRows.Prefixed("a.", StoreRows.EnergyColumns)}
+            FROM attempts a JOIN jobs j ON j.id = a.job_id
+            WHERE a.started_at IS NOT NULL AND (a.ended_at IS NULL OR a.ended_at >= $1)
+            """,
+            connection)
+        {
+            Parameters = { P(since.ToUnixTimeMilliseconds()) },
+        };
+        using var r = command.ExecuteReader();
+        var rows = new List<EnergyAttempt>();
+        while (r.Read())
+        {
+            rows.Add(StoreRows.ReadEnergyAttempt(r));
+        }
+
+        return rows;
+    }
+
     public AttemptRow? ReadAttempt(long jobId, int attempt)
     {
         using var connection = Open(_dataSource);

@@ -236,6 +236,27 @@ internal sealed class SqliteStateStore : IStateStore
         return WithHistory(connection, jobs);
     }
 
+    public List<EnergyAttempt> ReadEnergyAttempts(DateTimeOffset since)
+    {
+        using var connection = OpenRead();
+        using var rQuery = Query(
+            connection,
+            $"""
+            SELECT a.job_id, a.node_id, json_extract(j.spec, '$.name'), json_array_length(a.gpus), a.started_at, a.ended_at, {StoreRows.Prefixed("a.", StoreRows.EnergyColumns)}
+            FROM attempts a JOIN jobs j ON j.id = a.job_id
+            WHERE a.started_at IS NOT NULL AND (a.ended_at IS NULL OR a.ended_at >= $since)
+            """,
+            ("$since", since.ToUnixTimeMilliseconds()));
+        var r = rQuery.Reader;
+        var rows = new List<EnergyAttempt>();
+        while (r.Read())
+        {
+            rows.Add(StoreRows.ReadEnergyAttempt(r));
+        }
+
+        return rows;
+    }
+
     public AttemptRow? ReadAttempt(long jobId, int attempt)
     {
         using var connection = OpenRead();

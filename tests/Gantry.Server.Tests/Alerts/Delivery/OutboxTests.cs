@@ -123,6 +123,8 @@ public sealed class OutboxTests : IDisposable
 
         public AttemptRow? ReadAttempt(long jobId, int attempt) => inner.ReadAttempt(jobId, attempt);
 
+        public List<EnergyAttempt> ReadEnergyAttempts(DateTimeOffset since) => inner.ReadEnergyAttempts(since);
+
         public List<LogRecord> ReadLogs(long jobId, long afterSeq, int limit) => inner.ReadLogs(jobId, afterSeq, limit);
 
         public IReadOnlyList<HealthEvent> ReadHealthEvents(string nodeId, int limit) => inner.ReadHealthEvents(nodeId, limit);
