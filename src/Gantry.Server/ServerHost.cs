@@ -47,7 +47,7 @@ public static class ServerHost
     /// and a <see cref="StoreConnectionException"/> when its database server cannot be reached or
     /// refuses (a bad <c>--store</c>).
     /// </summary>
-    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
+    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null, Action<IServiceCollection>? configureServices = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var builder = GantryHost.CreateBuilder(
@@ -65,6 +65,9 @@ public static class ServerHost
         builder.Services.AddExceptionHandler<StoreUnavailableHandler>();
         // Source-generated JSON for every API message: no reflection, so trimmed builds behave the same.
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, GantryJson.Default));
+
+        // Services added (or put in place of a default registered with TryAdd, such as an ICarbonIntensity) by tests and embedders.
+        configureServices?.Invoke(builder.Services);
 
         var time = timeProvider ?? TimeProvider.System;
         Directory.CreateDirectory(options.DataDir);
@@ -282,12 +285,12 @@ public static class ServerHost
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ICarbonIntensity carbon, ILoggerFactory loggers)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest, Energy = energy };
-            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
+            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch) { Carbon = carbon }; // carbon: deferral
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
             Silences = new SilenceBook(store, state, time);
             Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());

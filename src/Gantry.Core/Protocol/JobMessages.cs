@@ -37,6 +37,17 @@ public sealed record JobSubmission
 
     /// <summary>Submit one job per index of this inclusive range, each seeing <c>GANTRY_ARRAY_INDEX</c>.</summary>
     public ArrayRange? Array { get; init; }
+
+    // ---- carbon-aware deferral (docs/carbon.md) ----
+
+    /// <summary>
+    /// When the job must have ended by. With <see cref="ExpectedRuntimeSeconds"/> (both or neither)
+    /// the job is deferrable: the scheduler may hold it for a cleaner window. Null: never deferred.
+    /// </summary>
+    public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary>How long the job is expected to run, in seconds; given with <see cref="Deadline"/>.</summary>
+    public double? ExpectedRuntimeSeconds { get; init; }
 }
 
 /// <summary>An inclusive range of array indexes, e.g. 1–1000.</summary>
@@ -127,6 +138,17 @@ public sealed record JobInfo
 
     /// <summary>Every state change, oldest first.</summary>
     public IReadOnlyList<JobTransition> Transitions { get; set; } = [];
+
+    // ---- carbon-aware deferral (docs/carbon.md) ----
+
+    /// <summary>When the job must have ended by; null when it has no deadline (never deferred).</summary>
+    public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary>How long the job is expected to run, in seconds.</summary>
+    public double? ExpectedRuntimeSeconds { get; init; }
+
+    /// <summary>While held for a cleaner window: when it is planned to start.</summary>
+    public DateTimeOffset? PlannedStart { get; init; }
 }
 
 /// <summary>One attempt of a job.</summary>

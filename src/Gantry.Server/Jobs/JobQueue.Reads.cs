@@ -12,6 +12,7 @@ internal sealed partial class JobQueue
     public JobInfo? GetJob(long id)
     {
         string? reason;
+        DateTimeOffset? planned;
         lock (_lock)
         {
             if (ArrayOf(id) is { } array)
@@ -20,9 +21,10 @@ internal sealed partial class JobQueue
             }
 
             reason = _live.TryGetValue(id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
+            planned = PlannedStartOf(id);
         }
 
-        return _store.ReadJob(id) is { } stored ? JobViews.ToJobInfo(stored, reason) : null;
+        return _store.ReadJob(id) is { } stored ? JobViews.ToJobInfo(stored, reason) with { PlannedStart = planned } : null;
     }
 
     /// <summary>Jobs newest first, below <paramref name="before"/>, optionally of one state.</summary>
@@ -47,7 +49,7 @@ internal sealed partial class JobQueue
                 {
                     var row = stored[s++];
                     var reason = row.Job.State == JobState.Pending && _live.TryGetValue(row.Job.Id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
-                    items.Add(JobViews.ToJobInfo(row, reason));
+                    items.Add(JobViews.ToJobInfo(row, reason) with { PlannedStart = PlannedStartOf(row.Job.Id) });
                 }
             }
         }
@@ -135,7 +137,7 @@ internal sealed partial class JobQueue
     /// behind the jobs it took (or for a ready node, or for its first pass).
     /// </summary>
     private string ReasonOf(JobRecord job) =>
-        job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason);
+        HeldReason(job.Id) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
 
     private string ReasonOf(ArrayRecord array) =>
         array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason);
@@ -214,5 +216,7 @@ internal static class JobViews
         Retries = spec.Retries,
         ArrayIndex = arrayIndex,
         SubmittedAt = submittedAt,
+        Deadline = spec.Deadline,
+        ExpectedRuntimeSeconds = spec.ExpectedRuntimeSeconds,
     };
 }
