@@ -71,6 +71,9 @@ public static class ServerHost
         // Source-generated JSON for every API message: no reflection, so trimmed builds behave the same.
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, GantryJson.Default));
 
+        // Services added (or put in place of a default registered with TryAdd, such as an ICarbonIntensity) by tests and embedders.
+        configureServices?.Invoke(builder.Services);
+
         var time = timeProvider ?? TimeProvider.System;
         Directory.CreateDirectory(options.DataDir);
         var store = OpenStore(options);

@@ -44,7 +44,7 @@ internal static class JobsCommand
         flags.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => ClientInvocation.RunAsync(context, parseResult, options, "gantry jobs submit", async (invocation, ct) =>
         {
-            var submission = flags.Build(parseResult);
+            var submission = flags.Build(parseResult, invocation.Now);
             var wait = parseResult.GetValue(flags.Wait);
             var body = await invocation.Api.PostAsync("api/v1/jobs", submission, GantryJson.Default.JobSubmission, ct).ConfigureAwait(false);
             var response = Paging.Deserialize(body, ResponseJson.For<SubmitResponse>());

@@ -66,6 +66,20 @@ internal sealed class SubmitOptions
         HelpName = "WATTS",
     };
 
+    // ---- carbon-aware deferral (docs/carbon.md) ----
+
+    public Option<string> Deadline { get; } = new("--deadline")
+    {
+        Description = "When the job must have ended by: a duration from now (8h, 1d) or a UTC time (2026-12-02T06:00Z). With --expected-runtime the server may hold the job for the window with the cleanest forecast electricity before it; a deadline that cannot be met is refused. (default: none, never deferred)",
+        HelpName = "DURATION|TIME",
+    };
+
+    public Option<string> ExpectedRuntime { get; } = new("--expected-runtime")
+    {
+        Description = "How long the job is expected to run, e.g. 45m or 2h; needed with --deadline (give both or neither).",
+        HelpName = "DURATION",
+    };
+
     public Option<string> Retries { get; } = new("--retries")
     {
         Description = "How many times a failed or lost job is queued again. (default: 0)",
@@ -111,11 +125,15 @@ internal sealed class SubmitOptions
             command.Options.Add(option);
         }
 
+        // Carbon-aware deferral.
+        command.Options.Add(Deadline);
+        command.Options.Add(ExpectedRuntime);
+
         command.Arguments.Add(Command);
     }
 
     /// <summary>Maps the parsed flags to the request body; a bad value throws <see cref="UsageException"/>.</summary>
-    public JobSubmission Build(ParseResult parseResult)
+    public JobSubmission Build(ParseResult parseResult, DateTimeOffset? now = null)
     {
         ArgumentNullException.ThrowIfNull(parseResult);
         var command = parseResult.GetValue(Command) ?? [];
@@ -169,6 +187,7 @@ internal sealed class SubmitOptions
             MemoryBytes = ParseMebibytes(parseResult.GetValue(Memory), "--memory") ?? defaults.MemoryBytes,
         };
 
+        var (deadline, expected) = ParseDeadline(parseResult.GetValue(Deadline), parseResult.GetValue(ExpectedRuntime), now ?? TimeProvider.System.GetUtcNow());
         var submission = new JobSubmission { Command = command };
         return submission with
         {
@@ -183,7 +202,64 @@ internal sealed class SubmitOptions
             Retries = ParseInt(parseResult.GetValue(Retries), "--retries", min: 0, max: int.MaxValue) ?? submission.Retries,
             Array = ParseArray(parseResult.GetValue(Array)),
             GpuPowerCapWatts = ParseGpuPowerCap(parseResult.GetValue(GpuPowerCap), resources.Gpus),
+        } with
+        {
+            Deadline = deadline,
+            ExpectedRuntimeSeconds = expected?.TotalSeconds,
         };
+    }
+
+    /// <summary>
+    /// <c>--deadline</c> and <c>--expected-runtime</c>: both or neither, a deadline in the future that
+    /// leaves room for the runtime (the server checks the same against its own clock).
+    /// </summary>
+    internal static (DateTimeOffset? Deadline, TimeSpan? Expected) ParseDeadline(string? deadlineText, string? expectedText, DateTimeOffset now)
+    {
+        if (deadlineText is null && expectedText is null)
+        {
+            return (null, null);
+        }
+
+        if (deadlineText is null)
+        {
+            throw new UsageException("--expected-runtime", "needs --deadline too (a job without a deadline is never deferred); give both or neither");
+        }
+
+        if (expectedText is null)
+        {
+            throw new UsageException("--deadline", "needs --expected-runtime too (how long the job runs, so it starts in time); give both or neither");
+        }
+
+        if (!Durations.TryParse(expectedText, out var expected) || expected <= TimeSpan.Zero)
+        {
+            throw new UsageException("--expected-runtime", $"expected a duration of more than 0s such as 45m or 2h, got '{expectedText}'");
+        }
+
+        DateTimeOffset deadline;
+        if (Durations.TryParse(deadlineText, out var fromNow))
+        {
+            deadline = now + fromNow;
+        }
+        else if (DateTimeOffset.TryParse(deadlineText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+        {
+            deadline = at;
+        }
+        else
+        {
+            throw new UsageException("--deadline", $"expected a duration from now (8h, 1d) or a time (2026-12-02T06:00Z; UTC unless it names its offset), got '{deadlineText}'");
+        }
+
+        if (deadline <= now)
+        {
+            throw new UsageException("--deadline", $"is in the past ({deadline.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ})");
+        }
+
+        if (deadline - now < expected)
+        {
+            throw new UsageException("--deadline", $"cannot be met: it is {Durations.FormatApproximate(deadline - now)} away and the job is expected to run {Durations.Format(expected)}");
+        }
+
+        return (deadline, expected);
     }
 
     internal static int? ParseInt(string? text, string flag, int min, int max)

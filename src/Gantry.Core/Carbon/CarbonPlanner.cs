@@ -12,9 +12,6 @@ namespace Gantry.Core.Carbon;
 /// </summary>
 public sealed class CarbonPlanner
 {
-    /// <summary>The planner the server and the simulation use (<see cref="DefaultSmoothing"/>).</summary>
-    public static CarbonPlanner Default { get; } = new(DefaultSmoothing, DefaultSwitchMargin);
-
     /// <summary>
     /// How much forecast on each side of a window is ranked with it: half an hour, which with a
     /// noisy forecast keeps much more of the saving for little loss with a perfect one (measured in
@@ -27,6 +24,12 @@ public sealed class CarbonPlanner
     /// planned, on that same fresh forecast, to replace it.
     /// </summary>
     public static readonly double DefaultSwitchMargin = 0.15;
+
+    /// <summary>
+    /// The planner the server and the simulation use (<see cref="DefaultSmoothing"/>,
+    /// <see cref="DefaultSwitchMargin"/>). Declared after them: static fields start in text order.
+    /// </summary>
+    public static CarbonPlanner Default { get; } = new(DefaultSmoothing, DefaultSwitchMargin);
 
     /// <summary>
     /// A planner that ranks windows with <paramref name="smoothing"/> on each side (zero: the SDK's

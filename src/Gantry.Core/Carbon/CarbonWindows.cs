@@ -83,11 +83,13 @@ public static class CarbonWindows
                 ? span.Average(start - smoothing < rankFloor ? rankFloor : start - smoothing, end + smoothing > coveredUntil ? coveredUntil : end + smoothing)
                 : span.Average(start, end);
 
-            // Strictly lower (beyond rounding) wins, so ties keep the earliest start.
-            if (rank < bestRank - 1e-9)
+            // Strictly lower (beyond rounding) wins, so ties keep the earliest start; with smoothing,
+            // a tie in rank goes to the lower window of the two.
+            var own = smoothing > TimeSpan.Zero ? span.Average(start, end) : rank;
+            if (rank < bestRank - 1e-9 || (rank <= bestRank + 1e-9 && best is { } b && own < b.AverageGramsPerKwh - 1e-9))
             {
                 bestRank = rank;
-                best = new CarbonWindow(start, smoothing > TimeSpan.Zero ? span.Average(start, end) : rank);
+                best = new CarbonWindow(start, own);
             }
 
             if (next <= last && points[next].Time <= lastStart)

@@ -40,6 +40,17 @@ public sealed record JobSubmission
 
     /// <summary>A power cap in watts on each of the job's GPUs while it runs (docs/power.md); null for none.</summary>
     public double? GpuPowerCapWatts { get; init; }
+
+    // ---- carbon-aware deferral (docs/carbon.md) ----
+
+    /// <summary>
+    /// When the job must have ended by. With <see cref="ExpectedRuntimeSeconds"/> (both or neither)
+    /// the job is deferrable: the scheduler may hold it for a cleaner window. Null: never deferred.
+    /// </summary>
+    public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary>How long the job is expected to run, in seconds; given with <see cref="Deadline"/>.</summary>
+    public double? ExpectedRuntimeSeconds { get; init; }
 }
 
 /// <summary>An inclusive range of array indexes, e.g. 1–1000.</summary>
@@ -156,6 +167,17 @@ public sealed record JobInfo
 
     /// <summary>The job's power cap per GPU in watts (<see cref="JobSubmission.GpuPowerCapWatts"/>); null for none.</summary>
     public double? GpuPowerCapWatts { get; init; }
+
+    // ---- carbon-aware deferral (docs/carbon.md) ----
+
+    /// <summary>When the job must have ended by; null when it has no deadline (never deferred).</summary>
+    public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary>How long the job is expected to run, in seconds.</summary>
+    public double? ExpectedRuntimeSeconds { get; init; }
+
+    /// <summary>While held for a cleaner window: when it is planned to start.</summary>
+    public DateTimeOffset? PlannedStart { get; init; }
 }
 
 /// <summary>One attempt of a job.</summary>

@@ -17,7 +17,7 @@ internal static class JobEndpoints
     {
         var jobs = app.MapGroup("/api/v1/jobs");
 
-        jobs.MapPost("/", async (HttpContext http, JobQueue queue, ServerOptions options, CancellationToken ct) =>
+        jobs.MapPost("/", async (HttpContext http, JobQueue queue, ServerOptions options, TimeProvider time, CancellationToken ct) =>
         {
             var (submission, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.JobSubmission, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -28,6 +28,12 @@ internal static class JobEndpoints
             if (Validation.Check(submission!) is { } errors)
             {
                 return Problems.Invalid(errors);
+            }
+
+            // Carbon-aware deferral: a deadline that cannot be met is refused now, not missed later.
+            if (Carbon.DeadlineValidation.Check(submission!, time.GetUtcNow()) is { } deadlineErrors)
+            {
+                return Problems.Invalid(deadlineErrors);
             }
 
             var (first, count) = queue.Submit(submission!);

@@ -12,6 +12,7 @@ internal sealed partial class JobQueue
     public JobInfo? GetJob(long id)
     {
         string? reason;
+        DateTimeOffset? planned;
         lock (_lock)
         {
             if (ArrayOf(id) is { } array)
@@ -20,6 +21,7 @@ internal sealed partial class JobQueue
             }
 
             reason = _live.TryGetValue(id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
+            planned = PlannedStartOf(id);
         }
 
         if (_store.ReadJob(id) is not { } stored)
@@ -27,7 +29,7 @@ internal sealed partial class JobQueue
             return null;
         }
 
-        var info = JobViews.ToJobInfo(stored, reason);
+        var info = JobViews.ToJobInfo(stored, reason) with { PlannedStart = planned };
         lock (_lock)
         {
             return WithLiveEnergy(info);
@@ -56,7 +58,7 @@ internal sealed partial class JobQueue
                 {
                     var row = stored[s++];
                     var reason = row.Job.State == JobState.Pending && _live.TryGetValue(row.Job.Id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
-                    items.Add(WithLiveEnergy(JobViews.ToJobInfo(row, reason)));
+                    items.Add(WithLiveEnergy(JobViews.ToJobInfo(row, reason) with { PlannedStart = PlannedStartOf(row.Job.Id) }));
                 }
             }
         }
@@ -144,7 +146,7 @@ internal sealed partial class JobQueue
     /// behind the jobs it took (or for a ready node, or for its first pass).
     /// </summary>
     private string ReasonOf(JobRecord job) =>
-        ResumeNote(job.Id) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
+        ResumeNote(job.Id) ?? HeldReason(job.Id) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
 
     private string ReasonOf(ArrayRecord array) =>
         ResumeNote(array.Key.Id) ?? (array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason));
@@ -225,5 +227,7 @@ internal static class JobViews
         ArrayIndex = arrayIndex,
         GpuPowerCapWatts = spec.GpuPowerCapWatts,
         SubmittedAt = submittedAt,
+        Deadline = spec.Deadline,
+        ExpectedRuntimeSeconds = spec.ExpectedRuntimeSeconds,
     };
 }

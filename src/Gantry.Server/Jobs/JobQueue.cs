@@ -158,6 +158,7 @@ internal sealed partial class JobQueue
         ArgumentNullException.ThrowIfNull(submission);
         long first;
         int count;
+        var carbonPlan = submission.Array is null ? PlanFor(submission, _time.GetUtcNow()) : null; // carbon-aware deferral (JobQueue.Carbon.cs)
         lock (_lock)
         {
             var now = _time.GetUtcNow();
@@ -195,7 +196,15 @@ internal sealed partial class JobQueue
                 _nextJobId++;
                 _live[job.Id] = job;
                 _byState[0].Add(job.Id);
-                _pending.Add(job.Key);
+                if (carbonPlan is { } plan)
+                {
+                    Hold(job.Key, spec, plan);
+                }
+                else
+                {
+                    _pending.Add(job.Key);
+                }
+
                 Count(JobState.Pending, 1);
             }
         }
@@ -223,6 +232,7 @@ internal sealed partial class JobQueue
                 if (job.State == JobState.Pending)
                 {
                     _pending.Remove(job.Key);
+                    Unhold(job.Key.Id);
                     job.EndedAt = now;
                     SetJobState(job, JobState.Cancelled, "cancelled while pending", now, writes);
                 }

@@ -77,6 +77,8 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
             return 0;
         }
 
+        // Carbon-aware deferral: queue the held jobs whose planned start has come (bounded by those due).
+        jobs.ReleaseDeferred();
         if (!nodes.AnySchedulable())
         {
             jobs.NoNodeReady();

@@ -18,6 +18,9 @@ internal static class GantryCli
         new("dev", DevCommand.Description, DevCommand.Create),
         .. ClientCommands.Entries,
         new("anomaly", AnomalyCommand.Description, AnomalyCommand.Create),
+
+        // Carbon-aware deferral (docs/carbon.md).
+        new("carbon", Gantry.Cli.Carbon.CarbonCommand.Description, Gantry.Cli.Carbon.CarbonCommand.Create),
     ];
 
     public static async Task<int> RunAsync(string[] args)

@@ -97,6 +97,19 @@ public sealed class CarbonPlannerTests
     }
 
     [Fact]
+    public void Best_Smoothed_ATieInRankGoesToTheLowerWindow()
+    {
+        // 400 but for 04:00–05:00 at 100: a 1 h window at 03:30 and at 04:00 rank alike with 30 min on
+        // each side (250); the one inside the trough is taken.
+        var forecast = new CarbonForecast("GB", [.. Enumerable.Range(0, 16).Select(i => new IntensityPoint(T0.AddMinutes(30 * i), i is 8 or 9 ? 100 : 400))], TimeSpan.FromMinutes(30), T0);
+
+        var window = CarbonWindows.Best(forecast, T0, T0.AddHours(8), TimeSpan.FromHours(1), TimeSpan.FromMinutes(30));
+
+        Assert.Equal(T0.AddHours(4), window?.Start);
+        Assert.Equal(100, window!.Value.AverageGramsPerKwh, 6);
+    }
+
+    [Fact]
     public void Best_NoRoomOrNoCover_IsNull()
     {
         var forecast = Hourly("GB", 100, 100);
@@ -142,6 +155,13 @@ public sealed class CarbonPlannerTests
         var plan = CarbonPlanner.Default.Plan(T0, deadline, runtime, [forecast])!.Value;
 
         Assert.Equal(deadline - runtime, plan.Start);
+    }
+
+    [Fact]
+    public void Default_HasTheDocumentedSmoothingAndMargin()
+    {
+        Assert.Equal(TimeSpan.FromMinutes(30), CarbonPlanner.Default.Smoothing);
+        Assert.Equal(0.15, CarbonPlanner.Default.SwitchMargin);
     }
 
     [Fact]
