@@ -35,7 +35,7 @@ public sealed class HelpTests
         var commands = ClientCommands.Create(context).SelectMany(AllCommands).ToList();
 
         Assert.Equal(
-            ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "jobs", "submit", "ls", "show", "logs", "cancel", "top",
+            ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "power-cap", "jobs", "submit", "ls", "show", "logs", "cancel", "top",
              "alerts", "ls", "rules", "ls", "add", "rm", "export", "silence", "add", "ls", "expire",
              "report", "energy"],
             commands.Select(c => c.Name));
@@ -60,7 +60,7 @@ public sealed class HelpTests
         var result = await new CliHarness().RunAsync("jobs", "submit", "--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var flag in new[] { "--name", "--array", "--gpus", "--gpu-memory", "--gpu-model", "--cpus", "--memory", "--priority", "--selector", "--max-runtime", "--retries", "--env", "--workdir", "--shell", "--wait", "--server", "--token", "--output", "GANTRY_SERVER", "GANTRY_TOKEN" })
+        foreach (var flag in new[] { "--name", "--array", "--gpus", "--gpu-memory", "--gpu-model", "--cpus", "--memory", "--priority", "--selector", "--max-runtime", "--retries", "--env", "--workdir", "--shell", "--wait", "--gpu-power-cap", "--server", "--token", "--output", "GANTRY_SERVER", "GANTRY_TOKEN" })
         {
             Assert.Contains(flag, result.Output, StringComparison.Ordinal);
         }

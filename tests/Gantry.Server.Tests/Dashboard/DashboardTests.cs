@@ -296,6 +296,40 @@ public sealed partial class DashboardTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
+    // Power caps (docs/power.md).
+    [Fact]
+    public async Task NodePage_PowerCaps_ShowsTheEnforcedLimitTheCapAndARefusal()
+    {
+        using var browser = Browser();
+        await LogInAsync(browser);
+        var (nodeId, node) = await _server.RegisterAsync("gpu-p", gpus: 2);
+        using (var set = await _server.Admin.PutAsJsonAsync($"/api/v1/nodes/{nodeId}/power-cap", new PowerCapRequest { GpuWatts = 300 }, GantryJson.Default.PowerCapRequest))
+        {
+            Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        }
+
+        var report = new NodePowerReport
+        {
+            AppliedVersion = long.MaxValue,
+            Gpus =
+            [
+                new GpuPowerState { Index = 0, LimitWatts = 300, MinWatts = 200, MaxWatts = 700, CapWatts = 300, WantedWatts = 300, PreviousWatts = 700, Source = PowerCapSource.Manual },
+                new GpuPowerState { Index = 1, LimitWatts = 700, MinWatts = 200, MaxWatts = 700, WantedWatts = 300, Source = PowerCapSource.Manual, Error = "refused: NVML_ERROR_NO_PERMISSION (4)" },
+            ],
+        };
+        using (var heartbeat = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Power = report }, GantryJson.Default.HeartbeatRequest))
+        {
+            Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
+        }
+
+        var html = await browser.GetStringAsync($"/nodes/{nodeId}");
+
+        Assert.Contains("id=\"power-caps\"", html, StringComparison.Ordinal);
+        Assert.Contains("By hand: 300 W per GPU", html, StringComparison.Ordinal);
+        Assert.Matches("(?s)data-gpu=\"0\" data-refused=\"false\">.*?data-field=\"limit\">300 W</td>", html);
+        Assert.Matches("(?s)data-gpu=\"1\" data-refused=\"true\">.*?data-field=\"error\">refused: NVML_ERROR_NO_PERMISSION \\(4\\)</td>", html);
+    }
+
     private HttpClient Browser() =>
         new(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() })
         {

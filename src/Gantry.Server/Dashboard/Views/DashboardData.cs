@@ -106,8 +106,8 @@ internal sealed class DashboardData
         return nodes;
     }
 
-    /// <summary>One node; null when unknown.</summary>
-    public NodeInfo? Node(string id) => _nodes.GetNode(id);
+    /// <summary>One node, with its power caps (docs/power.md); null when unknown.</summary>
+    public NodeInfo? Node(string id) => _nodes.GetNode(id) is { } node ? node with { Power = _nodes.Power?.Info(id) } : null;
 
     /// <summary>A node's latest health changes, newest first (from the store: read when the page loads).</summary>
     public IReadOnlyList<HealthEvent> HealthHistory(string id) => _health.History(id);
