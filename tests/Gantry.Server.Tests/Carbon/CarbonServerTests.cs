@@ -128,6 +128,46 @@ public sealed partial class CarbonServerTests
         Assert.Equal(nodeId, job.NodeId);
     }
 
+    [Fact]
+    public async Task NodeInANewZone_FirstHeartbeat_MakesTheLeaderFetchThatZone()
+    {
+        await using var api = await FakeCarbonApi.StartAsync();
+        var hour = DateTimeOffset.UtcNow;
+        hour = new DateTimeOffset(hour.Year, hour.Month, hour.Day, hour.Hour, 0, 0, TimeSpan.Zero);
+        api.Answer("/v3/carbon-intensity/forecast", 200, $$"""{"zone": "FR", "forecast": [{"carbonIntensity": 41, "datetime": "{{hour:yyyy-MM-ddTHH:mm:ss}}Z"}, {"carbonIntensity": 44, "datetime": "{{hour.AddHours(1):yyyy-MM-ddTHH:mm:ss}}Z"}]}""");
+        await using var server = await ServerHarness.StartAsync(configure: o =>
+        {
+            o.CarbonSource = "electricitymaps:" + api.Url;
+            o.CarbonSecret = "token";
+        });
+        var (nodeId, node) = await server.RegisterAsync("paris", 1, labels: new Dictionary<string, string> { ["zone"] = "FR" });
+        Assert.Empty(api.Requests);
+
+        var summary = new NodeSummary { SampledAt = DateTimeOffset.UtcNow, PowerWatts = 400 };
+        using (var heartbeat = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Summary = summary }, GantryJson.Default.HeartbeatRequest))
+        {
+            Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
+        }
+
+        JsonElement fr = default;
+        for (var i = 0; i < 300; i++)
+        {
+            using var carbon = JsonDocument.Parse(await server.Admin.GetStringAsync("/api/v1/carbon"));
+            fr = carbon.RootElement.GetProperty("locations").EnumerateArray().Single().Clone();
+            if (fr.GetProperty("state").GetString() == "fresh")
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Equal("FR", fr.GetProperty("location").GetString());
+        Assert.Equal("fresh", fr.GetProperty("state").GetString());
+        Assert.Equal(41, fr.GetProperty("gramsPerKwh").GetDouble());
+        Assert.Equal("FR", Assert.Single(api.Requests).Query["zone"]);
+    }
+
     [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
     private static partial Regex CsrfField();
 }
