@@ -121,6 +121,23 @@ public sealed partial class CarbonServerTests
         Assert.Contains("id=\"carbon-warnings\"", overview, StringComparison.Ordinal);
         Assert.Contains(WebUtility.HtmlEncode("no usable forecast for DE"), overview, StringComparison.Ordinal);
 
+        // And its live updates carry them (the first update holds every region).
+        using (var events = await browser.GetAsync("/ui/events?view=overview", HttpCompletionOption.ResponseHeadersRead))
+        {
+            Assert.Equal(HttpStatusCode.OK, events.StatusCode);
+            using var reader = new StreamReader(await events.Content.ReadAsStreamAsync());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            string? data = null;
+            while (data is null && await reader.ReadLineAsync(timeout.Token) is { } line)
+            {
+                data = line.StartsWith("data: ", StringComparison.Ordinal) ? line : null;
+            }
+
+            Assert.NotNull(data);
+            Assert.Contains("\"carbon-warnings\":", data, StringComparison.Ordinal);
+            Assert.Contains("no usable forecast for DE", data, StringComparison.Ordinal);
+        }
+
         // The queue does not stall: a job on a node in DE is placed as ever.
         var (nodeId, _) = await server.RegisterAsync("box", 1, labels: new Dictionary<string, string> { ["zone"] = "DE" });
         var ids = await server.SubmitAsync(new JobSubmission { Command = ["true"], Resources = new() { Gpus = 1 } });
