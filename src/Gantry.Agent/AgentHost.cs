@@ -2,6 +2,9 @@ using Gantry.Agent.Configuration;
 using Gantry.Agent.ControlPlane;
 using Gantry.Agent.Health;
 using Gantry.Agent.Jobs;
+using Gantry.Telemetry.Power;
+
+using Gantry.Agent.Power;
 using Gantry.Core.Protocol;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
@@ -9,6 +12,7 @@ using Gantry.Hosting;
 using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Health;
+using Gantry.Telemetry.Power;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -43,6 +47,7 @@ public static class AgentHost
             new SamplerSettings(options.EffectiveCollectorTimeout, options.NodePowerEnvelopeWatts),
             time,
             sp.GetRequiredService<ILogger<Sampler>>()));
+        builder.Services.AddSingleton(sp => new AttemptEnergyMeter(sp.GetRequiredService<CollectorSet>().Gpus as IGpuEnergyReader, options.ProcPath, time));
         builder.Services.AddHostedService<SamplerWorker>();
         builder.Services.AddSingleton<KernelLogWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KernelLogWorker>());
@@ -87,9 +92,22 @@ public static class AgentHost
             outbox.Fenced = key => sp.GetRequiredService<JobRunner>().Stop(key, AttemptEndCause.Stopped);
             return outbox;
         });
-        services.AddSingleton(sp => new JobRunner(sp.GetRequiredService<AttemptOutbox>(), stateDir, time, sp.GetRequiredService<ILogger<JobRunner>>()));
+        services.AddSingleton(sp => new JobRunner(sp.GetRequiredService<AttemptOutbox>(), stateDir, time, sp.GetRequiredService<ILogger<JobRunner>>(), sp.GetRequiredService<AttemptEnergyMeter>())
+        {
+            PowerCaps = sp.GetRequiredService<GpuPowerCaps>(),
+        });
 
-        // Hosted services stop in reverse order: assignments and heartbeats first, the jobs last.
+        // Power caps (docs/power.md): set through the GPU collector (NVML, or the simulator's own limits).
+        services.AddSingleton(sp =>
+        {
+            var caps = new GpuPowerCaps(sp.GetRequiredService<CollectorSet>().Gpus as IGpuPowerLimits, stateDir, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.Power"));
+            sp.GetRequiredService<SnapshotPublisher>().ExtraMetrics = caps.MetricsText;
+            return caps;
+        });
+
+        // Hosted services stop in reverse order: assignments and heartbeats first, the jobs, then the
+        // GPUs' earlier power limits set back last.
+        services.AddHostedService<PowerCapsLifetime>();
         services.AddHostedService<JobsLifetime>();
         services.AddHostedService<ControlPlaneWorker>();
         services.AddHostedService<AssignmentWorker>();

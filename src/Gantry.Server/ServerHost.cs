@@ -17,6 +17,7 @@ using Gantry.Server.Configuration;
 using Gantry.Server.Carbon;
 using Gantry.Server.Dashboard;
 using Gantry.Server.Energy;
+using Gantry.Server.Power;
 using Gantry.Server.Health;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
@@ -47,7 +48,11 @@ public static class ServerHost
     /// and a <see cref="StoreConnectionException"/> when its database server cannot be reached or
     /// refuses (a bad <c>--store</c>).
     /// </summary>
-    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null)
+    /// <param name="options">The server's settings.</param>
+    /// <param name="timeProvider">The clock; the system's by default.</param>
+    /// <param name="configureLogging">Adds to the logging setup.</param>
+    /// <param name="configureServices">Adds or replaces services after the server's own (tests: a carbon intensity of their own).</param>
+    public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null, Action<IServiceCollection>? configureServices = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var builder = GantryHost.CreateBuilder(
@@ -104,6 +109,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Alerts);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Silences);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Delivery);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<Startup>().Power); // power caps (docs/power.md)
         builder.Services.AddSingleton<Startup>();
         builder.Services.AddSingleton<JobLogs>();
 
@@ -126,7 +132,11 @@ public static class ServerHost
         LeaderOnly<JobRetentionWorker>(builder.Services);
         LeaderOnly<AlertWorker>(builder.Services);
         LeaderOnly<AlertDeliveryWorker>(builder.Services);
+        LeaderOnly<AttemptEnergyWriter>(builder.Services); // Job energy.
+
+        LeaderOnly<PowerBudgetWorker>(builder.Services); // power caps (docs/power.md)
         builder.Services.AddDashboard(options);
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         if (!options.UsesPostgres)
@@ -155,7 +165,7 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
-        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies, FleetEnergy energy) =>
+        app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies, FleetEnergy energy, PowerCaps power) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);
             metrics.Render(buffer, nodes, jobs, ingest.Dropped, startedAt, w =>
@@ -163,6 +173,8 @@ public static class ServerHost
                 AlertMetrics.Render(w, alerts, delivery);
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
+                PowerMetrics.Render(w, power.Snapshot(), nodes); // power caps (docs/power.md)
+
                 CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
@@ -175,6 +187,7 @@ public static class ServerHost
         app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);
         app.MapTelemetryEndpoints();
+        app.MapPowerEndpoints(); // power caps (docs/power.md)
         app.MapDashboard();
         app.MapCarbonEndpoints(); // GET /api/v1/carbon
         app.MapServerStatus(); // GET /status: the server's warnings (carbon today)
@@ -291,13 +304,18 @@ public static class ServerHost
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers, ICarbonIntensity carbon)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest, Energy = energy };
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
+            Jobs.Carbon = carbon; // Job energy: CO2e per attempt.
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
+
+            // Power caps (docs/power.md): manual caps from the store; heartbeats carry the wanted caps.
+            Power = new PowerCaps(store, state, Nodes, time, loggers.CreateLogger<PowerCaps>());
+            Nodes.Power = Power;
             Silences = new SilenceBook(store, state, time);
             Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());
             var rules = new AlertRuleBook(store, state, options, time, loggers.CreateLogger<AlertRuleBook>());
@@ -320,5 +338,7 @@ public static class ServerHost
         public JobQueue Jobs { get; }
 
         public GpuHealthRegistry Health { get; }
+
+        public PowerCaps Power { get; }
     }
 }

@@ -67,7 +67,7 @@ public sealed class TableTests
     {
         var jobs = new[]
         {
-            Samples.Job(1012, JobState.Running),
+            Samples.Job(1012, JobState.Running) with { EnergyJoules = 7.2e6, EnergyEstimated = false },
             Samples.Job(1011, JobState.Pending, name: null, reason: "waiting for 2 free H100 GPUs (selector zone=a)"),
             Samples.Job(1010, JobState.Failed) with { ArrayIndex = 7 },
         };
@@ -77,10 +77,10 @@ public sealed class TableTests
         AssertFits(text, 80);
         var lines = text.TrimEnd('\n').Split('\n');
         Assert.Equal(4, lines.Length);
-        Assert.Matches(@"^  ID\s+NAME\s+STATE\s+GPUS\s+NODE\s+PRIO\s+TIME\s+REASON$", lines[0]);
-        Assert.Matches(@"^1012\s+train\s+running\s+2\s+gpu-01\s+50\s+20m$", lines[1]);
-        Assert.Matches(@"^1011\s+-\s+pending\s+2\s+-\s+50\s+30m\s+waiting for 2 free H100 GPUs…$", lines[2]);
-        Assert.Matches(@"^1010\s+train\[7\]\s+failed\s+2\s+gpu-01\s+50\s+15m\s+exit code 3$", lines[3]);
+        Assert.Matches(@"^  ID\s+NAME\s+STATE\s+GPUS\s+NODE\s+PRIO\s+TIME\s+ENERGY\s+REASON$", lines[0]);
+        Assert.Matches(@"^1012\s+train\s+running\s+2\s+gpu-01\s+50\s+20m\s+2 kWh$", lines[1]);
+        Assert.Matches(@"^1011\s+-\s+pending\s+2\s+-\s+50\s+30m\s+-\s+waiting for 2 free.*…$", lines[2]);
+        Assert.Matches(@"^1010\s+train\[7\]\s+failed\s+2\s+gpu-01\s+50\s+15m\s+-\s+exit code 3$", lines[3]);
     }
 
     [Fact]
@@ -106,8 +106,30 @@ public sealed class TableTests
         Assert.Contains("Max runtime:  2h\n", text, StringComparison.Ordinal);
         Assert.Contains("Exit code:    3\n", text, StringComparison.Ordinal);
         Assert.Contains("Submitted:    2026-03-01 11:30:00Z (30m ago)\n", text, StringComparison.Ordinal);
-        Assert.Matches(@"\nAttempts:\n  #\s+NODE\s+GPUS\s+STATE\s+STARTED\s+RAN\s+EXIT\s+REASON\n  1\s+gpu-01\s+0,1\s+failed\s+2026-03-01 11:40:00Z\s+15m\s+3\s+exit code 3\n", text);
+        Assert.Matches(@"\nAttempts:\n  #\s+NODE\s+GPUS\s+STATE\s+STARTED\s+RAN\s+EXIT\s+ENERGY\s+REASON\n  1\s+gpu-01\s+0,1\s+failed\s+2026-03-01 11:40:00Z\s+15m\s+3\s+-\s+exit code 3\n", text);
         Assert.Matches(@"\nHistory:\n  TIME\s+FROM\s+TO\s+REASON\n  2026-03-01 11:30:00Z\s+-\s+pending\s+submitted\n  2026-03-01 11:39:00Z\s+pending\s+assigned\s+placed on gpu-01 GPUs 0,1\n", text);
+    }
+
+    [Fact]
+    public void JobShow_WithEnergy_ShowsEnergyPowerAndCo2()
+    {
+        var job = Samples.Job(1012, JobState.Running) with
+        {
+            EnergyJoules = 1.98e6,
+            GpuEnergyJoules = 1.8e6,
+            CpuEnergyJoules = 1.8e5,
+            AverageGpuPowerWatts = 612.4,
+            PeakGpuPowerWatts = 700,
+            Co2Grams = 1234,
+            EnergyEstimated = true,
+        };
+
+        var text = Render(w => JobViews.WriteShow(w, job, CliHarness.Now, 80));
+
+        AssertFits(text, 80);
+        Assert.True(text.Contains("Energy:       550 Wh (GPU 500 Wh, CPU 50 Wh), estimated so far\n", StringComparison.Ordinal), text);
+        Assert.Contains("GPU power:    average 612 W, peak 700 W\n", text, StringComparison.Ordinal);
+        Assert.Contains("CO2e:         1.23 kg\n", text, StringComparison.Ordinal);
     }
 
     [Fact]

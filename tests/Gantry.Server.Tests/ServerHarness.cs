@@ -65,7 +65,7 @@ internal sealed class ServerHarness : IAsyncDisposable
     /// Starts a server. A restart passes the same <paramref name="dataDir"/> and <paramref name="store"/>
     /// (the caller then drops it); without one the harness makes a store of its own, dropped at dispose.
     /// </summary>
-    public static async Task<ServerHarness> StartAsync(TimeProvider? time = null, string? dataDir = null, Action<ServerOptions>? configure = null, TestStore? store = null)
+    public static async Task<ServerHarness> StartAsync(TimeProvider? time = null, string? dataDir = null, Action<ServerOptions>? configure = null, TestStore? store = null, Action<IServiceCollection>? services = null)
     {
         dataDir ??= Directory.CreateTempSubdirectory("gantry-server-test-").FullName;
         var ownStore = store is null ? await TestStore.CreateAsync() : null;
@@ -80,7 +80,7 @@ internal sealed class ServerHarness : IAsyncDisposable
                 DownAfter = TimeSpan.FromSeconds(5),
             };
             configure?.Invoke(options);
-            var app = ServerHost.Build(options, time);
+            var app = ServerHost.Build(options, time, configureServices: services);
             await app.StartAsync();
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             return new ServerHarness(app, dataDir, new Uri(address), time ?? TimeProvider.System, ownStore);

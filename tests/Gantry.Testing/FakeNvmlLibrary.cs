@@ -70,6 +70,26 @@ public static class FakeNvmlLibrary
         }
     }
 
+    /// <summary>The environment variable naming the file the fake appends each <c>nvmlDeviceSetPowerManagementLimit</c> call to.</summary>
+    public const string SetLogVariable = "GANTRY_FAKE_NVML_SET_LOG";
+
+    /// <summary>Points <see cref="SetLogVariable"/> at <paramref name="path"/> (null unsets it), in both environments.</summary>
+    public static void SetSetLogVariable(string? path)
+    {
+        Environment.SetEnvironmentVariable(SetLogVariable, path);
+        if (!OperatingSystem.IsWindows())
+        {
+            var rc = path is null ? NativeMethods.unsetenv(SetLogVariable) : NativeMethods.setenv(SetLogVariable, path, 1);
+            if (rc != 0)
+            {
+                throw new InvalidOperationException($"setenv({SetLogVariable}) failed: {Marshal.GetLastPInvokeError()}");
+            }
+        }
+    }
+
+    /// <summary>The Set calls recorded in <paramref name="path"/>, one <c>set gpu=G mw=M ret=R</c> each; none when it does not exist.</summary>
+    public static string[] SetCalls(string path) => File.Exists(path) ? File.ReadAllLines(path) : [];
+
     /// <summary>Makes the loaded fake re-read its script now, as if the GPUs changed under a running NVML.</summary>
     public static void Reload(string libraryPath)
     {

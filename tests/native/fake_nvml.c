@@ -59,6 +59,14 @@
  *     power_mw                                   GetPowerUsage
  *     energy_mj energy_step_mj                   GetTotalEnergyConsumption returns energy_mj
  *                                                and then adds energy_step_mj (default 1000)
+ *     energy_clock                               1: the counter runs with the clock instead:
+ *                                                it starts at energy_mj at its first reading
+ *                                                and grows by power_mw for every second of
+ *                                                CLOCK_MONOTONIC (energy_step_mj unused); it
+ *                                                keeps counting across script reloads, at
+ *                                                the power scripted at each reading.
+ *                                                energy_mj=unsupported still makes the counter
+ *                                                unsupported (NOT_SUPPORTED)
  *     power_limit_mw enforced_limit_mw default_limit_mw min_limit_mw max_limit_mw
  *     clock_sm clock_mem clock_graphics max_clock_sm          (MHz)
  *     clock_reasons                              GetCurrentClocksEventReasons/ThrottleReasons
@@ -94,6 +102,25 @@
  *                              (NVML_VALUE_NOT_AVAILABLE); an empty value is no processes
  *   gpu.I.mig.K.KEY=VALUE      MIG device K exists once any of its keys is given:
  *                              uuid (text), memory_total, memory_used, gi, ci
+ *   gpu.I.set_limit=VALUE      what nvmlDeviceSetPowerManagementLimit answers for the GPU: 0
+ *                              (default) accepts a limit within [min_limit_mw, max_limit_mw]
+ *                              (INVALID_ARGUMENT outside it) and makes it the GPU's
+ *                              power_limit_mw and enforced_limit_mw; noperm, unsupported or
+ *                              err:N refuse every call with that code and change nothing
+ *
+ * POWER LIMITS
+ * nvmlDeviceGetPowerManagementLimit answers power_limit_mw, GetPowerManagementLimitConstraints
+ * min_limit_mw and max_limit_mw (each scriptable per GPU, as an error code too). A limit set by
+ * nvmlDeviceSetPowerManagementLimit is what those Get calls (and GetEnforcedPowerLimit) answer
+ * from then on; it outlives the re-reads of watch=1 (a test rewriting the script does not reset
+ * the GPU, as it would not reset a real one) but not a load at the first nvmlInit_v2 or by
+ * fake_nvml_reload(), so tests in one process start from the script's limits. Set calls are
+ * appended, one a line, to the file named by the environment variable GANTRY_FAKE_NVML_SET_LOG
+ * (when it is set), whether they succeed or not:
+ *
+ *   set gpu=0 mw=250000 ret=0
+ *
+ * opened, appended and closed at each call, so another process (the test) reads it at once.
  *
  * VALUE is a decimal or 0x-hex number, or one of: unsupported (NOT_SUPPORTED, 3),
  * noperm (NO_PERMISSION, 4), lost (GPU_IS_LOST, 15), notfound (FUNCTION_NOT_FOUND, 13),
@@ -171,7 +198,7 @@ enum {
     K_REMAP_CORR, K_REMAP_UNC, K_REMAP_PENDING, K_REMAP_FAIL,
     K_PCIE_REPLAY, K_PCIE_GEN, K_PCIE_WIDTH, K_PCI, K_NVLINKS, K_EVENTS, K_PROCESSES,
     K_MIG, K_MIG_MAX, K_MEM_RESERVED, K_DEPRECATED, K_RECOVERY, K_RET_NULL, K_PROC_STRIDE,
-    K_MEM_V2, K_TEMP_V, K_RET_PENDING, K_COUNT
+    K_MEM_V2, K_TEMP_V, K_RET_PENDING, K_ENERGY_CLOCK, K_COUNT
 };
 
 static const struct { const char *name; int key; unsigned long long def; } KEYS[] = {
@@ -194,6 +221,7 @@ static const struct { const char *name; int key; unsigned long long def; } KEYS[
     {"memory_reserved", K_MEM_RESERVED, 536870912ULL}, {"deprecated", K_DEPRECATED, 0},
     {"recovery_action", K_RECOVERY, 0}, {"retired_null", K_RET_NULL, 0}, {"process_stride", K_PROC_STRIDE, 24},
     {"memory_v2", K_MEM_V2, 0}, {"temp_v", K_TEMP_V, 0}, {"retired_pending", K_RET_PENDING, 0},
+    {"energy_clock", K_ENERGY_CLOCK, 0},
 };
 #define NKEYS ((int)(sizeof(KEYS) / sizeof(KEYS[0])))
 
@@ -221,6 +249,8 @@ typedef struct {
     nvmlProcessInfo_t procs[MAX_PROCS];
     mig_t mig[MAX_MIG];
     unsigned long long registered; /* event mask registered in the (single) event set */
+    val_t set_limit;               /* what nvmlDeviceSetPowerManagementLimit answers */
+    unsigned int limit_set_mw;     /* the limit last set (0: none); kept across re-reads */
 } gpu_t;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -254,7 +284,7 @@ static void copy_str(char *dst, size_t size, const char *src)
     snprintf(dst, size, "%s", src);
 }
 
-static void reset_state(void)
+static void reset_state(int keep_limits)
 {
     g_init_ret = 0;
     g_ngpus = 0;
@@ -267,8 +297,10 @@ static void reset_state(void)
     for (int i = 0; i < MAX_GPUS; i++) {
         gpu_t *g = &g_gpus[i];
         unsigned long long registered = g->registered;
+        unsigned int limit_set_mw = g->limit_set_mw;
         memset(g, 0, sizeof *g);
         g->registered = registered;
+        g->limit_set_mw = keep_limits ? limit_set_mw : 0;
         g->h.kind = 1;
         g->h.gpu = i;
         snprintf(g->name, sizeof g->name, "Fake GPU %d", i);
@@ -330,6 +362,7 @@ static void apply_gpu_key(gpu_t *g, const char *key, const char *val)
     if (strcmp(key, "pci_bus_id") == 0) { copy_str(g->bus_id, sizeof g->bus_id, val); return; }
     if (strcmp(key, "lost") == 0) { g->lost = atoi(val); return; }
     if (strcmp(key, "processes") == 0) { parse_processes(g, val); return; }
+    if (strcmp(key, "set_limit") == 0) { g->set_limit = parse_val(val); return; }
     if (sscanf(key, "nvlink.%d.%63s%n", &l, sub, &n) == 2 && l >= 0 && l < MAX_LINKS) {
         if (strcmp(sub, "remote") == 0) { copy_str(g->remote[l], sizeof g->remote[l], val); return; }
         for (int k = 0; k < L_COUNT; k++)
@@ -351,9 +384,9 @@ static void apply_gpu_key(gpu_t *g, const char *key, const char *val)
     fprintf(stderr, "fake_nvml: unknown key gpu.N.%s\n", key);
 }
 
-static void load_script(void)
+static void load_script(int keep_limits)
 {
-    reset_state();
+    reset_state(keep_limits);
     const char *path = getenv("GANTRY_FAKE_NVML_SCRIPT");
     if (path == NULL) return;
     FILE *f = fopen(path, "r");
@@ -398,7 +431,7 @@ static void reload_if_changed(void)
     if (now.st_size == g_script_stat.st_size && now.st_mtim.tv_sec == g_script_stat.st_mtim.tv_sec
         && now.st_mtim.tv_nsec == g_script_stat.st_mtim.tv_nsec) return;
     int delivered = g_next_xid;
-    load_script();
+    load_script(1);
     g_next_xid = delivered < g_nxids ? delivered : g_nxids;
 }
 
@@ -406,7 +439,7 @@ static void reload_if_changed(void)
 int fake_nvml_reload(void)
 {
     pthread_mutex_lock(&g_lock);
-    load_script();
+    load_script(0);
     pthread_mutex_unlock(&g_lock);
     return 0;
 }
@@ -460,7 +493,7 @@ static nvmlReturn_t copy_out(char *buf, unsigned int length, const char *s)
 nvmlReturn_t nvmlInit_v2(void)
 {
     pthread_mutex_lock(&g_lock);
-    if (g_init_count == 0) load_script();
+    if (g_init_count == 0) load_script(0);
     nvmlReturn_t r = g_init_ret;
     if (r == 0) g_init_count++;
     pthread_mutex_unlock(&g_lock);
@@ -699,12 +732,33 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power)
 }
 
 #ifndef FAKE_NVML_OLD_DRIVER
+/* energy_clock=1: each GPU's counter in mJ and when it was last advanced; kept across reloads. */
+static double g_clock_energy[MAX_GPUS];
+static struct timespec g_clock_last[MAX_GPUS];
+static int g_clock_started[MAX_GPUS];
+
 static nvmlReturn_t get_energy(nvmlDevice_t d, unsigned long long *energy)
 {
     nvmlReturn_t r = read_u64(d, K_ENERGY, energy);
     if (r == 0) {
-        gpu_t *g = &g_gpus[((handle_t *)d)->gpu];
-        g->v[K_ENERGY].v += g->v[K_ENERGY_STEP].v;
+        int i = ((handle_t *)d)->gpu;
+        gpu_t *g = &g_gpus[i];
+        if (g->v[K_ENERGY_CLOCK].v) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!g_clock_started[i]) {
+                g_clock_started[i] = 1;
+                g_clock_energy[i] = (double)g->v[K_ENERGY].v;
+            } else {
+                double seconds = (double)(now.tv_sec - g_clock_last[i].tv_sec) + (now.tv_nsec - g_clock_last[i].tv_nsec) / 1e9;
+                double mw = g->v[K_POWER].ret == 0 ? (double)g->v[K_POWER].v : 0;
+                g_clock_energy[i] += mw * seconds;
+            }
+            g_clock_last[i] = now;
+            *energy = (unsigned long long)g_clock_energy[i];
+        } else {
+            g->v[K_ENERGY].v += g->v[K_ENERGY_STEP].v;
+        }
     }
     return r;
 }
@@ -715,14 +769,55 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned l
 }
 #endif
 
+/* A limit read: the one last set, when there is one and the reading itself is not scripted to fail. */
+static nvmlReturn_t read_limit(nvmlDevice_t d, int key, unsigned int *out)
+{
+    nvmlReturn_t r = read_u32(d, key, out);
+    if (r == 0) {
+        gpu_t *g = &g_gpus[((handle_t *)d)->gpu];
+        if (g->limit_set_mw != 0) *out = g->limit_set_mw;
+    }
+    return r;
+}
+
 nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned int *limit)
 {
-    LOCKED(read_u32(device, K_PLIMIT, limit));
+    LOCKED(read_limit(device, K_PLIMIT, limit));
 }
 
 nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int *limit)
 {
-    LOCKED(read_u32(device, K_PENFORCED, limit));
+    LOCKED(read_limit(device, K_PENFORCED, limit));
+}
+
+/* Appends one line per Set call to $GANTRY_FAKE_NVML_SET_LOG. Under g_lock. */
+static void record_set(int gpu, unsigned int mw, nvmlReturn_t r)
+{
+    const char *path = getenv("GANTRY_FAKE_NVML_SET_LOG");
+    if (path == NULL || path[0] == 0) return;
+    FILE *f = fopen(path, "a");
+    if (f == NULL) return;
+    fprintf(f, "set gpu=%d mw=%u ret=%d\n", gpu, mw, r);
+    fclose(f);
+}
+
+static nvmlReturn_t set_limit(nvmlDevice_t d, unsigned int mw)
+{
+    gpu_t *g;
+    nvmlReturn_t r = gpu_of(d, &g);
+    int gpu = d == NULL ? -1 : ((handle_t *)d)->gpu;
+    if (r == 0 && ((handle_t *)d)->kind != 1) r = 3; /* a MIG device has no limit of its own */
+    if (r == 0 && g->set_limit.ret) r = g->set_limit.ret;
+    if (r == 0 && (g->v[K_PMIN].ret || g->v[K_PMAX].ret)) r = 3;
+    if (r == 0 && (mw < g->v[K_PMIN].v || mw > g->v[K_PMAX].v)) r = 2;
+    if (r == 0) g->limit_set_mw = mw;
+    record_set(gpu, mw, r);
+    return r;
+}
+
+nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t device, unsigned int limit)
+{
+    LOCKED(set_limit(device, limit));
 }
 
 nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t device, unsigned int *defaultLimit)

@@ -29,6 +29,9 @@ internal sealed class ControlPlaneWorker(
     AttemptOutbox outbox,
     SnapshotPublisher publisher,
     GpuHealthReporter health,
+    AttemptEnergyMeter meter,
+
+    Power.GpuPowerCaps powerCaps,
     AgentOptions options,
     IServer server,
     IHostApplicationLifetime lifetime,
@@ -46,6 +49,9 @@ internal sealed class ControlPlaneWorker(
     // Whether the server answering now reads heartbeats' health: an earlier version refuses it.
     private bool _acceptsHealth;
     private string? _healthRefusal;
+
+    // Whether the server answering now reads heartbeats' power report: it says so by sending caps.
+    private bool _acceptsPower;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -93,6 +99,7 @@ internal sealed class ControlPlaneWorker(
             {
                 connection.Succeeded();
                 _acceptsHealth = answer.AcceptsHealth;
+                meter.ServerAccepts = answer.AcceptsEnergy;
                 SaveNodeId(answer.NodeId);
                 var interval = TimeSpan.FromSeconds(Math.Clamp(double.IsFinite(answer.HeartbeatIntervalSeconds) ? answer.HeartbeatIntervalSeconds : 5, 1, 300));
                 AgentLog.Registered(logger, result.Server ?? client.Follower.Current, answer.NodeId, options.EffectiveNodeName, interval.TotalSeconds);
@@ -135,7 +142,25 @@ internal sealed class ControlPlaneWorker(
                 (request.Health, acknowledge) = health.Build(publisher.Latest?.Snapshot);
             }
 
+            if (meter.ServerAccepts)
+            {
+                request.AttemptEnergy = meter.Current();
+            }
+
+            if (_acceptsPower)
+            {
+                request.Power = powerCaps.Report(publisher.Latest?.Snapshot.Gpus.Gpus);
+            }
+
             var result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            if (result.Status == 400 && request.Power is not null)
+            {
+                // As with health below: a server of an earlier version does not read the power report.
+                _acceptsPower = false;
+                request.Power = null;
+                result = await client.HeartbeatAsync(registration.NodeId, registration.Credential, request, cancellationToken).ConfigureAwait(false);
+            }
+
             if (result.Status == 400 && request.Health is not null)
             {
                 // A server of an earlier version (a replica not yet upgraded) refuses what it does not
@@ -159,6 +184,13 @@ internal sealed class ControlPlaneWorker(
                 }
 
                 _acceptsHealth = answer.AcceptsHealth;
+                meter.ServerAccepts = answer.AcceptsEnergy;
+
+                _acceptsPower = answer.Power is not null;
+                if (answer.Power is { } orders)
+                {
+                    powerCaps.SetOrders(orders);
+                }
             }
 
             if (result.Status is 401 or 404)

@@ -29,9 +29,15 @@ internal sealed class JobRunner : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string? _setsid;
+    private readonly AttemptEnergyMeter? _meter;
     private bool _disposed;
 
-    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger)
+    /// <param name="sink">Where the attempts' events and output go.</param>
+    /// <param name="stateDir">Where the attempt records are kept.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="meter">Measures each attempt's energy (its ended event carries the figures); null for none.</param>
+    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger, AttemptEnergyMeter? meter = null)
     {
         ArgumentNullException.ThrowIfNull(sink);
         ArgumentNullException.ThrowIfNull(stateDir);
@@ -39,6 +45,7 @@ internal sealed class JobRunner : IAsyncDisposable
         _store = new AttemptStore(stateDir);
         _time = time;
         _logger = logger;
+        _meter = meter;
         _setsid = OperatingSystem.IsLinux() ? FindSetsid() : null;
         if (OperatingSystem.IsLinux() && _setsid is null)
         {
@@ -48,6 +55,9 @@ internal sealed class JobRunner : IAsyncDisposable
 
     /// <summary>The node id exported to attempts as <c>GANTRY_NODE_ID</c> (set once registered).</summary>
     public string? NodeId { get; set; }
+
+    /// <summary>Where an attempt's GPU power cap is applied at its start and lifted at its end (docs/power.md); null for none.</summary>
+    public Power.GpuPowerCaps? PowerCaps { get; init; }
 
     /// <summary>The folder holding the attempt records.</summary>
     public string RecordDirectory => _store.Directory;
@@ -124,10 +134,13 @@ internal sealed class JobRunner : IAsyncDisposable
 
         try
         {
+            // The job's cap holds before its first instruction runs.
+            PowerCaps?.JobStarting(key, assignment.Gpus, assignment.GpuPowerCapWatts);
             StartProcess(key, assignment);
         }
         catch (StartFailedException ex)
         {
+            PowerCaps?.JobEnded(key);
             AgentLog.AttemptStartFailed(_logger, key.JobId, key.Attempt, ex.Message);
             _sink.Event(key, new AttemptEvent
             {
@@ -307,12 +320,16 @@ internal sealed class JobRunner : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = info };
+
+        // The GPUs' counters are read just before the start, so the attempt's whole run is inside the measurement.
+        _meter?.Begin(key, assignment.Gpus);
         try
         {
             process.Start();
         }
         catch (Exception ex) when (ex is Win32Exception or InvalidOperationException or IOException)
         {
+            _meter?.Cancel(key);
             process.Dispose();
             throw new StartFailedException($"cannot start {program}: {ex.Message}");
         }
@@ -320,6 +337,7 @@ internal sealed class JobRunner : IAsyncDisposable
         var now = _time.GetUtcNow();
         var pid = process.Id;
         process.StandardInput.Close();
+        _meter?.Attach(key, pid);
         var startTicks = ProcessGroups.ReadStat(pid)?.StartTicks ?? 0;
         var attempt = new RunningAttempt(key, process, pid, TimeSpan.FromSeconds(Math.Max(0, assignment.KillGraceSeconds)), _setsid is not null)
         {
@@ -471,6 +489,7 @@ internal sealed class JobRunner : IAsyncDisposable
         var stdout = PumpAsync(attempt, attempt.Process.StandardOutput, LogSource.Stdout, readers.Token);
         var stderr = PumpAsync(attempt, attempt.Process.StandardError, LogSource.Stderr, readers.Token);
         await attempt.Process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        var energy = _meter?.End(key);
         var exitCode = attempt.Process.ExitCode;
         var endedAt = _time.GetUtcNow();
         attempt.Exited = true;
@@ -507,6 +526,7 @@ internal sealed class JobRunner : IAsyncDisposable
         attempt.KillTimer?.Dispose();
         attempt.RuntimeTimer?.Dispose();
         attempt.Process.Dispose();
+        PowerCaps?.JobEnded(key);
 
         // .NET reports death by signal N as exit code 128 + N, as shells do.
         int? code = exitCode;
@@ -529,6 +549,7 @@ internal sealed class JobRunner : IAsyncDisposable
             Message = cause == AttemptEndCause.TimedOut
                 ? string.Create(CultureInfo.InvariantCulture, $"exceeded its maximum run time of {maxRuntimeSeconds}s")
                 : null,
+            Energy = _meter is { ServerAccepts: true } ? energy : null,
         });
 
         try

@@ -49,10 +49,19 @@ public sealed class SnapshotPublisher
     /// <summary>Completes with the first rendering (at once when there is one).</summary>
     public Task<Rendering> FirstAsync(CancellationToken cancellationToken) => _first.Task.WaitAsync(cancellationToken);
 
+    /// <summary>More Prometheus text appended to each sample's rendering (the GPUs' power caps); null for none.</summary>
+    internal Func<byte[]>? ExtraMetrics { get; set; }
+
     /// <summary>Renders and publishes a new snapshot.</summary>
     public Rendering Publish(NodeSnapshot snapshot, bool dcgmCompat)
     {
-        var rendering = new Rendering(snapshot, PrometheusRenderer.Render(snapshot, dcgmCompat), StatusJson.Render(snapshot));
+        var metrics = PrometheusRenderer.Render(snapshot, dcgmCompat);
+        if (ExtraMetrics?.Invoke() is { Length: > 0 } extra)
+        {
+            metrics = [.. metrics, .. extra];
+        }
+
+        var rendering = new Rendering(snapshot, metrics, StatusJson.Render(snapshot));
         _latest = rendering;
         _first.TrySetResult(rendering);
         lock (_gate)

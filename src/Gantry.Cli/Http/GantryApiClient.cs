@@ -81,6 +81,10 @@ internal sealed class GantryApiClient : IDisposable
     public Task<byte[]> PostAsync<T>(string relativeUri, T value, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken) =>
         SendAsync("POST", relativeUri, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), cancellationToken);
 
+    /// <summary>PUT an API record serialized by <see cref="Gantry.Core.Protocol.GantryJson"/>.</summary>
+    public Task<byte[]> PutAsync<T>(string relativeUri, T value, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken) =>
+        SendAsync("PUT", relativeUri, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), cancellationToken);
+
     /// <summary>Opens a streamed answer (NDJSON logs, or <c>text/event-stream</c>). The caller disposes the response.</summary>
     public async Task<ApiResponse> OpenStreamAsync(string relativeUri, CancellationToken cancellationToken, string mediaType = "application/x-ndjson")
     {

@@ -19,6 +19,7 @@ internal static class JobViews
             new Column("NODE", MaxWidth: 24, MinWidth: 8),
             new Column("PRIO", AlignRight: true),
             new Column("TIME", AlignRight: true),
+            new Column("ENERGY", AlignRight: true),
             new Column("REASON", MinWidth: 12, Flexible: true));
         foreach (var job in jobs)
         {
@@ -30,6 +31,7 @@ internal static class JobViews
                 job.NodeId ?? "-",
                 Formats.Number(job.Priority),
                 Durations.FormatApproximate(Elapsed(job, now)),
+                EnergyText.Energy(job.EnergyJoules, job.EnergyEstimated),
                 Reason(job));
         }
 
@@ -56,6 +58,7 @@ internal static class JobViews
             gpus.Append(", at least ").Append(Formats.Bytes(resources.GpuMemoryBytes)).Append(" each");
         }
 
+        var energy = EnergyText.Summary(job.EnergyJoules, job.GpuEnergyJoules, job.CpuEnergyJoules, job.EnergyEstimated);
         new KeyValueWriter()
             .Add("ID", Formats.Number(job.Id))
             .Add("Name", job.Name)
@@ -78,6 +81,9 @@ internal static class JobViews
             .Add("Ended", Formats.Instant(job.EndedAt, now))
             .Add("Run time", job.StartedAt is null ? null : Durations.FormatApproximate(Elapsed(job, now)))
             .Add("Exit code", job.ExitCode is { } code ? Formats.Number(code) : null)
+            .Add("Energy", energy is not null && !job.State.IsTerminal() ? energy + " so far" : energy)
+            .Add("GPU power", EnergyText.Power(job))
+            .Add("CO2e", job.Co2Grams is { } co2 ? EnergyText.Co2(co2) : null)
             .Write(writer);
 
         writer.Write("\nAttempts:\n");
@@ -95,6 +101,7 @@ internal static class JobViews
                 new Column("STARTED"),
                 new Column("RAN", AlignRight: true),
                 new Column("EXIT", AlignRight: true),
+                new Column("ENERGY", AlignRight: true),
                 new Column("REASON", MinWidth: 12, Flexible: true));
             foreach (var attempt in job.Attempts)
             {
@@ -106,6 +113,7 @@ internal static class JobViews
                     attempt.StartedAt is { } started ? Time(started) : "-",
                     attempt.StartedAt is { } from ? Durations.FormatApproximate((attempt.EndedAt ?? now) - from) : "-",
                     attempt.ExitCode is { } exit ? Formats.Number(exit) : attempt.Signal ?? "-",
+                    EnergyText.Energy(attempt.EnergyJoules, attempt.EnergyEstimated),
                     attempt.Reason ?? "");
             }
 

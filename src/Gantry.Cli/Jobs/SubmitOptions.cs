@@ -60,6 +60,12 @@ internal sealed class SubmitOptions
         HelpName = "DURATION",
     };
 
+    public Option<string> GpuPowerCap { get; } = new("--gpu-power-cap")
+    {
+        Description = "Cap each of the job's GPUs at this power while it runs, in watts (e.g. 250 or 250W; 1 to 10000); their earlier limits come back when it ends. The lowest of this, a node's cap by hand and the fleet budget applies (docs/power.md).",
+        HelpName = "WATTS",
+    };
+
     public Option<string> Retries { get; } = new("--retries")
     {
         Description = "How many times a failed or lost job is queued again. (default: 0)",
@@ -99,7 +105,7 @@ internal sealed class SubmitOptions
 
     public void AddTo(Command command)
     {
-        Option[] options = [Name, Array, Gpus, GpuMemory, GpuModel, Cpus, Memory, Priority, Selector, MaxRuntime, Retries, Env, WorkingDirectory, Shell, Wait];
+        Option[] options = [Name, Array, Gpus, GpuMemory, GpuModel, Cpus, Memory, Priority, Selector, MaxRuntime, Retries, Env, WorkingDirectory, Shell, Wait, GpuPowerCap];
         foreach (var option in options)
         {
             command.Options.Add(option);
@@ -176,6 +182,7 @@ internal sealed class SubmitOptions
             MaxRuntimeSeconds = ParseMaxRuntime(parseResult.GetValue(MaxRuntime)),
             Retries = ParseInt(parseResult.GetValue(Retries), "--retries", min: 0, max: int.MaxValue) ?? submission.Retries,
             Array = ParseArray(parseResult.GetValue(Array)),
+            GpuPowerCapWatts = ParseGpuPowerCap(parseResult.GetValue(GpuPowerCap), resources.Gpus),
         };
     }
 
@@ -254,6 +261,12 @@ internal sealed class SubmitOptions
         var absolute = text.StartsWith('/')
             || (text.Length >= 3 && char.IsAsciiLetter(text[0]) && text[1] == ':' && text[2] is '\\' or '/');
         return absolute ? text : throw new UsageException("--workdir", $"must be an absolute path on the node, got '{text}'");
+    }
+
+    private static double? ParseGpuPowerCap(string? text, int gpus)
+    {
+        var watts = Nodes.PowerCapCommand.ParseWatts(text, "--gpu-power-cap");
+        return watts is not null && gpus == 0 ? throw new UsageException("--gpu-power-cap", "needs --gpus of at least 1") : watts;
     }
 
     private static double? ParseMaxRuntime(string? text)

@@ -79,6 +79,13 @@ internal static class NodeViews
             WriteGpus(writer, node, width);
         }
 
+        // Power caps (docs/power.md).
+        if (node.Power is { } power && (power.Wanted.Count > 0 || power.ManualGpuWatts is not null || HasCaps(power)))
+        {
+            writer.Write('\n');
+            writer.Write(PowerSummary(power));
+        }
+
         if (node.HealthHistory is { Count: > 0 } history)
         {
             writer.Write("\nHealth history (newest first):\n");
@@ -93,6 +100,78 @@ internal static class NodeViews
             }
         }
     }
+
+    /// <summary>
+    /// A node's power caps (docs/power.md): the cap by hand, then per GPU the enforced limit, Gantry's cap
+    /// and whose it is, the limit it had before and any refusal; what <c>gantry nodes power-cap</c> prints.
+    /// </summary>
+    public static string PowerSummary(NodePowerInfo power)
+    {
+        ArgumentNullException.ThrowIfNull(power);
+        var text = new StringBuilder();
+        var simulated = power.Simulated ? " (simulated GPUs: simulated limits)" : "";
+        text.Append(power.ManualGpuWatts is { } manual
+            ? $"Power cap by hand: {Formats.Number(manual)} W per GPU{simulated}\n"
+            : $"Power cap by hand: none{simulated}\n");
+        if (power.AppliedVersion is not { } applied || applied < power.Version)
+        {
+            text.Append("  (the agent has not reported the wanted caps applied yet)\n");
+        }
+
+        foreach (var gpu in power.Gpus)
+        {
+            var line = new StringBuilder($"  GPU {Formats.Number(gpu.Index)}: limit {Watts(gpu.LimitWatts)}");
+            if (gpu.CapWatts is { } cap)
+            {
+                line.Append($", capped at {Formats.Number(cap)} W by {SourceName(gpu.Source)}");
+                if (gpu.WantedWatts is { } w && w != cap)
+                {
+                    line.Append($" (asked {Formats.Number(w)} W, clamped to {Watts(gpu.MinWatts)}-{Watts(gpu.MaxWatts)})");
+                }
+
+                if (gpu.PreviousWatts is { } previous)
+                {
+                    line.Append($", {Formats.Number(previous)} W before");
+                }
+            }
+            else if (gpu.MinWatts is not null || gpu.MaxWatts is not null)
+            {
+                line.Append($" (range {Watts(gpu.MinWatts)}-{Watts(gpu.MaxWatts)})");
+            }
+
+            if (gpu.Error is { } error)
+            {
+                line.Append($"\n    REFUSED ({SourceName(gpu.Source)} cap of {Watts(gpu.WantedWatts)}): {error}");
+            }
+
+            text.Append(line).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static bool HasCaps(NodePowerInfo power)
+    {
+        foreach (var gpu in power.Gpus)
+        {
+            if (gpu.CapWatts is not null || gpu.Error is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Watts(double? watts) => watts is { } w ? Formats.Number(w) + " W" : "?";
+
+    private static string SourceName(PowerCapSource? source) => source switch
+    {
+        PowerCapSource.Manual => "hand",
+        PowerCapSource.Budget => "the fleet budget",
+        PowerCapSource.Job => "the job",
+        _ => "?",
+    };
 
     /// <summary>What <c>cordon</c>/<c>uncordon</c> print.</summary>
     public static string CordonSummary(NodeInfo node, int? gpu)

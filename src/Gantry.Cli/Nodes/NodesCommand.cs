@@ -7,11 +7,11 @@ using Gantry.Core.Protocol;
 
 namespace Gantry.Cli.Nodes;
 
-/// <summary><c>gantry nodes ls|show|drain|undrain|cordon|uncordon</c>.</summary>
+/// <summary><c>gantry nodes ls|show|drain|undrain|cordon|uncordon|power-cap</c>.</summary>
 internal static class NodesCommand
 {
     /// <summary>What <c>gantry --help</c> and <c>gantry nodes --help</c> say it does.</summary>
-    internal const string Description = "List and inspect the server's nodes; drain a node before maintenance; cordon or uncordon its GPUs.";
+    internal const string Description = "List and inspect the server's nodes; drain a node before maintenance; cordon or uncordon its GPUs; cap their power.";
 
     public static Command Create(CliContext context)
     {
@@ -24,6 +24,7 @@ internal static class NodesCommand
         nodes.Subcommands.Add(CreateDrain(context, options, drain: false));
         nodes.Subcommands.Add(CreateCordon(context, options, cordon: true));
         nodes.Subcommands.Add(CreateCordon(context, options, cordon: false));
+        nodes.Subcommands.Add(PowerCapCommand.Create(context, options)); // power caps (docs/power.md)
         return nodes;
     }
 
@@ -144,7 +145,7 @@ internal static class NodesCommand
             : trimmed;
     }
 
-    private static void WriteNode(ClientInvocation invocation, byte[] body, Action<TextWriter, NodeInfo, DateTimeOffset, int> table)
+    internal static void WriteNode(ClientInvocation invocation, byte[] body, Action<TextWriter, NodeInfo, DateTimeOffset, int> table)
     {
         if (invocation.Format == OutputFormat.Json)
         {

@@ -96,4 +96,7 @@ internal static class Formats
 
     /// <summary>Numbers in the invariant culture.</summary>
     public static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A figure in the invariant culture with at most one decimal (<c>312.5</c>, <c>300</c>).</summary>
+    public static string Number(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
 }

@@ -63,6 +63,14 @@ public sealed record RegisterNodeResponse
     /// (a server of an earlier version refuses properties it does not know).
     /// </summary>
     public bool AcceptsHealth { get; init; }
+
+    // Job energy: added with the energy feature.
+
+    /// <summary>
+    /// True from a server that reads <see cref="HeartbeatRequest.AttemptEnergy"/> and <see cref="AttemptEvent.Energy"/>;
+    /// an agent sends them only then (a server of an earlier version refuses properties it does not know).
+    /// </summary>
+    public bool AcceptsEnergy { get; init; }
 }
 
 /// <summary>Names one attempt of one job and its fencing epoch.</summary>
@@ -103,6 +111,22 @@ public sealed record HeartbeatRequest
     /// of earlier versions.
     /// </summary>
     public NodeHealthReport? Health { get; set; }
+
+    // Job energy: added with the energy feature.
+
+    /// <summary>
+    /// What each running attempt has used so far; sent only to a server that said it reads it
+    /// (<see cref="HeartbeatResponse.AcceptsEnergy"/>), null otherwise and from agents of earlier versions.
+    /// </summary>
+    public IReadOnlyList<AttemptEnergyReport>? AttemptEnergy { get; set; }
+
+    // Power caps (docs/power.md).
+
+    /// <summary>
+    /// The GPUs' power limits and caps; sent only to a server that sent <see cref="HeartbeatResponse.Power"/>,
+    /// null otherwise and from agents of earlier versions.
+    /// </summary>
+    public NodePowerReport? Power { get; set; }
 }
 
 /// <summary>The answer to a heartbeat.</summary>
@@ -125,6 +149,14 @@ public sealed record HeartbeatResponse
 
     /// <summary>True from a server that reads <see cref="HeartbeatRequest.Health"/> (see <see cref="RegisterNodeResponse.AcceptsHealth"/>).</summary>
     public bool AcceptsHealth { get; init; }
+
+    /// <summary>True from a server that reads attempts' energy (see <see cref="RegisterNodeResponse.AcceptsEnergy"/>).</summary>
+    public bool AcceptsEnergy { get; init; }
+
+    // Power caps (docs/power.md).
+
+    /// <summary>The power caps the server wants on the node's GPUs; null from a server of an earlier version.</summary>
+    public NodePowerOrders? Power { get; init; }
 }
 
 /// <summary>A compact summary of one sample of a node, carried by heartbeats.</summary>
@@ -289,6 +321,9 @@ public sealed record Assignment
     /// output past it need not be sent. Null from a server that sets no limit.
     /// </summary>
     public long? MaxLogChars { get; init; }
+
+    /// <summary>The job's power cap per GPU in watts (<c>--gpu-power-cap</c>), for the attempt's GPUs while it runs; null for none.</summary>
+    public double? GpuPowerCapWatts { get; init; }
 }
 
 /// <summary>What happened to an attempt, as its agent reports it.</summary>
@@ -348,6 +383,12 @@ public sealed record AttemptEvent
 
     /// <summary>A human-readable detail ("no such file: /bin/nope").</summary>
     public string? Message { get; init; }
+
+    /// <summary>
+    /// With <see cref="AttemptEventType.Ended"/>: what the attempt used, final; only to a server that
+    /// reads it (<see cref="RegisterNodeResponse.AcceptsEnergy"/>).
+    /// </summary>
+    public AttemptEnergyReport? Energy { get; init; }
 }
 
 /// <summary>Which output stream a log chunk came from.</summary>

@@ -42,4 +42,10 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(CreateSilenceRequest))]
 [JsonSerializable(typeof(SilencesResponse))]
 [JsonSerializable(typeof(AnomaliesResponse))]
+// Job energy.
+[JsonSerializable(typeof(EnergyReport))]
+
+[JsonSerializable(typeof(PowerCapRequest))]
+[JsonSerializable(typeof(NodePowerInfo))]
+[JsonSerializable(typeof(PowerBudgetInfo))]
 public sealed partial class GantryJson : JsonSerializerContext;

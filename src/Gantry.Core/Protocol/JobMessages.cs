@@ -37,6 +37,9 @@ public sealed record JobSubmission
 
     /// <summary>Submit one job per index of this inclusive range, each seeing <c>GANTRY_ARRAY_INDEX</c>.</summary>
     public ArrayRange? Array { get; init; }
+
+    /// <summary>A power cap in watts on each of the job's GPUs while it runs (docs/power.md); null for none.</summary>
+    public double? GpuPowerCapWatts { get; init; }
 }
 
 /// <summary>An inclusive range of array indexes, e.g. 1–1000.</summary>
@@ -127,6 +130,32 @@ public sealed record JobInfo
 
     /// <summary>Every state change, oldest first.</summary>
     public IReadOnlyList<JobTransition> Transitions { get; set; } = [];
+
+    // Job energy (added with the energy feature): live while it runs, final once it ended; null when not measured.
+
+    /// <summary>GPU plus CPU energy in joules.</summary>
+    public double? EnergyJoules { get; init; }
+
+    /// <summary>GPU energy in joules (the GPUs' energy counters, or power integrated where they have none).</summary>
+    public double? GpuEnergyJoules { get; init; }
+
+    /// <summary>CPU package and DRAM energy in joules: a share of RAPL by CPU time (an estimate).</summary>
+    public double? CpuEnergyJoules { get; init; }
+
+    /// <summary>Average power of the GPUs together while measured, in watts.</summary>
+    public double? AverageGpuPowerWatts { get; init; }
+
+    /// <summary>Peak power of the GPUs together at one sample, in watts.</summary>
+    public double? PeakGpuPowerWatts { get; init; }
+
+    /// <summary>Grams of CO2e: each interval's energy times that interval's carbon intensity; null without a carbon source.</summary>
+    public double? Co2Grams { get; init; }
+
+    /// <summary>True when any energy figure is an estimate.</summary>
+    public bool? EnergyEstimated { get; init; }
+
+    /// <summary>The job's power cap per GPU in watts (<see cref="JobSubmission.GpuPowerCapWatts"/>); null for none.</summary>
+    public double? GpuPowerCapWatts { get; init; }
 }
 
 /// <summary>One attempt of a job.</summary>
@@ -167,6 +196,29 @@ public sealed record AttemptInfo
 
     /// <summary>Why it ended.</summary>
     public string? Reason { get; init; }
+
+    // Job energy (added with the energy feature): live while it runs, final once it ended; null when not measured.
+
+    /// <summary>GPU plus CPU energy in joules.</summary>
+    public double? EnergyJoules { get; init; }
+
+    /// <summary>GPU energy in joules (the GPUs' energy counters, or power integrated where they have none).</summary>
+    public double? GpuEnergyJoules { get; init; }
+
+    /// <summary>CPU package and DRAM energy in joules: a share of RAPL by CPU time (an estimate).</summary>
+    public double? CpuEnergyJoules { get; init; }
+
+    /// <summary>Average power of the GPUs together while measured, in watts.</summary>
+    public double? AverageGpuPowerWatts { get; init; }
+
+    /// <summary>Peak power of the GPUs together at one sample, in watts.</summary>
+    public double? PeakGpuPowerWatts { get; init; }
+
+    /// <summary>Grams of CO2e: each interval's energy times that interval's carbon intensity; null without a carbon source.</summary>
+    public double? Co2Grams { get; init; }
+
+    /// <summary>True when any energy figure is an estimate.</summary>
+    public bool? EnergyEstimated { get; init; }
 }
 
 /// <summary>One recorded state change of a job.</summary>

@@ -89,6 +89,9 @@ public sealed record NodeInfo
     /// only in <c>GET /api/v1/nodes/{id}</c>, null in lists.
     /// </summary>
     public IReadOnlyList<HealthEvent>? HealthHistory { get; init; }
+
+    /// <summary>The node's power caps: wanted and enforced (docs/power.md); only in <c>GET /api/v1/nodes/{id}</c>, null in lists.</summary>
+    public NodePowerInfo? Power { get; init; }
 }
 
 /// <summary>A GPU of a node with the job that holds it.</summary>

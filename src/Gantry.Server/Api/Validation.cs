@@ -149,6 +149,19 @@ internal static partial class Validation
             Add("retries", $"must be between 0 and 100, got {s.Retries}");
         }
 
+        // Power caps (docs/power.md).
+        if (s.GpuPowerCapWatts is { } cap)
+        {
+            if (!(cap >= 1 && cap <= Power.PowerCaps.MaxWatts))
+            {
+                Add("gpuPowerCapWatts", $"must be between 1 and {Power.PowerCaps.MaxWatts} watts, got {cap}");
+            }
+            else if (r.Gpus == 0)
+            {
+                Add("gpuPowerCapWatts", "needs resources.gpus of at least 1");
+            }
+        }
+
         if (s.Array is { } array)
         {
             if (array.Start < 0 || array.End < array.Start)
@@ -272,7 +285,46 @@ internal static partial class Validation
             return badHealth;
         }
 
+        if (r.Power is { } power && Check(power) is { } badPower)
+        {
+            return badPower;
+        }
+
         return IndexOfNull(r.RunningAttempts) is var attempt and >= 0 ? One($"runningAttempts[{attempt}]", "must not be null") : null;
+    }
+
+    /// <summary>The first thing wrong in a heartbeat's power report, if any (docs/power.md); allocates nothing when there is none.</summary>
+    private static Dictionary<string, string[]>? Check(NodePowerReport power)
+    {
+        if (power.Gpus.Count > 1024)
+        {
+            return One("power.gpus", "has more than 1024 GPUs");
+        }
+
+        for (var i = 0; i < power.Gpus.Count; i++)
+        {
+            if (power.Gpus[i] is not { } gpu)
+            {
+                return One($"power.gpus[{i}]", "must not be null");
+            }
+
+            if (gpu.Error is { } error && (error.Length > 2000 || error.Contains('\0', StringComparison.Ordinal)))
+            {
+                return One($"power.gpus[{i}].error", "must be at most 2000 characters without NUL");
+            }
+
+            if ((Reading($"power.gpus[{i}].limitWatts", gpu.LimitWatts, MaxWatts)
+                ?? Reading($"power.gpus[{i}].minWatts", gpu.MinWatts, MaxWatts)
+                ?? Reading($"power.gpus[{i}].maxWatts", gpu.MaxWatts, MaxWatts)
+                ?? Reading($"power.gpus[{i}].capWatts", gpu.CapWatts, MaxWatts)
+                ?? Reading($"power.gpus[{i}].wantedWatts", gpu.WantedWatts, MaxWatts)
+                ?? Reading($"power.gpus[{i}].previousWatts", gpu.PreviousWatts, MaxWatts)) is { } bad)
+            {
+                return bad;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>XIDs a heartbeat may carry per GPU (the agent keeps at most 256 unacknowledged).</summary>

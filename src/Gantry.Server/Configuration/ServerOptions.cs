@@ -120,6 +120,19 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>Which telemetry series are scored against their own history (GPUs are always compared with their peers).</summary>
     public Anomalies.AnomalyHistory AnomalyHistory { get; set; } = Anomalies.AnomalyHistory.Nodes;
 
+    // Job energy (added with the energy feature).
+
+    /// <summary>How often running attempts' live energy is written to the store (it is kept in memory between, and written at every attempt's end).</summary>
+    public TimeSpan EnergyWriteInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    // Power caps (docs/power.md).
+
+    /// <summary>The fleet's GPU power budget in watts (<c>--power-budget</c>); null for none.</summary>
+    public double? PowerBudgetWatts { get; set; }
+
+    /// <summary>How often the power budget is divided again (<c>--power-budget-interval</c>).</summary>
+    public TimeSpan PowerBudgetInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long raw telemetry samples are kept.</summary>
     public TimeSpan RetentionRaw { get; set; } = TimeSpan.FromHours(24);
 
@@ -224,6 +237,12 @@ public sealed class ServerOptions : IValidatableObject
             yield return Problem("retention-rollup", $"must be at least --retention-raw ({Durations.Format(RetentionRaw)}), got {Durations.Format(RetentionRollup)}");
         }
 
+        // Job energy.
+        if (EnergyWriteInterval < TimeSpan.FromSeconds(1) || EnergyWriteInterval > TimeSpan.FromHours(1))
+        {
+            yield return Problem("energy-write-interval", $"must be between 1s and 1h, got {Durations.Format(EnergyWriteInterval)}");
+        }
+
         if (MaxJobLogChars < LogLimit.MinChars)
         {
             yield return Problem("max-job-log", $"must be at least {Sizes.Format(LogLimit.MinChars)}, got {Sizes.Format(MaxJobLogChars)}");
@@ -293,6 +312,16 @@ public sealed class ServerOptions : IValidatableObject
         {
             yield return Problem("data-dir", "must not be empty");
         }
+
+        // Power caps (docs/power.md).
+        if (PowerBudgetWatts is { } budget && !(budget >= 1 && budget <= 1e9))
+        {
+            yield return Problem("power-budget", $"must be between 1W and 1000MW, got {budget} W");
+        }
+
+        if (PowerBudgetInterval < TimeSpan.FromSeconds(1) || PowerBudgetInterval > TimeSpan.FromHours(1))
+        {
+            yield return Problem("power-budget-interval", $"must be between 1s and 1h, got {Durations.Format(PowerBudgetInterval)}");
 
         // Carbon intensity: the source's own needs (credentials, a readable trace) and the timings.
         foreach (var (setting, message) in Carbon.CarbonSettings.Problems(this))

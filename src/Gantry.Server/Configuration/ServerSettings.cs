@@ -75,8 +75,17 @@ public static class ServerSettings
             static (o, v) => o.RetentionRollup = SettingParsers.Duration(v)),
         new("max-job-log", SettingKind.Value, "SIZE", "Output stored per job attempt and stream (stdout, stderr), counted in characters (bytes for ASCII text), e.g. 64MiB or 1g; past it the rest is dropped and the log says so. off: no limit. (default: 64MiB)",
             static (o, v) => o.MaxJobLogChars = Sizes.Parse(v) is var chars && chars == 0 ? ServerOptions.NoLogLimit : chars),
+        // Job energy.
+        new("energy-write-interval", SettingKind.Value, "DURATION", "How often running jobs' live energy figures (kept in memory from heartbeats) are written to the store; an attempt's final figures are written when it ends. (default: 30s)",
+            static (o, v) => o.EnergyWriteInterval = SettingParsers.Duration(v)),
         new("log-level", SettingKind.Value, "LEVEL", "trace, debug, info, warning or error. (default: info)",
             static (o, v) => o.LogLevel = SettingParsers.LogLevel(v)),
+
+        // Power caps (docs/power.md).
+        new("power-budget", SettingKind.Value, "POWER", "A power budget for the fleet's GPUs, e.g. 20kW (W, kW or MW): divided among the nodes by demand (busy GPUs share what idle ones, held at their measured draw, leave) and enforced as GPU power caps, kept as jobs start and end. Manual and job caps below a GPU's share still apply: the lowest cap wins. (default: none)",
+            static (o, v) => o.PowerBudgetWatts = Power.Watts.Parse(v)),
+        new("power-budget-interval", SettingKind.Value, "DURATION", "How often the power budget is divided again with the GPUs' latest draw (it is also divided soon after jobs start or end). (default: 30s)",
+            static (o, v) => o.PowerBudgetInterval = SettingParsers.Duration(v)),
 
         // --- Carbon intensity (docs/carbon-sources.md); the secret is read by Carbon.CarbonSettings.Complete ---
         new("carbon-source", SettingKind.Value, "SOURCE", "Where grid carbon intensity comes from, for CO2e and carbon-aware deferral: static:GRAMS (one figure, g CO2e/kWh), file:PATH (a trace CSV 'Time,Carbon Intensity' replayed against the clock, shifted by whole weeks), carbon-aware-sdk:URL (the Green Software Foundation's Carbon Aware SDK WebAPI), watttime:URL (WattTime v3, with --carbon-user and the password in GANTRY_CARBON_SECRET or --carbon-secret-file) or electricitymaps:URL (with the token the same way). Default: none (nothing is deferred, no CO2e is counted).",

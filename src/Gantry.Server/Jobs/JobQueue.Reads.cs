@@ -22,7 +22,16 @@ internal sealed partial class JobQueue
             reason = _live.TryGetValue(id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
         }
 
-        return _store.ReadJob(id) is { } stored ? JobViews.ToJobInfo(stored, reason) : null;
+        if (_store.ReadJob(id) is not { } stored)
+        {
+            return null;
+        }
+
+        var info = JobViews.ToJobInfo(stored, reason);
+        lock (_lock)
+        {
+            return WithLiveEnergy(info);
+        }
     }
 
     /// <summary>Jobs newest first, below <paramref name="before"/>, optionally of one state.</summary>
@@ -47,7 +56,7 @@ internal sealed partial class JobQueue
                 {
                     var row = stored[s++];
                     var reason = row.Job.State == JobState.Pending && _live.TryGetValue(row.Job.Id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
-                    items.Add(JobViews.ToJobInfo(row, reason));
+                    items.Add(WithLiveEnergy(JobViews.ToJobInfo(row, reason)));
                 }
             }
         }
@@ -171,10 +180,11 @@ internal static class JobViews
                 Signal = a.Signal,
                 Reason = a.Reason,
             };
+            attempts[i] = JobEnergyViews.With(attempts[i], a.Energy);
         }
 
         var current = attempts.Length == 0 ? null : attempts[^1];
-        return FromSpec(job.Id, spec, job.ArrayIndex, job.SubmittedAt) with
+        return JobEnergyViews.Totals(FromSpec(job.Id, spec, job.ArrayIndex, job.SubmittedAt) with
         {
             State = job.State,
             Reason = reason ?? job.Reason,
@@ -186,7 +196,7 @@ internal static class JobViews
             Gpus = current?.Gpus ?? [],
             Attempts = attempts,
             Transitions = stored.Transitions,
-        };
+        });
     }
 
     /// <summary>An array task that has not started: all it has is its array's record.</summary>
@@ -213,6 +223,7 @@ internal static class JobViews
         MaxRuntimeSeconds = spec.MaxRuntimeSeconds,
         Retries = spec.Retries,
         ArrayIndex = arrayIndex,
+        GpuPowerCapWatts = spec.GpuPowerCapWatts,
         SubmittedAt = submittedAt,
     };
 }

@@ -288,6 +288,12 @@ internal sealed partial class JobQueue
             }
 
             var attempt = job.Current!;
+            if (ended && report.Energy is { } energy)
+            {
+                // The final figures: the attempt's row takes them with its end.
+                attempt = WithEnergy(attempt, energy, LocationOf(nodeId));
+            }
+
             var now = _time.GetUtcNow();
             var writes = new List<Action<IStateWriter>>();
             if (!ended)
@@ -899,6 +905,7 @@ internal sealed partial class JobQueue
         KillGraceSeconds = _options.KillGrace.TotalSeconds,
         ArrayIndex = arrayIndex,
         MaxLogChars = _options.MaxJobLogChars == ServerOptions.NoLogLimit ? null : _options.MaxJobLogChars,
+        GpuPowerCapWatts = spec.GpuPowerCapWatts,
     };
 
     private static partial class Log

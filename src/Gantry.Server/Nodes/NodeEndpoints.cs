@@ -39,7 +39,7 @@ internal static class NodeEndpoints
             return TypedResults.Json(response, GantryJson.Default.RegisterNodeResponse);
         }).RequireJoin();
 
-        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, GpuHealthRegistry health, ServerOptions options, CancellationToken ct) =>
+        nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, GpuHealthRegistry health, JobQueue jobs, ServerOptions options, CancellationToken ct) =>
         {
             var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.HeartbeatRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
             if (error is not null)
@@ -55,6 +55,12 @@ internal static class NodeEndpoints
             if (registry.Heartbeat(nodeId, request!) is not { } response)
             {
                 return Problems.NotFound($"node {nodeId} is not known to this server; register again");
+            }
+
+            // Job energy: running attempts' figures, kept in memory (written to the store periodically).
+            if (request!.AttemptEnergy is { Count: > 0 } energy)
+            {
+                jobs.ObserveEnergy(nodeId, energy);
             }
 
             // After the lease: a health decision that stops a job or writes its history never delays the
@@ -118,7 +124,7 @@ internal static class NodeEndpoints
 
         nodes.MapGet("/{nodeId}", (string nodeId, NodeRegistry registry, GpuHealthRegistry health) =>
             registry.GetNode(nodeId) is { } node
-                ? TypedResults.Json(node with { HealthHistory = health.History(nodeId) }, GantryJson.Default.NodeInfo)
+                ? TypedResults.Json(node with { HealthHistory = health.History(nodeId), Power = registry.Power?.Info(nodeId) }, GantryJson.Default.NodeInfo)
                 : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
 
         nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin();

@@ -190,6 +190,7 @@ internal sealed partial class NodeRegistry
             Credential = credential,
             HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
             AcceptsHealth = true,
+            AcceptsEnergy = true,
         };
     }
 
@@ -285,6 +286,9 @@ internal sealed partial class NodeRegistry
         ArgumentNullException.ThrowIfNull(request);
         bool back;
         HeartbeatResponse response;
+
+        // Power caps (docs/power.md): one lookup for the wanted caps, taken before the registry's lock.
+        var power = Power?.Orders(nodeId);
         IReadOnlyDictionary<string, string> labels;
         DateTimeOffset receivedAt;
         lock (_lock)
@@ -310,7 +314,15 @@ internal sealed partial class NodeRegistry
                 AssignmentIndex = node.AssignmentIndex,
                 LeaderEpoch = _leaderEpoch,
                 AcceptsHealth = true,
+                AcceptsEnergy = true,
+
+                Power = power,
             };
+        }
+
+        if (request.Power is { } powerReport)
+        {
+            Power?.Observe(nodeId, powerReport);
         }
 
         Telemetry?.Enqueue(nodeId, request.Summary);
@@ -434,6 +446,15 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>A node's labels; null for an unknown node (job energy: the node's carbon location).</summary>
+    public IReadOnlyDictionary<string, string>? LabelsOf(string nodeId)
+    {
+        lock (_lock)
+        {
+            return _nodes.TryGetValue(nodeId, out var node) ? node.Labels : null;
+        }
+    }
+
     /// <summary>The live attempt holding GPU <paramref name="gpu"/> of a node; null when none does.</summary>
     public AttemptRef? AttemptOn(string nodeId, int gpu)
     {
@@ -546,6 +567,7 @@ internal sealed partial class NodeRegistry
             Hold(node, assignment);
             SetState(node, Evaluate(node, _time.GetUtcNow()));
             Bump(node);
+            Power?.GpusChanged();
             return true;
         }
     }
@@ -594,6 +616,7 @@ internal sealed partial class NodeRegistry
             node.SchedulingView = null;
             SetState(node, Evaluate(node, _time.GetUtcNow()));
             Bump(node);
+            Power?.GpusChanged();
         }
     }
 

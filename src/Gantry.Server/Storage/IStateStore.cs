@@ -81,6 +81,9 @@ internal interface IStateWriter
 
     void UpdateAttempt(AttemptRow attempt);
 
+    /// <summary>Stores a running attempt's live energy; nothing once the attempt has ended (its final figures stay).</summary>
+    void UpdateAttemptEnergy(AttemptRow attempt);
+
     /// <summary>Stores an output chunk unless the same (job, attempt, stream, offset) is there already; true when stored.</summary>
     bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data);
 
@@ -201,6 +204,9 @@ internal sealed record AttemptRow
     public string? Reason { get; init; }
 
     public bool EndedByAgent { get; init; }
+
+    /// <summary>What the attempt used (live while it runs, final once it ended); null when not measured.</summary>
+    public Energy.AttemptEnergy? Energy { get; init; }
 }
 
 /// <summary>

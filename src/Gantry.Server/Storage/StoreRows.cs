@@ -20,7 +20,9 @@ internal static class StoreRows
 
     public const string HealthEventColumns = "gpu, time, change, cause, evidence, actor, job_id";
 
-    public const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent";
+    public const string AttemptColumns = "job_id, attempt, epoch, node_id, gpus, gpu_uuids, cpus, memory_bytes, state, assigned_at, started_at, ended_at, exit_code, signal, reason, ended_by_agent, " +
+        // Job energy (migration 5).
+        "energy_gpu_joules, energy_cpu_joules, energy_gpu_avg_watts, energy_gpu_peak_watts, energy_co2_grams, energy_estimated, energy_measured_at";
 
     /// <summary><paramref name="columns"/> with each column qualified by <paramref name="prefix"/> (<c>a.</c>).</summary>
     public static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
@@ -101,7 +103,23 @@ internal static class StoreRows
         Signal = r.IsDBNull(13) ? null : r.GetString(13),
         Reason = r.IsDBNull(14) ? null : r.GetString(14),
         EndedByAgent = Flag(r, 15),
+        Energy = ReadEnergy(r, 16),
     };
+
+    /// <summary>The energy columns from <paramref name="first"/> on; null when the attempt has no figures (no measured time).</summary>
+    private static Energy.AttemptEnergy? ReadEnergy(DbDataReader r, int first) =>
+        r.IsDBNull(first + 6) ? null : new Energy.AttemptEnergy
+        {
+            GpuJoules = r.IsDBNull(first) ? 0 : r.GetDouble(first),
+            CpuJoules = Real(r, first + 1),
+            AverageGpuWatts = Real(r, first + 2),
+            PeakGpuWatts = Real(r, first + 3),
+            Co2Grams = Real(r, first + 4),
+            Estimated = !r.IsDBNull(first + 5) && Flag(r, first + 5),
+            MeasuredAt = Millis(r.GetInt64(first + 6)),
+        };
+
+    private static double? Real(DbDataReader r, int ordinal) => r.IsDBNull(ordinal) ? null : r.GetDouble(ordinal);
 
     public static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
 

@@ -6,6 +6,7 @@ using System.Text;
 using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Health;
 using Gantry.Telemetry.Model;
+using Gantry.Telemetry.Power;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Telemetry.Nvml;
@@ -19,7 +20,7 @@ namespace Gantry.Telemetry.Nvml;
 /// others carry on. XID errors come from a background thread that waits for NVML's events and
 /// hands them to <see cref="Xids"/>, which also takes the kernel log's (counted once either way).
 /// </summary>
-public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
+public sealed class NvmlCollector : ICollector<GpuSnapshot>, IGpuEnergyReader, IGpuPowerLimits, IDisposable
 {
     /// <summary>The 8-byte pattern the process buffer is filled with before the call; no pid, memory size or instance id looks like it.</summary>
     private const ulong ProcessSentinel = 0xA5C3_96E1_5A3C_691E;
@@ -88,6 +89,124 @@ public sealed class NvmlCollector : ICollector<GpuSnapshot>, IDisposable
 
             return ValueTask.FromResult(ReadAll(cancellationToken));
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Null until the first sample initialised NVML: the meter then starts from that sample.</remarks>
+    public unsafe GpuEnergyReading? ReadEnergy(int gpuIndex)
+    {
+        lock (_gate)
+        {
+            if (_disposed || !_initialised || gpuIndex < 0)
+            {
+                return null;
+            }
+
+            nint handle;
+            if (NvmlNative.DeviceGetHandleByIndex((uint)gpuIndex, &handle) != NvmlReturn.Success)
+            {
+                return null;
+            }
+
+            ulong energy;
+            uint power;
+            double? joules = Has(NvmlFunction.DeviceGetTotalEnergyConsumption) && NvmlNative.DeviceGetTotalEnergyConsumption(handle, &energy) == NvmlReturn.Success ? energy / 1000.0 : null;
+            double? watts = Has(NvmlFunction.DeviceGetPowerUsage) && NvmlNative.DeviceGetPowerUsage(handle, &power) == NvmlReturn.Success ? power / 1000.0 : null;
+            return new GpuEnergyReading(joules, watts);
+        }
+    }
+
+    bool IGpuPowerLimits.Simulated => false;
+
+    /// <inheritdoc />
+    unsafe GpuPowerLimitRange IGpuPowerLimits.Read(int gpu)
+    {
+        lock (_gate)
+        {
+            if (PowerHandle(gpu, out var handle) is { } why)
+            {
+                return new GpuPowerLimitRange(null, null, null, why);
+            }
+
+            uint value = 0, second = 0;
+            double? limit = null, min = null, max = null;
+            string? error = null;
+            var result = Has(NvmlFunction.DeviceGetPowerManagementLimit) ? NvmlNative.DeviceGetPowerManagementLimit(handle, &value) : NvmlReturn.FunctionNotFound;
+            if (result == NvmlReturn.Success)
+            {
+                limit = value / 1000.0;
+            }
+            else
+            {
+                error = $"nvmlDeviceGetPowerManagementLimit: {NvmlErrors.Describe(result)}";
+            }
+
+            result = Has(NvmlFunction.DeviceGetPowerManagementLimitConstraints) ? NvmlNative.DeviceGetPowerManagementLimitConstraints(handle, &value, &second) : NvmlReturn.FunctionNotFound;
+            if (result == NvmlReturn.Success)
+            {
+                (min, max) = (value / 1000.0, second / 1000.0);
+            }
+            else
+            {
+                error ??= $"nvmlDeviceGetPowerManagementLimitConstraints: {NvmlErrors.Describe(result)}";
+            }
+
+            return new GpuPowerLimitRange(limit, min, max, error);
+        }
+    }
+
+    /// <inheritdoc />
+    string? IGpuPowerLimits.Set(int gpu, double watts)
+    {
+        lock (_gate)
+        {
+            if (PowerHandle(gpu, out var handle) is { } why)
+            {
+                return why;
+            }
+
+            if (!Has(NvmlFunction.DeviceSetPowerManagementLimit))
+            {
+                return $"the NVML library {NvmlLibrary.EffectiveName} lacks nvmlDeviceSetPowerManagementLimit";
+            }
+
+            var milliwatts = (uint)Math.Round(watts * 1000);
+            var result = NvmlNative.DeviceSetPowerManagementLimit(handle, milliwatts);
+            var call = string.Create(CultureInfo.InvariantCulture, $"nvmlDeviceSetPowerManagementLimit({milliwatts / 1000.0:0.###} W) on GPU {gpu}");
+            return result switch
+            {
+                NvmlReturn.Success => null,
+                NvmlReturn.NoPermission => $"{call} refused: {NvmlErrors.Describe(result)}: setting a GPU power limit needs root; run the agent as root",
+                NvmlReturn.NotSupported => $"{call} refused: {NvmlErrors.Describe(result)}: this GPU does not let its power limit be set",
+                NvmlReturn.InvalidArgument => $"{call} refused: {NvmlErrors.Describe(result)}: the limit is outside what the GPU accepts",
+                _ => $"{call} failed: {NvmlErrors.Describe(result)}",
+            };
+        }
+    }
+
+    /// <summary>Under the lock: NVML ready and the GPU's handle, or why not.</summary>
+    private unsafe string? PowerHandle(int gpu, out nint handle)
+    {
+        handle = 0;
+        if (_disposed)
+        {
+            return "NVML is shut down";
+        }
+
+        if (!_initialised && !TryInitialise())
+        {
+            return _unavailable?.Message ?? "NVML is not available";
+        }
+
+        nint found;
+        var result = NvmlNative.DeviceGetHandleByIndex((uint)gpu, &found);
+        if (result != NvmlReturn.Success)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"GPU {gpu}: nvmlDeviceGetHandleByIndex: {NvmlErrors.Describe(result)}");
+        }
+
+        handle = found;
+        return null;
     }
 
     /// <summary>Stops the XID thread, frees the event set and shuts NVML down.</summary>

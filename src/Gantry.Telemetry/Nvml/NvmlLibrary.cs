@@ -55,6 +55,7 @@ internal enum NvmlFunction
     DeviceGetMemoryInfoV2,
     DeviceGetTemperatureV,
     DeviceGetRetiredPagesPendingStatus,
+    DeviceSetPowerManagementLimit,
 }
 
 /// <summary>
@@ -117,6 +118,7 @@ internal static class NvmlLibrary
         "nvmlDeviceGetMemoryInfo_v2",
         "nvmlDeviceGetTemperatureV",
         "nvmlDeviceGetRetiredPagesPendingStatus",
+        "nvmlDeviceSetPowerManagementLimit",
     ];
 
     private static readonly Lock Gate = new();

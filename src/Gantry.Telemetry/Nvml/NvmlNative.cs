@@ -264,6 +264,10 @@ internal static unsafe partial class NvmlNative
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetPowerManagementLimitConstraints", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetPowerManagementLimitConstraints(nint device, uint* minMilliwatts, uint* maxMilliwatts);
 
+    /// <summary>Sets the GPU's power management limit (root only; within the limit constraints). Gantry's power caps.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceSetPowerManagementLimit", SetLastError = false)]
+    internal static partial NvmlReturn DeviceSetPowerManagementLimit(nint device, uint milliwatts);
+
     [LibraryImport(LibraryName, EntryPoint = "nvmlDeviceGetClockInfo", SetLastError = false)]
     internal static partial NvmlReturn DeviceGetClockInfo(nint device, int type, uint* megahertz);
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Gantry.Telemetry.Collection;
 using Gantry.Telemetry.Model;
+using Gantry.Telemetry.Power;
 
 namespace Gantry.Telemetry.Simulation;
 
@@ -18,7 +19,7 @@ namespace Gantry.Telemetry.Simulation;
 /// the same readings, however often the collector is called (a pause longer than an hour, such
 /// as a suspended machine, is folded into one step at the readings it started with).
 /// </remarks>
-public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
+public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>, IGpuPowerLimits
 {
     /// <summary>The most GPUs one node may simulate.</summary>
     public const int MaxCount = 64;
@@ -28,6 +29,7 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
     internal const double IdlePowerWatts = 70;
     internal const double MinPowerWatts = 65;
     internal const double PowerLimitWatts = 700;
+    internal const double MinPowerLimitWatts = 200;
     internal const double MinTemperatureCelsius = 30;
     internal const double MaxTemperatureCelsius = 85;
     internal const int NvLinkCount = 18;
@@ -95,6 +97,41 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
         }
 
         return ValueTask.FromResult(new GpuSnapshot("simulated", _message, null, null, null, samples));
+    }
+
+    /// <inheritdoc />
+    bool IGpuPowerLimits.Simulated => true;
+
+    /// <inheritdoc />
+    GpuPowerLimitRange IGpuPowerLimits.Read(int gpu)
+    {
+        lock (_gate)
+        {
+            return gpu >= 0 && gpu < _gpus.Length
+                ? new GpuPowerLimitRange(_gpus[gpu].Limit, MinPowerLimitWatts, PowerLimitWatts, null)
+                : new GpuPowerLimitRange(null, null, null, string.Create(CultureInfo.InvariantCulture, $"no simulated GPU {gpu}"));
+        }
+    }
+
+    /// <inheritdoc />
+    string? IGpuPowerLimits.Set(int gpu, double watts)
+    {
+        lock (_gate)
+        {
+            if (gpu < 0 || gpu >= _gpus.Length)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"no simulated GPU {gpu}");
+            }
+
+            if (!(watts >= MinPowerLimitWatts && watts <= PowerLimitWatts))
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"simulated GPU {gpu}: {watts:0.###} W is outside what it accepts ({MinPowerLimitWatts}-{PowerLimitWatts} W)");
+            }
+
+            // The simulator holds the limit: its GPU draws no more from the next step on.
+            _gpus[gpu].Limit = watts;
+            return null;
+        }
     }
 
     private void AdvanceTo(long targetSteps)
@@ -180,7 +217,10 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
 
         private bool Idle => _utilization < 5;
 
-        private bool PowerCapped => _power >= PowerLimitWatts * 0.97;
+        /// <summary>The power limit set through <see cref="IGpuPowerLimits.Set"/> (the default: the board's).</summary>
+        public double Limit { get; set; } = PowerLimitWatts;
+
+        private bool PowerCapped => _power >= Limit * 0.97;
 
         /// <summary>One second passes.</summary>
         public void Step()
@@ -197,7 +237,7 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
             _memoryFraction += (MemoryFractionFor(_utilization) - _memoryFraction) * 0.1;
             var powerNoise = _phase == Phase.Idle ? 4.0 : 15.0;
             var powerTarget = PowerFor(_utilization) + _random.Next(-powerNoise, powerNoise);
-            _power = Math.Clamp(_power + ((powerTarget - _power) * 0.5), MinPowerWatts, PowerLimitWatts);
+            _power = Math.Clamp(_power + ((powerTarget - _power) * 0.5), MinPowerWatts, Limit);
             // The die heats and cools slowly: temperature closes 4% of its gap each second.
             _temperature = Math.Clamp(
                 _temperature + ((TemperatureFor(_power) - _temperature) * 0.04),
@@ -255,10 +295,10 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>
                 MemoryTemperatureCelsius = Math.Round(_temperature + 4),
                 PowerWatts = Math.Round(_power, 3),
                 EnergyJoules = Math.Round(_energy, 3),
-                PowerLimitWatts = PowerLimitWatts,
-                EnforcedPowerLimitWatts = PowerLimitWatts,
+                PowerLimitWatts = Limit,
+                EnforcedPowerLimitWatts = Limit,
                 DefaultPowerLimitWatts = PowerLimitWatts,
-                MinPowerLimitWatts = 200,
+                MinPowerLimitWatts = MinPowerLimitWatts,
                 MaxPowerLimitWatts = PowerLimitWatts,
                 SmClockHz = _smClock,
                 GraphicsClockHz = _smClock,

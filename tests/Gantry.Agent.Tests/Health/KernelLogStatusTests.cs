@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gantry.Agent.Tests.Health;
 
 /// <summary>The kernel-log XID reader as <c>/status</c> shows it: a whole agent on the fake NVML library.</summary>
+[Collection("nvml")]
 public sealed class KernelLogStatusTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("gantry-kmsg-").FullName;

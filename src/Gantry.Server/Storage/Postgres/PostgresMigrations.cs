@@ -152,5 +152,18 @@ internal static class PostgresMigrations
             updated_at bigint NOT NULL,
             PRIMARY KEY (kind, id));
         """,
+
+        // 5: job energy: each attempt's figures (live ones written every --energy-write-interval, final
+        // ones at its end), and the attempts by end for the energy report.
+        """
+        ALTER TABLE attempts ADD COLUMN energy_gpu_joules double precision;
+        ALTER TABLE attempts ADD COLUMN energy_cpu_joules double precision;
+        ALTER TABLE attempts ADD COLUMN energy_gpu_avg_watts double precision;
+        ALTER TABLE attempts ADD COLUMN energy_gpu_peak_watts double precision;
+        ALTER TABLE attempts ADD COLUMN energy_co2_grams double precision;
+        ALTER TABLE attempts ADD COLUMN energy_estimated boolean;
+        ALTER TABLE attempts ADD COLUMN energy_measured_at bigint;
+        CREATE INDEX attempts_ended ON attempts (ended_at);
+        """,
     ];
 }

@@ -586,6 +586,11 @@ internal sealed class PostgresStateStore : IStateStore
 
     private static NpgsqlParameter P(DateTimeOffset? time) => P(time?.ToUnixTimeMilliseconds());
 
+    // Job energy.
+    private static NpgsqlParameter P(double? value) => value is { } v ? new NpgsqlParameter<double> { TypedValue = v } : Null(NpgsqlDbType.Double);
+
+    private static NpgsqlParameter PFlag(bool? value) => value is { } v ? P(v) : Null(NpgsqlDbType.Boolean);
+
     private static NpgsqlParameter Null(NpgsqlDbType type) => new() { Value = DBNull.Value, NpgsqlDbType = type };
 
     /// <summary>Attempts and transitions of some jobs, read from two result sets in that order.</summary>
@@ -735,7 +740,7 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void InsertAttempt(AttemptRow a) =>
             Queue(
-                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
                 P(a.JobId),
                 P(a.Number),
                 P(a.Epoch),
@@ -751,13 +756,22 @@ internal sealed class PostgresStateStore : IStateStore
                 P(a.ExitCode),
                 P(a.Signal),
                 P(a.Reason),
-                P(a.EndedByAgent));
+                P(a.EndedByAgent),
+                P(a.Energy?.GpuJoules),
+                P(a.Energy?.CpuJoules),
+                P(a.Energy?.AverageGpuWatts),
+                P(a.Energy?.PeakGpuWatts),
+                P(a.Energy?.Co2Grams),
+                PFlag(a.Energy?.Estimated),
+                P(a.Energy?.MeasuredAt));
 
         public void UpdateAttempt(AttemptRow a) =>
             Queue(
                 """
                 UPDATE attempts SET state = $3, started_at = $4, ended_at = $5, exit_code = $6, signal = $7,
-                    reason = $8, ended_by_agent = $9 WHERE job_id = $1 AND attempt = $2
+                    reason = $8, ended_by_agent = $9, energy_gpu_joules = $10, energy_cpu_joules = $11, energy_gpu_avg_watts = $12,
+                    energy_gpu_peak_watts = $13, energy_co2_grams = $14, energy_estimated = $15, energy_measured_at = $16
+                WHERE job_id = $1 AND attempt = $2
                 """,
                 P(a.JobId),
                 P(a.Number),
@@ -767,7 +781,32 @@ internal sealed class PostgresStateStore : IStateStore
                 P(a.ExitCode),
                 P(a.Signal),
                 P(a.Reason),
-                P(a.EndedByAgent));
+                P(a.EndedByAgent),
+                P(a.Energy?.GpuJoules),
+                P(a.Energy?.CpuJoules),
+                P(a.Energy?.AverageGpuWatts),
+                P(a.Energy?.PeakGpuWatts),
+                P(a.Energy?.Co2Grams),
+                PFlag(a.Energy?.Estimated),
+                P(a.Energy?.MeasuredAt));
+
+        public void UpdateAttemptEnergy(AttemptRow a) =>
+            Queue(
+                """
+                UPDATE attempts SET energy_gpu_joules = $4, energy_cpu_joules = $5, energy_gpu_avg_watts = $6,
+                    energy_gpu_peak_watts = $7, energy_co2_grams = $8, energy_estimated = $9, energy_measured_at = $10
+                WHERE job_id = $1 AND attempt = $2 AND epoch = $3 AND ended_at IS NULL
+                """,
+                P(a.JobId),
+                P(a.Number),
+                P(a.Epoch),
+                P(a.Energy?.GpuJoules),
+                P(a.Energy?.CpuJoules),
+                P(a.Energy?.AverageGpuWatts),
+                P(a.Energy?.PeakGpuWatts),
+                P(a.Energy?.Co2Grams),
+                PFlag(a.Energy?.Estimated),
+                P(a.Energy?.MeasuredAt));
 
         public void UpsertHealth(HealthRow health) =>
             Queue(

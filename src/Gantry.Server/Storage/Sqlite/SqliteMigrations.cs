@@ -134,5 +134,18 @@ internal static class SqliteMigrations
             updated_at INTEGER NOT NULL,
             PRIMARY KEY (kind, id));
         """,
+
+        // 5: job energy: each attempt's figures (live ones written every --energy-write-interval, final
+        // ones at its end), and the attempts by end for the energy report.
+        """
+        ALTER TABLE attempts ADD COLUMN energy_gpu_joules REAL;
+        ALTER TABLE attempts ADD COLUMN energy_cpu_joules REAL;
+        ALTER TABLE attempts ADD COLUMN energy_gpu_avg_watts REAL;
+        ALTER TABLE attempts ADD COLUMN energy_gpu_peak_watts REAL;
+        ALTER TABLE attempts ADD COLUMN energy_co2_grams REAL;
+        ALTER TABLE attempts ADD COLUMN energy_estimated INTEGER;
+        ALTER TABLE attempts ADD COLUMN energy_measured_at INTEGER;
+        CREATE INDEX attempts_ended ON attempts(ended_at);
+        """,
     ];
 }

@@ -530,16 +530,27 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void InsertAttempt(AttemptRow attempt) =>
             store.Execute(
-                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent)",
+                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent, $eGpu, $eCpu, $eAvg, $ePeak, $eCo2, $eEstimated, $eAt)",
                 AttemptParameters(attempt));
 
         public void UpdateAttempt(AttemptRow attempt) =>
             store.Execute(
                 """
                 UPDATE attempts SET state = $state, started_at = $started, ended_at = $ended, exit_code = $exit, signal = $signal,
-                    reason = $reason, ended_by_agent = $byAgent WHERE job_id = $job AND attempt = $attempt
+                    reason = $reason, ended_by_agent = $byAgent, energy_gpu_joules = $eGpu, energy_cpu_joules = $eCpu, energy_gpu_avg_watts = $eAvg,
+                    energy_gpu_peak_watts = $ePeak, energy_co2_grams = $eCo2, energy_estimated = $eEstimated, energy_measured_at = $eAt
+                WHERE job_id = $job AND attempt = $attempt
                 """,
                 AttemptParameters(attempt));
+
+        public void UpdateAttemptEnergy(AttemptRow attempt) =>
+            store.Execute(
+                """
+                UPDATE attempts SET energy_gpu_joules = $eGpu, energy_cpu_joules = $eCpu, energy_gpu_avg_watts = $eAvg,
+                    energy_gpu_peak_watts = $ePeak, energy_co2_grams = $eCo2, energy_estimated = $eEstimated, energy_measured_at = $eAt
+                WHERE job_id = $job AND attempt = $attempt AND epoch = $epoch AND ended_at IS NULL
+                """,
+                EnergyParameters(attempt));
 
         public bool InsertLog(long jobId, int attempt, LogSource stream, long offset, string data)
         {
@@ -649,6 +660,27 @@ internal sealed class SqliteStateStore : IStateStore
             ("$signal", a.Signal),
             ("$reason", a.Reason),
             ("$byAgent", a.EndedByAgent ? 1 : 0),
+            ("$eGpu", a.Energy?.GpuJoules),
+            ("$eCpu", a.Energy?.CpuJoules),
+            ("$eAvg", a.Energy?.AverageGpuWatts),
+            ("$ePeak", a.Energy?.PeakGpuWatts),
+            ("$eCo2", a.Energy?.Co2Grams),
+            ("$eEstimated", a.Energy is { } e ? (e.Estimated ? 1 : 0) : null),
+            ("$eAt", a.Energy?.MeasuredAt.ToUnixTimeMilliseconds()),
+        ];
+
+        private static (string, object?)[] EnergyParameters(AttemptRow a) =>
+        [
+            ("$job", a.JobId),
+            ("$attempt", a.Number),
+            ("$epoch", a.Epoch),
+            ("$eGpu", a.Energy?.GpuJoules),
+            ("$eCpu", a.Energy?.CpuJoules),
+            ("$eAvg", a.Energy?.AverageGpuWatts),
+            ("$ePeak", a.Energy?.PeakGpuWatts),
+            ("$eCo2", a.Energy?.Co2Grams),
+            ("$eEstimated", a.Energy is { } e ? (e.Estimated ? 1 : 0) : null),
+            ("$eAt", a.Energy?.MeasuredAt.ToUnixTimeMilliseconds()),
         ];
     }
 }
