@@ -66,19 +66,7 @@ internal static class CarbonSettings
             yield break;
         }
 
-        CarbonSourceSpec spec;
-        string? parseProblem = null;
-        try
-        {
-            spec = CarbonSourceSpec.Parse(text);
-        }
-        catch (FormatException ex)
-        {
-            spec = null!;
-            parseProblem = ex.Message;
-        }
-
-        if (parseProblem is not null)
+        if (ParseProblem(text, out var spec) is { } parseProblem)
         {
             yield return ("carbon-source", parseProblem);
             yield break;
@@ -98,6 +86,20 @@ internal static class CarbonSettings
         if (spec.Kind == CarbonSourceKind.File && TraceProblem(spec.Path!) is { } traceProblem)
         {
             yield return ("carbon-source", traceProblem);
+        }
+    }
+
+    private static string? ParseProblem(string text, out CarbonSourceSpec spec)
+    {
+        try
+        {
+            spec = CarbonSourceSpec.Parse(text);
+            return null;
+        }
+        catch (FormatException ex)
+        {
+            spec = null!;
+            return ex.Message;
         }
     }
 

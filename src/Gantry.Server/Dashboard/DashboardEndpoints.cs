@@ -129,13 +129,12 @@ internal static class DashboardEndpoints
             return Results.Redirect("/login");
         }).DisableAntiforgery();
 
-        app.MapGet("/", (HttpContext http, DashboardData data, IAntiforgery antiforgery, Carbon.ICarbonIntensity carbon) =>
+        app.MapGet("/", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
             Page<OverviewPage>(http, StatusCodes.Status200OK, new()
             {
                 ["Frame"] = Frame(http, antiforgery, "Overview", Section.Overview, "/ui/events?view=overview"),
                 ["Stats"] = data.Overview(),
                 ["Active"] = data.ActiveJobs(DashboardLive.ActiveJobsShown),
-                ["CarbonWarnings"] = carbon.Warnings, // a failing carbon source, an expired forecast
             })).RequireAuthorization();
 
         app.MapGet("/nodes", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>

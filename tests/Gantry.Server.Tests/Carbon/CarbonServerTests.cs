@@ -121,11 +121,68 @@ public sealed partial class CarbonServerTests
         Assert.Contains("id=\"carbon-warnings\"", overview, StringComparison.Ordinal);
         Assert.Contains(WebUtility.HtmlEncode("no usable forecast for DE"), overview, StringComparison.Ordinal);
 
+        // And its live updates carry them (the first update holds every region).
+        using (var events = await browser.GetAsync("/ui/events?view=overview", HttpCompletionOption.ResponseHeadersRead))
+        {
+            Assert.Equal(HttpStatusCode.OK, events.StatusCode);
+            using var reader = new StreamReader(await events.Content.ReadAsStreamAsync());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            string? data = null;
+            while (data is null && await reader.ReadLineAsync(timeout.Token) is { } line)
+            {
+                data = line.StartsWith("data: ", StringComparison.Ordinal) ? line : null;
+            }
+
+            Assert.NotNull(data);
+            Assert.Contains("\"carbon-warnings\":", data, StringComparison.Ordinal);
+            Assert.Contains("no usable forecast for DE", data, StringComparison.Ordinal);
+        }
+
         // The queue does not stall: a job on a node in DE is placed as ever.
         var (nodeId, _) = await server.RegisterAsync("box", 1, labels: new Dictionary<string, string> { ["zone"] = "DE" });
         var ids = await server.SubmitAsync(new JobSubmission { Command = ["true"], Resources = new() { Gpus = 1 } });
         var job = await server.WaitForJobAsync(ids[0], j => j.NodeId is not null);
         Assert.Equal(nodeId, job.NodeId);
+    }
+
+    [Fact]
+    public async Task NodeInANewZone_FirstHeartbeat_MakesTheLeaderFetchThatZone()
+    {
+        await using var api = await FakeCarbonApi.StartAsync();
+        var hour = DateTimeOffset.UtcNow;
+        hour = new DateTimeOffset(hour.Year, hour.Month, hour.Day, hour.Hour, 0, 0, TimeSpan.Zero);
+        api.Answer("/v3/carbon-intensity/forecast", 200, $$"""{"zone": "FR", "forecast": [{"carbonIntensity": 41, "datetime": "{{hour:yyyy-MM-ddTHH:mm:ss}}Z"}, {"carbonIntensity": 44, "datetime": "{{hour.AddHours(1):yyyy-MM-ddTHH:mm:ss}}Z"}]}""");
+        await using var server = await ServerHarness.StartAsync(configure: o =>
+        {
+            o.CarbonSource = "electricitymaps:" + api.Url;
+            o.CarbonSecret = "token";
+        });
+        var (nodeId, node) = await server.RegisterAsync("paris", 1, labels: new Dictionary<string, string> { ["zone"] = "FR" });
+        Assert.Empty(api.Requests);
+
+        var summary = new NodeSummary { SampledAt = DateTimeOffset.UtcNow, PowerWatts = 400 };
+        using (var heartbeat = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { Summary = summary }, GantryJson.Default.HeartbeatRequest))
+        {
+            Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
+        }
+
+        JsonElement fr = default;
+        for (var i = 0; i < 300; i++)
+        {
+            using var carbon = JsonDocument.Parse(await server.Admin.GetStringAsync("/api/v1/carbon"));
+            fr = carbon.RootElement.GetProperty("locations").EnumerateArray().Single().Clone();
+            if (fr.GetProperty("state").GetString() == "fresh")
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Equal("FR", fr.GetProperty("location").GetString());
+        Assert.Equal("fresh", fr.GetProperty("state").GetString());
+        Assert.Equal(41, fr.GetProperty("gramsPerKwh").GetDouble());
+        Assert.Equal("FR", Assert.Single(api.Requests).Query["zone"]);
     }
 
     [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]

@@ -64,13 +64,9 @@ internal sealed class WattTimeSource : RemoteSource
             {
                 var meta = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("meta", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
                 var units = meta.ValueKind == JsonValueKind.Object && meta.TryGetProperty("units", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
-                var factor = units switch
-                {
-                    null or "lbs_co2_per_mwh" => GramsPerKwhPerLbsPerMwh,
-                    "g_co2_per_kwh" or "gco2_per_kwh" => 1.0,
-                    "kg_co2_per_mwh" => 1.0,
-                    _ => throw new FormatException($"unknown units \"{units}\" (expected lbs_co2_per_mwh)"),
-                };
+                var factor = units is null or "lbs_co2_per_mwh"
+                    ? GramsPerKwhPerLbsPerMwh
+                    : throw new FormatException($"unknown units \"{units}\" (expected lbs_co2_per_mwh)");
                 TimeSpan? period = meta.ValueKind == JsonValueKind.Object && meta.TryGetProperty("data_point_period_seconds", out var p) && p.ValueKind == JsonValueKind.Number && p.TryGetDouble(out var seconds) && seconds > 0
                     ? TimeSpan.FromSeconds(seconds)
                     : null;

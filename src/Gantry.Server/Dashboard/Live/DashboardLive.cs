@@ -132,6 +132,7 @@ internal static class DashboardLive
         {
             case LiveView.Overview:
                 update.Region("stats", await fragments.RenderAsync<StatTiles>(new() { ["Stats"] = data.Overview() }).ConfigureAwait(false));
+                update.Region("carbon-warnings", await fragments.RenderAsync<CarbonWarnings>([]).ConfigureAwait(false)); // carbon source failing, forecast expired
                 await JobListAsync(update, fragments, "active-jobs", data.ActiveJobs(ActiveJobsShown)).ConfigureAwait(false);
                 break;
 
