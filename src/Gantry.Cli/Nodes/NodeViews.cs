@@ -25,7 +25,7 @@ internal static class NodeViews
             table.AddRow(
                 node.Id,
                 node.Name,
-                node.State.Name(),
+                StateCell(node),
                 GpusCell(node),
                 $"{node.UsedCpus}/{node.CpuCores}",
                 $"{Formats.Bytes(node.UsedMemoryBytes)}/{Formats.Bytes(node.MemoryBytes)}",
@@ -62,6 +62,17 @@ internal static class NodeViews
             view.Add("Sample", SampleLine(summary, now));
         }
 
+        if (node.Power is { } power)
+        {
+            // Power saving (docs/power-saving.md).
+            view.Add("Power saving", PowerLine(node, power, now));
+            view.Add("Measured power", $"idle {Watts(power.IdleWatts)}, {Watts(power.WattsPerBusyGpu)} per busy GPU");
+            if (power.LastEvent is { } lastEvent)
+            {
+                view.Add("Power event", lastEvent);
+            }
+        }
+
         if (node.Health is { Drained: true } drained)
         {
             view.Add("Health", $"drained until it reboots: {drained.Cause} (since {Formats.Instant(drained.Since, now)})");
@@ -93,6 +104,28 @@ internal static class NodeViews
             }
         }
     }
+
+    /// <summary>The state, with the energy power saving saved when it saved any: "suspended, 1.2 kWh saved".</summary>
+    private static string StateCell(NodeInfo node) =>
+        node.Power is { EnergySavedJoules: > 0 } power ? $"{node.State.Name()}, {Energy(power.EnergySavedJoules)} saved" : node.State.Name();
+
+    private static string PowerLine(NodeInfo node, NodePowerInfo power, DateTimeOffset now)
+    {
+        var saved = Energy(power.EnergySavedJoules) + " saved";
+        return node.State switch
+        {
+            NodeState.Suspended => $"suspended since {Formats.Instant(power.Since, now)}; {saved}",
+            NodeState.Resuming => $"resuming since {Formats.Instant(power.Since, now)}, down if not back by {Formats.Instant(power.ResumeDeadline, now)}; {saved}",
+            _ => saved,
+        };
+    }
+
+    /// <summary>Joules as Wh or kWh.</summary>
+    private static string Energy(double joules) => joules >= 3.6e6
+        ? (joules / 3.6e6).ToString("0.0", CultureInfo.InvariantCulture) + " kWh"
+        : (joules / 3600).ToString("0.0", CultureInfo.InvariantCulture) + " Wh";
+
+    private static string Watts(double? watts) => watts is { } w ? w.ToString("0", CultureInfo.InvariantCulture) + " W" : "not measured";
 
     /// <summary>What <c>cordon</c>/<c>uncordon</c> print.</summary>
     public static string CordonSummary(NodeInfo node, int? gpu)
