@@ -74,9 +74,9 @@ internal static class JobViews
             .Add("Priority", Formats.Number(job.Priority))
             .Add("Selector", Formats.Labels(job.Selector))
             .Add("Max runtime", job.MaxRuntimeSeconds is { } max ? Durations.Format(TimeSpan.FromSeconds(max)) : "no limit")
-            .Add("Deadline", job.Deadline is { } deadline ? Formats.Instant(deadline, now) : null) // carbon-aware deferral
-            .Add("Expected run", job.ExpectedRuntimeSeconds is { } expected ? Durations.Format(TimeSpan.FromSeconds(expected)) : null)
-            .Add("Planned start", job.PlannedStart is { } planned ? Formats.Instant(planned, now) : null)
+            .AddIfPresent("Deadline", job.Deadline is { } deadline ? Formats.Instant(deadline, now) : null) // carbon-aware deferral
+            .AddIfPresent("Expected run", job.ExpectedRuntimeSeconds is { } expected ? Durations.Format(TimeSpan.FromSeconds(expected)) : null)
+            .AddIfPresent("Planned start", job.PlannedStart is { } planned ? Formats.Instant(planned, now) : null)
             .Add("Retries", Formats.Number(job.Retries))
             .Add("Node", job.NodeId is null ? null : job.Gpus.Count > 0 ? $"{job.NodeId} (GPUs {string.Join(",", job.Gpus)})" : job.NodeId)
             .Add("Submitted", Formats.Instant(job.SubmittedAt, now))

@@ -25,7 +25,7 @@ internal static class NodeViews
             table.AddRow(
                 node.Id,
                 node.Name,
-                node.State.Name(),
+                StateCell(node),
                 GpusCell(node),
                 $"{node.UsedCpus}/{node.CpuCores}",
                 $"{Formats.Bytes(node.UsedMemoryBytes)}/{Formats.Bytes(node.MemoryBytes)}",
@@ -60,6 +60,17 @@ internal static class NodeViews
         if (node.Summary is { } summary)
         {
             view.Add("Sample", SampleLine(summary, now));
+        }
+
+        if (node.PowerSaving is { } saving)
+        {
+            // Power saving (docs/power-saving.md).
+            view.Add("Power saving", PowerLine(node, saving, now));
+            view.Add("Measured power", $"idle {MeasuredWatts(saving.IdleWatts)}, {MeasuredWatts(saving.WattsPerBusyGpu)} per busy GPU");
+            if (saving.LastEvent is { } lastEvent)
+            {
+                view.Add("Power event", lastEvent);
+            }
         }
 
         if (node.Health is { Drained: true } drained)
@@ -172,6 +183,28 @@ internal static class NodeViews
         PowerCapSource.Job => "the job",
         _ => "?",
     };
+
+    /// <summary>The state, with the energy power saving saved when it saved any: "suspended, 1.2 kWh saved".</summary>
+    private static string StateCell(NodeInfo node) =>
+        node.PowerSaving is { EnergySavedJoules: > 0 } saving ? $"{node.State.Name()}, {Energy(saving.EnergySavedJoules)} saved" : node.State.Name();
+
+    private static string PowerLine(NodeInfo node, NodePowerSavingInfo power, DateTimeOffset now)
+    {
+        var saved = Energy(power.EnergySavedJoules) + " saved";
+        return node.State switch
+        {
+            NodeState.Suspended => $"suspended since {Formats.Instant(power.Since, now)}; {saved}",
+            NodeState.Resuming => $"resuming since {Formats.Instant(power.Since, now)}, down if not back by {Formats.Instant(power.ResumeDeadline, now)}; {saved}",
+            _ => saved,
+        };
+    }
+
+    /// <summary>Joules as Wh or kWh.</summary>
+    private static string Energy(double joules) => joules >= 3.6e6
+        ? (joules / 3.6e6).ToString("0.0", CultureInfo.InvariantCulture) + " kWh"
+        : (joules / 3600).ToString("0.0", CultureInfo.InvariantCulture) + " Wh";
+
+    private static string MeasuredWatts(double? watts) => watts is { } w ? w.ToString("0", CultureInfo.InvariantCulture) + " W" : "not measured";
 
     /// <summary>What <c>cordon</c>/<c>uncordon</c> print.</summary>
     public static string CordonSummary(NodeInfo node, int? gpu)

@@ -11,6 +11,10 @@ internal sealed class KeyValueWriter
         return this;
     }
 
+    /// <summary>Adds the line only when there is a value (for what most records lack, such as a deadline).</summary>
+    public KeyValueWriter AddIfPresent(string key, string? value) =>
+        string.IsNullOrEmpty(value) ? this : Add(key, value);
+
     public void Write(TextWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);

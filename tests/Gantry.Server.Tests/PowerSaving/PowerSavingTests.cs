@@ -18,7 +18,8 @@ namespace Gantry.Server.Tests.PowerSaving;
 public sealed class PowerSavingTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("gantry-power-").FullName;
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+    // From the real time (dashboard sessions are cookies whose expiry the client checks against the real clock), in whole seconds as the store keeps them.
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
 
     private string CallLog => Path.Combine(_dir, "calls.log");
 
@@ -88,6 +89,30 @@ public sealed class PowerSavingTests : IDisposable
     private static async Task<NodeInfo> NodeAsync(ServerHarness server, string id) =>
         (await server.Admin.GetFromJsonAsync($"/api/v1/nodes/{id}", GantryJson.Default.NodeInfo))!;
 
+    /// <summary>A browser with a dashboard session (the login form's token posted back, as a browser does).</summary>
+    private static async Task<HttpClient> LogInAsync(ServerHarness server)
+    {
+        var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() }) { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
+        var form = await browser.GetStringAsync("/login");
+        var token = System.Text.RegularExpressions.Regex.Match(form, "name=\"_csrf\" value=\"([^\"]+)\"");
+        Assert.True(token.Success, "the login page has no form token");
+        using var login = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = server.AdminToken, ["returnUrl"] = "/", ["_csrf"] = WebUtility.HtmlDecode(token.Groups[1].Value) }));
+        Assert.Equal(HttpStatusCode.Redirect, login.StatusCode);
+        return browser;
+    }
+
+    /// <summary>promtool's lint of a scrape with the power-saving families, per-node series included.</summary>
+    private static async Task PromtoolAcceptsAsync(string metrics)
+    {
+        var promtool = Tools.Require("promtool", "prometheus");
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(promtool, "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true })!;
+        await process.StandardInput.WriteAsync(metrics);
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, output);
+    }
+
     private static async Task<string> MetricsAsync(ServerHarness server) => await server.Admin.GetStringAsync("/metrics");
 
     /// <summary>Idle past --suspend-after: suspended by the command, and counted as suspended on /metrics.</summary>
@@ -122,6 +147,16 @@ public sealed class PowerSavingTests : IDisposable
         Assert.Contains("gantry_server_energy_saved_joules_total 1200\n", metrics, StringComparison.Ordinal);
         Assert.Contains($"gantry_server_energy_saved_joules_total{{node=\"box\",node_id=\"{id}\"}} 1200\n", metrics, StringComparison.Ordinal);
         Assert.Contains("gantry_server_nodes{state=\"suspended\"} 1", metrics, StringComparison.Ordinal);
+        await PromtoolAcceptsAsync(metrics);
+
+        // The dashboard: the state badge and the saving, in the nodes list and on the node's page.
+        using var browser = await LogInAsync(server);
+        var list = await browser.GetStringAsync("/nodes");
+        Assert.Contains("<span class=\"state state-suspended\">suspended</span>", list, StringComparison.Ordinal);
+        Assert.Matches("data-field=\"energy-saved\"[^>]*>[^<]*saved</div>", list);
+        var page = await browser.GetStringAsync($"/nodes/{id}");
+        Assert.Contains("id=\"node-power\"", page, StringComparison.Ordinal);
+        Assert.Contains("saved by power saving", page, StringComparison.Ordinal);
 
         // A job that needs it: the resume command runs, the job says what it waits for.
         var job = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 2 } }))[0];

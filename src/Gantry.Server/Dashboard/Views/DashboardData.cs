@@ -81,6 +81,7 @@ internal sealed class DashboardData
             NodesSuspect = nodes.GetValueOrDefault(NodeState.Suspect),
             NodesDown = nodes.GetValueOrDefault(NodeState.Down),
             NodesDraining = nodes.GetValueOrDefault(NodeState.Draining) + nodes.GetValueOrDefault(NodeState.Drained),
+            NodesSuspended = nodes.GetValueOrDefault(NodeState.Suspended) + nodes.GetValueOrDefault(NodeState.Resuming),
             GpusTotal = gpus,
             GpusBusy = busy,
             JobsRunning = Clamp(jobs.GetValueOrDefault(JobState.Running) + jobs.GetValueOrDefault(JobState.Assigned)),

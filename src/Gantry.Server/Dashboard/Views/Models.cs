@@ -29,6 +29,9 @@ public sealed record OverviewStats
     public required int NodesSuspect { get; init; }
     public required int NodesDown { get; init; }
     public required int NodesDraining { get; init; }
+
+    /// <summary>Nodes suspended or resuming by power saving (docs/power-saving.md).</summary>
+    public int NodesSuspended { get; init; }
     public required int GpusTotal { get; init; }
     public required int GpusBusy { get; init; }
     public required int JobsRunning { get; init; }
