@@ -32,7 +32,7 @@ internal static class NodesCommand
     {
         var state = new Option<string>("--state")
         {
-            Description = "Only nodes in this state: ready, suspect, down, draining or drained.",
+            Description = "Only nodes in this state: ready, suspect, down, draining, drained, suspended or resuming (power saving).",
             HelpName = "STATE",
         };
         var command = new Command("ls", """

@@ -39,6 +39,15 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>Whether a power-saving tick has anything to do: a node suspended or resuming, or an idle node due.</summary>
+    public bool PowerWorkDue(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            return _powered.Count > 0 || (_idleDue.TryPeek(out _, out var due) && due <= now);
+        }
+    }
+
     /// <summary>At start: the stored power-saving states, onto the loaded nodes; under construction (no lock needed).</summary>
     private void LoadPower(StoredState state)
     {

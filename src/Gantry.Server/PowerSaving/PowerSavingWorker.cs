@@ -18,6 +18,9 @@ internal sealed partial class PowerSavingWorker(NodeRegistry nodes, JobQueue job
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(1);
     private readonly List<Task> _running = [];
 
+    // Whether the queue holds resume notes from an earlier tick (cleared once nothing is resuming).
+    private bool _notes;
+
     /// <summary>How soon an idle node held back (by <c>--keep-idle</c> or a job that fits it) is looked at again.</summary>
     private TimeSpan Recheck => options.PowerSaving.SuspendAfter is { } after ? TimeSpan.FromTicks(Math.Clamp(after.Ticks / 10, Period.Ticks, TimeSpan.FromSeconds(30).Ticks)) : Period;
 
@@ -67,9 +70,22 @@ internal sealed partial class PowerSavingWorker(NodeRegistry nodes, JobQueue job
     {
         var now = time.GetUtcNow();
         var power = options.PowerSaving;
+        if (!nodes.PowerWorkDue(now))
+        {
+            // Nothing suspended, resuming or due: the queue is not read at all.
+            if (_notes)
+            {
+                jobs.SetResumeNotes([]);
+                _notes = false;
+            }
+
+            return Task.CompletedTask;
+        }
+
         var heads = jobs.PendingHeads(options.SchedulerDepth);
         var (resume, notes) = nodes.PlanResumes(heads, now);
         jobs.SetResumeNotes(notes);
+        _notes = notes.Count > 0;
         nodes.MarkResumesFailed(now);
         var suspend = nodes.TakeDueForSuspend(heads, now, Recheck);
         if (resume.Count == 0 && suspend.Count == 0)

@@ -53,7 +53,8 @@ internal sealed class DashboardData
         foreach (var node in _nodes.ListNodes(state: null, cursor: null, limit: int.MaxValue).Items)
         {
             simulated |= Show.IsSimulated(node);
-            if (node.State is NodeState.Down || node.Summary is not { } summary)
+            // A suspended node's last summary is from before it slept (power saving): not its power now.
+            if (node.State is NodeState.Down or NodeState.Suspended || node.Summary is not { } summary)
             {
                 continue;
             }
