@@ -5,8 +5,8 @@ namespace Gantry.Core.Carbon;
 /// expected runtime that start no earlier than now and end no later than its deadline, the one
 /// with the lowest time-weighted average forecast intensity; ties go to the earliest. Candidate
 /// starts are now, every forecast point after now, and the latest start (deadline − runtime).
-/// A prefix sum over the forecast's points makes each candidate O(log n), the whole search
-/// O(n log n) in the points between now and the deadline.
+/// A prefix sum over the forecast's points and cursors that only move forward make the whole
+/// search O(n) in the points between now and the deadline.
 /// </summary>
 public static class CarbonWindows
 {
@@ -74,18 +74,21 @@ public static class CarbonWindows
         var bestRank = double.PositiveInfinity;
 
         // Candidates in time order: now, each point after now up to the last start, then the last start.
+        // Every edge (start, end, and the smoothed ones) only moves forward, so each keeps a cursor
+        // into the points instead of searching: the whole search is linear in the points.
+        int atStart = first, atEnd = first, atFrom = first, atTo = first;
         var next = first + 1;
         var start = now;
         while (true)
         {
             var end = start + runtime;
+            var own = span.Average(start, end, ref atStart, ref atEnd);
             var rank = smoothing > TimeSpan.Zero
-                ? span.Average(start - smoothing < rankFloor ? rankFloor : start - smoothing, end + smoothing > coveredUntil ? coveredUntil : end + smoothing)
-                : span.Average(start, end);
+                ? span.Average(start - smoothing < rankFloor ? rankFloor : start - smoothing, end + smoothing > coveredUntil ? coveredUntil : end + smoothing, ref atFrom, ref atTo)
+                : own;
 
             // Strictly lower (beyond rounding) wins, so ties keep the earliest start; with smoothing,
             // a tie in rank goes to the lower window of the two.
-            var own = smoothing > TimeSpan.Zero ? span.Average(start, end) : rank;
             if (rank < bestRank - 1e-9 || (rank <= bestRank + 1e-9 && best is { } b && own < b.AverageGramsPerKwh - 1e-9))
             {
                 bestRank = rank;
@@ -116,45 +119,37 @@ public static class CarbonWindows
         return i + 1 < points.Length && points[i + 1].Time < byResolution ? points[i + 1].Time : byResolution;
     }
 
-    /// <summary>A gap-free run of points with their prefix sums; answers averages in O(log n).</summary>
+    /// <summary>A gap-free run of points with their prefix sums; answers averages by cursors that move forward.</summary>
     private readonly ref struct Stretch(ReadOnlySpan<IntensityPoint> points, int first, int last, DateTimeOffset end, Span<double> prefix)
     {
         private readonly ReadOnlySpan<IntensityPoint> _points = points;
         private readonly Span<double> _prefix = prefix;
 
-        public double Average(DateTimeOffset from, DateTimeOffset to) =>
-            to <= from ? _points[IndexAt(from)].GramsPerKwh : (Integral(to) - Integral(from)) / (to - from).TotalSeconds;
+        /// <summary>
+        /// The average over [from, to); each cursor is the index of a point at or before its edge and
+        /// is moved forward to the point holding there (edges only move forward between calls).
+        /// </summary>
+        public double Average(DateTimeOffset from, DateTimeOffset to, ref int atFrom, ref int atTo)
+        {
+            var before = Integral(from, ref atFrom);
+            return to <= from ? _points[atFrom].GramsPerKwh : (Integral(to, ref atTo) - before) / (to - from).TotalSeconds;
+        }
 
         // Gram-seconds from the stretch's first point to t (within the stretch).
-        private double Integral(DateTimeOffset t)
+        private double Integral(DateTimeOffset t, ref int cursor)
         {
             if (t >= end)
             {
+                cursor = last;
                 return _prefix[last - first + 1];
             }
 
-            var i = IndexAt(t);
-            return _prefix[i - first] + (_points[i].GramsPerKwh * (t - _points[i].Time).TotalSeconds);
-        }
-
-        private int IndexAt(DateTimeOffset t)
-        {
-            int lo = first, hi = last, found = first;
-            while (lo <= hi)
+            while (cursor < last && _points[cursor + 1].Time <= t)
             {
-                var mid = (lo + hi) >>> 1;
-                if (_points[mid].Time <= t)
-                {
-                    found = mid;
-                    lo = mid + 1;
-                }
-                else
-                {
-                    hi = mid - 1;
-                }
+                cursor++;
             }
 
-            return found;
+            return _prefix[cursor - first] + (_points[cursor].GramsPerKwh * (t - _points[cursor].Time).TotalSeconds);
         }
     }
 }

@@ -189,7 +189,7 @@ internal static class DashboardEndpoints
             return JobsPage(http, data, antiforgery, StatusCodes.Status200OK, new JobForm(), state, before);
         }).RequireAuthorization();
 
-        app.MapPost("/jobs", async (HttpContext http, JobQueue queue, DashboardData data, IAntiforgery antiforgery) =>
+        app.MapPost("/jobs", async (HttpContext http, JobQueue queue, DashboardData data, IAntiforgery antiforgery, TimeProvider time) =>
         {
             var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
             if (form is null)
@@ -205,14 +205,17 @@ internal static class DashboardEndpoints
                 Priority = Or(form["priority"].ToString(), "50"),
                 MaxRuntime = form["maxRuntime"].ToString(),
                 Retries = Or(form["retries"].ToString(), "0"),
+                Deadline = form["deadline"].ToString(),
+                ExpectedRuntime = form["expectedRuntime"].ToString(),
             };
             if (JobSubmit.Parse(typed) is { } refused)
             {
                 return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, refused, null, null);
             }
 
-            var submission = JobSubmit.ToSubmission(typed);
-            if (Validation.Check(submission) is { } errors)
+            var now = time.GetUtcNow();
+            var submission = JobSubmit.ToSubmission(typed, now);
+            if ((Validation.Check(submission) ?? Carbon.DeadlineValidation.Check(submission, now)) is { } errors)
             {
                 return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, JobSubmit.Refused(typed, errors), null, null);
             }

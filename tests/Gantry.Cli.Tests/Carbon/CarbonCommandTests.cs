@@ -104,6 +104,17 @@ public sealed class CarbonCommandTests : IDisposable
         Assert.Contains("--trace: cannot read", missing.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Create_EveryOptionHasADescription()
+    {
+        var carbon = CarbonCommand.Create(new CliContext(TextWriter.Null, TextWriter.Null, _ => null, TimeProvider.System));
+        var simulate = Assert.Single(carbon.Subcommands);
+
+        Assert.Equal("simulate", simulate.Name);
+        Assert.Equal(["--trace", "--scenario", "--forecast-error", "--seed", "--output"], simulate.Options.Select(o => o.Name));
+        Assert.All(simulate.Options, o => Assert.False(string.IsNullOrWhiteSpace(o.Description), o.Name));
+    }
+
     /// <summary>Half-hourly rows from 2020-01-01: 400 g/kWh, but 100 from 04:00 to 05:00 each day.</summary>
     private string WriteTrace(string name, int days)
     {

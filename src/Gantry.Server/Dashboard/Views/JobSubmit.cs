@@ -17,6 +17,8 @@ internal static class JobSubmit
         ("priority", "priority", "Priority"),
         ("maxRuntimeSeconds", "maxRuntime", "Max run time"),
         ("retries", "retries", "Retries"),
+        ("deadline", "deadline", "Deadline"),
+        ("expectedRuntimeSeconds", "expectedRuntime", "Expected run time"),
     ];
 
     /// <summary>The form again with an error when a field cannot be read; null when every field can.</summary>
@@ -48,11 +50,36 @@ internal static class JobSubmit
             return form with { Error = $"Max run time: must be a duration such as 90s, 10m or 2h, got '{form.MaxRuntime}'.", ErrorField = "maxRuntime" };
         }
 
+        if (form.Deadline.Trim().Length > 0 && !TryDeadline(form.Deadline.Trim(), default, out _))
+        {
+            return form with { Error = $"Deadline: must be a duration from now such as 8h or a time such as 2026-12-04T06:00Z, got '{form.Deadline}'.", ErrorField = "deadline" };
+        }
+
+        if (form.ExpectedRuntime.Trim().Length > 0 && (!Durations.TryParse(form.ExpectedRuntime.Trim(), out var expected) || expected <= TimeSpan.Zero))
+        {
+            return form with { Error = $"Expected run time: must be a duration such as 45m or 2h, got '{form.ExpectedRuntime}'.", ErrorField = "expectedRuntime" };
+        }
+
         return null;
     }
 
-    /// <summary>The submission of a form that <see cref="Parse"/> accepted: the command runs with <c>/bin/sh -c</c>.</summary>
-    public static JobSubmission ToSubmission(JobForm form)
+    /// <summary>A deadline as typed: a duration from <paramref name="now"/> or a time (UTC unless it names its offset).</summary>
+    private static bool TryDeadline(string text, DateTimeOffset now, out DateTimeOffset deadline)
+    {
+        if (Durations.TryParse(text, out var fromNow))
+        {
+            deadline = now + fromNow;
+            return true;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out deadline);
+    }
+
+    /// <summary>
+    /// The submission of a form that <see cref="Parse"/> accepted: the command runs with <c>/bin/sh -c</c>;
+    /// a deadline given as a duration counts from <paramref name="now"/>.
+    /// </summary>
+    public static JobSubmission ToSubmission(JobForm form, DateTimeOffset now = default)
     {
         ArgumentNullException.ThrowIfNull(form);
         double? maxRuntime = form.MaxRuntime.Trim().Length > 0 && Durations.TryParse(form.MaxRuntime.Trim(), out var max) ? max.TotalSeconds : null;
@@ -65,6 +92,8 @@ internal static class JobSubmit
             Priority = Whole(form.Priority),
             MaxRuntimeSeconds = maxRuntime,
             Retries = Whole(form.Retries),
+            Deadline = form.Deadline.Trim().Length > 0 && TryDeadline(form.Deadline.Trim(), now, out var deadline) ? deadline : null,
+            ExpectedRuntimeSeconds = form.ExpectedRuntime.Trim().Length > 0 && Durations.TryParse(form.ExpectedRuntime.Trim(), out var expected) ? expected.TotalSeconds : null,
         };
     }
 

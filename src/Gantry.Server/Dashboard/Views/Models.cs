@@ -105,6 +105,10 @@ public sealed record JobForm
     public string MaxRuntime { get; init; } = "";
     public string Retries { get; init; } = "0";
 
+    // Carbon-aware deferral (docs/carbon.md): a duration from now or a time, and a duration.
+    public string Deadline { get; init; } = "";
+    public string ExpectedRuntime { get; init; } = "";
+
     /// <summary>What was wrong with the last submit; null when nothing was.</summary>
     public string? Error { get; init; }
 
