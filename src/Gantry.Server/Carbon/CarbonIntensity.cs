@@ -23,6 +23,9 @@ internal sealed partial class CarbonIntensity : ICarbonIntensity
     /// <summary>The first retry after a failure; doubled each time, up to <c>--carbon-refresh</c>.</summary>
     public static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(30);
 
+    /// <summary>A location nothing asked about for this long is dropped (a node that left, a job's selector naming a zone no node is in).</summary>
+    public static readonly TimeSpan ForgetAfter = TimeSpan.FromDays(1);
+
     private const int ParallelFetches = 4;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
@@ -175,16 +178,15 @@ internal sealed partial class CarbonIntensity : ICarbonIntensity
     /// </summary>
     public async Task RefreshDueAsync(CancellationToken cancellationToken)
     {
-        if (_source.Local)
-        {
-            return;
-        }
-
         var now = _time.GetUtcNow();
         var due = new List<(string Location, Entry Entry)>();
         foreach (var (location, entry) in _entries)
         {
-            if (entry.NextFetchAt <= now)
+            if (location != _fixedLocation && now - entry.LastAskedAt > ForgetAfter)
+            {
+                _entries.TryRemove(location, out _);
+            }
+            else if (!_source.Local && entry.NextFetchAt <= now)
             {
                 due.Add((location, entry));
             }
@@ -252,8 +254,10 @@ internal sealed partial class CarbonIntensity : ICarbonIntensity
 
     private Entry? Want(string location)
     {
+        var now = _time.GetUtcNow();
         if (_entries.TryGetValue(location, out var entry))
         {
+            entry.LastAskedAt = now;
             return entry;
         }
 
@@ -266,7 +270,7 @@ internal sealed partial class CarbonIntensity : ICarbonIntensity
         entry = _entries.GetOrAdd(location, key =>
         {
             added = true;
-            return new Entry(_time.GetUtcNow()) { Location = key };
+            return new Entry(now) { Location = key };
         });
         if (added)
         {
@@ -313,6 +317,15 @@ internal sealed partial class CarbonIntensity : ICarbonIntensity
         {
             get => _state;
             set => _state = value;
+        }
+
+        // Written by every reader that asks (a long, atomic on 64-bit), read by the refresh pass.
+        private long _lastAskedTicks = wantedAt.UtcTicks;
+
+        public DateTimeOffset LastAskedAt
+        {
+            get => new(Volatile.Read(ref _lastAskedTicks), TimeSpan.Zero);
+            set => Volatile.Write(ref _lastAskedTicks, value.UtcTicks);
         }
 
         // The worker's own, touched by one refresh pass at a time.

@@ -134,6 +134,23 @@ public sealed class CarbonIntensityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RefreshDue_LocationNobodyAskedAboutForADay_IsForgotten()
+    {
+        var time = new FakeTimeProvider(Start);
+        var carbon = new CarbonIntensity(CarbonSourceSpec.Parse("static:100"), new StaticSource(100, TimeSpan.FromHours(24)), "GB", TimeSpan.FromMinutes(10), TimeSpan.FromHours(1), time, NullLogger<CarbonIntensity>.Instance);
+        Assert.NotNull(carbon.Forecast("DE"));
+        Assert.NotNull(carbon.Forecast("XX"));
+
+        time.Advance(TimeSpan.FromHours(23));
+        _ = carbon.Forecast("DE");
+        time.Advance(TimeSpan.FromHours(2));
+        await carbon.RefreshDueAsync(CancellationToken.None);
+
+        // DE was asked about within the day; XX was not; --carbon-location is always kept.
+        Assert.Equal(["DE", "GB"], carbon.Locations(time.GetUtcNow()).Select(l => l.Location));
+    }
+
+    [Fact]
     public void StaticSource_IsFlatOverTheHorizon()
     {
         var time = new FakeTimeProvider(Start.AddMinutes(17));
