@@ -51,18 +51,22 @@ internal sealed partial class AttemptEnergyMeter
     public void Begin(AttemptKey key, IReadOnlyList<int> gpus)
     {
         ArgumentNullException.ThrowIfNull(gpus);
-        var now = _time.GetUtcNow();
-        var metered = new Metered(now, new GpuMeter[gpus.Count]);
+        var meters = new GpuMeter[gpus.Count];
+        var estimated = false;
+        DateTimeOffset? first = null;
         for (var i = 0; i < gpus.Count; i++)
         {
-            var gpu = new GpuMeter(gpus[i]);
+            meters[i] = new GpuMeter(gpus[i]);
             if (_reader?.ReadEnergy(gpus[i]) is { } reading)
             {
-                gpu.Observe(reading.EnergyJoules, reading.PowerWatts, now, ref metered.Estimated);
+                // Stamped when the reading is in hand: a read may wait for the sampler's.
+                var at = _time.GetUtcNow();
+                first ??= at;
+                meters[i].Observe(reading.EnergyJoules, reading.PowerWatts, at, ref estimated);
             }
-
-            metered.Gpus[i] = gpu;
         }
+
+        var metered = new Metered(first ?? _time.GetUtcNow(), meters) { Estimated = estimated };
 
         lock (_gate)
         {
@@ -106,16 +110,17 @@ internal sealed partial class AttemptEnergyMeter
             }
         }
 
-        var now = _time.GetUtcNow();
+        DateTimeOffset? last = null;
         foreach (var gpu in metered.Gpus)
         {
             if (_reader?.ReadEnergy(gpu.Index) is { } reading)
             {
-                gpu.Observe(reading.EnergyJoules, reading.PowerWatts, now, ref metered.Estimated);
+                last = _time.GetUtcNow();
+                gpu.Observe(reading.EnergyJoules, reading.PowerWatts, last.Value, ref metered.Estimated);
             }
         }
 
-        metered.MeasuredAt = now;
+        metered.MeasuredAt = last ?? _time.GetUtcNow();
         return metered.Report(key);
     }
 

@@ -60,6 +60,9 @@ internal sealed class FakeControlPlane : IAsyncDisposable
     /// <summary>Registration and heartbeat answers say the server reads GPU health (a server of this version); unset, an earlier one.</summary>
     public volatile bool AcceptsHealth;
 
+    /// <summary>Registration and heartbeat answers say the server reads attempts' energy; unset, an earlier version.</summary>
+    public volatile bool AcceptsEnergy;
+
     /// <summary>A heartbeat that carries health answers 400, as a server of an earlier version does (it refuses unknown properties).</summary>
     public volatile bool RefuseHealth;
 
@@ -133,7 +136,7 @@ internal sealed class FakeControlPlane : IAsyncDisposable
             var request = await ReadAsync(context, GantryJson.Default.RegisterNodeRequest);
             Registrations.Enqueue((context.Request.Headers.Authorization, request));
             var n = Interlocked.Increment(ref _registrations);
-            await WriteAsync(context, new RegisterNodeResponse { NodeId = request.NodeId ?? "node-1", Credential = $"cred-{n}", HeartbeatIntervalSeconds = 1, AcceptsHealth = AcceptsHealth }, GantryJson.Default.RegisterNodeResponse);
+            await WriteAsync(context, new RegisterNodeResponse { NodeId = request.NodeId ?? "node-1", Credential = $"cred-{n}", HeartbeatIntervalSeconds = 1, AcceptsHealth = AcceptsHealth, AcceptsEnergy = AcceptsEnergy }, GantryJson.Default.RegisterNodeResponse);
         });
 
         _app.MapPost("/api/v1/nodes/{id}/heartbeat", async context =>
@@ -161,7 +164,7 @@ internal sealed class FakeControlPlane : IAsyncDisposable
                 index = _index;
             }
 
-            await WriteAsync(context, new HeartbeatResponse { State = NodeState.Ready, LeaseExpiresAt = DateTimeOffset.UnixEpoch, AssignmentIndex = index, LeaderEpoch = LeaderEpoch, AcceptsHealth = AcceptsHealth }, GantryJson.Default.HeartbeatResponse);
+            await WriteAsync(context, new HeartbeatResponse { State = NodeState.Ready, LeaseExpiresAt = DateTimeOffset.UnixEpoch, AssignmentIndex = index, LeaderEpoch = LeaderEpoch, AcceptsHealth = AcceptsHealth, AcceptsEnergy = AcceptsEnergy }, GantryJson.Default.HeartbeatResponse);
         });
 
         _app.MapGet("/api/v1/nodes/{id}/assignments", async context =>

@@ -111,6 +111,8 @@ public sealed class ServerSettingsTests : IDisposable
     [InlineData("scheduler-depth", "many", "whole number")]
     [InlineData("job-retention", "10s", "at least 1m (or off)")]
     [InlineData("job-retention", "never", "or off")]
+    [InlineData("energy-write-interval", "0s", "must be between 1s and 1h")]
+    [InlineData("energy-write-interval", "2h", "must be between 1s and 1h")]
     [InlineData("retention-rollup", "1h", "at least --retention-raw")]
     [InlineData("max-job-log", "1k", "must be at least 4 KiB")]
     [InlineData("max-job-log", "lots", "expected a size")]
