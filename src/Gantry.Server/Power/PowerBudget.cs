@@ -41,14 +41,26 @@ internal static class PowerBudget
     {
         ArgumentNullException.ThrowIfNull(gpus);
         ArgumentNullException.ThrowIfNull(range);
-        var caps = new Dictionary<string, Dictionary<int, double>>(StringComparer.Ordinal);
         var ranges = new GpuRange[gpus.Count];
+        for (var i = 0; i < ranges.Length; i++)
+        {
+            ranges[i] = range(gpus[i].NodeId, gpus[i].Index);
+        }
+
+        return Divide(budgetWatts, gpus, ranges);
+    }
+
+    /// <summary>Divides <paramref name="budgetWatts"/> among <paramref name="gpus"/>, whose ranges are <paramref name="ranges"/> (same order).</summary>
+    public static BudgetDivision Divide(double budgetWatts, IReadOnlyList<BudgetGpu> gpus, GpuRange[] ranges)
+    {
+        ArgumentNullException.ThrowIfNull(gpus);
+        ArgumentNullException.ThrowIfNull(ranges);
+        var caps = new Dictionary<string, Dictionary<int, double>>(StringComparer.Ordinal);
         double reserved = 0, measured = 0;
         var busy = new List<int>();
         for (var i = 0; i < gpus.Count; i++)
         {
             var gpu = gpus[i];
-            ranges[i] = range(gpu.NodeId, gpu.Index);
             measured += gpu.MeasuredWatts ?? 0;
             if (gpu.Busy)
             {

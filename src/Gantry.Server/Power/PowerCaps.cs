@@ -152,10 +152,21 @@ internal sealed partial class PowerCaps
     /// </summary>
     public BudgetDivision DivideBudget(double budgetWatts)
     {
+        // The registry's view, the GPUs' ranges copied under this lock, the division itself outside it
+        // (heartbeats take this lock), then its caps applied under it again.
         _nodes.PowerView(_view);
+        var ranges = new GpuRange[_view.Count];
         lock (_lock)
         {
-            var division = PowerBudget.Divide(budgetWatts, _view, Range);
+            for (var i = 0; i < ranges.Length; i++)
+            {
+                ranges[i] = Range(_view[i].NodeId, _view[i].Index);
+            }
+        }
+
+        var division = PowerBudget.Divide(budgetWatts, _view, ranges);
+        lock (_lock)
+        {
             foreach (var (id, node) in _power)
             {
                 if (node.Budget is not null && !division.Caps.ContainsKey(id))
