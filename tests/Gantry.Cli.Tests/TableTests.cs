@@ -24,6 +24,13 @@ public sealed class TableTests
         }
     }
 
+    [Theory]
+    [InlineData(-180, "2026-03-01 11:57:00Z (3m ago)")]
+    [InlineData(0, "2026-03-01 12:00:00Z (0s ago)")]
+    [InlineData(6 * 3600, "2026-03-01 18:00:00Z (in 6h)")]
+    public void Instant_PastAndFuture_SaysAgoOrIn(int seconds, string expected) =>
+        Assert.Equal(expected, Formats.Instant(CliHarness.Now.AddSeconds(seconds), CliHarness.Now));
+
     [Fact]
     public void NodesTable_At80Columns_ShowsEveryColumnAndFits()
     {

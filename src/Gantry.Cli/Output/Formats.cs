@@ -36,9 +36,15 @@ internal static class Formats
     /// <summary><c>3s ago</c>, <c>2h13m ago</c>.</summary>
     public static string Ago(DateTimeOffset time, DateTimeOffset now) => Durations.FormatApproximate(now - time) + " ago";
 
-    /// <summary>An instant in UTC with its age: <c>2026-01-01 12:00:03Z (3m ago)</c>.</summary>
+    /// <summary>
+    /// An instant in UTC with its age, or how far off it is when it is a second or more ahead (a
+    /// deadline, a planned start): <c>2026-01-01 12:00:03Z (3m ago)</c>, <c>2026-01-01 18:00:00Z (in 6h)</c>.
+    /// </summary>
     public static string Instant(DateTimeOffset? time, DateTimeOffset now) =>
-        time is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) + " (" + Ago(t, now) + ")" : "-";
+        time is { } t
+            ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)
+              + (t - now >= TimeSpan.FromSeconds(1) ? " (in " + Durations.FormatApproximate(t - now) + ")" : " (" + Ago(t, now) + ")")
+            : "-";
 
     /// <summary>Labels as <c>k=v,k2=v2</c>, sorted by key.</summary>
     public static string Labels(IReadOnlyDictionary<string, string> labels)

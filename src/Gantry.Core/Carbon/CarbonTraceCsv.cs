@@ -26,8 +26,10 @@ public static class CarbonTraceCsv
     }
 
     /// <summary>
-    /// Reads a trace. The step (the forecast's resolution) is the smallest gap between rows; rows
-    /// must be in increasing time order. Blank lines are skipped; a first line that is not a row is
+    /// Reads a trace. The step (the forecast's resolution, how long a row holds when the next one is
+    /// further away) is the longest gap between rows that makes up at least 5 % of them: traces mix
+    /// steps (Great Britain's has stretches of 15 minutes among its 30), and a rare longer gap is a gap
+    /// in the data, not a step. Rows must be in increasing time order. Blank lines are skipped; a first line that is not a row is
     /// taken as the header.
     /// </summary>
     /// <exception cref="FormatException">A row that cannot be read, rows out of order, or no rows; the message names the line.</exception>
@@ -36,7 +38,7 @@ public static class CarbonTraceCsv
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(location);
         var points = new List<IntensityPoint>();
-        var step = TimeSpan.MaxValue;
+        var gaps = new Dictionary<TimeSpan, int>();
         var lineNumber = 0;
         var sawContent = false;
         while (reader.ReadLine() is { } line)
@@ -76,10 +78,7 @@ public static class CarbonTraceCsv
                     throw new FormatException($"line {lineNumber}: {time:yyyy-MM-dd HH:mm:ss} is not after the row before it; rows must be in increasing time order.");
                 }
 
-                if (gap < step)
-                {
-                    step = gap;
-                }
+                gaps[gap] = gaps.GetValueOrDefault(gap) + 1;
             }
 
             points.Add(new IntensityPoint(time, grams));
@@ -90,7 +89,28 @@ public static class CarbonTraceCsv
             throw new FormatException("the trace has no rows (expected a header 'Time,Carbon Intensity' and one row per step).");
         }
 
-        return new CarbonForecast(location, points, step == TimeSpan.MaxValue ? TimeSpan.FromHours(1) : step, generatedAt);
+        return new CarbonForecast(location, points, StepOf(gaps, points.Count - 1), generatedAt);
+    }
+
+    private static TimeSpan StepOf(Dictionary<TimeSpan, int> gaps, int total)
+    {
+        var step = TimeSpan.Zero;
+        var mostCommon = (Gap: TimeSpan.FromHours(1), Count: 0);
+        foreach (var (gap, count) in gaps)
+        {
+            if (count * 20 >= total && gap > step)
+            {
+                step = gap;
+            }
+
+            if (count > mostCommon.Count || (count == mostCommon.Count && gap < mostCommon.Gap))
+            {
+                mostCommon = (gap, count);
+            }
+        }
+
+        // No step that common (a short, irregular trace): the most common one; one row alone: an hour.
+        return step > TimeSpan.Zero ? step : mostCommon.Gap;
     }
 
     private static bool TryParseTime(string text, out DateTimeOffset time) =>

@@ -20,6 +20,22 @@ public sealed class CarbonTraceCsvTests
         Assert.Null(trace.IntensityAt(new DateTimeOffset(2019, 12, 20, 1, 30, 0, TimeSpan.Zero)));
     }
 
+    [Fact]
+    public void Read_MixedSteps_TheStepIsTheCommonLongerOne_SoNoRowLeavesAGap()
+    {
+        // Thirty-minute rows with a stretch of fifteen-minute ones, as Great Britain's trace has.
+        var text = "Time,Carbon Intensity\n2020-01-01 00:00:00,100\n2020-01-01 00:30:00,200\n2020-01-01 01:00:00,300\n2020-01-01 01:15:00,400\n2020-01-01 01:30:00,500\n2020-01-01 02:00:00,600\n";
+
+        var trace = CarbonTraceCsv.Read(new StringReader(text), "GB", Now);
+
+        Assert.Equal(TimeSpan.FromMinutes(30), trace.Resolution);
+        Assert.Equal(100, trace.IntensityAt(new DateTimeOffset(2020, 1, 1, 0, 20, 0, TimeSpan.Zero)));
+        Assert.Equal(300, trace.IntensityAt(new DateTimeOffset(2020, 1, 1, 1, 10, 0, TimeSpan.Zero)));
+        Assert.Equal(400, trace.IntensityAt(new DateTimeOffset(2020, 1, 1, 1, 20, 0, TimeSpan.Zero)));
+        Assert.Equal(600, trace.IntensityAt(new DateTimeOffset(2020, 1, 1, 2, 29, 0, TimeSpan.Zero)));
+        Assert.NotNull(trace.AverageOver(new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2020, 1, 1, 2, 30, 0, TimeSpan.Zero)));
+    }
+
     [Theory]
     [InlineData("Time,Carbon Intensity\n2019-12-20 00:00:00,abc\n", "line 2", "not a carbon intensity")]
     [InlineData("Time,Carbon Intensity\n2019-12-20 00:00:00,-1\n", "line 2", "not a carbon intensity")]
