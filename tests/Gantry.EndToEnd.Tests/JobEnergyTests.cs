@@ -128,7 +128,8 @@ public sealed class JobEnergyTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.InRange(window, seconds, seconds + 2);
         Assert.False(job.EnergyEstimated == true && job.CpuEnergyJoules is null, "the counter's figure is exact: only a CPU share may make it estimated");
         Assert.Equal(job.GpuEnergyJoules + (job.CpuEnergyJoules ?? 0), job.EnergyJoules);
-        Assert.Equal(watts, job.PeakGpuPowerWatts);
+        // The peak is the highest sampled draw, and never below the counter's average over the window.
+        Assert.InRange(job.PeakGpuPowerWatts!.Value, watts, watts * 1.01);
         Assert.True(live.GpuEnergyJoules < job.GpuEnergyJoules, "the live figure grows to the final one");
         var attempt = Assert.Single(job.Attempts);
         Assert.Equal(job.GpuEnergyJoules, attempt.GpuEnergyJoules);

@@ -403,6 +403,9 @@ internal sealed partial class AttemptEnergyMeter
             }
 
             var seconds = (MeasuredAt - Since).TotalSeconds;
+            double? average = Gpus.Length > 0 && seconds > 0 ? gpu / seconds : null;
+            // Samples can miss the highest draw that the counters saw: the peak is at least the average.
+            var peak = PeakWatts is { } p && average is { } a ? Math.Max(p, a) : PeakWatts;
             return new AttemptEnergyReport
             {
                 JobId = key.JobId,
@@ -412,8 +415,8 @@ internal sealed partial class AttemptEnergyMeter
                 MeasuredAt = MeasuredAt,
                 GpuEnergyJoules = gpu,
                 CpuEnergyJoules = CpuJoules,
-                AverageGpuPowerWatts = Gpus.Length > 0 && seconds > 0 ? gpu / seconds : null,
-                PeakGpuPowerWatts = PeakWatts,
+                AverageGpuPowerWatts = average,
+                PeakGpuPowerWatts = peak,
                 Estimated = Estimated || CpuJoules is not null,
             };
         }

@@ -19,7 +19,7 @@ namespace Gantry.Telemetry.Simulation;
 /// the same readings, however often the collector is called (a pause longer than an hour, such
 /// as a suspended machine, is folded into one step at the readings it started with).
 /// </remarks>
-public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>, IGpuPowerLimits
+public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>, IGpuPowerLimits, IGpuEnergyReader
 {
     /// <summary>The most GPUs one node may simulate.</summary>
     public const int MaxCount = 64;
@@ -97,6 +97,24 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>, IGpuPowerLi
         }
 
         return ValueTask.FromResult(new GpuSnapshot("simulated", _message, null, null, null, samples));
+    }
+
+    /// <summary>
+    /// The simulated GPU's energy counter and power now (the simulation advances in whole seconds), so
+    /// that a job's energy on simulated GPUs is metered as on real ones, start and end included.
+    /// </summary>
+    GpuEnergyReading? IGpuEnergyReader.ReadEnergy(int gpuIndex)
+    {
+        lock (_gate)
+        {
+            if (gpuIndex < 0 || gpuIndex >= _gpus.Length)
+            {
+                return null;
+            }
+
+            AdvanceTo((long)_timeProvider.GetElapsedTime(_start).TotalSeconds);
+            return _gpus[gpuIndex].EnergyReading;
+        }
     }
 
     /// <inheritdoc />
@@ -189,6 +207,8 @@ public sealed class SimulatedGpuCollector : ICollector<GpuSnapshot>, IGpuPowerLi
         private double _temperature;
         private double _energy;
         private double _smClock;
+
+        public GpuEnergyReading EnergyReading => new(Math.Round(_energy, 3), Math.Round(_power, 3));
 
         public SimulatedGpu(int index, int seed)
         {

@@ -1,4 +1,5 @@
 using Gantry.Telemetry.Model;
+using Gantry.Telemetry.Power;
 using Gantry.Telemetry.Simulation;
 using Gantry.Testing;
 
@@ -260,6 +261,25 @@ public sealed class SimulatedGpuCollectorTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
             async () => await new SimulatedGpuCollector(1, new FakeTimeProvider()).CollectAsync(cts.Token));
+    }
+
+    [Fact]
+    public async Task ReadEnergy_BetweenSamples_TheCounterAdvancesWithTheClockAndMatchesTheSample()
+    {
+        var clock = new FakeTimeProvider();
+        var collector = new SimulatedGpuCollector(2, clock);
+        IGpuEnergyReader reader = collector;
+
+        var before = reader.ReadEnergy(1)!.Value;
+        clock.Advance(TimeSpan.FromSeconds(5));
+        var after = reader.ReadEnergy(1)!.Value;
+        var sample = (await Collect(collector)).Gpus[1];
+
+        Assert.True(after.EnergyJoules > before.EnergyJoules, $"{after.EnergyJoules} after 5 s, {before.EnergyJoules} before");
+        Assert.InRange(after.EnergyJoules!.Value - before.EnergyJoules!.Value, 5 * SimulatedGpuCollector.MinPowerWatts, 5 * 1000);
+        Assert.Equal(sample.EnergyJoules, after.EnergyJoules);
+        Assert.Equal(sample.PowerWatts, after.PowerWatts);
+        Assert.Null(reader.ReadEnergy(2));
     }
 
     private static string Readings(GpuSnapshot snapshot) => string.Join(
