@@ -99,7 +99,7 @@ internal sealed partial class NodeRegistry
             _suspectAt.Enqueue((node, now + _options.Lease));
         }
 
-        // Power saving (NodeRegistry.Power.cs): stored suspended/resuming states, then the idle index.
+        // Power saving (NodeRegistry.PowerSaving.cs): stored suspended/resuming states, then the idle index.
         LoadPower(state);
         foreach (var node in _nodes.Values)
         {
@@ -819,7 +819,7 @@ internal sealed partial class NodeRegistry
 
     private NodeState Evaluate(NodeRecord node, DateTimeOffset now) => node.Power switch
     {
-        // Power saving's states come first: a suspended node's silence is expected (NodeRegistry.Power.cs).
+        // Power saving's states come first: a suspended node's silence is expected (NodeRegistry.PowerSaving.cs).
         { Mode: PowerSaving.PowerMode.Suspended } => NodeState.Suspended,
         { Mode: PowerSaving.PowerMode.Resuming } => NodeState.Resuming,
         { DownReason: not null } => NodeState.Down,
