@@ -183,6 +183,27 @@ public sealed class PowerSavingTests : IDisposable
     }
 
     [Fact]
+    public async Task SuspendedNode_AlertSeries_DropItsStaleFiguresAndKeepItsState()
+    {
+        await using var server = await ServerHarness.StartAsync(_clock, configure: Power());
+        var (id, http) = await server.RegisterAsync("box", 1);
+        var series = new Gantry.Server.Alerts.Evaluation.FleetSeries(server.Nodes, null, null, _clock);
+        await KeepAliveAsync(1, (id, http, 95));
+        series.Refresh();
+        Assert.Equal(95, Assert.Single(series.Series("gantry_node_power_watts")).Value);
+        Assert.Equal(1, Assert.Single(series.Series("gantry_node_up")).Value);
+
+        await SuspendAsync(server, id, http, watts: 95);
+        series.Refresh();
+
+        // Its last power reading is stale on purpose: no series, so no power or temperature rule fires on it.
+        Assert.Empty(series.Series("gantry_node_power_watts"));
+        Assert.Equal(0, Assert.Single(series.Series("gantry_node_up")).Value);
+        var state = Assert.Single(series.Series("gantry_node_state"));
+        Assert.Equal("suspended", state.Labels.Get("state"));
+    }
+
+    [Fact]
     public async Task ResumingNode_SilentPastResumeTimeout_MarkedDownWithReason()
     {
         await using var server = await ServerHarness.StartAsync(_clock, configure: Power(resumeTimeout: TimeSpan.FromSeconds(10)));

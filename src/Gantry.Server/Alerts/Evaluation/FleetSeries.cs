@@ -34,7 +34,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
         ["gantry_gpu_remapped_rows_pending"] = "1 when a row remap waits for a GPU reset.",
         ["gantry_gpu_remapped_rows_failure"] = "1 when a row remap failed.",
         ["gantry_gpu_thermal_slowdown"] = "1 while clocks are slowed for temperature.",
-        ["gantry_node_up"] = "1 while the node heartbeats within its lease (ready), 0 when suspect or down.",
+        ["gantry_node_up"] = "1 while the node heartbeats within its lease (ready, draining, drained), 0 when suspect, down, suspended or resuming.",
         ["gantry_node_state"] = "1 per node, label state (ready, suspect, down) and drain (true, false).",
         ["gantry_node_drained_for_fault"] = "1 while the node is drained for a fault that needs a reboot, label cause.",
         ["gantry_node_cpu_utilization_ratio"] = "Node CPU busy share, 0 to 1.",
@@ -172,7 +172,8 @@ internal sealed class FleetSeries : IAlertSeriesSource
             case "gantry_node_up":
                 foreach (var node in _view)
                 {
-                    if (!into.Wants(node.State == NodeState.Ready ? 1 : 0))
+                    var up = Up(node.State) ? 1 : 0;
+                    if (!into.Wants(up))
                     {
                         continue;
                     }
@@ -184,7 +185,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
                         cache.Gpu[key] = labels = NodeLabels(metric, node);
                     }
 
-                    into.Add(new(labels, node.State == NodeState.Ready ? 1 : 0));
+                    into.Add(new(labels, up));
                 }
 
                 break;
@@ -249,13 +250,22 @@ internal sealed class FleetSeries : IAlertSeriesSource
 
     private static string Name(NodeState state) => state.ToString().ToLowerInvariant();
 
+    /// <summary>
+    /// False for a node whose last summary is stale by design: down (silent), or suspended or resuming by power
+    /// saving (powered off on purpose; its last figures would keep a temperature or power alert firing all night).
+    /// </summary>
+    private static bool Reporting(NodeState state) => state is not (NodeState.Down or NodeState.Suspended or NodeState.Resuming);
+
+    /// <summary>True while the node heartbeats within its lease: ready, or drained by a person (it still reports).</summary>
+    private static bool Up(NodeState state) => state is NodeState.Ready or NodeState.Draining or NodeState.Drained;
+
     private void Gpu(string metric, SampleSink into, Func<GpuSummary, double?> read, string? extraName = null, string? extraValue = null, bool includeLost = false)
     {
         foreach (var node in _view)
         {
-            if (node.Summary is not { } summary || node.State == NodeState.Down)
+            if (node.Summary is not { } summary || !Reporting(node.State))
             {
-                // A down node's last figures are stale: its series go away (node-down alerts speak for it).
+                // A down or powered-down node's last figures are stale: its series go away (node-state alerts speak for it).
                 continue;
             }
 
@@ -282,7 +292,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
     {
         foreach (var node in _view)
         {
-            if (node.Summary is { } summary && node.State != NodeState.Down && read(summary) is { } value && into.Wants(value))
+            if (node.Summary is { } summary && Reporting(node.State) && read(summary) is { } value && into.Wants(value))
             {
                 var cache = CacheOf(node);
                 var key = (metric, -1, summary.Simulated, (string?)null);
@@ -313,7 +323,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
 
         foreach (var (nodeId, gpu, series, score) in scores)
         {
-            if (!byId.TryGetValue(nodeId, out var node) || node.State == NodeState.Down)
+            if (!byId.TryGetValue(nodeId, out var node) || !Reporting(node.State))
             {
                 continue;
             }
@@ -383,7 +393,7 @@ internal sealed class FleetSeries : IAlertSeriesSource
 
         foreach (var (nodeId, gpu, c) in conditions)
         {
-            if (!byId.TryGetValue(nodeId, out var node) || node.State == NodeState.Down)
+            if (!byId.TryGetValue(nodeId, out var node) || !Reporting(node.State))
             {
                 continue;
             }
