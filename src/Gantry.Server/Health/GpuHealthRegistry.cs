@@ -997,10 +997,10 @@ internal sealed partial class GpuHealthRegistry
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2500, Level = LogLevel.Warning, Message = "Node {NodeId}, {Target}: {Change} by {Actor}: {Cause}")]
+        [LoggerMessage(EventId = 2600, Level = LogLevel.Warning, Message = "Node {NodeId}, {Target}: {Change} by {Actor}: {Cause}")]
         public static partial void Changed(ILogger logger, string nodeId, string target, HealthChange change, HealthActor actor, string cause);
 
-        [LoggerMessage(EventId = 2501, Level = LogLevel.Warning, Message = "Node {NodeId} GPU {Gpu}: the fleet breaker holds back {Action} ({Cause}): {Why}; waiting for a person")]
+        [LoggerMessage(EventId = 2601, Level = LogLevel.Warning, Message = "Node {NodeId} GPU {Gpu}: the fleet breaker holds back {Action} ({Cause}): {Why}; waiting for a person")]
         public static partial void BreakerHeld(ILogger logger, string nodeId, int gpu, string action, string cause, string why);
     }
 }

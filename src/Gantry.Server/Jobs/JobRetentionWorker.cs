@@ -78,9 +78,9 @@ internal sealed partial class JobRetentionWorker(IStateStore store, JobQueue job
         return total;
     }
 
-    [LoggerMessage(EventId = 2300, Level = LogLevel.Information, Message = "Purged {Jobs} jobs that ended before {Cutoff:u}")]
+    [LoggerMessage(EventId = 2350, Level = LogLevel.Information, Message = "Purged {Jobs} jobs that ended before {Cutoff:u}")]
     private static partial void LogPurged(ILogger logger, long jobs, DateTimeOffset cutoff);
 
-    [LoggerMessage(EventId = 2301, Level = LogLevel.Error, Message = "Purging ended jobs failed")]
+    [LoggerMessage(EventId = 2351, Level = LogLevel.Error, Message = "Purging ended jobs failed")]
     private static partial void LogPurgeFailed(ILogger logger, Exception exception);
 }
