@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Gantry test. Installs what the tests need when it is missing (Debian/Ubuntu:
-# gcc for the NVML test library, prometheus for promtool, tmux for gantry top, chromium for the dashboard's
+# gcc for the NVML test library, prometheus for promtool, tmux for gantry top, systemd for systemd-analyze, chromium for the dashboard's
 # browser tests, postgresql for the PostgreSQL store's tests), builds, starts a throwaway PostgreSQL 15
 # (GANTRY_TEST_POSTGRES; stopped and deleted at the end), runs `dotnet test` on the solution, then the
 # server, end-to-end and browser tests again on PostgreSQL (GANTRY_TEST_STORE=postgres), and ends with one
@@ -17,6 +17,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # Alert delivery's tests post to a real Alertmanager 0.25.
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# deploy/systemd's units are checked with systemd-analyze verify (systemd need not be PID 1).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Playwright drives Debian's Chromium at this path (no browser download is possible).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 pgbin=/usr/lib/postgresql/15/bin

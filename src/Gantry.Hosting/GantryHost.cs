@@ -48,6 +48,7 @@ public static class GantryHost
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         configureLogging?.Invoke(builder.Logging);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = ShutdownTimeout);
+        SystemdService.Add(builder.Services);
         return builder;
     }
 
