@@ -21,6 +21,10 @@ internal static class GantryCli
 
         // Carbon-aware deferral (docs/carbon.md).
         new("carbon", Gantry.Cli.Carbon.CarbonCommand.Description, Gantry.Cli.Carbon.CarbonCommand.Create),
+
+        // Running as a systemd service (docs/deploy.md).
+        new("install", InstallCommand.Description, InstallCommand.Create),
+        new("uninstall", InstallCommand.UninstallDescription, InstallCommand.CreateUninstall),
     ];
 
     public static async Task<int> RunAsync(string[] args)

@@ -10,6 +10,10 @@ namespace Gantry.Commands;
 internal sealed class SettingFlags
 {
     private readonly List<(string Name, SettingKind Kind, Option Option)> _options = [];
+    private readonly HashSet<string> _paths = new(StringComparer.Ordinal);
+
+    /// <summary>The settings whose value is a file or directory (help name FILE, PATH or DIR).</summary>
+    public IReadOnlySet<string> PathSettings => _paths;
 
     /// <summary>The settings' names (in this command) and kinds, as <see cref="SettingSources.Load"/> takes them.</summary>
     public IReadOnlyCollection<(string Name, SettingKind Kind)> Accepted => [.. _options.Select(o => (o.Name, o.Kind))];
@@ -48,6 +52,10 @@ internal sealed class SettingFlags
         };
         command.Options.Add(option);
         _options.Add((name, kind, option));
+        if (helpName is "FILE" or "PATH" or "DIR")
+        {
+            _paths.Add(name);
+        }
     }
 
     /// <summary>The flags given on the command line, as (name, value); a repeated one once per value.</summary>
