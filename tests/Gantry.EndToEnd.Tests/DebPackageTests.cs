@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Gantry.Testing;
 
 namespace Gantry.EndToEnd.Tests;
@@ -65,20 +64,6 @@ public sealed class DebPackageTests : IDisposable
         Assert.False(File.Exists("/etc/gantry/agent.env"), "purge left the settings");
     }
 
-    private static async Task<(int Code, string Output)> RunAsync(string program, params string[] arguments)
-    {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        info.Environment["DEBIAN_FRONTEND"] = "noninteractive";
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Output)> RunAsync(string program, params string[] arguments) =>
+        Tools.RunAsync(program, arguments, new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" });
 }

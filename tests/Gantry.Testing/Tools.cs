@@ -24,6 +24,31 @@ public static class Tools
         throw new InvalidOperationException($"'{name}' is not installed: run scripts/test.sh (it installs it) or 'apt-get install {debianPackage}'.");
     }
 
+    /// <summary>
+    /// Runs a program to its end (at most <paramref name="timeout"/>, default 3 minutes) and returns its exit code and its
+    /// output (stdout, then stderr). <paramref name="environment"/> adds to or replaces variables of the runner's.
+    /// </summary>
+    public static async Task<(int Code, string Output)> RunAsync(string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? timeout = null)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     /// <summary>A loopback TCP port free right now, for a process that must be restarted on the same address.</summary>
     public static int FreePort()
     {
