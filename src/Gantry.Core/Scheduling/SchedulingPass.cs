@@ -41,7 +41,8 @@ internal sealed partial class SchedulingPass
     private readonly Dictionary<GpuFilter, int> _filterIds = new(GpuFilterComparer.Instance);
     private readonly List<ResourceRequest> _filterSample = [new ResourceRequest()];
     private readonly List<string> _gpuNouns = ["GPU"];
-    private readonly Dictionary<FailKey, string> _failed = [];
+    private readonly Dictionary<FailKey, string?> _failed = [];
+    private readonly Dictionary<(int SelectorId, string Location), int> _pinnedSelectorIds = [];
     private readonly WaitReasons _reasons = new();
     private Dictionary<(string Key, string Value), List<int>>? _labelIndex;
     private PendingJob[] _order = [];
@@ -119,10 +120,13 @@ internal sealed partial class SchedulingPass
                 lastSelectorId = SelectorId(job.Selector);
             }
 
+            // A carbon plan's pin narrows the selector's nodes to one location until the job's latest start.
+            var pin = job.Pin is { } p && _input.Now < p.Until ? p : null;
+            var selectorId = pin is null ? lastSelectorId : PinnedSelectorId(lastSelectorId, pin.Location);
             var filterId = gpus == 0 ? 0 : FilterId(request);
-            if (group is null || group.SelectorId != lastSelectorId || group.FilterId != filterId)
+            if (group is null || group.SelectorId != selectorId || group.FilterId != filterId)
             {
-                group = Group(lastSelectorId, filterId);
+                group = Group(selectorId, filterId);
             }
 
             var failKey = new FailKey(group.Id, gpus, cpus, memory);
@@ -138,8 +142,14 @@ internal sealed partial class SchedulingPass
                     continue;
                 }
 
-                reason = Explain(group, gpus, cpus, memory);
+                // A pinned group's own reason is never shown (PinnedReason asks the selector's whole group).
+                reason = pin is null ? Explain(group, gpus, cpus, memory) : null;
                 _failed[failKey] = reason;
+            }
+
+            if (pin is not null)
+            {
+                reason = PinnedReason(pin, lastSelectorId, filterId, gpus, cpus, memory);
             }
 
             if (_input.Now - job.QueuedAt >= _input.Policy.ReservationAfter && group.CanEverHold(gpus, cpus, memory))
@@ -150,11 +160,11 @@ internal sealed partial class SchedulingPass
                     var node = group.Nodes[held];
                     Reserve(node, k);
                     reservations.Add(new Reservation(job.Id, _nodes[node].Id));
-                    reason = WaitReasons.HoldsReservation(reason, _nodes[node].Id);
+                    reason = WaitReasons.HoldsReservation(reason!, _nodes[node].Id);
                 }
             }
 
-            waiting.Add(new WaitingJob(job.Id, reason));
+            waiting.Add(new WaitingJob(job.Id, reason!));
         }
 
         return new SchedulingResult(placements, reservations, waiting);
@@ -264,6 +274,57 @@ internal sealed partial class SchedulingPass
         }
 
         return _reasons.WaitingFor(group, gpus, cpus, memory, noun, gpus > 0 && group.AnyWithFreeGpus(gpus));
+    }
+
+    /// <summary>
+    /// Why a pinned job that its location cannot take now waits: the pin, when a node elsewhere that its
+    /// selector allows would take it (the selector's whole group, built once per pass as for any job);
+    /// otherwise what would hold it back without the pin.
+    /// </summary>
+    private string PinnedReason(LocationPin pin, int selectorId, int filterId, int gpus, int cpus, long memory)
+    {
+        var open = Group(selectorId, filterId);
+        var openKey = new FailKey(open.Id, gpus, cpus, memory);
+        if (_failed.TryGetValue(openKey, out var reason))
+        {
+            return reason!;
+        }
+
+        if (open.FindBest(gpus, cpus, memory, _freeMemory, reserved: false) >= 0)
+        {
+            return _reasons.Pinned(pin, _input.Now);
+        }
+
+        reason = Explain(open, gpus, cpus, memory);
+        _failed[openKey] = reason;
+        return reason;
+    }
+
+    /// <summary>
+    /// The id of a selector narrowed to the nodes in one location: its nodes filtered by
+    /// <see cref="SchedulingNode.Location"/>, once per (selector, location) in a pass.
+    /// </summary>
+    private int PinnedSelectorId(int selectorId, string location)
+    {
+        if (_pinnedSelectorIds.TryGetValue((selectorId, location), out var id))
+        {
+            return id;
+        }
+
+        var matched = new List<int>();
+        foreach (var node in _selectorNodes[selectorId])
+        {
+            if (string.Equals(_nodes[node].Location, location, StringComparison.Ordinal))
+            {
+                matched.Add(node);
+            }
+        }
+
+        id = _selectorText.Count;
+        _pinnedSelectorIds[(selectorId, location)] = id;
+        _selectorText.Add(selectorId == 0 ? "location=" + location : _selectorText[selectorId] + ",location=" + location);
+        _selectorNodes.Add([.. matched]);
+        return id;
     }
 
     private CandidateGroup Group(int selectorId, int filterId)
