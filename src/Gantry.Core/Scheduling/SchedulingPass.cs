@@ -41,8 +41,9 @@ internal sealed partial class SchedulingPass
     private readonly Dictionary<GpuFilter, int> _filterIds = new(GpuFilterComparer.Instance);
     private readonly List<ResourceRequest> _filterSample = [new ResourceRequest()];
     private readonly List<string> _gpuNouns = ["GPU"];
-    private readonly Dictionary<FailKey, string?> _failed = [];
+    private readonly Dictionary<FailKey, string> _failed = [];
     private readonly Dictionary<(int SelectorId, string Location), int> _pinnedSelectorIds = [];
+    private readonly Dictionary<int[], int> _selectorBySet = new(NodeSetComparer.Instance);
     private readonly WaitReasons _reasons = new();
     private Dictionary<(string Key, string Value), List<int>>? _labelIndex;
     private PendingJob[] _order = [];
@@ -80,6 +81,7 @@ internal sealed partial class SchedulingPass
         _gpuIndex = new int[totalGpus];
         _links = new ulong[totalGpus];
         _selectorNodes.Add(Identity(n));
+        _selectorBySet[_selectorNodes[0]] = 0;
         var positions = new List<int>();
         for (var i = 0; i < n; i++)
         {
@@ -142,13 +144,14 @@ internal sealed partial class SchedulingPass
                     continue;
                 }
 
-                // A pinned group's own reason is never shown (PinnedReason asks the selector's whole group).
-                reason = pin is null ? Explain(group, gpus, cpus, memory) : null;
+                // Cached for any job of the group (a pinned group may be a selector's own, shared with unpinned jobs).
+                reason = Explain(group, gpus, cpus, memory);
                 _failed[failKey] = reason;
             }
 
-            if (pin is not null)
+            if (pin is not null && selectorId != lastSelectorId)
             {
+                // What a pinned job is told: PinnedReason asks the selector's whole group.
                 reason = PinnedReason(pin, lastSelectorId, filterId, gpus, cpus, memory);
             }
 
@@ -160,11 +163,11 @@ internal sealed partial class SchedulingPass
                     var node = group.Nodes[held];
                     Reserve(node, k);
                     reservations.Add(new Reservation(job.Id, _nodes[node].Id));
-                    reason = WaitReasons.HoldsReservation(reason!, _nodes[node].Id);
+                    reason = WaitReasons.HoldsReservation(reason, _nodes[node].Id);
                 }
             }
 
-            waiting.Add(new WaitingJob(job.Id, reason!));
+            waiting.Add(new WaitingJob(job.Id, reason));
         }
 
         return new SchedulingResult(placements, reservations, waiting);
@@ -287,7 +290,7 @@ internal sealed partial class SchedulingPass
         var openKey = new FailKey(open.Id, gpus, cpus, memory);
         if (_failed.TryGetValue(openKey, out var reason))
         {
-            return reason!;
+            return reason;
         }
 
         if (open.FindBest(gpus, cpus, memory, _freeMemory, reserved: false) >= 0)
@@ -320,10 +323,18 @@ internal sealed partial class SchedulingPass
             }
         }
 
-        id = _selectorText.Count;
+        // The same nodes as a selector already seen (a zone selector, or all nodes when every node is in
+        // the location): its groups serve, rather than a copy that every placement would refresh too.
+        // Only a pin takes another's id: a pinned group's own reason is never shown.
+        int[] nodes = [.. matched];
+        if (!_selectorBySet.TryGetValue(nodes, out id))
+        {
+            id = _selectorText.Count;
+            _selectorText.Add(selectorId == 0 ? "location=" + location : _selectorText[selectorId] + ",location=" + location);
+            _selectorNodes.Add(nodes);
+        }
+
         _pinnedSelectorIds[(selectorId, location)] = id;
-        _selectorText.Add(selectorId == 0 ? "location=" + location : _selectorText[selectorId] + ",location=" + location);
-        _selectorNodes.Add([.. matched]);
         return id;
     }
 
@@ -443,7 +454,9 @@ internal sealed partial class SchedulingPass
         var pairs = new List<KeyValuePair<string, string>>(selector);
         pairs.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
         _selectorText.Add(string.Join(',', pairs.ConvertAll(static p => p.Key + "=" + p.Value)));
-        _selectorNodes.Add(MatchSelector(pairs));
+        var nodes = MatchSelector(pairs);
+        _selectorNodes.Add(nodes);
+        _selectorBySet.TryAdd(nodes, id);
         return id;
     }
 
@@ -668,6 +681,21 @@ internal sealed partial class SchedulingPass
 
         public int GetHashCode(GpuFilter obj) =>
             HashCode.Combine(obj.Model is null ? 0 : StringComparer.OrdinalIgnoreCase.GetHashCode(obj.Model), obj.MinMemory);
+    }
+
+    /// <summary>Node sets by content (ascending node indexes), for a pin that matches a selector's nodes exactly.</summary>
+    private sealed class NodeSetComparer : IEqualityComparer<int[]>
+    {
+        public static readonly NodeSetComparer Instance = new();
+
+        public bool Equals(int[]? x, int[]? y) => ReferenceEquals(x, y) || (x is not null && y is not null && x.AsSpan().SequenceEqual(y));
+
+        public int GetHashCode(int[] obj)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(obj.AsSpan()));
+            return hash.ToHashCode();
+        }
     }
 
     /// <summary>Selectors by content: same pairs in any order are one selector.</summary>

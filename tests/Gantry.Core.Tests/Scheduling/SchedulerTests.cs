@@ -386,6 +386,21 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void Schedule_EveryNodeInThePinnedLocation_SameAsWithoutPins()
+    {
+        // One location for the whole fleet (or a zone selector's own nodes): a pin changes nothing, reasons included.
+        SchedulingNode[] nodes = [Node("n-a", gpus: 2, busy: [0], location: "GB", labels: new() { ["zone"] = "GB" }), Node("n-b", gpus: 4, location: "GB", labels: new() { ["zone"] = "GB" })];
+        var pin = new LocationPin("GB", Now.AddHours(2));
+        Dictionary<string, string> zone = new() { ["zone"] = "GB" };
+        PendingJob[] Jobs(LocationPin? p) => [Job(1, gpus: 3, pin: p), Job(2, gpus: 2, selector: zone, pin: p), Job(3, gpus: 4, pin: p), Job(4, gpus: 1, selector: zone), Job(5, gpus: 8, pin: p)];
+
+        var pinned = Run(nodes, Jobs(pin));
+
+        Assert.Equal(Describe(Run(nodes, Jobs(null))), Describe(pinned));
+        Assert.Equal("no node has 8 GPUs", pinned.ReasonOf(5));
+    }
+
+    [Fact]
     public void Schedule_NullInput_Throws()
     {
         Assert.Throws<ArgumentNullException>(() => Scheduler.Schedule(null!));
