@@ -18,11 +18,15 @@ public class PlacementBenchmark
     [Params(false, true)]
     public bool PreferEfficient { get; set; }
 
+    /// <summary>Carbon-aware deferral: 5% of jobs pinned to their carbon plan's zone (docs/carbon.md, "Shifting in space").</summary>
+    [Params(false, true)]
+    public bool CarbonPins { get; set; }
+
     [GlobalSetup]
-    public void Setup() => _input = CreateInput(PreferEfficient);
+    public void Setup() => _input = CreateInput(PreferEfficient, CarbonPins);
 
     [Benchmark]
     public SchedulingResult Schedule() => Scheduler.Schedule(_input);
 
-    internal static SchedulingInput CreateInput(bool preferEfficient = false) => SyntheticCluster.Create(Nodes, GpusPerNode, Jobs, Seed, preferEfficient);
+    internal static SchedulingInput CreateInput(bool preferEfficient = false, bool carbonPins = false) => SyntheticCluster.Create(Nodes, GpusPerNode, Jobs, Seed, preferEfficient, carbonPins);
 }

@@ -32,8 +32,9 @@ foreach (var summary in summaries)
         {
             // The pass is a pure function of its input, so counting once here gives the count every measured pass made.
             var prefer = (bool)report.BenchmarkCase.Parameters["PreferEfficient"];
-            var result = Scheduler.Schedule(PlacementBenchmark.CreateInput(prefer));
-            Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s); PreferEfficient={prefer}, efficiency decided {result.Placements.Count(p => p.Efficiency is not null):N0}");
+            var pins = (bool)report.BenchmarkCase.Parameters["CarbonPins"];
+            var result = Scheduler.Schedule(PlacementBenchmark.CreateInput(prefer, pins));
+            Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s); PreferEfficient={prefer}, efficiency decided {result.Placements.Count(p => p.Efficiency is not null):N0}; CarbonPins={pins}, held back by a pin {result.Waiting.Count(w => w.Reason.Contains("(carbon plan)", StringComparison.Ordinal)):N0}");
         }
         else if (type == typeof(ScrapeBenchmark))
         {

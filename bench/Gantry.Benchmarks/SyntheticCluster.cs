@@ -8,7 +8,8 @@ namespace Gantry.Benchmarks;
 /// with NVSwitch (every GPU linked), 30% A100 linked in pairs; 128 cores, 1 TiB; zero to four GPUs
 /// already busy; 1% drained; four zones. Jobs: 70% one GPU, 8% two, 6% four, 4% eight, 12% CPU-only;
 /// a tenth of GPU jobs ask for H100, 5% select a zone; priorities 0/50/90; 1% of jobs, anywhere in
-/// the queue, have waited past the reservation threshold.
+/// the queue, have waited past the reservation threshold. With carbon pins, each node's location is
+/// its zone and 5% of jobs are pinned to a zone for the next hour.
 /// </summary>
 internal static class SyntheticCluster
 {
@@ -18,9 +19,12 @@ internal static class SyntheticCluster
 
     public static readonly DateTimeOffset Now = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
 
-    public static SchedulingInput Create(int nodes, int gpusPerNode, int jobs, int seed, bool preferEfficient = false)
+    public static SchedulingInput Create(int nodes, int gpusPerNode, int jobs, int seed, bool preferEfficient = false, bool carbonPins = false)
     {
         var random = new Random(seed);
+
+        // Carbon pins: their own stream too, for the same reason.
+        var pins = new Random(seed + 2);
 
         // Measured power per busy GPU (power saving's placement preference): its own stream, so the
         // cluster and queue above stay what they were. 10% unmeasured; the rest 180-320 W, to the tenth.
@@ -65,6 +69,7 @@ internal static class SyntheticCluster
                 FreeMemoryBytes = (1024 - (busy * 96)) * GiB,
                 Gpus = gpus,
                 WattsPerBusyGpu = power.Next(10) == 0 ? null : 180 + (power.Next(1400) / 10.0),
+                Location = zones[i % zones.Length],
             });
         }
 
@@ -87,7 +92,8 @@ internal static class SyntheticCluster
             var priorityRoll = random.Next(100);
             var priority = priorityRoll < 90 ? 0 : priorityRoll < 98 ? 50 : 90;
             var waited = random.Next(100) == 0 ? TimeSpan.FromMinutes(10) : TimeSpan.FromSeconds(random.Next(100));
-            pending.Add(new PendingJob(j + 1, priority, j + 1, request, selector, Now - waited));
+            var pin = carbonPins && pins.Next(20) == 0 ? new LocationPin(zones[pins.Next(zones.Length)], Now.AddHours(1)) : null;
+            pending.Add(new PendingJob(j + 1, priority, j + 1, request, selector, Now - waited, pin));
         }
 
         return new SchedulingInput(list, pending, Now, new SchedulerPolicy { ReservationAfter = TimeSpan.FromMinutes(2), PreferEfficient = preferEfficient });

@@ -319,7 +319,8 @@ public static class ServerHost
             Tokens = new TokenStore(store, state, options, time);
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest, Energy = energy };
             Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
-            Jobs.Carbon = carbon; // Job energy: CO2e per attempt.
+            Jobs.Carbon = carbon; // Job energy: CO2e per attempt; carbon-aware deferral.
+            Nodes.Carbon = carbon; // A node's location, for a deferred job's pin to its plan's location.
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
 
             // Power caps (docs/power.md): manual caps from the store; heartbeats carry the wanted caps.

@@ -77,6 +77,7 @@ internal static class JobViews
             .AddIfPresent("Deadline", job.Deadline is { } deadline ? Formats.Instant(deadline, now) : null) // carbon-aware deferral
             .AddIfPresent("Expected run", job.ExpectedRuntimeSeconds is { } expected ? Durations.Format(TimeSpan.FromSeconds(expected)) : null)
             .AddIfPresent("Planned start", job.PlannedStart is { } planned ? Formats.Instant(planned, now) : null)
+            .AddIfPresent("Planned zone", job.PlannedLocation)
             .Add("Retries", Formats.Number(job.Retries))
             .Add("Node", job.NodeId is null ? null : job.Gpus.Count > 0 ? $"{job.NodeId} (GPUs {string.Join(",", job.Gpus)})" : job.NodeId)
             .Add("Submitted", Formats.Instant(job.SubmittedAt, now))

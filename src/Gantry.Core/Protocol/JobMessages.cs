@@ -178,6 +178,12 @@ public sealed record JobInfo
 
     /// <summary>While held for a cleaner window: when it is planned to start.</summary>
     public DateTimeOffset? PlannedStart { get; init; }
+
+    /// <summary>
+    /// The location (zone) its carbon plan chose; until deadline − expected runtime it is placed only on
+    /// nodes there. Null for a job never held for a cleaner window.
+    /// </summary>
+    public string? PlannedLocation { get; init; }
 }
 
 /// <summary>One attempt of a job.</summary>

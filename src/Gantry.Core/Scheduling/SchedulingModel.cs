@@ -34,19 +34,36 @@ public sealed class SchedulingNode
     /// Read only with <see cref="SchedulerPolicy.PreferEfficient"/>.
     /// </summary>
     public double? WattsPerBusyGpu { get; init; }
+
+    /// <summary>
+    /// The node's carbon location (its <c>zone</c>, or the server's one location); null when it has none.
+    /// Read only for jobs with a <see cref="PendingJob.Pin"/>.
+    /// </summary>
+    public string? Location { get; init; }
 }
 
 /// <summary>One GPU: its identity, size, whether a live attempt holds it, and which GPUs of the same node it has NVLink to.</summary>
 public sealed record SchedulingGpu(int Index, string Model, long MemoryBytes, bool Free, IReadOnlyList<int> NvLinkPeers);
 
-/// <summary>A job waiting for placement. <paramref name="Sequence"/> orders jobs of equal priority (first come, first served).</summary>
+/// <summary>
+/// A job waiting for placement. <paramref name="Sequence"/> orders jobs of equal priority (first come, first served).
+/// <paramref name="Pin"/>, when set, narrows the nodes its selector allows to one location for a while.
+/// </summary>
 public sealed record PendingJob(
     long Id,
     int Priority,
     long Sequence,
     ResourceRequest Resources,
     IReadOnlyDictionary<string, string> Selector,
-    DateTimeOffset QueuedAt);
+    DateTimeOffset QueuedAt,
+    LocationPin? Pin = null);
+
+/// <summary>
+/// Where a job planned for cleaner electricity must run: only on nodes whose <see cref="SchedulingNode.Location"/>
+/// is <paramref name="Location"/> before <paramref name="Until"/> (its latest start, deadline − expected runtime),
+/// on any node its selector allows from then on, so that the pin never costs the deadline.
+/// </summary>
+public sealed record LocationPin(string Location, DateTimeOffset Until);
 
 /// <summary>Knobs of the scheduling policy.</summary>
 public sealed record SchedulerPolicy

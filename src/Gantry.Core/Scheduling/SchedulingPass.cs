@@ -42,6 +42,8 @@ internal sealed partial class SchedulingPass
     private readonly List<ResourceRequest> _filterSample = [new ResourceRequest()];
     private readonly List<string> _gpuNouns = ["GPU"];
     private readonly Dictionary<FailKey, string> _failed = [];
+    private readonly Dictionary<(int SelectorId, string Location), int> _pinnedSelectorIds = [];
+    private readonly Dictionary<int[], int> _selectorBySet = new(NodeSetComparer.Instance);
     private readonly WaitReasons _reasons = new();
     private Dictionary<(string Key, string Value), List<int>>? _labelIndex;
     private PendingJob[] _order = [];
@@ -79,6 +81,7 @@ internal sealed partial class SchedulingPass
         _gpuIndex = new int[totalGpus];
         _links = new ulong[totalGpus];
         _selectorNodes.Add(Identity(n));
+        _selectorBySet[_selectorNodes[0]] = 0;
         var positions = new List<int>();
         for (var i = 0; i < n; i++)
         {
@@ -119,10 +122,13 @@ internal sealed partial class SchedulingPass
                 lastSelectorId = SelectorId(job.Selector);
             }
 
+            // A carbon plan's pin narrows the selector's nodes to one location until the job's latest start.
+            var pin = job.Pin is { } p && _input.Now < p.Until ? p : null;
+            var selectorId = pin is null ? lastSelectorId : PinnedSelectorId(lastSelectorId, pin.Location);
             var filterId = gpus == 0 ? 0 : FilterId(request);
-            if (group is null || group.SelectorId != lastSelectorId || group.FilterId != filterId)
+            if (group is null || group.SelectorId != selectorId || group.FilterId != filterId)
             {
-                group = Group(lastSelectorId, filterId);
+                group = Group(selectorId, filterId);
             }
 
             var failKey = new FailKey(group.Id, gpus, cpus, memory);
@@ -138,8 +144,15 @@ internal sealed partial class SchedulingPass
                     continue;
                 }
 
+                // Cached for any job of the group (a pinned group may be a selector's own, shared with unpinned jobs).
                 reason = Explain(group, gpus, cpus, memory);
                 _failed[failKey] = reason;
+            }
+
+            if (pin is not null && selectorId != lastSelectorId)
+            {
+                // What a pinned job is told: PinnedReason asks the selector's whole group.
+                reason = PinnedReason(pin, lastSelectorId, filterId, gpus, cpus, memory);
             }
 
             if (_input.Now - job.QueuedAt >= _input.Policy.ReservationAfter && group.CanEverHold(gpus, cpus, memory))
@@ -266,6 +279,65 @@ internal sealed partial class SchedulingPass
         return _reasons.WaitingFor(group, gpus, cpus, memory, noun, gpus > 0 && group.AnyWithFreeGpus(gpus));
     }
 
+    /// <summary>
+    /// Why a pinned job that its location cannot take now waits: the pin, when a node elsewhere that its
+    /// selector allows would take it (the selector's whole group, built once per pass as for any job);
+    /// otherwise what would hold it back without the pin.
+    /// </summary>
+    private string PinnedReason(LocationPin pin, int selectorId, int filterId, int gpus, int cpus, long memory)
+    {
+        var open = Group(selectorId, filterId);
+        var openKey = new FailKey(open.Id, gpus, cpus, memory);
+        if (_failed.TryGetValue(openKey, out var reason))
+        {
+            return reason;
+        }
+
+        if (open.FindBest(gpus, cpus, memory, _freeMemory, reserved: false) >= 0)
+        {
+            return _reasons.Pinned(pin, _input.Now);
+        }
+
+        reason = Explain(open, gpus, cpus, memory);
+        _failed[openKey] = reason;
+        return reason;
+    }
+
+    /// <summary>
+    /// The id of a selector narrowed to the nodes in one location: its nodes filtered by
+    /// <see cref="SchedulingNode.Location"/>, once per (selector, location) in a pass.
+    /// </summary>
+    private int PinnedSelectorId(int selectorId, string location)
+    {
+        if (_pinnedSelectorIds.TryGetValue((selectorId, location), out var id))
+        {
+            return id;
+        }
+
+        var matched = new List<int>();
+        foreach (var node in _selectorNodes[selectorId])
+        {
+            if (string.Equals(_nodes[node].Location, location, StringComparison.Ordinal))
+            {
+                matched.Add(node);
+            }
+        }
+
+        // The same nodes as a selector already seen (a zone selector, or all nodes when every node is in
+        // the location): its groups serve, rather than a copy that every placement would refresh too.
+        // Only a pin takes another's id: a pinned group's own reason is never shown.
+        int[] nodes = [.. matched];
+        if (!_selectorBySet.TryGetValue(nodes, out id))
+        {
+            id = _selectorText.Count;
+            _selectorText.Add(selectorId == 0 ? "location=" + location : _selectorText[selectorId] + ",location=" + location);
+            _selectorNodes.Add(nodes);
+        }
+
+        _pinnedSelectorIds[(selectorId, location)] = id;
+        return id;
+    }
+
     private CandidateGroup Group(int selectorId, int filterId)
     {
         var key = ((long)selectorId << 32) | (uint)filterId;
@@ -382,7 +454,9 @@ internal sealed partial class SchedulingPass
         var pairs = new List<KeyValuePair<string, string>>(selector);
         pairs.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
         _selectorText.Add(string.Join(',', pairs.ConvertAll(static p => p.Key + "=" + p.Value)));
-        _selectorNodes.Add(MatchSelector(pairs));
+        var nodes = MatchSelector(pairs);
+        _selectorNodes.Add(nodes);
+        _selectorBySet.TryAdd(nodes, id);
         return id;
     }
 
@@ -607,6 +681,21 @@ internal sealed partial class SchedulingPass
 
         public int GetHashCode(GpuFilter obj) =>
             HashCode.Combine(obj.Model is null ? 0 : StringComparer.OrdinalIgnoreCase.GetHashCode(obj.Model), obj.MinMemory);
+    }
+
+    /// <summary>Node sets by content (ascending node indexes), for a pin that matches a selector's nodes exactly.</summary>
+    private sealed class NodeSetComparer : IEqualityComparer<int[]>
+    {
+        public static readonly NodeSetComparer Instance = new();
+
+        public bool Equals(int[]? x, int[]? y) => ReferenceEquals(x, y) || (x is not null && y is not null && x.AsSpan().SequenceEqual(y));
+
+        public int GetHashCode(int[] obj)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(obj.AsSpan()));
+            return hash.ToHashCode();
+        }
     }
 
     /// <summary>Selectors by content: same pairs in any order are one selector.</summary>

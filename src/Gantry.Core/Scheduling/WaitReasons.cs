@@ -10,6 +10,7 @@ namespace Gantry.Core.Scheduling;
 internal sealed class WaitReasons
 {
     private readonly Dictionary<Key, string> _cache = [];
+    private readonly Dictionary<LocationPin, string> _pins = [];
 
     public enum Kind
     {
@@ -91,6 +92,22 @@ internal sealed class WaitReasons
             : gpusFreeSomewhere ? $"waiting for {Count(gpus, "free " + gpuNoun)} with {hostPart}"
             : $"waiting for {Count(gpus, "free " + gpuNoun)}";
         _cache[key] = reason;
+        return reason;
+    }
+
+    /// <summary>
+    /// "waiting for a node in zone uk-south (carbon plan) until 03:00, then any node" (UTC; the date too when
+    /// the pin ends a day or more from <paramref name="now"/>).
+    /// </summary>
+    public string Pinned(LocationPin pin, DateTimeOffset now)
+    {
+        if (!_pins.TryGetValue(pin, out var reason))
+        {
+            var until = pin.Until.UtcDateTime.ToString(pin.Until - now < TimeSpan.FromHours(24) ? "HH:mm" : "yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
+            reason = $"waiting for a node in zone {pin.Location} (carbon plan) until {until}, then any node";
+            _pins[pin] = reason;
+        }
+
         return reason;
     }
 

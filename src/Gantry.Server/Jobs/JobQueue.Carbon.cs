@@ -2,7 +2,9 @@ using System.Globalization;
 using Gantry.Core.Carbon;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
+using Gantry.Core.Scheduling;
 using Gantry.Server.Carbon;
+using Gantry.Server.Storage;
 
 namespace Gantry.Server.Jobs;
 
@@ -15,6 +17,12 @@ namespace Gantry.Server.Jobs;
 /// re-planned on the forecast then current (the planner keeps the plan unless the fresh forecast finds
 /// a clearly better window) and either held again for a later start or queued. The planner never plans
 /// later than deadline − expected runtime; with no forecast the job is queued at once.
+/// <para>
+/// The plan is stored with the job (its row's <c>planned_*</c> columns) whenever it is held or held
+/// again, so a restarted server or a new leader holds it still (<see cref="Restore"/>). A queued job
+/// keeps its plan's location: until deadline − expected runtime it is placed only on nodes there
+/// (<see cref="PinOf"/>), then on any node its selector allows.
+/// </para>
 /// </summary>
 internal sealed partial class JobQueue
 {
@@ -25,7 +33,6 @@ internal sealed partial class JobQueue
     private static readonly TimeSpan ReleaseAhead = TimeSpan.FromSeconds(1);
 
     private readonly SortedSet<(DateTimeOffset Start, long Id)> _held = [];
-    private readonly Dictionary<long, HeldJob> _heldById = [];
 
     /// <summary>How many jobs (or arrays) are held for a cleaner window now.</summary>
     public int DeferredCount
@@ -111,11 +118,32 @@ internal sealed partial class JobQueue
         return true;
     }
 
-    /// <summary>Holds a pending key for its plan (under the lock), in place of adding it to the pending queue.</summary>
-    private void Hold(PendingKey key, JobSubmission spec, CarbonPlan plan)
+    /// <summary>
+    /// Holds a pending job for its plan (under the lock), in place of adding it to the pending queue; the
+    /// caller writes the job's row, which then carries the plan.
+    /// </summary>
+    private void Hold(JobRecord job, CarbonPlan plan)
     {
-        _held.Add((plan.Start, key.Id));
-        _heldById[key.Id] = new HeldJob(key, spec, plan);
+        _held.Add((plan.Start, job.Id));
+        job.HeldPlan = plan;
+        job.PlannedLocation = plan.Location;
+    }
+
+    /// <summary>
+    /// At start: a pending job whose row carries a plan is held again, or queued when its planned start
+    /// has come (it keeps its location, so the pin still holds). Under construction, before any pass.
+    /// </summary>
+    private void Restore(JobRecord job, JobRow row, DateTimeOffset now)
+    {
+        if (row.PlannedStart is { } start && row.PlannedLocation is { } location && start > now + ReleaseAhead)
+        {
+            // The "now" figure is read live for the wait reason; the planned one is what was stored.
+            var grams = row.PlannedGramsPerKwh ?? 0;
+            Hold(job, new CarbonPlan(start, location, grams, grams));
+            return;
+        }
+
+        _pending.Add(job.Key);
     }
 
     /// <summary>
@@ -125,7 +153,7 @@ internal sealed partial class JobQueue
     /// </summary>
     public int ReleaseDeferred()
     {
-        List<HeldJob>? due = null;
+        List<(JobRecord Job, CarbonPlan Plan)>? due = null;
         DateTimeOffset now;
         lock (_lock)
         {
@@ -134,9 +162,9 @@ internal sealed partial class JobQueue
             {
                 var first = _held.Min;
                 _held.Remove(first);
-                if (_heldById.Remove(first.Id, out var held))
+                if (_live.TryGetValue(first.Id, out var job) && job.HeldPlan is { } plan)
                 {
-                    (due ??= []).Add(held);
+                    (due ??= []).Add((job, plan));
                 }
             }
         }
@@ -150,34 +178,43 @@ internal sealed partial class JobQueue
         var replans = new CarbonPlan?[due.Count];
         for (var i = 0; i < due.Count; i++)
         {
-            var held = due[i];
-            if (Carbon is { Configured: true } carbon && held.Spec.Deadline is { } deadline && held.Spec.ExpectedRuntimeSeconds is { } seconds)
+            var (job, plan) = due[i];
+            if (Carbon is { Configured: true } carbon && job.Spec.Deadline is { } deadline && job.Spec.ExpectedRuntimeSeconds is { } seconds)
             {
-                var forecasts = ForecastsFor(carbon, held.Spec.Selector);
-                replans[i] = forecasts.Count == 0 ? null : CarbonPlanner.Default.Replan(held.Plan, now, deadline, TimeSpan.FromSeconds(seconds), forecasts);
+                var forecasts = ForecastsFor(carbon, job.Spec.Selector);
+                replans[i] = forecasts.Count == 0 ? null : CarbonPlanner.Default.Replan(plan, now, deadline, TimeSpan.FromSeconds(seconds), forecasts);
             }
         }
 
         var queued = 0;
         lock (_lock)
         {
+            var writes = new List<Action<IStateWriter>>(due.Count);
             for (var i = 0; i < due.Count; i++)
             {
-                var held = due[i];
-                if (!StillPending(held.Key))
+                var job = due[i].Job;
+                if (!StillPending(job.Key) || job.HeldPlan is null)
                 {
                     continue; // cancelled while held
                 }
 
                 if (replans[i] is { } plan && plan.Start > now + ReleaseAhead)
                 {
-                    Hold(held.Key, held.Spec, plan);
-                    continue;
+                    Hold(job, plan);
+                }
+                else
+                {
+                    // Queued: the start goes from its row, the location stays (the pin, PinOf).
+                    job.HeldPlan = null;
+                    _pending.Add(job.Key);
+                    queued++;
                 }
 
-                _pending.Add(held.Key);
-                queued++;
+                var row = job.ToRow();
+                writes.Add(w => w.UpdateJob(row));
             }
+
+            Commit(writes);
         }
 
         if (queued > 0)
@@ -189,38 +226,55 @@ internal sealed partial class JobQueue
         return queued;
     }
 
-    /// <summary>Drops a held key (a cancelled job or array); under the lock.</summary>
-    private void Unhold(long keyId)
+    /// <summary>Drops a job's hold and plan (it was cancelled); the caller writes its row. Under the lock.</summary>
+    private void Unhold(JobRecord job)
     {
-        if (_heldById.Remove(keyId, out var held))
+        if (job.HeldPlan is { } plan)
         {
-            _held.Remove((held.Plan.Start, keyId));
+            _held.Remove((plan.Start, job.Id));
+            job.HeldPlan = null;
         }
+
+        job.PlannedLocation = null;
     }
+
+    /// <summary>
+    /// Whether a queued job's plan pins it to a location (<see cref="PinOf"/>): not when every node shares
+    /// the server's one <c>--carbon-location</c> (the location of a node without labels), where a pin
+    /// would change nothing. Asked once per pass.
+    /// </summary>
+    private bool Pinning() => Carbon is { Configured: true } carbon && carbon.LocationOf(NoLabels) is null;
+
+    /// <summary>
+    /// The pin of a queued job that was planned for a location: until its latest start (deadline −
+    /// expected runtime) only nodes there may take it. Null for any other job, and from its latest start.
+    /// </summary>
+    private static LocationPin? PinOf(JobRecord job, DateTimeOffset now) =>
+        job.PlannedLocation is { } location && job.Spec.Deadline is { } deadline && job.Spec.ExpectedRuntimeSeconds is { } seconds
+            && deadline - TimeSpan.FromSeconds(seconds) is var until && now < until
+            ? new LocationPin(location, until)
+            : null;
 
     private bool StillPending(PendingKey key) =>
         _live.TryGetValue(key.Id, out var job) ? job.State == JobState.Pending && !job.CancelRequested : ArrayOf(key.Id) is { Remaining: > 0 };
 
     /// <summary>
-    /// The wait reason of a held key, with figures read now: <c>deferred for carbon: now 312 g/kWh,
-    /// planned 03:00 at 148 g/kWh</c>. Null when the key is not held. Under the lock.
+    /// The wait reason of a held job, with figures read now: <c>deferred for carbon: now 312 g/kWh,
+    /// planned 03:00 at 148 g/kWh</c>. Null when the job is not held. Under the lock.
     /// </summary>
-    private string? HeldReason(long keyId)
+    private string? HeldReason(JobRecord job)
     {
-        if (!_heldById.TryGetValue(keyId, out var held))
+        if (job.HeldPlan is not { } plan)
         {
             return null;
         }
 
         var now = _time.GetUtcNow();
-        var plan = held.Plan;
         var current = Carbon?.IntensityAt(plan.Location, now) ?? plan.NowGramsPerKwh;
         var at = plan.Start - now < TimeSpan.FromHours(24) ? plan.Start.UtcDateTime.ToString("HH:mm", CultureInfo.InvariantCulture) : plan.Start.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
         return string.Create(CultureInfo.InvariantCulture, $"deferred for carbon: now {current:0} g/kWh, planned {at} at {plan.PlannedGramsPerKwh:0} g/kWh ({plan.Location}, UTC)");
     }
 
-    /// <summary>When a held key is planned to start; null when it is not held. Under the lock.</summary>
-    private DateTimeOffset? PlannedStartOf(long keyId) => _heldById.TryGetValue(keyId, out var held) ? held.Plan.Start : null;
-
-    private sealed record HeldJob(PendingKey Key, JobSubmission Spec, CarbonPlan Plan);
+    /// <summary>When a held job is planned to start; null when it is not held. Under the lock.</summary>
+    private DateTimeOffset? PlannedStartOf(long id) => _live.TryGetValue(id, out var job) ? job.HeldPlan?.Start : null;
 }

@@ -146,7 +146,7 @@ internal sealed partial class JobQueue
     /// behind the jobs it took (or for a ready node, or for its first pass).
     /// </summary>
     private string ReasonOf(JobRecord job) =>
-        ResumeNote(job.Id) ?? HeldReason(job.Id) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
+        ResumeNote(job.Id) ?? HeldReason(job) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
 
     private string ReasonOf(ArrayRecord array) =>
         ResumeNote(array.Key.Id) ?? (array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason));
@@ -194,6 +194,7 @@ internal static class JobViews
             StartedAt = job.StartedAt,
             EndedAt = job.EndedAt,
             ExitCode = job.ExitCode,
+            PlannedLocation = job.PlannedLocation,
             NodeId = current?.NodeId,
             Gpus = current?.Gpus ?? [],
             Attempts = attempts,

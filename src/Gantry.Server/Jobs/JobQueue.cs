@@ -60,6 +60,7 @@ internal sealed partial class JobQueue
     private DateTimeOffset _passAt;
     private string? _idleReason;
     private PendingKey? _windowAfter;
+    private bool _pinning;
 
     /// <summary>How jobs ended lately (for the job failure-rate alert).</summary>
     public JobOutcomes Outcomes { get; } = new();
@@ -82,6 +83,8 @@ internal sealed partial class JobQueue
             _counts[jobState] = count;
         }
 
+        var now = time.GetUtcNow();
+
         foreach (var (row, attempts) in state.LiveJobs)
         {
             var job = new JobRecord
@@ -97,6 +100,7 @@ internal sealed partial class JobQueue
                 StartedAt = row.StartedAt,
                 RetriesUsed = row.RetriesUsed,
                 AttemptCount = attempts.Count,
+                PlannedLocation = row.PlannedLocation,
             };
             if (attempts.Count > 0 && attempts[^1].State.IsLive())
             {
@@ -108,7 +112,7 @@ internal sealed partial class JobQueue
             StateSet(job.State)?.Add(job.Id);
             if (job.State == JobState.Pending)
             {
-                _pending.Add(job.Key);
+                Restore(job, row, now); // carbon-aware deferral: held again, or queued (JobQueue.Carbon.cs)
             }
         }
 
@@ -126,7 +130,7 @@ internal sealed partial class JobQueue
         }
 
         var pending = _counts.GetValueOrDefault(JobState.Pending);
-        Log.Loaded(_logger, _live.Count, _arrays.Count, pending);
+        Log.Loaded(_logger, _live.Count, _arrays.Count, pending, _held.Count);
     }
 
     /// <summary>Jobs per state, every stored job and unstarted array task included.</summary>
@@ -187,6 +191,11 @@ internal sealed partial class JobQueue
                     SubmittedAt = now,
                     QueuedAt = now,
                 };
+                if (carbonPlan is { } plan)
+                {
+                    Hold(job, plan); // before its row is written: the row carries the plan
+                }
+
                 var transition = Submitted(now);
                 _store.Write(w =>
                 {
@@ -196,11 +205,7 @@ internal sealed partial class JobQueue
                 _nextJobId++;
                 _live[job.Id] = job;
                 _byState[0].Add(job.Id);
-                if (carbonPlan is { } plan)
-                {
-                    Hold(job.Key, spec, plan);
-                }
-                else
+                if (carbonPlan is null)
                 {
                     _pending.Add(job.Key);
                 }
@@ -232,7 +237,7 @@ internal sealed partial class JobQueue
                 if (job.State == JobState.Pending)
                 {
                     _pending.Remove(job.Key);
-                    Unhold(job.Key.Id);
+                    Unhold(job);
                     job.EndedAt = now;
                     SetJobState(job, JobState.Cancelled, "cancelled while pending", now, writes);
                 }
@@ -516,9 +521,11 @@ internal sealed partial class JobQueue
     /// </summary>
     public List<PendingJob> TakePending(int depth)
     {
+        var pinning = Pinning(); // outside the lock: the carbon feature has its own
         lock (_lock)
         {
             _passAt = _time.GetUtcNow();
+            _pinning = pinning;
             var taken = new List<PendingJob>(Math.Min(2 * depth, 4096));
             PendingKey? last = null;
             foreach (var key in _pending)
@@ -572,7 +579,7 @@ internal sealed partial class JobQueue
     {
         if (_live.TryGetValue(key.Id, out var job))
         {
-            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt));
+            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null));
             return;
         }
 
@@ -921,7 +928,7 @@ internal sealed partial class JobQueue
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Loaded {Live} live jobs and {Arrays} arrays with unstarted tasks ({Pending} jobs pending)")]
-        public static partial void Loaded(ILogger logger, int live, int arrays, long pending);
+        [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Loaded {Live} live jobs and {Arrays} arrays with unstarted tasks ({Pending} jobs pending, {Held} of them held for a cleaner window)")]
+        public static partial void Loaded(ILogger logger, int live, int arrays, long pending, int held);
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections;
+using Gantry.Core.Carbon;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Storage;
@@ -54,6 +55,15 @@ internal sealed class JobRecord
     /// <summary>The live attempt (assigned or running); null while pending. Replaced, not changed, as it moves on.</summary>
     public AttemptRow? Current { get; set; }
 
+    /// <summary>Carbon-aware deferral: the plan while the job is held out of the pending queue; null otherwise.</summary>
+    public CarbonPlan? HeldPlan { get; set; }
+
+    /// <summary>
+    /// The location its carbon plan chose: set when it is first held and kept once it is queued, where it
+    /// pins placement until deadline − expected runtime. Null for a job never held.
+    /// </summary>
+    public string? PlannedLocation { get; set; }
+
     public PendingKey Key => new(Spec.Priority, Id);
 
     public JobRow ToRow() => new()
@@ -70,6 +80,9 @@ internal sealed class JobRecord
         EndedAt = EndedAt,
         ExitCode = ExitCode,
         RetriesUsed = RetriesUsed,
+        PlannedStart = HeldPlan?.Start,
+        PlannedLocation = PlannedLocation,
+        PlannedGramsPerKwh = HeldPlan?.PlannedGramsPerKwh,
     };
 }
 

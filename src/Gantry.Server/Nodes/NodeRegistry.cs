@@ -3,6 +3,7 @@ using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Core.Scheduling;
 using Gantry.Server.Auth;
+using Gantry.Server.Carbon;
 using Gantry.Server.Configuration;
 using Gantry.Server.Health;
 using Gantry.Server.Live;
@@ -112,6 +113,12 @@ internal sealed partial class NodeRegistry
 
     /// <summary>The fleet's energy figures, fed each heartbeat's summary after the lock is let go.</summary>
     public FleetEnergy? Energy { get; set; }
+
+    /// <summary>
+    /// Where each node is for carbon accounting: its location goes into its scheduling view (built when
+    /// the node changes, not per pass), where a carbon plan's pin reads it.
+    /// </summary>
+    public ICarbonIntensity? Carbon { get; set; }
 
     /// <summary>How many nodes are known.</summary>
     public int Count
@@ -678,7 +685,7 @@ internal sealed partial class NodeRegistry
             {
                 if (node.Schedulable)
                 {
-                    nodes.Add(node.SchedulingView ??= View(node));
+                    nodes.Add(node.SchedulingView ??= View(node, Carbon));
                 }
             }
 
@@ -686,7 +693,7 @@ internal sealed partial class NodeRegistry
         }
     }
 
-    private static SchedulingNode View(NodeRecord node)
+    private static SchedulingNode View(NodeRecord node, ICarbonIntensity? carbon)
     {
         // A cordoned GPU is left out: placement neither uses it nor counts it.
         var cordoned = node.Health?.Cordoned;
@@ -725,6 +732,7 @@ internal sealed partial class NodeRegistry
             FreeMemoryBytes = node.MemoryBytes - node.UsedMemoryBytes,
             Gpus = gpus,
             WattsPerBusyGpu = node.Power.WattsPerBusyGpu,
+            Location = carbon is { Configured: true } ? carbon.LocationOf(node.Labels) : null,
         };
     }
 

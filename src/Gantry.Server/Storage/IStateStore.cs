@@ -194,6 +194,18 @@ internal sealed record JobRow
     public int? ExitCode { get; init; }
 
     public int RetriesUsed { get; init; }
+
+    /// <summary>Carbon-aware deferral: when a held job is planned to start; null once it is queued (or never held).</summary>
+    public DateTimeOffset? PlannedStart { get; init; }
+
+    /// <summary>
+    /// The location its carbon plan chose; kept once the job is queued, since placement is pinned there
+    /// until deadline − expected runtime. Null for a job never held (or cancelled while pending).
+    /// </summary>
+    public string? PlannedLocation { get; init; }
+
+    /// <summary>The planned window's average intensity in g/kWh while the job is held, for its wait reason.</summary>
+    public double? PlannedGramsPerKwh { get; init; }
 }
 
 /// <summary>One attempt (a placement of a job on a node) as stored.</summary>

@@ -14,7 +14,9 @@ internal static class StoreRows
 {
     public const string NodeColumns = "id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url";
 
-    public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used";
+    public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used, " +
+        // Carbon-aware deferral (migration 7).
+        "planned_start, planned_location, planned_grams_per_kwh";
 
     public const string HealthColumns = "node_id, gpu, state, cause, since, until, manual, detail";
 
@@ -85,6 +87,9 @@ internal static class StoreRows
         EndedAt = Time(r, 9),
         ExitCode = r.IsDBNull(10) ? null : r.GetInt32(10),
         RetriesUsed = r.GetInt32(11),
+        PlannedStart = Time(r, 12),
+        PlannedLocation = r.IsDBNull(13) ? null : r.GetString(13),
+        PlannedGramsPerKwh = Real(r, 14),
     };
 
     /// <summary>A row selected with <see cref="AttemptColumns"/>.</summary>

@@ -330,6 +330,77 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void Schedule_PinnedJob_OnlyNodesInItsLocationUntilItsLatestStart()
+    {
+        var pin = new LocationPin("uk-south", Now.AddHours(3));
+        var result = Run(
+            [Node("n-a", gpus: 2, location: "de"), Node("n-b", gpus: 4, busy: [0, 1], location: "uk-south"), Node("n-c", gpus: 1, location: "de")],
+            [Job(1, gpus: 2, pin: pin), Job(2, gpus: 1, pin: pin), Job(3, gpus: 1)]);
+
+        // n-c would fit job 1 and job 2 best; the pin keeps them in uk-south, and job 3 (no pin) takes n-c.
+        Assert.Equal("n-b", result.PlacementOf(1).NodeId);
+        Assert.Equal("waiting for a node in zone uk-south (carbon plan) until 15:00, then any node", result.ReasonOf(2));
+        Assert.Equal("n-c", result.PlacementOf(3).NodeId);
+    }
+
+    [Fact]
+    public void Schedule_PinnedJob_FromItsLatestStartAnyNode()
+    {
+        var result = Run(
+            [Node("n-a", gpus: 1, location: "de"), Node("n-b", gpus: 1, busy: [0], location: "uk-south")],
+            [Job(1, pin: new LocationPin("uk-south", Now)), Job(2, pin: new LocationPin("uk-south", Now.AddSeconds(1)))]);
+
+        Assert.Equal("n-a", result.PlacementOf(1).NodeId);
+        Assert.Equal("waiting for 1 free GPU", result.ReasonOf(2));
+    }
+
+    [Fact]
+    public void Schedule_PinnedJob_NoRoomAnywhere_SaysWhatHoldsItBackAndKeepsTheSelector()
+    {
+        var pin = new LocationPin("uk-south", Now.AddDays(2));
+        var zoneB = new Dictionary<string, string> { ["rack"] = "b" };
+        var result = Run(
+            [Node("n-a", gpus: 1, location: "uk-south", labels: new() { ["rack"] = "a" }), Node("n-b", gpus: 1, location: "de", labels: zoneB)],
+            [Job(1, gpus: 2, pin: pin), Job(2, pin: pin, selector: zoneB), Job(3, pin: pin, selector: new() { ["rack"] = "c" }), Job(4, pin: new LocationPin("fr", Now.AddHours(1)))]);
+
+        // Job 1 fits no node at all; job 2's selector allows only n-b, outside the pin; no node has rack=c; job 4's zone has no node.
+        Assert.Equal("no node has 2 GPUs", result.ReasonOf(1));
+        Assert.Equal("waiting for a node in zone uk-south (carbon plan) until 2026-03-03 12:00, then any node", result.ReasonOf(2));
+        Assert.Equal("no ready node matches selector rack=c", result.ReasonOf(3));
+        Assert.Equal("waiting for a node in zone fr (carbon plan) until 13:00, then any node", result.ReasonOf(4));
+        Assert.Empty(result.Placements);
+    }
+
+    [Fact]
+    public void Schedule_PinnedJobWaitingLong_ReservesANodeInItsLocation()
+    {
+        var pin = new LocationPin("uk-south", Now.AddHours(1));
+        var result = Run(
+            [Node("n-a", gpus: 2, busy: [0], location: "uk-south"), Node("n-b", gpus: 2, location: "de")],
+            [Job(1, gpus: 2, pin: pin, waited: Starved), Job(2, gpus: 1)],
+            reservationAfter: TimeSpan.FromMinutes(2));
+
+        Assert.Equal([new Reservation(1, "n-a")], result.Reservations);
+        Assert.Equal("waiting for a node in zone uk-south (carbon plan) until 13:00, then any node; node n-a is reserved for it", result.ReasonOf(1));
+        Assert.Equal("n-b", result.PlacementOf(2).NodeId);
+    }
+
+    [Fact]
+    public void Schedule_EveryNodeInThePinnedLocation_SameAsWithoutPins()
+    {
+        // One location for the whole fleet (or a zone selector's own nodes): a pin changes nothing, reasons included.
+        SchedulingNode[] nodes = [Node("n-a", gpus: 2, busy: [0], location: "GB", labels: new() { ["zone"] = "GB" }), Node("n-b", gpus: 4, location: "GB", labels: new() { ["zone"] = "GB" })];
+        var pin = new LocationPin("GB", Now.AddHours(2));
+        Dictionary<string, string> zone = new() { ["zone"] = "GB" };
+        PendingJob[] Jobs(LocationPin? p) => [Job(1, gpus: 3, pin: p), Job(2, gpus: 2, selector: zone, pin: p), Job(3, gpus: 4, pin: p), Job(4, gpus: 1, selector: zone), Job(5, gpus: 8, pin: p)];
+
+        var pinned = Run(nodes, Jobs(pin));
+
+        Assert.Equal(Describe(Run(nodes, Jobs(null))), Describe(pinned));
+        Assert.Equal("no node has 8 GPUs", pinned.ReasonOf(5));
+    }
+
+    [Fact]
     public void Schedule_NullInput_Throws()
     {
         Assert.Throws<ArgumentNullException>(() => Scheduler.Schedule(null!));

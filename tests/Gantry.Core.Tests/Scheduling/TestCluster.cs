@@ -30,7 +30,8 @@ internal static class TestCluster
         long gpuMemory = 80 * GiB,
         (int A, int B)[]? links = null,
         Dictionary<string, string>? labels = null,
-        bool schedulable = true)
+        bool schedulable = true,
+        string? location = null)
     {
         var list = new List<SchedulingGpu>();
         for (var i = 0; i < gpus; i++)
@@ -57,6 +58,7 @@ internal static class TestCluster
             MemoryBytes = memory,
             FreeMemoryBytes = freeMemory,
             Gpus = list,
+            Location = location,
         };
     }
 
@@ -70,14 +72,16 @@ internal static class TestCluster
         string? model = null,
         long gpuMemory = 0,
         Dictionary<string, string>? selector = null,
-        TimeSpan? waited = null) =>
+        TimeSpan? waited = null,
+        LocationPin? pin = null) =>
         new(
             id,
             priority,
             sequence ?? id,
             new ResourceRequest { Gpus = gpus, Cpus = cpus, MemoryBytes = memory, GpuModel = model, GpuMemoryBytes = gpuMemory },
             selector ?? NoLabels,
-            Now - (waited ?? TimeSpan.FromSeconds(1)));
+            Now - (waited ?? TimeSpan.FromSeconds(1)),
+            pin);
 
     public static SchedulingResult Run(IEnumerable<SchedulingNode> nodes, IEnumerable<PendingJob> jobs, TimeSpan? reservationAfter = null) =>
         Scheduler.Schedule(new SchedulingInput(

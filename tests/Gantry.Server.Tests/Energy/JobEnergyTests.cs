@@ -5,6 +5,7 @@ using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Carbon;
 using Gantry.Server.Storage;
+using Gantry.Server.Tests.Carbon;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gantry.Server.Tests.Energy;
@@ -132,48 +133,27 @@ public sealed class JobEnergyTests
     [Fact]
     public async Task FileCarbonSource_Co2eAtTheTracesIntensityForTheInterval()
     {
-        // A trace of eight days, hourly, whose intensity is a function of the hour of day (100 + 10 × hour):
-        // replayed by whole weeks, so the intensity now is that of the same hour in the trace.
-        var trace = Path.Combine(Path.GetTempPath(), $"gantry-trace-{Guid.NewGuid():N}.csv");
-        var lines = new List<string> { "Time,Carbon Intensity" };
-        for (var hour = 0; hour < 8 * 24; hour++)
+        // An hourly trace whose intensity is a function of the hour of day (100 + 10 × hour): replayed by
+        // whole weeks, so the intensity now is that of the same hour in the trace.
+        using var trace = await TraceFile.HourlyAsync(hour => 100 + (10 * hour));
+        await using var server = await ServerHarness.StartAsync(configure: o =>
         {
-            var at = new DateTime(2019, 12, 20, 0, 0, 0, DateTimeKind.Utc).AddHours(hour);
-            lines.Add(FormattableString.Invariant($"{at:yyyy-MM-dd HH:mm:ss},{100 + (10 * at.Hour)}"));
-        }
+            o.CarbonSource = "file:" + trace.Path;
+            o.CarbonLocation = "GB";
+        });
+        var (nodeId, node) = await server.RegisterAsync("n1", gpus: 1);
+        var id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
+        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+        var since = DateTimeOffset.UtcNow;
+        (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = since })).Dispose();
 
-        await File.WriteAllLinesAsync(trace, lines);
-        try
-        {
-            await using var server = await ServerHarness.StartAsync(configure: o =>
-            {
-                o.CarbonSource = "file:" + trace;
-                o.CarbonLocation = "GB";
-            });
-            var (nodeId, node) = await server.RegisterAsync("n1", gpus: 1);
-            var id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
-            var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
-            var since = DateTimeOffset.UtcNow;
-            (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = since })).Dispose();
-
-            // 1 kWh over 10 s: CO2e at the intensity of the interval's middle.
-            var report = Report(a, 10, 3.6e6) with { Since = since, MeasuredAt = since.AddSeconds(10) };
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (!(await server.Admin.GetStringAsync("/api/v1/carbon?location=GB")).Contains("\"state\":\"fresh\"", StringComparison.Ordinal))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the trace was not loaded within 20 s");
-                await Task.Delay(100);
-            }
-
-            await HeartbeatAsync(node, nodeId, report);
-            var job = await server.JobAsync(id);
-            Assert.Equal(3.6e6, job.GpuEnergyJoules);
-            Assert.NotNull(job.Co2Grams);
-            Assert.Equal(100 + (10 * since.AddSeconds(5).Hour), job.Co2Grams.Value, 6);
-        }
-        finally
-        {
-            File.Delete(trace);
-        }
+        // 1 kWh over 10 s: CO2e at the intensity of the interval's middle.
+        var report = Report(a, 10, 3.6e6) with { Since = since, MeasuredAt = since.AddSeconds(10) };
+        await TraceFile.WaitForFreshAsync(server, "GB");
+        await HeartbeatAsync(node, nodeId, report);
+        var job = await server.JobAsync(id);
+        Assert.Equal(3.6e6, job.GpuEnergyJoules);
+        Assert.NotNull(job.Co2Grams);
+        Assert.Equal(100 + (10 * since.AddSeconds(5).Hour), job.Co2Grams.Value, 6);
     }
 }

@@ -149,18 +149,7 @@ public sealed class CarbonDeferralTests : IAsyncLifetime
         Assert.Equal(0, _server.Jobs.DeferredCount);
     }
 
-    /// <summary>Moves the clock in minute steps (a scheduling pass may run at each), giving the server a moment each time.</summary>
-    private async Task AdvanceToAsync(DateTimeOffset target)
-    {
-        while (_time.GetUtcNow() < target)
-        {
-            var step = target - _time.GetUtcNow();
-            _time.Advance(step < TimeSpan.FromMinutes(1) ? step : TimeSpan.FromMinutes(1));
-            await Task.Delay(10);
-        }
-
-        await Task.Delay(50);
-    }
+    private Task AdvanceToAsync(DateTimeOffset target) => FakeClock.AdvanceToAsync(_time, target);
 
     /// <summary>Moves the clock a second at a time until the job is assigned (a pass runs at least once a second).</summary>
     private async Task<JobInfo> AssignedAsync(long id)

@@ -176,6 +176,39 @@ public abstract class StateStoreContract : IAsyncLifetime
     }
 
     [ContractFact]
+    public async Task Write_CarbonPlan_HeldThenQueued_ReadBackAfterReopen()
+    {
+        // Held: the whole plan; queued: the start goes, the location (its pin) stays.
+        var held = Job(1, JobState.Pending) with { PlannedStart = T0.AddHours(3), PlannedLocation = "uk-south", PlannedGramsPerKwh = 148.5 };
+        Store.Write(w =>
+        {
+            w.InsertJob(held);
+            w.InsertJob(Job(2, JobState.Pending) with { PlannedStart = T0.AddHours(5), PlannedLocation = "FR", PlannedGramsPerKwh = 41 });
+            w.InsertJob(Job(3, JobState.Pending));
+        });
+        Store.Write(w => w.UpdateJob(Job(2, JobState.Pending) with { PlannedLocation = "FR" }));
+
+        var state = await ReopenAsync();
+        var rows = state.LiveJobs.Select(j => j.Job).ToDictionary(j => j.Id);
+        Assert.Equal(T0.AddHours(3), rows[1].PlannedStart);
+        Assert.Equal("uk-south", rows[1].PlannedLocation);
+        Assert.Equal(148.5, rows[1].PlannedGramsPerKwh);
+        Assert.Null(rows[2].PlannedStart);
+        Assert.Equal("FR", rows[2].PlannedLocation);
+        Assert.Null(rows[2].PlannedGramsPerKwh);
+        Assert.Null(rows[3].PlannedStart);
+        Assert.Null(rows[3].PlannedLocation);
+        Assert.Equal("uk-south", Store.ReadJob(1)!.Job.PlannedLocation);
+
+        // Cancelled: the plan is cleared.
+        Store.Write(w => w.UpdateJob(held with { State = JobState.Cancelled, EndedAt = T0, PlannedStart = null, PlannedLocation = null, PlannedGramsPerKwh = null }));
+        var cancelled = Store.ReadJob(1)!.Job;
+        Assert.Null(cancelled.PlannedStart);
+        Assert.Null(cancelled.PlannedLocation);
+        Assert.Null(cancelled.PlannedGramsPerKwh);
+    }
+
+    [ContractFact]
     public async Task Load_LiveJobsWithAttempts_EndedOnesOnlyCounted()
     {
         Store.Write(w =>

@@ -179,5 +179,13 @@ internal static class PostgresMigrations
             last_event text,
             down_reason text);
         """,
+
+        // 7: carbon-aware deferral: a held job's plan (start, location, the window's intensity), so that
+        // it stays held across a restart or a failover; the location stays once it is released (its pin).
+        """
+        ALTER TABLE jobs ADD COLUMN planned_start bigint;
+        ALTER TABLE jobs ADD COLUMN planned_location text;
+        ALTER TABLE jobs ADD COLUMN planned_grams_per_kwh double precision;
+        """,
     ];
 }

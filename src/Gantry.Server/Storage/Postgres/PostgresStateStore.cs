@@ -733,7 +733,7 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void InsertJob(JobRow job) =>
             Queue(
-                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 P(job.Id),
                 P(StoreRows.Json(job.Spec)),
                 P(job.ArrayIndex),
@@ -745,13 +745,17 @@ internal sealed class PostgresStateStore : IStateStore
                 P(job.StartedAt),
                 P(job.EndedAt),
                 P(job.ExitCode),
-                P(job.RetriesUsed));
+                P(job.RetriesUsed),
+                P(job.PlannedStart),
+                P(job.PlannedLocation),
+                P(job.PlannedGramsPerKwh));
 
         public void UpdateJob(JobRow job) =>
             Queue(
                 """
                 UPDATE jobs SET state = $2, reason = $3, cancel_requested = $4, queued_at = $5, started_at = $6,
-                    ended_at = $7, exit_code = $8, retries_used = $9 WHERE id = $1
+                    ended_at = $7, exit_code = $8, retries_used = $9, planned_start = $10, planned_location = $11,
+                    planned_grams_per_kwh = $12 WHERE id = $1
                 """,
                 P(job.Id),
                 P(job.State.ToString()),
@@ -761,7 +765,10 @@ internal sealed class PostgresStateStore : IStateStore
                 P(job.StartedAt),
                 P(job.EndedAt),
                 P(job.ExitCode),
-                P(job.RetriesUsed));
+                P(job.RetriesUsed),
+                P(job.PlannedStart),
+                P(job.PlannedLocation),
+                P(job.PlannedGramsPerKwh));
 
         public void InsertTransition(long jobId, JobTransition transition) =>
             Queue(

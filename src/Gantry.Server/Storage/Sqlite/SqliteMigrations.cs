@@ -161,5 +161,13 @@ internal static class SqliteMigrations
             last_event TEXT,
             down_reason TEXT);
         """,
+
+        // 7: carbon-aware deferral: a held job's plan (start, location, the window's intensity), so that
+        // it stays held across a restart or a failover; the location stays once it is released (its pin).
+        """
+        ALTER TABLE jobs ADD COLUMN planned_start INTEGER;
+        ALTER TABLE jobs ADD COLUMN planned_location TEXT;
+        ALTER TABLE jobs ADD COLUMN planned_grams_per_kwh REAL;
+        """,
     ];
 }

@@ -542,14 +542,15 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void InsertJob(JobRow job) =>
             store.Execute(
-                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries, $plannedStart, $plannedLocation, $plannedGrams)",
                 JobParameters(job, withSpec: true));
 
         public void UpdateJob(JobRow job) =>
             store.Execute(
                 """
                 UPDATE jobs SET state = $state, reason = $reason, cancel_requested = $cancel, queued_at = $queued, started_at = $started,
-                    ended_at = $ended, exit_code = $exit, retries_used = $retries WHERE id = $id
+                    ended_at = $ended, exit_code = $exit, retries_used = $retries, planned_start = $plannedStart,
+                    planned_location = $plannedLocation, planned_grams_per_kwh = $plannedGrams WHERE id = $id
                 """,
                 JobParameters(job, withSpec: false));
 
@@ -685,6 +686,9 @@ internal sealed class SqliteStateStore : IStateStore
             ("$ended", Millis(job.EndedAt)),
             ("$exit", job.ExitCode),
             ("$retries", job.RetriesUsed),
+            ("$plannedStart", Millis(job.PlannedStart)),
+            ("$plannedLocation", job.PlannedLocation),
+            ("$plannedGrams", job.PlannedGramsPerKwh),
         ];
 
         private static (string, object?)[] AttemptParameters(AttemptRow a) =>
