@@ -24,6 +24,26 @@ public static class Tools
         throw new InvalidOperationException($"'{name}' is not installed: run scripts/test.sh (it installs it) or 'apt-get install {debianPackage}'.");
     }
 
+    /// <summary>
+    /// Runs the tool <paramref name="name"/> (from the Debian package <paramref name="debianPackage"/>, see
+    /// <see cref="Require"/>) to completion, at most a minute: its exit code and stdout followed by stderr.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string name, string debianPackage, params string[] arguments)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(Require(name, debianPackage)) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        return (process.ExitCode, await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false));
+    }
+
     /// <summary>A loopback TCP port free right now, for a process that must be restarted on the same address.</summary>
     public static int FreePort()
     {
