@@ -39,7 +39,7 @@ public sealed partial class PrometheusTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
-    public async Task DeployConfigs_PromtoolAndAmtool_AcceptThem()
+    public async Task DeployConfigs_PromtoolAndAmtool_AcceptThemAndRulesPassTheirUnitTests()
     {
         var config = Path.Combine(Deploy, "prometheus", "prometheus.yml");
         var rules = Path.Combine(Deploy, "prometheus", "rules.yml");
@@ -51,6 +51,8 @@ public sealed partial class PrometheusTests : IDisposable
         var (fullCode, full) = await Tools.RunAsync("promtool", "prometheus", "check", "config", copy);
         var (rulesCode, rulesOut) = await Tools.RunAsync("promtool", "prometheus", "check", "rules", rules);
         var (amCode, am) = await Tools.RunAsync("amtool", "prometheus-alertmanager", "check-config", alertmanager);
+        // The rules' unit tests: each alert fires (and stays quiet) when it should, with the labels and text it should.
+        var (unitCode, unit) = await Tools.RunAsync("promtool", "prometheus", "test", "rules", Path.Combine(Deploy, "prometheus", "rules_test.yml"));
 
         Assert.True(syntaxCode == 0, syntax);
         Assert.True(fullCode == 0, full);
@@ -59,6 +61,7 @@ public sealed partial class PrometheusTests : IDisposable
         Assert.True(rulesCode == 0 && rulesOut.Contains($"SUCCESS: {alerts} rules found", StringComparison.Ordinal), rulesOut);
         Assert.True(amCode == 0 && am.Contains("SUCCESS", StringComparison.Ordinal), am);
         Assert.Contains("- 2 receivers", am, StringComparison.Ordinal);
+        Assert.True(unitCode == 0 && unit.Contains("SUCCESS", StringComparison.Ordinal), unit);
     }
 
     [Fact]
