@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Gantry test. Installs what the tests need when it is missing (Debian/Ubuntu:
-# gcc for the NVML test library, prometheus for promtool, tmux for gantry top, systemd for systemd-analyze, chromium for the dashboard's
+# gcc for the NVML test library, prometheus for promtool and a real Prometheus, prometheus-alertmanager for
+# Alertmanager and amtool, tmux for gantry top, systemd for systemd-analyze, chromium for the dashboard's
 # browser tests, postgresql for the PostgreSQL store's tests), builds, starts a throwaway PostgreSQL 15
 # (GANTRY_TEST_POSTGRES; stopped and deleted at the end), runs `dotnet test` on the solution, then the
 # server, end-to-end and browser tests again on PostgreSQL (GANTRY_TEST_STORE=postgres), and ends with one
@@ -13,9 +14,10 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-# Alert delivery's tests post to a real Alertmanager 0.25.
-command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# promtool checks metrics, rules and deploy/prometheus; the prometheus server runs the dashboards' queries.
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
+# Alert delivery's tests post to a real Alertmanager 0.25; amtool checks deploy/alertmanager.
+{ command -v prometheus-alertmanager && command -v amtool; } >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # deploy/systemd's units are checked with systemd-analyze verify (systemd need not be PID 1).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

@@ -16,6 +16,7 @@ using Gantry.Server.Logs;
 using Gantry.Server.Configuration;
 using Gantry.Server.Carbon;
 using Gantry.Server.Dashboard;
+using Gantry.Server.Discovery;
 using Gantry.Server.Energy;
 using Gantry.Server.Power;
 using Gantry.Server.Health;
@@ -188,6 +189,7 @@ public static class ServerHost
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();
         app.MapNodeEndpoints();
+        app.MapPrometheusTargets(); // GET /api/v1/prometheus/targets: agents for Prometheus' http_sd
         app.MapHealthEndpoints();
         app.MapAnomalyEndpoints();
         app.MapAlertEndpoints();

@@ -14,8 +14,11 @@ internal sealed class Fleet : IAsyncDisposable
     private readonly Dictionary<GantryProcess, string[]> _agentArgs = [];
     private GantryProcess? _server;
 
-    private Fleet(string root, int port, TestStore store)
+    private readonly FleetOptions _options;
+
+    private Fleet(string root, int port, TestStore store, FleetOptions options)
     {
+        _options = options;
         Store = store;
         Root = root;
         Port = port;
@@ -45,9 +48,12 @@ internal sealed class Fleet : IAsyncDisposable
 
     public IReadOnlyList<GantryProcess> Agents => _agents;
 
-    public static async Task<Fleet> StartAsync(params int[] gpusPerAgent)
+    public static Task<Fleet> StartAsync(params int[] gpusPerAgent) => StartAsync(new FleetOptions(), gpusPerAgent);
+
+    /// <summary>A fleet whose server and agents get the extra settings of <paramref name="options"/>.</summary>
+    public static async Task<Fleet> StartAsync(FleetOptions options, params int[] gpusPerAgent)
     {
-        var fleet = new Fleet(Directory.CreateTempSubdirectory("gantry-fleet-").FullName, Tools.FreePort(), await TestStore.CreateAsync());
+        var fleet = new Fleet(Directory.CreateTempSubdirectory("gantry-fleet-").FullName, Tools.FreePort(), await TestStore.CreateAsync(), options);
         await fleet.StartServerAsync();
         for (var i = 0; i < gpusPerAgent.Length; i++)
         {
@@ -64,7 +70,7 @@ internal sealed class Fleet : IAsyncDisposable
 
     public async Task StartServerAsync()
     {
-        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Port}", "--data-dir", DataDir, .. Store.Arguments, "--heartbeat-interval", "1s", "--down-after", "5s", "--kill-grace", "2s", "--join-token", JoinToken]);
+        _server = GantryProcess.Start(["server", "--listen", $"127.0.0.1:{Port}", "--data-dir", DataDir, .. Store.Arguments, "--heartbeat-interval", "1s", "--down-after", "5s", "--kill-grace", "2s", "--join-token", JoinToken, .. _options.ServerArguments]);
         await _server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         Admin?.Dispose();
         Admin = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
@@ -75,13 +81,13 @@ internal sealed class Fleet : IAsyncDisposable
 
     private async Task StartAgentAsync(int index, int gpus)
     {
-        var args = new[]
-        {
+        string[] args =
+        [
             "agent", "--listen", "127.0.0.1:0", "--interval", "1s", "--simulate-gpus", gpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // A replica address where nothing listens comes first: every agent finds the server by moving on.
             "--server", $"http://127.0.0.1:{Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)},{Url}", "--join-token", JoinToken,
-            "--state-dir", Path.Combine(Root, $"agent{index}"), "--node-name", $"agent{index}", "--labels", $"agent=a{index}",
-        };
+            "--state-dir", Path.Combine(Root, $"agent{index}"), "--node-name", $"agent{index}", "--labels", $"agent=a{index}" + (_options.AgentLabels is null ? "" : "," + _options.AgentLabels), .. _options.AgentArguments,
+        ];
         var agent = GantryProcess.Start(args);
         _agents.Add(agent);
         _agentArgs[agent] = args;
@@ -193,4 +199,17 @@ internal sealed class Fleet : IAsyncDisposable
         Admin?.Dispose();
         await Store.DisposeAsync();
     }
+}
+
+/// <summary>What a <see cref="Fleet"/> gives its processes beside its own settings.</summary>
+internal sealed record FleetOptions
+{
+    /// <summary>More arguments for <c>gantry server</c>.</summary>
+    public IReadOnlyList<string> ServerArguments { get; init; } = [];
+
+    /// <summary>More arguments for every <c>gantry agent</c>.</summary>
+    public IReadOnlyList<string> AgentArguments { get; init; } = [];
+
+    /// <summary>More node labels (<c>k=v,…</c>) for every agent, beside its own <c>agent=aN</c>.</summary>
+    public string? AgentLabels { get; init; }
 }

@@ -107,8 +107,11 @@ internal sealed class ServerHarness : IAsyncDisposable
         return http;
     }
 
-    /// <summary>Registers a node with <paramref name="gpus"/> GPUs; returns its id and a client carrying its credential.</summary>
-    public async Task<(string Id, HttpClient Http)> RegisterAsync(string name, int gpus, int cpus = 8, string? nodeId = null, IReadOnlyDictionary<string, string>? labels = null, IReadOnlyList<AttemptRef>? running = null)
+    /// <summary>
+    /// Registers a node with <paramref name="gpus"/> simulated H100s (or the GPUs of <paramref name="inventory"/>, with
+    /// the agent serving at <paramref name="agentUrl"/>); returns its id and a client carrying its credential.
+    /// </summary>
+    public async Task<(string Id, HttpClient Http)> RegisterAsync(string name, int gpus, int cpus = 8, string? nodeId = null, IReadOnlyDictionary<string, string>? labels = null, IReadOnlyList<AttemptRef>? running = null, IReadOnlyList<GpuInventory>? inventory = null, string? agentUrl = null)
     {
         var request = new RegisterNodeRequest
         {
@@ -119,8 +122,9 @@ internal sealed class ServerHarness : IAsyncDisposable
             Os = "linux",
             Architecture = "x64",
             Labels = labels ?? new Dictionary<string, string>(),
-            Gpus = [.. Enumerable.Range(0, gpus).Select(i => new GpuInventory { Index = i, Uuid = $"GPU-{name}-{i}", Model = "NVIDIA H100 80GB HBM3", MemoryBytes = 80L << 30, Simulated = true })],
+            Gpus = inventory ?? [.. Enumerable.Range(0, gpus).Select(i => new GpuInventory { Index = i, Uuid = $"GPU-{name}-{i}", Model = "NVIDIA H100 80GB HBM3", MemoryBytes = 80L << 30, Simulated = true })],
             RunningAttempts = running ?? [],
+            AgentUrl = agentUrl,
         };
         using var response = await Join.PostAsJsonAsync("/api/v1/nodes/register", request, GantryJson.Default.RegisterNodeRequest);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 
 namespace Gantry.Testing;
@@ -16,38 +14,11 @@ namespace Gantry.Testing;
 /// Alertmanager's own payload, resolved alerts included (<c>send_resolved</c>) with their <c>endsAt</c>,
 /// each alert on its own (grouped by every label) at once (<c>group_wait: 0s</c>, <c>group_interval: 1s</c>).
 /// </remarks>
-public sealed class Alertmanager : IAsyncDisposable
+public sealed class Alertmanager : ToolServer
 {
-    private readonly Process _process;
-    private readonly string _folder;
-    private readonly StringBuilder _output;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
-
-    private Alertmanager(Process process, string folder, StringBuilder output, int port)
+    private Alertmanager(string binary, IEnumerable<string> arguments, string folder, int port)
+        : base(binary, arguments, folder, port)
     {
-        _process = process;
-        _folder = folder;
-        _output = output;
-        Port = port;
-        Url = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
-    }
-
-    /// <summary>The loopback port it listens on.</summary>
-    public int Port { get; }
-
-    /// <summary>Its base URL (<c>http://127.0.0.1:PORT</c>), what <c>--alertmanager</c> takes.</summary>
-    public Uri Url { get; }
-
-    /// <summary>What it has logged so far (for a failing test's message).</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
     }
 
     /// <summary>
@@ -82,42 +53,14 @@ public sealed class Alertmanager : IAsyncDisposable
                       send_resolved: true
               """, cancellationToken).ConfigureAwait(false);
 
-        var start = new ProcessStartInfo(binary)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in (string[])[
+        string[] arguments = [
             $"--config.file={config}",
             $"--storage.path={Path.Combine(folder, "data")}",
             $"--web.listen-address=127.0.0.1:{listen.ToString(CultureInfo.InvariantCulture)}",
             // Empty: no gossip, no cluster port taken.
             "--cluster.listen-address=",
-            "--log.level=debug"])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var output = new StringBuilder();
-        var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var alertmanager = new Alertmanager(process, folder, output, listen);
-        try
-        {
-            await alertmanager.WaitReadyAsync(cancellationToken).ConfigureAwait(false);
-            return alertmanager;
-        }
-        catch
-        {
-            await alertmanager.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+            "--log.level=debug"];
+        return await ReadyOrDisposedAsync(new Alertmanager(binary, arguments, folder, listen), "Alertmanager", TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -127,84 +70,12 @@ public sealed class Alertmanager : IAsyncDisposable
     /// </summary>
     public async Task<JsonElement> GetAlertsAsync(CancellationToken cancellationToken = default)
     {
-        var text = await _http.GetStringAsync(new Uri(Url, "/api/v2/alerts"), cancellationToken).ConfigureAwait(false);
+        var text = await Http.GetStringAsync(new Uri(Url, "/api/v2/alerts"), cancellationToken).ConfigureAwait(false);
         using var document = JsonDocument.Parse(text);
         return document.RootElement.Clone();
     }
 
     /// <summary>Its <c>/metrics</c> text (<c>alertmanager_alerts_received_total{status="resolved"}</c> counts resolves received).</summary>
     public Task<string> GetMetricsAsync(CancellationToken cancellationToken = default) =>
-        _http.GetStringAsync(new Uri(Url, "/metrics"), cancellationToken);
-
-    /// <summary>Kills the process and deletes its folder.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
-        {
-            // Already gone, or stuck: nothing more a test can do about it.
-        }
-
-        _process.Dispose();
-        _http.Dispose();
-        try
-        {
-            Directory.Delete(_folder, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A file still held: the temporary folder's cleaner takes it.
-        }
-    }
-
-    private async Task WaitReadyAsync(CancellationToken cancellationToken)
-    {
-        var ready = new Uri(Url, "/-/ready");
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"Alertmanager exited ({_process.ExitCode.ToString(CultureInfo.InvariantCulture)}) before it was ready:\n{Output}");
-            }
-
-            try
-            {
-                using var response = await _http.GetAsync(ready, cancellationToken).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new TimeoutException($"Alertmanager on {Url} was not ready within 30s:\n{Output}");
-    }
-
-    private static void Append(StringBuilder output, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (output)
-        {
-            output.AppendLine(line);
-        }
-    }
+        Http.GetStringAsync(new Uri(Url, "/metrics"), cancellationToken);
 }

@@ -45,9 +45,16 @@ public static class Tools
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(cts.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        return (process.ExitCode, await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false));
     }
+
+    /// <summary>
+    /// Runs the tool <paramref name="name"/> (from the Debian package <paramref name="debianPackage"/>, see
+    /// <see cref="Require"/>) to completion, at most a minute: its exit code and stdout followed by stderr.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string name, string debianPackage, params string[] arguments) =>
+        await RunAsync(Require(name, debianPackage), arguments, timeout: TimeSpan.FromSeconds(60)).ConfigureAwait(false);
 
     /// <summary>A loopback TCP port free right now, for a process that must be restarted on the same address.</summary>
     public static int FreePort()

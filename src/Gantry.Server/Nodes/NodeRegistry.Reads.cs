@@ -62,6 +62,29 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>
+    /// Every node whose agent told where it serves, as Prometheus' service discovery names it, ordered by id:
+    /// references to immutable parts copied under the lock (one walk over the fleet per discovery refresh,
+    /// never per heartbeat).
+    /// </summary>
+    /// <param name="targets">Cleared and filled.</param>
+    public void ScrapeTargets(List<NodeScrapeTarget> targets)
+    {
+        targets.Clear();
+        lock (_lock)
+        {
+            targets.EnsureCapacity(_nodes.Count);
+            foreach (var id in _ids)
+            {
+                var node = _nodes[id];
+                if (node.AgentUrl is { } url)
+                {
+                    targets.Add(new NodeScrapeTarget(node.Id, node.Name, node.State, url, node.Labels, node.Gpus));
+                }
+            }
+        }
+    }
+
     /// <summary>A node's name without building its whole <see cref="NodeInfo"/>; null when unknown.</summary>
     public string? NodeName(string id)
     {
@@ -176,3 +199,12 @@ internal sealed record NodeAlertView(
     IReadOnlyList<GpuInventory> Gpus,
     NodeSummary? Summary,
     Health.NodeHealthView? Health);
+
+/// <summary>One node as Prometheus' service discovery sees it (<see cref="NodeRegistry.ScrapeTargets"/>).</summary>
+internal sealed record NodeScrapeTarget(
+    string Id,
+    string Name,
+    NodeState State,
+    string AgentUrl,
+    IReadOnlyDictionary<string, string> Labels,
+    IReadOnlyList<GpuInventory> Gpus);
