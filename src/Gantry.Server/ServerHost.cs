@@ -326,7 +326,7 @@ public static class ServerHost
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());
 
             // Power caps (docs/power.md): manual caps from the store; heartbeats carry the wanted caps.
-            Power = new PowerCaps(store, state, Nodes, time, loggers.CreateLogger<PowerCaps>());
+            Power = new PowerCaps(store, state, Nodes, time, loggers.CreateLogger<PowerCaps>(), options.PowerBudgetWatts);
             Nodes.Power = Power;
             Silences = new SilenceBook(store, state, time);
             Delivery = new AlertDelivery(store, state, options, time, loggers.CreateLogger<AlertDelivery>());

@@ -126,28 +126,28 @@ public sealed record NodePowerInfo
     public IReadOnlyList<GpuPowerState> Gpus { get; init; } = [];
 }
 
-/// <summary><c>GET /api/v1/power</c>: the fleet's power budget and its last division.</summary>
+/// <summary><c>GET /api/v1/power</c>: the fleet's power budget and where it stands now.</summary>
 public sealed record PowerBudgetInfo
 {
     /// <summary>The fleet's GPU power budget (<c>--power-budget</c>); null when none is set.</summary>
     public double? BudgetWatts { get; init; }
 
-    /// <summary>What the last division handed out: idle GPUs' reserve plus busy GPUs' shares.</summary>
+    /// <summary>What the budget hands out: idle GPUs' reserve plus what busy GPUs' nodes were last given.</summary>
     public double? AllocatedWatts { get; init; }
 
-    /// <summary>The GPUs' measured power at the last division.</summary>
+    /// <summary>The GPUs' measured power, each as its node last reported it.</summary>
     public double? UsedWatts { get; init; }
 
     /// <summary>True when the budget does not cover every busy GPU's lowest limit.</summary>
     public bool Insufficient { get; init; }
 
-    /// <summary>GPUs the budget was divided among.</summary>
+    /// <summary>GPUs the budget is divided among (those of nodes that are up).</summary>
     public int Gpus { get; init; }
 
     /// <summary>Of them, held by jobs.</summary>
     public int BusyGpus { get; init; }
 
-    /// <summary>When the budget was last divided; null before the first division.</summary>
+    /// <summary>When the server last checked the budget (every <c>--power-budget-interval</c> and soon after jobs start or end).</summary>
     public DateTimeOffset? DividedAt { get; init; }
 }
 

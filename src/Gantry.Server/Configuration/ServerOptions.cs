@@ -130,7 +130,7 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>The fleet's GPU power budget in watts (<c>--power-budget</c>); null for none.</summary>
     public double? PowerBudgetWatts { get; set; }
 
-    /// <summary>How often the power budget is divided again (<c>--power-budget-interval</c>).</summary>
+    /// <summary>How often the power budget is checked when no job starts or ends (<c>--power-budget-interval</c>).</summary>
     public TimeSpan PowerBudgetInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long raw telemetry samples are kept.</summary>

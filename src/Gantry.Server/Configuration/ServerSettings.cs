@@ -100,7 +100,7 @@ public static class ServerSettings
         // Power caps (docs/power.md).
         new("power-budget", SettingKind.Value, "POWER", "A power budget for the fleet's GPUs, e.g. 20kW (W, kW or MW): divided among the nodes by demand (busy GPUs share what idle ones, held at their measured draw, leave) and enforced as GPU power caps, kept as jobs start and end. Manual and job caps below a GPU's share still apply: the lowest cap wins. (default: none)",
             static (o, v) => o.PowerBudgetWatts = Power.Watts.Parse(v)),
-        new("power-budget-interval", SettingKind.Value, "DURATION", "How often the power budget is divided again with the GPUs' latest draw (it is also divided soon after jobs start or end). (default: 30s)",
+        new("power-budget-interval", SettingKind.Value, "DURATION", "How often the server checks the power budget when no job starts or ends (it logs when the budget does not cover the busy GPUs; caps follow every heartbeat). (default: 30s)",
             static (o, v) => o.PowerBudgetInterval = SettingParsers.Duration(v)),
 
         // --- Carbon intensity (docs/carbon-sources.md); the secret is read by Carbon.CarbonSettings.Complete ---

@@ -1,65 +1,83 @@
+using System.Runtime.InteropServices;
 using Gantry.Core.Nodes;
 using Gantry.Server.Power;
 
 namespace Gantry.Server.Nodes;
 
-// Power caps (docs/power.md): what the fleet budget reads of the nodes.
+// Power caps (docs/power.md): what the fleet budget reads of the nodes, told node by node as it changes.
 internal sealed partial class NodeRegistry
 {
-    /// <summary>The power-cap feature: wanted caps go out with heartbeats, reports come in; null where caps are not kept (benchmarks).</summary>
-    public PowerCaps? Power { get; set; }
+    // One node's GPUs as the budget sees them; filled and handed over under _lock.
+    private readonly List<BudgetGpu> _budgetView = [];
+    private PowerCaps? _powerCaps;
 
     /// <summary>
-    /// Every GPU of every node that is not down, for the fleet power budget: busy (held by a live attempt),
-    /// its last measured power and the holding job's cap. One walk of the fleet, made per budget division
-    /// (on its interval and after jobs start or end, at most once a second), never per heartbeat.
+    /// The power-cap feature: wanted caps go out with heartbeats, reports come in; null where caps are not
+    /// kept (benchmarks). Set once at start; with a budget, every node's GPUs are told to it then (the one
+    /// walk of the fleet it gets), and afterwards each node's whenever its state is set.
     /// </summary>
-    /// <param name="gpus">Cleared and filled; the caller keeps it from one division to the next.</param>
-    public void PowerView(List<BudgetGpu> gpus)
+    public PowerCaps? Power
     {
-        gpus.Clear();
-        lock (_lock)
+        get => _powerCaps;
+        set
         {
-            foreach (var node in _nodes.Values)
+            lock (_lock)
             {
-                if (node.State == NodeState.Down || node.Gpus.Count == 0)
+                _powerCaps = value;
+                foreach (var node in _nodes.Values)
                 {
-                    continue;
-                }
-
-                var summary = node.Summary?.Gpus;
-                foreach (var gpu in node.Gpus)
-                {
-                    double? watts = null;
-                    if (summary is not null)
-                    {
-                        foreach (var reading in summary)
-                        {
-                            if (reading.Index == gpu.Index)
-                            {
-                                watts = reading.Lost ? null : reading.PowerWatts;
-                                break;
-                            }
-                        }
-                    }
-
-                    double? jobCap = null;
-                    var busy = node.GpuHolders.ContainsKey(gpu.Index);
-                    if (busy)
-                    {
-                        foreach (var live in node.Live)
-                        {
-                            if (live.GpuPowerCapWatts is { } cap && live.Gpus.Contains(gpu.Index))
-                            {
-                                jobCap = cap;
-                                break;
-                            }
-                        }
-                    }
-
-                    gpus.Add(new BudgetGpu(node.Id, gpu.Index, busy, watts, jobCap));
+                    TrackBudget(node);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Under <see cref="_lock"/>: tells the budget a node's GPUs (busy when a live attempt holds one, its last
+    /// measured power, the holding job's cap) and whether the node counts (is not down). O(GPUs of the node);
+    /// called wherever the node's state is set (heartbeats, job starts and ends, registration, liveness).
+    /// </summary>
+    private void TrackBudget(NodeRecord node)
+    {
+        if (_powerCaps is not { Budgeted: true } power)
+        {
+            return;
+        }
+
+        _budgetView.Clear();
+        var summary = node.Summary?.Gpus;
+        foreach (var gpu in node.Gpus)
+        {
+            double? watts = null;
+            if (summary is not null)
+            {
+                foreach (var reading in summary)
+                {
+                    if (reading.Index == gpu.Index)
+                    {
+                        watts = reading.Lost ? null : reading.PowerWatts;
+                        break;
+                    }
+                }
+            }
+
+            double? jobCap = null;
+            var busy = node.GpuHolders.ContainsKey(gpu.Index);
+            if (busy)
+            {
+                foreach (var live in node.Live)
+                {
+                    if (live.GpuPowerCapWatts is { } cap && live.Gpus.Contains(gpu.Index))
+                    {
+                        jobCap = cap;
+                        break;
+                    }
+                }
+            }
+
+            _budgetView.Add(new BudgetGpu(node.Id, gpu.Index, busy, watts, jobCap));
+        }
+
+        power.TrackBudget(node.Id, node.State != NodeState.Down, CollectionsMarshal.AsSpan(_budgetView));
     }
 }

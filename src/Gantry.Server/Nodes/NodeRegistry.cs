@@ -310,10 +310,9 @@ internal sealed partial class NodeRegistry
     {
         ArgumentNullException.ThrowIfNull(request);
         bool back;
-        HeartbeatResponse response;
+        NodeState state;
+        long assignmentIndex;
 
-        // Power caps (docs/power.md): one lookup for the wanted caps, taken before the registry's lock.
-        var power = Power?.Orders(nodeId);
         IReadOnlyDictionary<string, string> labels;
         DateTimeOffset receivedAt;
         bool powerChanged;
@@ -334,23 +333,26 @@ internal sealed partial class NodeRegistry
             SetState(node, Evaluate(node, now));
             _suspectAt.Enqueue((node, now + _options.Lease));
             back = node.Schedulable && !wasSchedulable;
-            response = new HeartbeatResponse
-            {
-                State = node.State,
-                LeaseExpiresAt = now + _options.Lease,
-                AssignmentIndex = node.AssignmentIndex,
-                LeaderEpoch = _leaderEpoch,
-                AcceptsHealth = true,
-                AcceptsEnergy = true,
-
-                Power = power,
-            };
+            (state, assignmentIndex) = (node.State, node.AssignmentIndex);
         }
 
+        // Power caps (docs/power.md): the report first (its GPUs' ranges), then the wanted caps, worked out
+        // from this heartbeat's figures; both after the registry's lock.
         if (request.Power is { } powerReport)
         {
             Power?.Observe(nodeId, powerReport);
         }
+
+        var response = new HeartbeatResponse
+        {
+            State = state,
+            LeaseExpiresAt = receivedAt + _options.Lease,
+            AssignmentIndex = assignmentIndex,
+            LeaderEpoch = _leaderEpoch,
+            AcceptsHealth = true,
+            AcceptsEnergy = true,
+            Power = Power?.Orders(nodeId),
+        };
 
         Telemetry?.Enqueue(nodeId, request.Summary);
         if (request.Summary is { } summary)
@@ -841,6 +843,7 @@ internal sealed partial class NodeRegistry
         if (before == state)
         {
             TrackIdle(node);
+            TrackBudget(node);
             return false;
         }
 
@@ -850,6 +853,7 @@ internal sealed partial class NodeRegistry
         _stateCounts[state] = _stateCounts.GetValueOrDefault(state) + 1;
         Log.NodeState(_logger, node.Id, before, state);
         TrackIdle(node);
+        TrackBudget(node);
         return true;
     }
 

@@ -27,6 +27,12 @@ internal sealed record BudgetDivision(
 /// cannot go below the lowest limit it accepts, but only the reserve counts against the budget. Busy GPUs
 /// share what is left equally (water-filling), each within its range and never above its job's own cap;
 /// a GPU whose share reaches its highest limit needs no cap. A pure function: no state, no clock.
+/// <para>
+/// The server does not call <c>Divide</c>: one division walks every GPU. It keeps the same division
+/// incrementally in <see cref="BudgetLedger"/>, which shares the per-GPU rules below (<see cref="Reserve"/>,
+/// <see cref="IdleCap"/>, <see cref="Bounds"/>, <see cref="BusyCap"/>); <c>Divide</c> is the reference the
+/// ledger is tested against and the baseline its benchmark is measured against (docs/benchmarks.md).
+/// </para>
 /// </summary>
 internal static class PowerBudget
 {
@@ -68,16 +74,9 @@ internal static class PowerBudget
                 continue;
             }
 
-            var min = ranges[i].MinWatts ?? 0;
-            var reserve = gpu.MeasuredWatts is { } watts ? watts * IdleHeadroom : min;
-            if (ranges[i].MaxWatts is { } idleMax && reserve > idleMax)
-            {
-                reserve = idleMax;
-            }
-
+            var reserve = Reserve(gpu.MeasuredWatts, ranges[i]);
             reserved += reserve;
-            var cap = Math.Max(reserve, min);
-            if (cap > 0 && !(ranges[i].MaxWatts is { } max && cap >= max))
+            if (IdleCap(reserve, ranges[i]) is { } cap)
             {
                 Cap(caps, gpu, cap);
             }
@@ -95,12 +94,12 @@ internal static class PowerBudget
         var allocated = reserved;
         foreach (var i in busy)
         {
-            var (low, high) = Bounds(gpus[i], ranges[i]);
+            var (low, high) = Bounds(gpus[i].JobCapWatts, ranges[i]);
             var share = Math.Clamp(level, low, high);
             allocated += share;
-            if (!(ranges[i].MaxWatts is { } max && share >= max) && !double.IsPositiveInfinity(share))
+            if (BusyCap(share, ranges[i]) is { } cap)
             {
-                Cap(caps, gpus[i], share);
+                Cap(caps, gpus[i], cap);
             }
         }
 
@@ -123,7 +122,7 @@ internal static class PowerBudget
             var sum = 0.0;
             foreach (var i in busy)
             {
-                var (low, high) = Bounds(gpus[i], ranges[i]);
+                var (low, high) = Bounds(gpus[i].JobCapWatts, ranges[i]);
                 sum += Math.Clamp(level, low, high);
             }
 
@@ -153,17 +152,43 @@ internal static class PowerBudget
         return lo;
     }
 
-    private static (double Low, double High) Bounds(BudgetGpu gpu, GpuRange range)
+    /// <summary>What an idle GPU reserves of the budget: its measured draw plus <see cref="IdleHeadroom"/>, its lowest limit when not measured, never above its highest.</summary>
+    public static double Reserve(double? measuredWatts, GpuRange range)
+    {
+        var reserve = measuredWatts is { } watts ? watts * IdleHeadroom : range.MinWatts ?? 0;
+        return range.MaxWatts is { } max && reserve > max ? max : reserve;
+    }
+
+    /// <summary>An idle GPU's cap for <paramref name="reserveWatts"/>: never below its lowest limit; null (no cap) at or above its highest, or when zero.</summary>
+    public static double? IdleCap(double reserveWatts, GpuRange range)
+    {
+        var cap = Math.Max(reserveWatts, range.MinWatts ?? 0);
+        return cap > 0 && !(range.MaxWatts is { } max && cap >= max) ? Whole(cap) : null;
+    }
+
+    /// <summary>A busy GPU's cap for <paramref name="shareWatts"/>: null (no cap) when the share reaches its highest limit or is unbounded.</summary>
+    public static double? BusyCap(double shareWatts, GpuRange range) =>
+        !(range.MaxWatts is { } max && shareWatts >= max) && !double.IsPositiveInfinity(shareWatts) ? Whole(shareWatts) : null;
+
+    /// <summary>
+    /// The range a busy GPU's share is clamped to: its accepted range, its top lowered to its job's cap (never
+    /// below the lowest limit); an unknown top is unbounded.
+    /// </summary>
+    public static (double Low, double High) Bounds(double? jobCapWatts, GpuRange range)
     {
         var low = range.MinWatts ?? 0;
         var high = range.MaxWatts ?? double.PositiveInfinity;
-        if (gpu.JobCapWatts is { } job && job < high)
+        if (jobCapWatts is { } job && job < high)
         {
-            high = Math.Max(job, low);
+            high = job;
         }
 
-        return (low, high);
+        // A job's cap below the lowest limit, or a report whose highest is below its lowest: the lowest holds.
+        return (low, Math.Max(high, low));
     }
+
+    // Whole watts, rounded down: the division stays within the budget and agents see a stable figure.
+    private static double Whole(double watts) => Math.Floor(watts);
 
     private static void Cap(Dictionary<string, Dictionary<int, double>> caps, BudgetGpu gpu, double watts)
     {
@@ -172,7 +197,6 @@ internal static class PowerBudget
             caps[gpu.NodeId] = node = [];
         }
 
-        // Whole watts, rounded down: the division stays within the budget and agents see a stable figure.
-        node[gpu.Index] = Math.Floor(watts);
+        node[gpu.Index] = watts;
     }
 }

@@ -5,10 +5,11 @@ using Microsoft.Extensions.Logging;
 namespace Gantry.Server.Power;
 
 /// <summary>
-/// Keeps the fleet under <c>--power-budget</c> (docs/power.md): divides it among the GPUs every
-/// <c>--power-budget-interval</c> and soon after jobs take or let go of GPUs, at most once per
-/// <see cref="PowerCaps.DivisionSpacing"/> however many start or end. Leader only; does nothing without
-/// a budget. A failing division is logged and the loop goes on.
+/// Checks the fleet budget (docs/power.md) every <c>--power-budget-interval</c> and soon after jobs take or
+/// let go of GPUs, at most once per <see cref="PowerCaps.DivisionSpacing"/> however many start or end, and
+/// logs when it stops covering the busy GPUs' lowest limits. The division itself is
+/// kept by the ledger as events come and handed out with heartbeats; this reads its sums, never the fleet.
+/// Leader only; does nothing without a budget. A failing tick is logged and the loop goes on.
 /// </summary>
 internal sealed partial class PowerBudgetWorker(PowerCaps caps, ServerOptions options, TimeProvider time, ILogger<PowerBudgetWorker> logger) : BackgroundService
 {
@@ -24,17 +25,19 @@ internal sealed partial class PowerBudgetWorker(PowerCaps caps, ServerOptions op
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                // Taken before dividing: a job that starts during the division wakes the next one.
+                // Taken before checking: a job that starts meanwhile wakes the next tick.
                 var changed = caps.GpusChangedTask;
                 try
                 {
-                    var division = caps.DivideBudget(budget);
-                    if (division.Insufficient && !wasInsufficient)
+                    if (caps.CheckBudget() is { } figures)
                     {
-                        Log.Insufficient(logger, budget, division.BusyGpus);
-                    }
+                        if (figures.Insufficient && !wasInsufficient)
+                        {
+                            Log.Insufficient(logger, budget, figures.BusyGpus);
+                        }
 
-                    wasInsufficient = division.Insufficient;
+                        wasInsufficient = figures.Insufficient;
+                    }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -57,7 +60,7 @@ internal sealed partial class PowerBudgetWorker(PowerCaps caps, ServerOptions op
         [LoggerMessage(EventId = 3310, Level = LogLevel.Warning, Message = "The power budget of {Watts} W does not cover the lowest power limit of the {Busy} busy GPUs; each is capped at its lowest")]
         public static partial void Insufficient(ILogger logger, double watts, int busy);
 
-        [LoggerMessage(EventId = 3311, Level = LogLevel.Error, Message = "Dividing the power budget failed; the next division runs on schedule")]
+        [LoggerMessage(EventId = 3311, Level = LogLevel.Error, Message = "Checking the power budget failed; the next check runs on schedule")]
         public static partial void DivisionFailed(ILogger logger, Exception exception);
     }
 }

@@ -11,9 +11,11 @@ namespace Gantry.Server.Power;
 /// The server's side of GPU power caps (docs/power.md). It owns, per node, the cap set by hand (kept in
 /// the store, as a document of kind <see cref="DocumentKind"/>), the node's share of the fleet budget, the
 /// wanted caps built from both (the lower wins; a job's own cap travels with its assignment and the agent
-/// takes the lowest of all), and the agent's last report of what it enforces. A heartbeat costs one
-/// dictionary lookup for the wanted caps (built when they change, not per heartbeat) and one to keep the
-/// report. One lock guards the state; it is never held while calling the node registry.
+/// takes the lowest of all), and the agent's last report of what it enforces. With a budget it also owns
+/// the <see cref="BudgetLedger"/>, which the node registry keeps current per node as GPUs change. A
+/// heartbeat costs one dictionary lookup for the wanted caps (rebuilt only when they change) and one to keep
+/// the report; with a budget, also its own GPUs' budget caps worked out from the ledger (O(GPUs of the node)).
+/// One lock guards the state; it is never held while calling the node registry, which calls in holding its own.
 /// </summary>
 internal sealed partial class PowerCaps
 {
@@ -32,17 +34,22 @@ internal sealed partial class PowerCaps
     private readonly Lock _lock = new();
     private readonly Dictionary<string, NodePower> _power = new(StringComparer.Ordinal);
     private readonly Signal _gpusChanged = new();
-    private readonly List<BudgetGpu> _view = [];
-    private long _version;
-    private BudgetState? _budget;
+    private readonly BudgetLedger? _ledger;
 
-    public PowerCaps(IStateStore store, StoredState state, NodeRegistry nodes, TimeProvider time, ILogger logger)
+    // A heartbeat's budget caps are worked out here (under the lock) and copied only when they changed.
+    private readonly Dictionary<int, double> _handedOut = [];
+    private long _version;
+    private DateTimeOffset? _budgetCheckedAt;
+
+    /// <summary>Loads the caps set by hand from <paramref name="state"/>; <paramref name="budgetWatts"/> is the fleet budget (<c>--power-budget</c>), null for none (no ledger is kept).</summary>
+    public PowerCaps(IStateStore store, StoredState state, NodeRegistry nodes, TimeProvider time, ILogger logger, double? budgetWatts = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         _store = store;
         _nodes = nodes;
         _time = time;
         _logger = logger;
+        _ledger = budgetWatts is { } budget ? new BudgetLedger(budget) : null;
 
         // Versions start from the clock so that one after a restart is never below one an agent saw before.
         _version = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -62,25 +69,55 @@ internal sealed partial class PowerCaps
         }
     }
 
-    /// <summary>Completes when GPUs were taken or let go by jobs (the budget worker divides again).</summary>
+    /// <summary>Completes when GPUs were taken or let go by jobs (the budget worker publishes the budget's figures again).</summary>
     public Task GpusChangedTask => _gpusChanged.Next;
 
-    /// <summary>The shortest time between two divisions of the budget, however often jobs start and end.</summary>
+    /// <summary>The shortest time between two refreshes of the budget's figures, however often jobs start and end.</summary>
     public static TimeSpan DivisionSpacing => MinDivisionSpacing;
 
-    /// <summary>A job took or let go of GPUs: the budget is divided again soon. Cheap; safe under other locks.</summary>
+    /// <summary>Whether a fleet budget is kept (the registry then tells <see cref="TrackBudget"/> of every change).</summary>
+    public bool Budgeted => _ledger is not null;
+
+    /// <summary>A job took or let go of GPUs: the budget's figures are published again soon. Cheap; safe under other locks.</summary>
     public void GpusChanged() => _gpusChanged.Pulse();
 
-    /// <summary>The wanted caps for a node's heartbeat answer (never null: a server that sends them reads the report).</summary>
+    /// <summary>
+    /// A node's GPUs as the registry holds them now (busy, measured, job cap), and whether the node counts
+    /// (is not down). Called by the registry under its lock; O(GPUs of the node). Does nothing without a budget.
+    /// </summary>
+    public void TrackBudget(string nodeId, bool up, ReadOnlySpan<BudgetGpu> gpus)
+    {
+        if (_ledger is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            _ledger.Track(nodeId, up, gpus);
+        }
+    }
+
+    /// <summary>
+    /// The wanted caps for a node's heartbeat answer (never null: a server that sends them reads the report).
+    /// With a budget, the node's budget caps are worked out now from the ledger (docs/power.md).
+    /// </summary>
     public NodePowerOrders Orders(string nodeId)
     {
         lock (_lock)
         {
-            return _power.TryGetValue(nodeId, out var node) && node.Orders is { } orders ? orders : Empty;
+            _power.TryGetValue(nodeId, out var node);
+            if (_ledger is not null)
+            {
+                _ledger.HandOut(nodeId, _handedOut);
+                node = Budget(nodeId, node);
+            }
+
+            return node?.Orders ?? Empty;
         }
     }
 
-    /// <summary>Keeps the agent's latest power report.</summary>
+    /// <summary>Keeps the agent's latest power report (and, with a budget, its GPUs' ranges in the ledger).</summary>
     public void Observe(string nodeId, NodePowerReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -94,6 +131,13 @@ internal sealed partial class PowerCaps
             }
 
             node.Report = report;
+            if (_ledger is not null)
+            {
+                foreach (var gpu in report.Gpus)
+                {
+                    _ledger.Range(nodeId, gpu.Index, new GpuRange(gpu.MinWatts, gpu.MaxWatts));
+                }
+            }
         }
     }
 
@@ -147,60 +191,20 @@ internal sealed partial class PowerCaps
     }
 
     /// <summary>
-    /// Divides <paramref name="budgetWatts"/> among the fleet's GPUs (<see cref="PowerBudget"/>) and makes
-    /// each node's share its budget caps. One walk of the fleet; called by the budget worker only.
+    /// The budget's figures now (allocated, measured, GPUs, insufficient), noting when they were checked;
+    /// null without a budget. O(log distinct limits): the ledger keeps them. Called by the budget worker.
     /// </summary>
-    public BudgetDivision DivideBudget(double budgetWatts)
+    public BudgetFigures? CheckBudget()
     {
-        // The registry's view, the GPUs' ranges copied under this lock, the division itself outside it
-        // (heartbeats take this lock), then its caps applied under it again.
-        _nodes.PowerView(_view);
-        var ranges = new GpuRange[_view.Count];
-        lock (_lock)
+        if (_ledger is null)
         {
-            for (var i = 0; i < ranges.Length; i++)
-            {
-                ranges[i] = Range(_view[i].NodeId, _view[i].Index);
-            }
+            return null;
         }
 
-        var division = PowerBudget.Divide(budgetWatts, _view, ranges);
         lock (_lock)
         {
-            foreach (var (id, node) in _power)
-            {
-                if (node.Budget is not null && !division.Caps.ContainsKey(id))
-                {
-                    node.Budget = null;
-                    node.Orders = null;
-                }
-            }
-
-            foreach (var (id, caps) in division.Caps)
-            {
-                if (!_power.TryGetValue(id, out var node))
-                {
-                    _power[id] = node = new NodePower();
-                }
-
-                if (node.Budget is null || !SameCaps(node.Budget, caps))
-                {
-                    node.Budget = caps;
-                    node.Orders = null;
-                }
-            }
-
-            // Nodes whose wanted caps changed are rebuilt below, outside this walk's lookups.
-            _budget = new BudgetState(budgetWatts, division, _time.GetUtcNow());
-            foreach (var node in _power.Values)
-            {
-                if (node.Orders is null && (node.Budget is not null || node.Manual is not null || node.Version != 0))
-                {
-                    Rebuild(node, null);
-                }
-            }
-
-            return division;
+            _budgetCheckedAt = _time.GetUtcNow();
+            return _ledger.Figures();
         }
     }
 
@@ -215,24 +219,28 @@ internal sealed partial class PowerCaps
                 nodes.Add((id, node.Report, node.Orders));
             }
 
-            return new PowerSnapshot(nodes, _budget);
+            // The budget's figures are the ledger's own sums, current at every scrape (no walk).
+            var budget = _ledger is null ? null : new BudgetState(_ledger.BudgetWatts, _ledger.Figures(), _budgetCheckedAt ?? _time.GetUtcNow());
+            return new PowerSnapshot(nodes, budget);
         }
     }
 
-    private GpuRange Range(string nodeId, int gpu)
+    /// <summary>Under the lock: makes <see cref="_handedOut"/> the node's budget caps, rebuilding its wanted caps when they changed.</summary>
+    private NodePower? Budget(string nodeId, NodePower? node)
     {
-        if (_power.TryGetValue(nodeId, out var node) && node.Report is { } report)
+        if (node?.Budget is { } before ? SameCaps(before, _handedOut) : _handedOut.Count == 0)
         {
-            foreach (var state in report.Gpus)
-            {
-                if (state.Index == gpu)
-                {
-                    return new GpuRange(state.MinWatts, state.MaxWatts);
-                }
-            }
+            return node;
         }
 
-        return default;
+        if (node is null)
+        {
+            _power[nodeId] = node = new NodePower();
+        }
+
+        node.Budget = _handedOut.Count == 0 ? null : new Dictionary<int, double>(_handedOut);
+        Rebuild(node, null);
+        return node;
     }
 
     private static bool SameCaps(Dictionary<int, double> a, Dictionary<int, double> b)
@@ -357,8 +365,8 @@ internal sealed partial class PowerCaps
     }
 }
 
-/// <summary>The last division of the fleet budget.</summary>
-internal sealed record BudgetState(double BudgetWatts, BudgetDivision Division, DateTimeOffset DividedAt);
+/// <summary>The fleet budget's figures now, and when the budget worker last checked them.</summary>
+internal sealed record BudgetState(double BudgetWatts, BudgetFigures Figures, DateTimeOffset DividedAt);
 
 /// <summary>What /metrics renders of the power caps, copied under the lock.</summary>
 internal sealed record PowerSnapshot(

@@ -49,11 +49,11 @@ internal static class PowerEndpoints
                 new PowerBudgetInfo
                 {
                     BudgetWatts = options.PowerBudgetWatts,
-                    AllocatedWatts = budget?.Division.AllocatedWatts,
-                    UsedWatts = budget?.Division.MeasuredWatts,
-                    Insufficient = budget?.Division.Insufficient ?? false,
-                    Gpus = budget?.Division.Gpus ?? 0,
-                    BusyGpus = budget?.Division.BusyGpus ?? 0,
+                    AllocatedWatts = budget?.Figures.AllocatedWatts,
+                    UsedWatts = budget?.Figures.MeasuredWatts,
+                    Insufficient = budget?.Figures.Insufficient ?? false,
+                    Gpus = budget?.Figures.Gpus ?? 0,
+                    BusyGpus = budget?.Figures.BusyGpus ?? 0,
                     DividedAt = budget?.DividedAt,
                 },
                 GantryJson.Default.PowerBudgetInfo);

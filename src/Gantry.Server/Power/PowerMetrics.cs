@@ -76,19 +76,19 @@ internal static class PowerMetrics
             return;
         }
 
-        var division = budget.Division;
+        var division = budget.Figures;
         w.Family("gantry_server_power_budget_watts", "gauge", "The fleet's GPU power budget (--power-budget).");
         w.Begin().Value(budget.BudgetWatts);
-        w.Family("gantry_server_power_budget_allocated_watts", "gauge", "What the last division of the budget handed out: idle GPUs' reserve plus busy GPUs' shares.");
+        w.Family("gantry_server_power_budget_allocated_watts", "gauge", "What the budget hands out: idle GPUs' reserve plus what busy GPUs' nodes were last given.");
         w.Begin().Value(division.AllocatedWatts);
-        w.Family("gantry_server_power_budget_used_watts", "gauge", "The GPUs' measured power when the budget was last divided.");
+        w.Family("gantry_server_power_budget_used_watts", "gauge", "The GPUs' measured power, each as its node last reported it.");
         w.Begin().Value(division.MeasuredWatts);
         w.Family("gantry_server_power_budget_insufficient", "gauge", "1 when the budget does not cover the lowest power limit of every busy GPU.");
         w.Begin().Value(division.Insufficient ? 1 : 0);
-        w.Family("gantry_server_power_budget_gpus", "gauge", "GPUs the budget was last divided among, by state (busy, idle).");
+        w.Family("gantry_server_power_budget_gpus", "gauge", "GPUs the budget is divided among, by state (busy, idle).");
         w.Begin().Label("state", "busy").Value(division.BusyGpus);
         w.Begin().Label("state", "idle").Value(division.Gpus - division.BusyGpus);
-        w.Family("gantry_server_power_budget_divided_timestamp_seconds", "gauge", "When the budget was last divided (Unix time).");
+        w.Family("gantry_server_power_budget_divided_timestamp_seconds", "gauge", "When the server last checked the budget (every --power-budget-interval and soon after jobs start or end; Unix time).");
         w.Begin().Value(budget.DividedAt.ToUnixTimeMilliseconds() / 1000.0);
     }
 
