@@ -45,7 +45,7 @@ public static class AgentHost
             new SamplerSettings(options.EffectiveCollectorTimeout, options.NodePowerEnvelopeWatts),
             time,
             sp.GetRequiredService<ILogger<Sampler>>()));
-        builder.Services.AddSingleton(sp => new AttemptEnergyMeter(sp.GetRequiredService<CollectorSet>().Gpus as IGpuEnergyReader, options.ProcPath, time));
+        builder.Services.AddSingleton(sp => new AttemptEnergyMeter(sp.GetRequiredService<CollectorSet>().Gpus as IGpuEnergyReader, options.ProcPath, time, simulated: options.SimulateGpus > 0));
         builder.Services.AddHostedService<SamplerWorker>();
         builder.Services.AddSingleton<KernelLogWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KernelLogWorker>());

@@ -127,6 +127,7 @@ public sealed class JobEnergyTests(ITestOutputHelper log) : IAsyncLifetime
         // The window holds the job's own run (it noted its start and end) and hugs it.
         Assert.InRange(window, seconds, seconds + 2);
         Assert.False(job.EnergyEstimated == true && job.CpuEnergyJoules is null, "the counter's figure is exact: only a CPU share may make it estimated");
+        Assert.Null(job.EnergySimulated); // the fake NVML library is real GPUs to the agent
         Assert.Equal(job.GpuEnergyJoules + (job.CpuEnergyJoules ?? 0), job.EnergyJoules);
         // The peak is the highest sampled draw, and never below the counter's average over the window.
         Assert.InRange(job.PeakGpuPowerWatts!.Value, watts, watts * 1.01);
@@ -153,7 +154,8 @@ public sealed class JobEnergyTests(ITestOutputHelper log) : IAsyncLifetime
         var (csvCode, csv) = await GantryProcess.RunAsync(["report", "energy", "--since", "1h", "--by", "node", "-o", "csv"], env, TimeSpan.FromSeconds(60));
         Assert.True(csvCode == 0, csv);
         var lines = csv.TrimEnd('\n').Split('\n');
-        Assert.Equal("group,energy_joules,gpu_energy_joules,cpu_energy_joules,co2_grams,gpu_hours,jobs,attempts,estimated", lines[0]);
+        Assert.Equal("group,energy_joules,gpu_energy_joules,cpu_energy_joules,co2_grams,gpu_hours,jobs,attempts,estimated,simulated", lines[0]);
+        Assert.Equal("false", lines[1].Split(',')[^1]); // the fake NVML is a real library to the agent, not --simulate-gpus
         var row = lines[1].Split(',');
         Assert.Equal(job.NodeId, row[0]);
         Assert.Equal(job.GpuEnergyJoules!.Value, double.Parse(row[2], CultureInfo.InvariantCulture), 2);

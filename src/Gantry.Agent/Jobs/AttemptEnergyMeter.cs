@@ -22,6 +22,7 @@ internal sealed partial class AttemptEnergyMeter
     private readonly Lock _gate = new();
     private readonly Dictionary<AttemptKey, Metered> _attempts = [];
     private readonly IGpuEnergyReader? _reader;
+    private readonly bool _simulated;
     private readonly string _procPath;
     private readonly TimeProvider _time;
     private readonly double _ticksPerSecond;
@@ -31,11 +32,13 @@ internal sealed partial class AttemptEnergyMeter
     /// <param name="reader">Reads a GPU's counter now; null where there is none (simulated GPUs: the samples alone are used).</param>
     /// <param name="procPath">Where procfs is (the agent's <c>--proc-path</c>).</param>
     /// <param name="time">The clock.</param>
-    public AttemptEnergyMeter(IGpuEnergyReader? reader, string procPath, TimeProvider time)
+    /// <param name="simulated">True when the GPUs are simulated (<c>--simulate-gpus</c>): every report says so.</param>
+    public AttemptEnergyMeter(IGpuEnergyReader? reader, string procPath, TimeProvider time, bool simulated = false)
     {
         ArgumentNullException.ThrowIfNull(procPath);
         ArgumentNullException.ThrowIfNull(time);
         _reader = reader;
+        _simulated = simulated;
         _procPath = procPath;
         _time = time;
         _ticksPerSecond = ClockTicksPerSecond();
@@ -121,7 +124,7 @@ internal sealed partial class AttemptEnergyMeter
         }
 
         metered.MeasuredAt = last ?? _time.GetUtcNow();
-        return metered.Report(key);
+        return metered.Report(key) with { Simulated = _simulated };
     }
 
     /// <summary>The figures of every attempt metered now, as of the latest sample (heartbeats carry them).</summary>
@@ -132,7 +135,7 @@ internal sealed partial class AttemptEnergyMeter
             var reports = new List<AttemptEnergyReport>(_attempts.Count);
             foreach (var (key, metered) in _attempts)
             {
-                reports.Add(metered.Report(key));
+                reports.Add(metered.Report(key) with { Simulated = _simulated });
             }
 
             return reports;

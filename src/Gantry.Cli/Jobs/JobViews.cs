@@ -31,7 +31,7 @@ internal static class JobViews
                 job.NodeId ?? "-",
                 Formats.Number(job.Priority),
                 Durations.FormatApproximate(Elapsed(job, now)),
-                EnergyText.Energy(job.EnergyJoules, job.EnergyEstimated),
+                EnergyText.Energy(job.EnergyJoules, job.EnergyEstimated, job.EnergySimulated),
                 Reason(job));
         }
 
@@ -58,7 +58,7 @@ internal static class JobViews
             gpus.Append(", at least ").Append(Formats.Bytes(resources.GpuMemoryBytes)).Append(" each");
         }
 
-        var energy = EnergyText.Summary(job.EnergyJoules, job.GpuEnergyJoules, job.CpuEnergyJoules, job.EnergyEstimated);
+        var energy = EnergyText.Summary(job.EnergyJoules, job.GpuEnergyJoules, job.CpuEnergyJoules, job.EnergyEstimated, job.EnergySimulated);
         new KeyValueWriter()
             .Add("ID", Formats.Number(job.Id))
             .Add("Name", job.Name)
@@ -117,7 +117,7 @@ internal static class JobViews
                     attempt.StartedAt is { } started ? Time(started) : "-",
                     attempt.StartedAt is { } from ? Durations.FormatApproximate((attempt.EndedAt ?? now) - from) : "-",
                     attempt.ExitCode is { } exit ? Formats.Number(exit) : attempt.Signal ?? "-",
-                    EnergyText.Energy(attempt.EnergyJoules, attempt.EnergyEstimated),
+                    EnergyText.Energy(attempt.EnergyJoules, attempt.EnergyEstimated, attempt.EnergySimulated),
                     attempt.Reason ?? "");
             }
 

@@ -114,7 +114,7 @@ internal static class ReportCommand
 
     private static void AddRow(Table table, EnergyReportRow row) => table.AddRow(
         row.Group,
-        EnergyText.Energy(row.EnergyJoules, row.Estimated),
+        EnergyText.Energy(row.EnergyJoules, row.Estimated, row.Simulated),
         EnergyText.Energy(row.GpuEnergyJoules),
         EnergyText.Energy(row.CpuEnergyJoules),
         EnergyText.Co2(row.Co2Grams),
@@ -123,7 +123,7 @@ internal static class ReportCommand
 
     internal static void WriteCsv(TextWriter writer, EnergyReport report)
     {
-        writer.Write("group,energy_joules,gpu_energy_joules,cpu_energy_joules,co2_grams,gpu_hours,jobs,attempts,estimated\n");
+        writer.Write("group,energy_joules,gpu_energy_joules,cpu_energy_joules,co2_grams,gpu_hours,jobs,attempts,estimated,simulated\n");
         foreach (var row in report.Groups)
         {
             WriteCsvRow(writer, row);
@@ -143,7 +143,8 @@ internal static class ReportCommand
             .Append(Number(row.GpuHours)).Append(',')
             .Append(row.Jobs.ToString(CultureInfo.InvariantCulture)).Append(',')
             .Append(row.Attempts.ToString(CultureInfo.InvariantCulture)).Append(',')
-            .Append(row.Estimated ? "true" : "false").Append('\n');
+            .Append(row.Estimated ? "true" : "false").Append(',')
+            .Append(row.Simulated ? "true" : "false").Append('\n');
         writer.Write(line.ToString());
     }
 

@@ -47,6 +47,9 @@ public sealed record AttemptEnergyReport
 
     /// <summary>True when any part is an estimate (power integrated over samples, or a share of RAPL energy).</summary>
     public bool Estimated { get; set; }
+
+    /// <summary>True when the attempt's GPUs are simulated (the agent's <c>--simulate-gpus</c>): the figures are made up.</summary>
+    public bool Simulated { get; set; }
 }
 
 /// <summary>
@@ -100,6 +103,9 @@ public sealed record EnergyReportRow
 
     /// <summary>True when any figure in the group is an estimate.</summary>
     public required bool Estimated { get; init; }
+
+    /// <summary>True when any figure in the group comes from simulated GPUs (<c>--simulate-gpus</c>).</summary>
+    public bool Simulated { get; init; }
 }
 
 /// <summary>

@@ -165,6 +165,9 @@ public sealed record JobInfo
     /// <summary>True when any energy figure is an estimate.</summary>
     public bool? EnergyEstimated { get; init; }
 
+    /// <summary>True when any energy figure comes from simulated GPUs (<c>--simulate-gpus</c>): made up, not measured.</summary>
+    public bool? EnergySimulated { get; init; }
+
     /// <summary>The job's power cap per GPU in watts (<see cref="JobSubmission.GpuPowerCapWatts"/>); null for none.</summary>
     public double? GpuPowerCapWatts { get; init; }
 
@@ -247,6 +250,9 @@ public sealed record AttemptInfo
 
     /// <summary>True when any energy figure is an estimate.</summary>
     public bool? EnergyEstimated { get; init; }
+
+    /// <summary>True when any energy figure comes from simulated GPUs (<c>--simulate-gpus</c>): made up, not measured.</summary>
+    public bool? EnergySimulated { get; init; }
 }
 
 /// <summary>One recorded state change of a job.</summary>

@@ -22,6 +22,9 @@ internal sealed record AttemptEnergy
 
     public required bool Estimated { get; init; }
 
+    /// <summary>True when the attempt's GPUs are simulated: made-up figures, labelled as such wherever they are shown.</summary>
+    public bool Simulated { get; init; }
+
     /// <summary>When the agent took these totals (its clock).</summary>
     public required DateTimeOffset MeasuredAt { get; init; }
 
@@ -61,6 +64,7 @@ internal sealed record AttemptEnergy
             PeakGpuWatts = report.PeakGpuPowerWatts is { } peak && previous?.PeakGpuWatts is { } before ? Math.Max(peak, before) : report.PeakGpuPowerWatts ?? previous?.PeakGpuWatts,
             Co2Grams = co2,
             Estimated = report.Estimated || previous?.Estimated == true,
+            Simulated = report.Simulated || previous?.Simulated == true,
             MeasuredAt = report.MeasuredAt,
         };
     }

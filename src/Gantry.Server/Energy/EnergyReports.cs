@@ -94,6 +94,7 @@ internal static class EnergyReports
         private double _gpuHours;
         private int _attempts;
         private bool _estimated;
+        private bool _simulated;
 
         public void Add(EnergyAttempt attempt, double gpuHours)
         {
@@ -106,6 +107,7 @@ internal static class EnergyReports
                 _cpu += e.CpuJoules ?? 0;
                 _co2 = e.Co2Grams is { } grams ? (_co2 ?? 0) + grams : _co2;
                 _estimated |= e.Estimated;
+                _simulated |= e.Simulated;
             }
         }
 
@@ -120,6 +122,7 @@ internal static class EnergyReports
             Jobs = _jobs.Count,
             Attempts = _attempts,
             Estimated = _estimated,
+            Simulated = _simulated,
         };
     }
 }

@@ -137,6 +137,7 @@ internal static class JobEnergyViews
         PeakGpuPowerWatts = energy.PeakGpuWatts,
         Co2Grams = energy.Co2Grams,
         EnergyEstimated = energy.Estimated,
+        EnergySimulated = energy.Simulated ? true : null,
     };
 
     /// <summary>
@@ -150,6 +151,7 @@ internal static class JobEnergyViews
         double? cpu = null, co2 = null, peak = null;
         var measured = false;
         var estimated = false;
+        var simulated = false;
         foreach (var a in job.Attempts)
         {
             if (a.EnergyJoules is not { } total)
@@ -169,6 +171,7 @@ internal static class JobEnergyViews
             co2 = a.Co2Grams is { } grams ? (co2 ?? 0) + grams : co2;
             peak = a.PeakGpuPowerWatts is { } p && (peak is null || p > peak) ? p : peak;
             estimated |= a.EnergyEstimated == true;
+            simulated |= a.EnergySimulated == true;
         }
 
         return !measured ? job : job with
@@ -180,6 +183,7 @@ internal static class JobEnergyViews
             PeakGpuPowerWatts = peak,
             Co2Grams = co2,
             EnergyEstimated = estimated,
+            EnergySimulated = simulated ? true : null,
         };
     }
 }

@@ -27,7 +27,7 @@ internal static class StoreRows
         EnergyColumns;
 
     /// <summary>An attempt's energy figures (migration 5), read by <see cref="ReadEnergy"/>.</summary>
-    public const string EnergyColumns = "energy_gpu_joules, energy_cpu_joules, energy_gpu_avg_watts, energy_gpu_peak_watts, energy_co2_grams, energy_estimated, energy_measured_at";
+    public const string EnergyColumns = "energy_gpu_joules, energy_cpu_joules, energy_gpu_avg_watts, energy_gpu_peak_watts, energy_co2_grams, energy_estimated, energy_measured_at, energy_simulated";
 
     /// <summary><paramref name="columns"/> with each column qualified by <paramref name="prefix"/> (<c>a.</c>).</summary>
     public static string Prefixed(string prefix, string columns) => prefix + columns.Replace(", ", ", " + prefix, StringComparison.Ordinal);
@@ -125,6 +125,7 @@ internal static class StoreRows
             Co2Grams = Real(r, first + 4),
             Estimated = !r.IsDBNull(first + 5) && Flag(r, first + 5),
             MeasuredAt = Millis(r.GetInt64(first + 6)),
+            Simulated = !r.IsDBNull(first + 7) && Flag(r, first + 7),
         };
 
     /// <summary>A row of <see cref="IStateStore.ReadEnergyAttempts"/>: job id, node id, job name, GPU count, start, end, then <see cref="EnergyColumns"/>.</summary>

@@ -49,6 +49,19 @@ public sealed class AttemptEnergyMeterTests : IDisposable
     }
 
     [Fact]
+    public void SimulatedGpus_EveryReportSaysSo()
+    {
+        var simulated = new AttemptEnergyMeter(_gpus, _proc, _time, simulated: true);
+        simulated.Begin(A, []);
+        Assert.True(Assert.Single(simulated.Current()).Simulated);
+        Assert.True(simulated.End(A)!.Simulated);
+
+        var measured = new AttemptEnergyMeter(_gpus, _proc, _time);
+        measured.Begin(A, []);
+        Assert.False(Assert.Single(measured.Current()).Simulated);
+    }
+
+    [Fact]
     public void Sample_JobsCpuAboveTheNodesBusyTime_TheWholeRaplEnergyIsSharedAndNoMore()
     {
         var meter = new AttemptEnergyMeter(_gpus, _proc, _time);

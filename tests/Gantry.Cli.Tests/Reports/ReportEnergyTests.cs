@@ -16,9 +16,9 @@ public sealed class ReportEnergyTests
         Groups =
         [
             new EnergyReportRow { Group = "vision, research", EnergyJoules = 7.2e9, GpuEnergyJoules = 6.84e9, CpuEnergyJoules = 3.6e8, Co2Grams = 250_000, GpuHours = 2400, Jobs = 12, Attempts = 13, Estimated = true },
-            new EnergyReportRow { Group = "(none)", EnergyJoules = 3.6e6, GpuEnergyJoules = 3.6e6, CpuEnergyJoules = 0, GpuHours = 1.5, Jobs = 1, Attempts = 1, Estimated = false },
+            new EnergyReportRow { Group = "(none)", EnergyJoules = 3.6e6, GpuEnergyJoules = 3.6e6, CpuEnergyJoules = 0, GpuHours = 1.5, Jobs = 1, Attempts = 1, Estimated = false, Simulated = true },
         ],
-        Total = new EnergyReportRow { Group = "total", EnergyJoules = 7.2036e9, GpuEnergyJoules = 6.8436e9, CpuEnergyJoules = 3.6e8, Co2Grams = 250_000, GpuHours = 2401.5, Jobs = 13, Attempts = 14, Estimated = true },
+        Total = new EnergyReportRow { Group = "total", EnergyJoules = 7.2036e9, GpuEnergyJoules = 6.8436e9, CpuEnergyJoules = 3.6e8, Co2Grams = 250_000, GpuHours = 2401.5, Jobs = 13, Attempts = 14, Estimated = true, Simulated = true },
     };
 
     private static async Task<(CliResult Result, FakeApi Api)> RunAsync(params string[] args)
@@ -43,8 +43,8 @@ public sealed class ReportEnergyTests
         Assert.Equal("Since 2026-02-22 12:00Z, by label:team", lines[0]);
         Assert.Matches(@"^TEAM\s+ENERGY\s+GPU\s+CPU\s+CO2E\s+GPU HOURS\s+JOBS$", lines[1]);
         Assert.Matches(@"^vision, research\s+~2 MWh\s+1.9 MWh\s+100 kWh\s+250 kg\s+2400\s+12$", lines[2]);
-        Assert.Matches(@"^\(none\)\s+1 kWh\s+1 kWh\s+0 J\s+-\s+1.5\s+1$", lines[3]);
-        Assert.Matches(@"^total\s+~2 MWh\s+1.9 MWh\s+100 kWh\s+250 kg\s+2401.5\s+13$", lines[4]);
+        Assert.Matches(@"^\(none\)\s+1 kWh \(sim\)\s+1 kWh\s+0 J\s+-\s+1.5\s+1$", lines[3]);
+        Assert.Matches(@"^total\s+~2 MWh \(sim\)\s+1.9 MWh\s+100 kWh\s+250 kg\s+2401.5\s+13$", lines[4]);
     }
 
     [Fact]
@@ -55,10 +55,10 @@ public sealed class ReportEnergyTests
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
-            "group,energy_joules,gpu_energy_joules,cpu_energy_joules,co2_grams,gpu_hours,jobs,attempts,estimated\n"
-            + "\"vision, research\",7200000000,6840000000,360000000,250000,2400,12,13,true\n"
-            + "(none),3600000,3600000,0,,1.5,1,1,false\n"
-            + "total,7203600000,6843600000,360000000,250000,2401.5,13,14,true\n",
+            "group,energy_joules,gpu_energy_joules,cpu_energy_joules,co2_grams,gpu_hours,jobs,attempts,estimated,simulated\n"
+            + "\"vision, research\",7200000000,6840000000,360000000,250000,2400,12,13,true,false\n"
+            + "(none),3600000,3600000,0,,1.5,1,1,false,true\n"
+            + "total,7203600000,6843600000,360000000,250000,2401.5,13,14,true,true\n",
             result.Output);
     }
 

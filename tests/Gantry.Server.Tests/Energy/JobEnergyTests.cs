@@ -6,6 +6,7 @@ using Gantry.Core.Protocol;
 using Gantry.Server.Carbon;
 using Gantry.Server.Storage;
 using Gantry.Server.Tests.Carbon;
+using Gantry.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gantry.Server.Tests.Energy;
@@ -113,6 +114,58 @@ public sealed class JobEnergyTests
         // A late heartbeat for the ended attempt changes nothing.
         await HeartbeatAsync(node, nodeId, Report(a, 40, 9e9));
         Assert.Equal(7.2e6, (await server.JobAsync(id)).GpuEnergyJoules);
+    }
+
+    [Fact]
+    public async Task SimulatedGpus_EnergyLabelledSimulated_LiveEndedInTheReportAndAfterARestart()
+    {
+        await using var store = await TestStore.CreateAsync();
+        var dataDir = Directory.CreateTempSubdirectory("gantry-energy-sim-").FullName;
+        long id;
+        await using (var server = await ServerHarness.StartAsync(dataDir: dataDir, store: store))
+        {
+            var (nodeId, node) = await server.RegisterAsync("sim", gpus: 1);
+            id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
+            var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+            (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = Since })).Dispose();
+            await HeartbeatAsync(node, nodeId, Report(a, 10, 1000) with { Simulated = true });
+
+            var live = await server.JobAsync(id);
+            Assert.True(live.EnergySimulated);
+            Assert.True(Assert.Single(live.Attempts).EnergySimulated);
+
+            using (var ended = await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Ended, Time = Since.AddSeconds(20), Cause = AttemptEndCause.Exited, ExitCode = 0, Energy = Report(a, 20, 2000) with { Simulated = true } }))
+            {
+                Assert.True(ended.IsSuccessStatusCode, ended.StatusCode.ToString());
+            }
+
+            var report = (await server.Admin.GetFromJsonAsync("/api/v1/reports/energy?since=30d&by=node", GantryJson.Default.EnergyReport))!;
+            Assert.True(Assert.Single(report.Groups).Simulated);
+            Assert.True(report.Total.Simulated);
+        }
+
+        // Stored with its label: read back from the store by a new server.
+        await using var again = await ServerHarness.StartAsync(dataDir: dataDir, store: store);
+        var job = await again.JobAsync(id);
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(2000, job.GpuEnergyJoules);
+        Assert.True(job.EnergySimulated);
+        Assert.True(Assert.Single(job.Attempts).EnergySimulated);
+    }
+
+    [Fact]
+    public async Task MeasuredGpus_EnergyNotLabelledSimulated()
+    {
+        await using var server = await ServerHarness.StartAsync();
+        var (nodeId, node) = await server.RegisterAsync("n1", gpus: 1);
+        var id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
+        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+        (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = Since })).Dispose();
+        await HeartbeatAsync(node, nodeId, Report(a, 10, 1000));
+
+        var job = await server.JobAsync(id);
+        Assert.Null(job.EnergySimulated);
+        Assert.Null(Assert.Single(job.Attempts).EnergySimulated);
     }
 
     [Fact]

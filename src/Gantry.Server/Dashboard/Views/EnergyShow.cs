@@ -6,8 +6,8 @@ namespace Gantry.Server.Dashboard.Views;
 /// <summary>How the job page shows energy, GPU power and CO2e.</summary>
 internal static class EnergyShow
 {
-    /// <summary>"1.2 kWh (GPU 1.1 kWh, CPU 100 Wh), estimated"; the dash when not measured.</summary>
-    public static string Energy(double? total, double? gpu, double? cpu, bool? estimated)
+    /// <summary>"1.2 kWh (GPU 1.1 kWh, CPU 100 Wh), estimated, simulated GPUs"; the dash when not measured.</summary>
+    public static string Energy(double? total, double? gpu, double? cpu, bool? estimated, bool? simulated = null)
     {
         if (total is not { } t)
         {
@@ -15,12 +15,12 @@ internal static class EnergyShow
         }
 
         var parts = "GPU " + EnergyUnits.Energy(gpu ?? 0) + (cpu is { } c ? ", CPU " + EnergyUnits.Energy(c) : "");
-        return $"{EnergyUnits.Energy(t)} ({parts}){(estimated == true ? ", estimated" : "")}";
+        return $"{EnergyUnits.Energy(t)} ({parts}){(estimated == true ? ", estimated" : "")}{(simulated == true ? ", simulated GPUs" : "")}";
     }
 
-    /// <summary>An attempt's total, <c>~</c> first when estimated; the dash when not measured.</summary>
+    /// <summary>An attempt's total, <c>~</c> first when estimated, <c>(sim)</c> after when from simulated GPUs; the dash when not measured.</summary>
     public static string Total(AttemptInfo attempt) =>
-        attempt.EnergyJoules is { } j ? (attempt.EnergyEstimated == true ? "~" : "") + EnergyUnits.Energy(j) : Show.Missing;
+        attempt.EnergyJoules is { } j ? (attempt.EnergyEstimated == true ? "~" : "") + EnergyUnits.Energy(j) + (attempt.EnergySimulated == true ? " (sim)" : "") : Show.Missing;
 
     /// <summary>"average 300 W, peak 350 W"; the dash when not measured.</summary>
     public static string Power(JobInfo job) => (job.AverageGpuPowerWatts, job.PeakGpuPowerWatts) switch

@@ -187,5 +187,10 @@ internal static class PostgresMigrations
         ALTER TABLE jobs ADD COLUMN planned_location text;
         ALTER TABLE jobs ADD COLUMN planned_grams_per_kwh double precision;
         """,
+
+        // 8: an attempt's energy from simulated GPUs is labelled so (--simulate-gpus), wherever it is shown.
+        """
+        ALTER TABLE attempts ADD COLUMN energy_simulated boolean;
+        """,
     ];
 }

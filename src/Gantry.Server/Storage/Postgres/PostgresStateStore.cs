@@ -777,7 +777,7 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void InsertAttempt(AttemptRow a) =>
             Queue(
-                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
                 P(a.JobId),
                 P(a.Number),
                 P(a.Epoch),
@@ -800,14 +800,16 @@ internal sealed class PostgresStateStore : IStateStore
                 P(a.Energy?.PeakGpuWatts),
                 P(a.Energy?.Co2Grams),
                 PFlag(a.Energy?.Estimated),
-                P(a.Energy?.MeasuredAt));
+                P(a.Energy?.MeasuredAt),
+                PFlag(a.Energy?.Simulated));
 
         public void UpdateAttempt(AttemptRow a) =>
             Queue(
                 """
                 UPDATE attempts SET state = $3, started_at = $4, ended_at = $5, exit_code = $6, signal = $7,
                     reason = $8, ended_by_agent = $9, energy_gpu_joules = $10, energy_cpu_joules = $11, energy_gpu_avg_watts = $12,
-                    energy_gpu_peak_watts = $13, energy_co2_grams = $14, energy_estimated = $15, energy_measured_at = $16
+                    energy_gpu_peak_watts = $13, energy_co2_grams = $14, energy_estimated = $15, energy_measured_at = $16,
+                    energy_simulated = $17
                 WHERE job_id = $1 AND attempt = $2
                 """,
                 P(a.JobId),
@@ -825,13 +827,15 @@ internal sealed class PostgresStateStore : IStateStore
                 P(a.Energy?.PeakGpuWatts),
                 P(a.Energy?.Co2Grams),
                 PFlag(a.Energy?.Estimated),
-                P(a.Energy?.MeasuredAt));
+                P(a.Energy?.MeasuredAt),
+                PFlag(a.Energy?.Simulated));
 
         public void UpdateAttemptEnergy(AttemptRow a) =>
             Queue(
                 """
                 UPDATE attempts SET energy_gpu_joules = $4, energy_cpu_joules = $5, energy_gpu_avg_watts = $6,
-                    energy_gpu_peak_watts = $7, energy_co2_grams = $8, energy_estimated = $9, energy_measured_at = $10
+                    energy_gpu_peak_watts = $7, energy_co2_grams = $8, energy_estimated = $9, energy_measured_at = $10,
+                    energy_simulated = $11
                 WHERE job_id = $1 AND attempt = $2 AND epoch = $3 AND ended_at IS NULL
                 """,
                 P(a.JobId),
@@ -843,7 +847,8 @@ internal sealed class PostgresStateStore : IStateStore
                 P(a.Energy?.PeakGpuWatts),
                 P(a.Energy?.Co2Grams),
                 PFlag(a.Energy?.Estimated),
-                P(a.Energy?.MeasuredAt));
+                P(a.Energy?.MeasuredAt),
+                PFlag(a.Energy?.Simulated));
 
         public void UpsertHealth(HealthRow health) =>
             Queue(

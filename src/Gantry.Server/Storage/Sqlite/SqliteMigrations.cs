@@ -169,5 +169,10 @@ internal static class SqliteMigrations
         ALTER TABLE jobs ADD COLUMN planned_location TEXT;
         ALTER TABLE jobs ADD COLUMN planned_grams_per_kwh REAL;
         """,
+
+        // 8: an attempt's energy from simulated GPUs is labelled so (--simulate-gpus), wherever it is shown.
+        """
+        ALTER TABLE attempts ADD COLUMN energy_simulated INTEGER;
+        """,
     ];
 }

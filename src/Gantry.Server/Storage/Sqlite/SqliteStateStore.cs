@@ -561,7 +561,7 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void InsertAttempt(AttemptRow attempt) =>
             store.Execute(
-                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent, $eGpu, $eCpu, $eAvg, $ePeak, $eCo2, $eEstimated, $eAt)",
+                $"INSERT INTO attempts ({StoreRows.AttemptColumns}) VALUES ($job, $attempt, $epoch, $node, $gpus, $uuids, $cpus, $memory, $state, $assigned, $started, $ended, $exit, $signal, $reason, $byAgent, $eGpu, $eCpu, $eAvg, $ePeak, $eCo2, $eEstimated, $eAt, $eSimulated)",
                 AttemptParameters(attempt));
 
         public void UpdateAttempt(AttemptRow attempt) =>
@@ -569,7 +569,8 @@ internal sealed class SqliteStateStore : IStateStore
                 """
                 UPDATE attempts SET state = $state, started_at = $started, ended_at = $ended, exit_code = $exit, signal = $signal,
                     reason = $reason, ended_by_agent = $byAgent, energy_gpu_joules = $eGpu, energy_cpu_joules = $eCpu, energy_gpu_avg_watts = $eAvg,
-                    energy_gpu_peak_watts = $ePeak, energy_co2_grams = $eCo2, energy_estimated = $eEstimated, energy_measured_at = $eAt
+                    energy_gpu_peak_watts = $ePeak, energy_co2_grams = $eCo2, energy_estimated = $eEstimated, energy_measured_at = $eAt,
+                    energy_simulated = $eSimulated
                 WHERE job_id = $job AND attempt = $attempt
                 """,
                 AttemptParameters(attempt));
@@ -578,7 +579,8 @@ internal sealed class SqliteStateStore : IStateStore
             store.Execute(
                 """
                 UPDATE attempts SET energy_gpu_joules = $eGpu, energy_cpu_joules = $eCpu, energy_gpu_avg_watts = $eAvg,
-                    energy_gpu_peak_watts = $ePeak, energy_co2_grams = $eCo2, energy_estimated = $eEstimated, energy_measured_at = $eAt
+                    energy_gpu_peak_watts = $ePeak, energy_co2_grams = $eCo2, energy_estimated = $eEstimated, energy_measured_at = $eAt,
+                    energy_simulated = $eSimulated
                 WHERE job_id = $job AND attempt = $attempt AND epoch = $epoch AND ended_at IS NULL
                 """,
                 EnergyParameters(attempt));
@@ -716,6 +718,7 @@ internal sealed class SqliteStateStore : IStateStore
             ("$eCo2", a.Energy?.Co2Grams),
             ("$eEstimated", a.Energy is { } e ? (e.Estimated ? 1 : 0) : null),
             ("$eAt", a.Energy?.MeasuredAt.ToUnixTimeMilliseconds()),
+            ("$eSimulated", a.Energy is { } s ? (s.Simulated ? 1 : 0) : null),
         ];
 
         private static (string, object?)[] EnergyParameters(AttemptRow a) =>
@@ -730,6 +733,7 @@ internal sealed class SqliteStateStore : IStateStore
             ("$eCo2", a.Energy?.Co2Grams),
             ("$eEstimated", a.Energy is { } e ? (e.Estimated ? 1 : 0) : null),
             ("$eAt", a.Energy?.MeasuredAt.ToUnixTimeMilliseconds()),
+            ("$eSimulated", a.Energy is { } s ? (s.Simulated ? 1 : 0) : null),
         ];
     }
 }
