@@ -47,6 +47,16 @@ public sealed class JobEnergyTests
         Estimated = cpuJoules is not null,
     };
 
+    /// <summary>A one-GPU node named <paramref name="name"/> running a one-GPU job, its attempt started at <see cref="Since"/>.</summary>
+    private static async Task<(string NodeId, HttpClient Node, long JobId, Assignment Attempt)> StartOneAsync(ServerHarness server, string name)
+    {
+        var (nodeId, node) = await server.RegisterAsync(name, gpus: 1);
+        var id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
+        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
+        (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = Since })).Dispose();
+        return (nodeId, node, id, a);
+    }
+
     private static async Task<HeartbeatResponse> HeartbeatAsync(HttpClient node, string nodeId, params AttemptEnergyReport[] energy)
     {
         using var response = await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest { AttemptEnergy = energy }, GantryJson.Default.HeartbeatRequest);
@@ -124,10 +134,8 @@ public sealed class JobEnergyTests
         long id;
         await using (var server = await ServerHarness.StartAsync(dataDir: dataDir, store: store))
         {
-            var (nodeId, node) = await server.RegisterAsync("sim", gpus: 1);
-            id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
-            var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
-            (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = Since })).Dispose();
+            var (nodeId, node, started, a) = await StartOneAsync(server, "sim");
+            id = started;
             await HeartbeatAsync(node, nodeId, Report(a, 10, 1000) with { Simulated = true });
 
             var live = await server.JobAsync(id);
@@ -157,10 +165,7 @@ public sealed class JobEnergyTests
     public async Task MeasuredGpus_EnergyNotLabelledSimulated()
     {
         await using var server = await ServerHarness.StartAsync();
-        var (nodeId, node) = await server.RegisterAsync("n1", gpus: 1);
-        var id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
-        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
-        (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = Since })).Dispose();
+        var (nodeId, node, id, a) = await StartOneAsync(server, "n1");
         await HeartbeatAsync(node, nodeId, Report(a, 10, 1000));
 
         var job = await server.JobAsync(id);
@@ -172,10 +177,7 @@ public sealed class JobEnergyTests
     public async Task NoCarbonSource_EnergyCountedWithoutCo2()
     {
         await using var server = await ServerHarness.StartAsync();
-        var (nodeId, node) = await server.RegisterAsync("n1", gpus: 1);
-        var id = (await server.SubmitAsync(new JobSubmission { Command = ["train"], Resources = new ResourceRequest { Gpus = 1 } }))[0];
-        var a = (await ServerHarness.AssignmentsAsync(node, nodeId, r => r.Attempts.Count == 1)).Attempts[0];
-        (await ServerHarness.ReportAsync(node, a, new AttemptEvent { Epoch = a.Epoch, Type = AttemptEventType.Started, Time = Since })).Dispose();
+        var (nodeId, node, id, a) = await StartOneAsync(server, "n1");
         await HeartbeatAsync(node, nodeId, Report(a, 10, 1000));
 
         var job = await server.JobAsync(id);
