@@ -53,6 +53,9 @@ internal sealed class ControlPlaneWorker(
     // Whether the server answering now reads heartbeats' power report: it says so by sending caps.
     private bool _acceptsPower;
 
+    // GPUs in the latest registration: 0 when the GPU source had failed then, and the agent registers again once it has them.
+    private int _registeredGpus;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -94,9 +97,11 @@ internal sealed class ControlPlaneWorker(
         int? refusedWith = null;
         while (true)
         {
-            var result = await client.RegisterAsync(RegisterRequest(ReadNodeId()), _joinToken, cancellationToken).ConfigureAwait(false);
+            var request = RegisterRequest(ReadNodeId());
+            var result = await client.RegisterAsync(request, _joinToken, cancellationToken).ConfigureAwait(false);
             if (result is { Ok: true, Value: { } answer })
             {
+                _registeredGpus = request.Gpus.Count;
                 connection.Succeeded();
                 _acceptsHealth = answer.AcceptsHealth;
                 meter.ServerAccepts = answer.AcceptsEnergy;
@@ -132,6 +137,16 @@ internal sealed class ControlPlaneWorker(
             cancellationToken.ThrowIfCancellationRequested();
             if (registration.Lost.IsCompleted)
             {
+                return;
+            }
+
+            // Registered while the GPU source failed (NVML slow to answer its first call, say): the server
+            // holds the node with no GPUs and would never place a GPU job there. Registering again (same
+            // node id, running attempts listed) gives it the GPUs.
+            if (_registeredGpus == 0 && publisher.Latest?.Snapshot.Gpus.Gpus.Count is > 0 and var found)
+            {
+                AgentLog.GpusFoundLate(logger, found);
+                session.Invalidate(registration);
                 return;
             }
 
