@@ -78,6 +78,7 @@ internal sealed partial class NodeRegistry
             _budgetView.Add(new BudgetGpu(node.Id, gpu.Index, busy, watts, jobCap));
         }
 
-        power.TrackBudget(node.Id, node.State != NodeState.Down, CollectionsMarshal.AsSpan(_budgetView));
+        // A suspended node draws nothing: it holds no share of the budget until it resumes.
+        power.TrackBudget(node.Id, node.State is not (NodeState.Down or NodeState.Suspended), CollectionsMarshal.AsSpan(_budgetView));
     }
 }
