@@ -56,12 +56,29 @@ public static class Tools
     public static async Task<(int ExitCode, string Output)> RunAsync(string name, string debianPackage, params string[] arguments) =>
         await RunAsync(Require(name, debianPackage), arguments, timeout: TimeSpan.FromSeconds(60)).ConfigureAwait(false);
 
-    /// <summary>A loopback TCP port free right now, for a process that must be restarted on the same address.</summary>
+    private static readonly HashSet<int> HandedOutPorts = [];
+
+    /// <summary>
+    /// A loopback TCP port free right now, for a process that must be restarted on the same address. The
+    /// kernel may hand the same ephemeral port to two calls in a row once the first listener closed, so a
+    /// port this test run already handed out is never handed out again (a server and its agent once got
+    /// the same one).
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOutPorts)
+            {
+                if (HandedOutPorts.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
 
     private static string FindRoot()
