@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using Gantry.Agent;
 using Gantry.Agent.Configuration;
 using Gantry.Cli.Configuration;
@@ -7,6 +8,7 @@ using Gantry.Hosting.Settings;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard.Auth;
+using Gantry.Server.Tls;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -109,6 +111,12 @@ internal static class DevCommand
                 complete: o =>
                 {
                     o.JoinToken ??= Tokens.New("gjoin_");
+                    // Beyond loopback the API needs TLS: dev makes its own unless told otherwise.
+                    if (o.TlsCert is null && o.TlsKey is null && !o.InsecureHttp && !IPAddress.IsLoopback(o.Listen.Address))
+                    {
+                        o.TlsAuto = true;
+                    }
+
                     Gantry.Server.Carbon.CarbonSettings.Complete(o, sources); // the carbon secret from GANTRY_CARBON_SECRET
                 },
                 cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -180,7 +188,11 @@ internal static class DevCommand
         }
 
         var adminToken = (await File.ReadAllTextAsync(adminTokenPath, cancellationToken).ConfigureAwait(false)).Trim();
-        agentOptions.Servers = [new Uri(started.Url)];
+        var url = LocalUrl(started.Url);
+        // With --tls auto the agent and the CLI trust the server's own CA; with --tls-cert, what the system trusts.
+        var caFile = server.Services.GetService<ServerTls>()?.Auto?.CaPath;
+        agentOptions.Servers = [new Uri(url)];
+        agentOptions.CaFile = caFile;
         agentOptions.NodeName ??= Environment.MachineName;
         WebApplication built;
         try
@@ -208,11 +220,11 @@ internal static class DevCommand
         if (writeClientConfig)
         {
             clientConfig = ClientConfig.DefaultPath;
-            await ClientConfig.WriteAsync(clientConfig, started.Url, adminToken, cancellationToken).ConfigureAwait(false);
+            await ClientConfig.WriteAsync(clientConfig, url, adminToken, cancellationToken, caFile).ConfigureAwait(false);
         }
 
         var loginCode = server.Services.GetRequiredService<LoginLinks>().Create();
-        await Console.Out.WriteLineAsync(Banner(started.Url, loginCode, agentOptions, serverOptions, clientConfig)).ConfigureAwait(false);
+        await Console.Out.WriteLineAsync(Banner(url, loginCode, agentOptions, serverOptions, clientConfig, caFile)).ConfigureAwait(false);
         var stopping = Task.WhenAny(server.WaitForShutdownAsync(cancellationToken), agent.WaitForShutdownAsync(cancellationToken));
         await stopping.ConfigureAwait(false);
         await agent.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -220,7 +232,14 @@ internal static class DevCommand
         return 0;
     }
 
-    private static string Banner(string url, string loginCode, AgentOptions agent, ServerOptions server, string? clientConfig)
+    /// <summary>
+    /// The URL this machine's agent and CLI use: every-address binds (0.0.0.0, [::]) are reached on loopback,
+    /// which the certificate of <c>--tls auto</c> names.
+    /// </summary>
+    internal static string LocalUrl(string url) =>
+        url.Replace("://0.0.0.0:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://[::]:", "://[::1]:", StringComparison.Ordinal);
+
+    private static string Banner(string url, string loginCode, AgentOptions agent, ServerOptions server, string? clientConfig, string? caFile)
     {
         var gantry = CommandName();
         var gpus = agent.SimulateGpus > 0 ? $" ({agent.SimulateGpus} simulated GPUs)" : "";
@@ -235,8 +254,13 @@ internal static class DevCommand
             $"  Data:         {Path.GetFullPath(server.DataDir)}",
             $"  Admin token:  {Path.GetFullPath(Path.Combine(server.DataDir, "admin.token"))}",
         };
+        if (caFile is not null)
+        {
+            lines.Insert(lines.Count - 1, $"  CA:           {caFile} (the CLI's --ca-file; agents elsewhere join with the command logged above)");
+        }
+
         lines.Add(clientConfig is null
-            ? $"The CLI needs --server {url} and --token (or GANTRY_SERVER and GANTRY_TOKEN)."
+            ? $"The CLI needs --server {url}{(caFile is null ? "" : " --ca-file " + caFile)} and --token (or GANTRY_SERVER, GANTRY_CA_FILE and GANTRY_TOKEN)."
             : $"The CLI is configured ({clientConfig}). Try:");
         lines.Add($"  {gantry} nodes ls");
         lines.Add($"  {gantry} jobs submit --wait -- echo hello");
