@@ -19,7 +19,11 @@ public sealed class TestCa : IDisposable
     /// The CA's pin, computed here on its own: <c>sha256:</c> and the hex of the SHA-256 of the
     /// SubjectPublicKeyInfo DER (what <c>openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256sum</c> gives).
     /// </summary>
-    public string Pin => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+    public string Pin => PinOf(Certificate);
+
+    /// <summary>The pin of any certificate, computed as <see cref="Pin"/>.</summary>
+    public static string PinOf(X509Certificate2 certificate) =>
+        "sha256:" + Convert.ToHexStringLower(SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
 
     /// <summary>A new self-signed CA.</summary>
     public static TestCa Create(string name = "Gantry Test CA")

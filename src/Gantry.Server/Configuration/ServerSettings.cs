@@ -14,8 +14,10 @@ public static class ServerSettings
     /// <summary>The settings, with their help and how each value applies to <see cref="ServerOptions"/>.</summary>
     public static IReadOnlyList<Setting<ServerOptions>> All { get; } =
     [
-        new("listen", SettingKind.Value, "ADDRESS:PORT", "Address and port of the API, /metrics, /healthz and /readyz. ':7070' listens on all interfaces. (default: 127.0.0.1:7070)",
+        new("listen", SettingKind.Value, "ADDRESS:PORT", "Address and port of the API, /metrics, /healthz and /readyz. ':7070' listens on all interfaces, which needs --tls-cert/--tls-key, --tls auto or --insecure-http. (default: 127.0.0.1:7070)",
             static (o, v) => o.Listen = SettingParsers.Endpoint(v)),
+        new("data-dir", SettingKind.Value, "DIR", $"Where the database, the telemetry history and the token files live. (default: {ServerOptions.DefaultDataDir()})",
+            static (o, v) => o.DataDir = SettingParsers.NonEmpty(v)),
         new("tls-cert", SettingKind.Value, "FILE", "Serve HTTPS with this PEM certificate (the server's, then the CAs that signed it), with --tls-key. Read again within seconds when the files change; a new pair that cannot be used keeps the old one, with a warning. Agents pin the last certificate of the file (docs/tls.md).",
             static (o, v) => o.TlsCert = SettingParsers.FullPath(v)),
         new("tls-key", SettingKind.Value, "FILE", "The PEM private key (RSA or EC) of --tls-cert.",
@@ -29,8 +31,6 @@ public static class ServerSettings
             }),
         new("insecure-http", SettingKind.Switch, "", "Serve plain HTTP on an address other than loopback: tokens then cross the network unencrypted. Without it, a non-loopback --listen needs --tls-cert/--tls-key or --tls auto.",
             static (o, v) => o.InsecureHttp = SettingParsers.Bool(v)),
-        new("data-dir", SettingKind.Value, "DIR", $"Where the database, the telemetry history and the token files live. (default: {ServerOptions.DefaultDataDir()})",
-            static (o, v) => o.DataDir = SettingParsers.NonEmpty(v)),
         new("store", SettingKind.Value, "URL", "Where the state lives: a PostgreSQL URL (postgres://user[:password]@host[:port]/database) that several replicas share. Default: SQLite in --data-dir.",
             static (o, v) => o.Store = SettingParsers.NonEmpty(v, "a PostgreSQL URL")),
         new("leader-lease", SettingKind.Value, "DURATION", "With --store: how long the leader lease lasts among replicas. A new leader takes over at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down and exits. (default: 5s)",

@@ -190,7 +190,7 @@ internal static class DevCommand
         var adminToken = (await File.ReadAllTextAsync(adminTokenPath, cancellationToken).ConfigureAwait(false)).Trim();
         var url = LocalUrl(started.Url);
         // With --tls auto the agent and the CLI trust the server's own CA; with --tls-cert, what the system trusts.
-        var caFile = server.Services.GetService<ServerTls>()?.Auto?.CaPath;
+        var caFile = server.Services.GetService<ServerTls>()?.Auto?.CaPath is { } ca ? Path.GetFullPath(ca) : null;
         agentOptions.Servers = [new Uri(url)];
         agentOptions.CaFile = caFile;
         agentOptions.NodeName ??= Environment.MachineName;
