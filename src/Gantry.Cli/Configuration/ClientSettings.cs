@@ -26,7 +26,8 @@ internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token,
 
     /// <summary>
     /// Resolves each setting on its own: the flag, else the environment variable, else the client
-    /// config file, else the default. The file is read only when a flag or variable is missing.
+    /// config file, else the default. The file is read only when a flag or variable is missing (the CA
+    /// file only matters for an https server).
     /// </summary>
     public static ClientSettings Resolve(string? serverFlag, string? tokenFlag, Func<string, string?> getEnvironmentVariable, string? caFileFlag = null)
     {
@@ -60,7 +61,8 @@ internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token,
         }
 
         var path = ClientConfig.ResolvePath(getEnvironmentVariable);
-        if (server is null || token is null || caFile is null)
+        // The CA file matters only for https servers: an http one given by flag or variable leaves the file unread.
+        if (server is null || token is null || (caFile is null && server.Contains("https://", StringComparison.OrdinalIgnoreCase)))
         {
             var file = ClientConfig.Read(getEnvironmentVariable);
             if (server is null && !string.IsNullOrEmpty(file?.Server))
