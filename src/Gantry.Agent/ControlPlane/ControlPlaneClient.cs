@@ -291,7 +291,11 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
             // Not verified yet, by design: what comes back is a public certificate that is adopted only if its
             // key has the pin, and nothing secret is sent on this connection.
             SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = static (_, certificate, _, _) => certificate is not null },
-        });
+        })
+        {
+            // A few certificates; an untrusted server does not get to make the agent buffer more.
+            MaxResponseContentBufferSize = 256 * 1024,
+        };
         using var response = await discovery.GetAsync(new Uri(server, CaPath), cancellationToken).ConfigureAwait(false);
         var offered = new X509Certificate2Collection();
         if (response.IsSuccessStatusCode)

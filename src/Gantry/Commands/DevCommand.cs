@@ -27,16 +27,20 @@ internal static class DevCommand
         Every 'gantry server' setting works here under its own name, and every 'gantry agent' setting
         too: as --agent-listen and --agent-log-level where the server has a setting of that name, as
         it is otherwise (--simulate-gpus, --labels, --interval, ...). The agent joins this server by
-        itself, so --server, --join-token-file and --gc-gen0-size are left out (--join-token sets the
-        token both use). Flags win over GANTRY_* environment variables (GANTRY_AGENT_LISTEN=...),
+        itself, so --server, --join-token-file, --ca-file, --ca-cert-hash and --gc-gen0-size are left out
+        (--join-token sets the token both use). Listening beyond loopback, it serves HTTPS with --tls auto
+        unless given --tls-cert/--tls-key or --insecure-http. Flags win over GANTRY_* environment variables (GANTRY_AGENT_LISTEN=...),
         which win over the --config file ({"agentListen": "127.0.0.1:9451", "downAfter": "30s"}).
         """;
 
     /// <summary>The data directory unless told otherwise: beside the user, easy to find and to delete.</summary>
     private const string DefaultDataDir = ".gantry";
 
-    /// <summary>Agent settings <c>gantry dev</c> does not take: the agent joins this process's server, and the GC budget is the process's.</summary>
-    private static readonly HashSet<string> AgentSettingsLeftOut = ["server", "join-token", "join-token-file", "gc-gen0-size"];
+    /// <summary>
+    /// Agent settings <c>gantry dev</c> does not take: the agent joins this process's server (trusting its CA with
+    /// <c>--tls auto</c>), and the GC budget is the process's.
+    /// </summary>
+    private static readonly HashSet<string> AgentSettingsLeftOut = ["server", "join-token", "join-token-file", "ca-file", "ca-cert-hash", "gc-gen0-size"];
 
     /// <summary>The agent's settings <c>gantry dev</c> takes.</summary>
     private static readonly Setting<AgentOptions>[] AgentSettingsTaken = [.. AgentSettings.All.Where(s => !AgentSettingsLeftOut.Contains(s.Name))];
