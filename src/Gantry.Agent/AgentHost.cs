@@ -4,6 +4,7 @@ using Gantry.Agent.Health;
 using Gantry.Agent.Jobs;
 using Gantry.Agent.Power;
 using Gantry.Core.Protocol;
+using Gantry.Core.Security;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
 using Gantry.Hosting;
@@ -75,7 +76,8 @@ public static class AgentHost
         }
 
         services.AddSingleton(sp => new LeaderFollower(options.Servers, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
-        services.AddSingleton(sp => new ControlPlaneClient(ControlPlaneClient.CreateHttpClient(), sp.GetRequiredService<LeaderFollower>(), time));
+        var trust = new ServerTrust(options.CaFile is { } caFile ? CertificatePin.ReadPemFile(caFile) : null, options.CaCertHash);
+        services.AddSingleton(sp => new ControlPlaneClient(ControlPlaneClient.CreateHttpClient(trust), sp.GetRequiredService<LeaderFollower>(), time, trust, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));
         services.AddSingleton<NodeSession>();
         services.AddSingleton(sp => new GpuHealthReporter(sp.GetRequiredService<XidLog>(), options, sp.GetRequiredService<KernelLogWorker>()));
         services.AddSingleton(sp => new ServerConnection(sp.GetRequiredService<LeaderFollower>(), time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Gantry.Agent.ControlPlane")));

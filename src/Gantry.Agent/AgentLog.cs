@@ -52,6 +52,9 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Control plane {Server} unreachable; retrying with backoff while sampling and serving go on")]
     public static partial void ServerUnreachable(ILogger logger, string server, Exception exception);
 
+    [LoggerMessage(EventId = 145, Level = LogLevel.Error, Message = "Refusing to connect to {Server}: {Problem}")]
+    public static partial void ServerNotTrusted(ILogger logger, Uri server, string problem);
+
     [LoggerMessage(EventId = 132, Level = LogLevel.Information, Message = "Control plane {Server} reachable again after {Seconds:0.#}s")]
     public static partial void ServerReachable(ILogger logger, Uri server, double seconds);
 

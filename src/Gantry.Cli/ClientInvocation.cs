@@ -26,6 +26,13 @@ internal sealed class ClientOptions
         Recursive = true,
     };
 
+    public Option<string> CaFile { get; } = new("--ca-file")
+    {
+        Description = $"Trust an https server only if its certificate chains to a CA in this PEM file, instead of the system's CA store (e.g. <data-dir>/tls/ca.crt of a server run with --tls auto). [env: {ClientSettings.CaFileVariable}; else \"caFile\" in the client config file]",
+        HelpName = "FILE",
+        Recursive = true,
+    };
+
     public Option<string> Output { get; } = new("--output", "-o")
     {
         Description = "table (for people) or json (the API's JSON, indented). (default: table)",
@@ -43,6 +50,7 @@ internal sealed class ClientOptions
     {
         command.Options.Add(Server);
         command.Options.Add(Token);
+        command.Options.Add(CaFile);
         command.Options.Add(Output);
     }
 
@@ -56,6 +64,7 @@ internal sealed class ClientOptions
         Output.Recursive = false;
         command.Options.Add(Server);
         command.Options.Add(Token);
+        command.Options.Add(CaFile);
     }
 
     /// <summary>Adds <c>-o table|json</c> and <c>--json</c> to one command (after <see cref="AddWithoutOutputTo"/> on its parent).</summary>
@@ -92,7 +101,7 @@ internal sealed class ClientInvocation : IDisposable
 
     public OutputFormat Format { get; private set; }
 
-    public ClientSettings Settings => _settings ??= ClientSettings.Resolve(_parseResult.GetValue(_options.Server), _parseResult.GetValue(_options.Token), Context.GetEnvironmentVariable);
+    public ClientSettings Settings => _settings ??= ClientSettings.Resolve(_parseResult.GetValue(_options.Server), _parseResult.GetValue(_options.Token), Context.GetEnvironmentVariable, _parseResult.GetValue(_options.CaFile));
 
     public GantryApiClient Api => _api ??= new GantryApiClient(Settings);
 
@@ -128,7 +137,7 @@ internal sealed class ClientInvocation : IDisposable
         }
         catch (ServerUnreachableException ex)
         {
-            await context.Error.WriteAsync(Errors.Render(ex)).ConfigureAwait(false);
+            await context.Error.WriteAsync(Errors.Render(ex, invocation._settings)).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -197,9 +206,17 @@ internal static class Errors
     /// <c>gantry: cannot reach the server at URL: reason</c>; when several URLs were tried, a line for
     /// each with its reason.
     /// </summary>
-    public static string Render(ServerUnreachableException exception)
+    public static string Render(ServerUnreachableException exception, ClientSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(exception);
+        if (exception.Failures.Count <= 1 && exception.Untrusted)
+        {
+            var hint = settings?.CaFile is { } caFile
+                ? $"is {caFile} (from {settings.CaFileSource}) the CA that signed it?"
+                : $"give --ca-file with the CA that signed it (or {ClientSettings.CaFileVariable}, or \"caFile\" in the client config file)";
+            return $"gantry: the certificate of {exception.Server.AbsoluteUri.TrimEnd('/')} is not trusted ({exception.Message}): {hint}\n";
+        }
+
         if (exception.Failures.Count <= 1)
         {
             return $"gantry: cannot reach the server at {exception.Server.AbsoluteUri.TrimEnd('/')}: {exception.Message}\n";

@@ -17,13 +17,15 @@ public static class GantryHost
     /// <summary>
     /// An empty web application builder on Kestrel's core, listening on <paramref name="listen"/> only,
     /// with Gantry's log filters. <paramref name="configureLogging"/> chooses the log providers (the CLI
-    /// writes to the console, tests usually to nothing); <paramref name="configureKestrel"/> adds limits.
+    /// writes to the console, tests usually to nothing); <paramref name="configureKestrel"/> adds limits;
+    /// <paramref name="configureListen"/> sets up the endpoint (HTTPS).
     /// </summary>
     public static WebApplicationBuilder CreateBuilder(
         IPEndPoint listen,
         LogLevel minimumLevel,
         Action<ILoggingBuilder>? configureLogging = null,
-        Action<KestrelServerOptions>? configureKestrel = null)
+        Action<KestrelServerOptions>? configureKestrel = null,
+        Action<ListenOptions>? configureListen = null)
     {
         ArgumentNullException.ThrowIfNull(listen);
         // An empty builder, not the slim one: that one reads appsettings*.json from the working
@@ -35,7 +37,7 @@ public static class GantryHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(listen);
+            kestrel.Listen(listen, endpoint => configureListen?.Invoke(endpoint));
             configureKestrel?.Invoke(kestrel);
         });
 

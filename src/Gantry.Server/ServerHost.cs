@@ -28,6 +28,7 @@ using Gantry.Server.Storage;
 using Gantry.Server.Storage.Postgres;
 using Gantry.Server.Storage.Sqlite;
 using Gantry.Server.Telemetry;
+using Gantry.Server.Tls;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -56,6 +57,8 @@ public static class ServerHost
     public static WebApplication Build(ServerOptions options, TimeProvider? timeProvider = null, Action<ILoggingBuilder>? configureLogging = null, Action<IServiceCollection>? configureServices = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        var time = timeProvider ?? TimeProvider.System;
+        var tls = ServerTls.Prepare(options, time);
         var builder = GantryHost.CreateBuilder(
             options.Listen,
             options.LogLevel,
@@ -65,7 +68,13 @@ public static class ServerHost
                 logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
                 configureLogging?.Invoke(logging);
             },
-            kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes);
+            kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes,
+            tls is null ? null : ServerTls.UseHttps);
+        if (tls is not null)
+        {
+            ServerTls.AddServices(builder.Services, tls, options.TlsAuto, time);
+        }
+
         builder.Services.AddRouting();
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<StoreUnavailableHandler>();
@@ -75,7 +84,6 @@ public static class ServerHost
         // Services added (or put in place of a default registered with TryAdd, such as an ICarbonIntensity) by tests and embedders.
         configureServices?.Invoke(builder.Services);
 
-        var time = timeProvider ?? TimeProvider.System;
         Directory.CreateDirectory(options.DataDir);
         var store = OpenStore(options);
         TelemetryStore telemetry;
@@ -172,6 +180,7 @@ public static class ServerHost
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         app.MapGet("/readyz", () => TypedResults.Text("ready\n"));
+        ServerTls.MapCaEndpoint(app);
         app.MapGet("/metrics", (HttpContext http, ServerMetrics metrics, NodeRegistry nodes, JobQueue jobs, TelemetryIngest ingest, AlertEngine alerts, AlertDelivery delivery, AnomalyRegistry anomalies, FleetEnergy energy, PowerCaps power) =>
         {
             var buffer = new ArrayBufferWriter<byte>(16 * 1024);

@@ -217,4 +217,25 @@ public sealed class ClientSettingsTests : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("not a valid client config", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Resolve_CaFile_FlagBeatsEnvBeatsFile_AndTheFilesPathIsRelativeToIt()
+    {
+        var path = WriteConfig("""{"server": "https://file:1", "token": "t", "caFile": "certs/ca.crt"}""");
+
+        var fromFile = ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path)));
+        Assert.Equal(Path.Combine(_directory, "certs", "ca.crt"), fromFile.CaFile);
+        Assert.Equal(path, fromFile.CaFileSource);
+
+        var fromEnv = ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path), ("GANTRY_CA_FILE", "/etc/gantry/ca.crt")));
+        Assert.Equal("/etc/gantry/ca.crt", fromEnv.CaFile);
+        Assert.Equal("GANTRY_CA_FILE", fromEnv.CaFileSource);
+
+        var fromFlag = ClientSettings.Resolve(null, null, Env(("GANTRY_CLIENT_CONFIG", path), ("GANTRY_CA_FILE", "/etc/gantry/ca.crt")), "/tmp/flag-ca.crt");
+        Assert.Equal("/tmp/flag-ca.crt", fromFlag.CaFile);
+        Assert.Equal("--ca-file", fromFlag.CaFileSource);
+
+        var none = ClientSettings.Resolve("https://cp:7070", "t", Env(("GANTRY_CLIENT_CONFIG", WriteConfig("{}", "empty.json"))));
+        Assert.Null(none.CaFile);
+    }
 }

@@ -87,13 +87,13 @@ public sealed class InstallCommandTests : IDisposable
             });
         }
 
-        var (code, output) = await GantryProcess.RunAsync(["install", "server", "--root", Root, "--listen", ":7070", "--down-after", "30s"]);
+        var (code, output) = await GantryProcess.RunAsync(["install", "server", "--root", Root, "--listen", ":7070", "--tls", "auto", "--down-after", "30s"]);
         Assert.True(code == 0, output);
         Assert.Contains("gantry:x:", await File.ReadAllTextAsync(Path.Combine(Root, "etc/passwd")), StringComparison.Ordinal);
-        Assert.Equal(["GANTRY_LISTEN=\":7070\"", "GANTRY_DOWN_AFTER=\"30s\""], (await File.ReadAllLinesAsync(Path.Combine(Root, "etc/gantry/server.env"))).Where(l => !l.StartsWith('#')));
+        Assert.Equal(["GANTRY_LISTEN=\":7070\"", "GANTRY_TLS=\"auto\"", "GANTRY_DOWN_AFTER=\"30s\""], (await File.ReadAllLinesAsync(Path.Combine(Root, "etc/gantry/server.env"))).Where(l => !l.StartsWith('#')));
 
         // Installed again with other settings: replaced, said so.
-        (code, output) = await GantryProcess.RunAsync(["install", "server", "--root", Root, "--listen", ":7071"]);
+        (code, output) = await GantryProcess.RunAsync(["install", "server", "--root", Root, "--listen", ":7071", "--insecure-http"]);
         Assert.True(code == 0, output);
         Assert.Contains("user gantry exists", output, StringComparison.Ordinal);
         Assert.Contains("replaced " + Path.Combine(Root, "etc/gantry/server.env"), output, StringComparison.Ordinal);
@@ -109,13 +109,14 @@ public sealed class InstallCommandTests : IDisposable
     [Fact]
     public async Task DryRun_PrintsEveryStepAndChangesNothing()
     {
-        var (code, output) = await GantryProcess.RunAsync(["install", "server", "--root", Root, "--listen", ":7070", "--dry-run"]);
+        var (code, output) = await GantryProcess.RunAsync(["install", "server", "--root", Root, "--listen", ":7070", "--tls", "auto", "--dry-run"]);
 
         Assert.True(code == 0, output);
         Assert.Contains($"would write {Root}/etc/systemd/system/gantry-server.service (mode 644):", output, StringComparison.Ordinal);
         Assert.Contains("    ExecStart=" + GantryProcess.BinaryPath + " server --data-dir ${STATE_DIRECTORY}", output, StringComparison.Ordinal);
         Assert.Contains($"would write {Root}/etc/gantry/server.env (mode 640):\n    # Written by gantry install", output, StringComparison.Ordinal);
         Assert.Contains("    GANTRY_LISTEN=\":7070\"", output, StringComparison.Ordinal);
+        Assert.Contains("    GANTRY_TLS=\"auto\"", output, StringComparison.Ordinal);
         Assert.Contains($"would run systemctl --root={Root} enable gantry-server.service", output, StringComparison.Ordinal);
         Assert.Contains("(dry run: nothing was changed)", output, StringComparison.Ordinal);
         Assert.Empty(Tree());

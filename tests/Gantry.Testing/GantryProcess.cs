@@ -120,6 +120,21 @@ public sealed partial class GantryProcess : IAsyncDisposable
         throw new TimeoutException($"gantry did not announce its address within {wait} (exited: {_process.HasExited}). Output:\n{Output}");
     }
 
+    /// <summary>Waits until the output holds <paramref name="text"/>; fails with the output so far when it does not in time or the process ends.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"gantry did not write '{text}' (exited: {_process.HasExited}). Output:\n{Output}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Sends SIGTERM (or kills on Windows) and waits for the exit.</summary>
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {

@@ -67,6 +67,12 @@ public sealed class AgentOptions : IValidatableObject
     /// <summary>A file holding the join token (first line), read at start.</summary>
     public string? JoinTokenFile { get; set; }
 
+    /// <summary>A PEM file of the CAs an https server's certificate must chain to (<c>--ca-file</c>); null for the system's store.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>The pin of the server's CA (<c>--ca-cert-hash sha256:HEX</c>, <see cref="Gantry.Core.Security.CertificatePin"/>); null for none.</summary>
+    public string? CaCertHash { get; set; }
+
     /// <summary>Where the node id and the records of running attempts are kept; null for <see cref="DefaultStateDir"/>.</summary>
     public string? StateDir { get; set; }
 
@@ -249,7 +255,27 @@ public sealed class AgentOptions : IValidatableObject
 
         if (Servers.Count == 0)
         {
-            return JoinToken is not null || JoinTokenFile is not null ? Problem("join-token", "is only used with --server") : null;
+            return JoinToken is not null || JoinTokenFile is not null ? Problem("join-token", "is only used with --server")
+                : CaFile is not null ? Problem("ca-file", "is only used with --server")
+                : CaCertHash is not null ? Problem("ca-cert-hash", "is only used with --server")
+                : null;
+        }
+
+        if ((CaFile is not null || CaCertHash is not null) && !Servers.Any(s => s.Scheme == "https"))
+        {
+            return Problem(CaFile is not null ? "ca-file" : "ca-cert-hash", "checks an https:// server, and --server names only http:// ones");
+        }
+
+        if (CaFile is not null)
+        {
+            try
+            {
+                _ = Gantry.Core.Security.CertificatePin.ReadPemFile(CaFile);
+            }
+            catch (FormatException ex)
+            {
+                return Problem("ca-file", ex.Message);
+            }
         }
 
         string? token;

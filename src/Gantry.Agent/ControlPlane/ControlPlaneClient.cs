@@ -1,11 +1,17 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Gantry.Agent.Jobs;
 using Gantry.Core.Protocol;
+using Gantry.Core.Security;
+using Microsoft.Extensions.Logging;
 
 namespace Gantry.Agent.ControlPlane;
 
@@ -42,8 +48,17 @@ internal sealed class StaleLeaderException(string message) : Exception(message);
 /// answer from an old leader epoch moves on to the next URL at once; a call that went round every
 /// URL without an answer returns the last failure, and the caller backs off before the next round.
 /// </summary>
-internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower follower, TimeProvider time) : IDisposable
+/// <remarks>
+/// An https server is trusted as <see cref="ServerTrust"/> says (<c>--ca-file</c>, <c>--ca-cert-hash</c>, else the
+/// system's CAs). With a pin and no CA file, the first call fetches the server's CA from
+/// <see cref="CaPath"/> and adopts it only if its key has the pin (docs/tls.md); until then nothing else,
+/// and no token, is sent.
+/// </remarks>
+internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower follower, TimeProvider time, ServerTrust? trust = null, ILogger? logger = null) : IDisposable
 {
+    /// <summary>Where the server hands out the CA its agents pin.</summary>
+    public const string CaPath = "api/v1/tls/ca";
+
     /// <summary>How long an ordinary call may take, per server tried.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
 
@@ -54,6 +69,9 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
     public const int MaxRedirects = 3;
 
     private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    // The last reason a server was refused for, so that retries do not repeat it in the log.
+    private string? _lastRefusal;
 
     // Answers are read leniently: a newer server may add properties an older agent does not know.
     private static readonly GantryJson Answers = new(new JsonSerializerOptions(GantryJson.Default.Options)
@@ -72,9 +90,11 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
 
     public void Dispose() => http.Dispose();
 
-    public static HttpClient CreateHttpClient() =>
+    /// <summary>The client for control-plane calls; <paramref name="trust"/> decides which https servers are trusted.</summary>
+    public static HttpClient CreateHttpClient(ServerTrust? trust = null) =>
         new(new SocketsHttpHandler
         {
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = trust is null ? null : trust.Validate },
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(5),
             AutomaticDecompression = DecompressionMethods.None,
@@ -187,6 +207,25 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
     {
         using var deadline = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        if (trust is { NeedsDiscovery: true } && server.Scheme == Uri.UriSchemeHttps)
+        {
+            try
+            {
+                if (await DiscoverCaAsync(server, linked.Token).ConfigureAwait(false) is { } refused)
+                {
+                    return (new(0, null, refused, new HttpRequestException(refused), server), null);
+                }
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                return (new(0, null, null, new TimeoutException($"no answer from {LeaderFollower.Display(server)} within {timeout.TotalSeconds}s", ex), server), null);
+            }
+            catch (HttpRequestException ex)
+            {
+                return (new(0, null, null, ex, server), null);
+            }
+        }
+
         using var request = new HttpRequestMessage(method, new Uri(server, path));
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         if (body is not null)
@@ -227,9 +266,65 @@ internal sealed class ControlPlaneClient(HttpClient http, LeaderFollower followe
         {
             return (new(0, null, null, new TimeoutException($"no answer from {LeaderFollower.Display(server)} within {timeout.TotalSeconds}s", ex), server), null);
         }
+        catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException && trust?.LastProblem is { } problem)
+        {
+            var untrusted = $"the certificate of {LeaderFollower.Display(server)} is not trusted: {problem}";
+            Refused(server, untrusted);
+            return (new(0, null, untrusted, new HttpRequestException(untrusted, ex), server), null);
+        }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or IOException)
         {
             return (new(0, null, null, ex, server), null);
+        }
+    }
+
+    /// <summary>
+    /// Fetches the server's CA (<see cref="CaPath"/>, over a connection not yet verified: nothing secret is
+    /// sent) and adopts it if its key has the pin; null when adopted, else why not (also logged, once).
+    /// </summary>
+    private async Task<string?> DiscoverCaAsync(Uri server, CancellationToken cancellationToken)
+    {
+        using var discovery = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            AllowAutoRedirect = false,
+            // Not verified yet, by design: what comes back is a public certificate that is adopted only if its
+            // key has the pin, and nothing secret is sent on this connection.
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = static (_, certificate, _, _) => certificate is not null },
+        })
+        {
+            // A few certificates; an untrusted server does not get to make the agent buffer more.
+            MaxResponseContentBufferSize = 256 * 1024,
+        };
+        using var response = await discovery.GetAsync(new Uri(server, CaPath), cancellationToken).ConfigureAwait(false);
+        var offered = new X509Certificate2Collection();
+        if (response.IsSuccessStatusCode)
+        {
+            try
+            {
+                offered.ImportFromPem(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            }
+            catch (CryptographicException)
+            {
+                // Offered nothing usable: refused below, naming what was expected.
+            }
+        }
+
+        var problem = trust!.Adopt(offered);
+        if (problem is not null)
+        {
+            Refused(server, response.IsSuccessStatusCode ? problem : $"{problem} (GET /{CaPath} answered {(int)response.StatusCode})");
+        }
+
+        return problem;
+    }
+
+    // Why a server's certificate was refused, logged once per reason (retries follow with backoff).
+    private void Refused(Uri server, string problem)
+    {
+        if (logger is not null && Interlocked.Exchange(ref _lastRefusal, problem) != problem)
+        {
+            AgentLog.ServerNotTrusted(logger, server, problem);
         }
     }
 

@@ -6,7 +6,7 @@ namespace Gantry.Cli.Configuration;
 
 /// <summary>
 /// The client config file the API commands read when neither a flag nor an environment variable
-/// names the server or the token: <c>{"server": "http://127.0.0.1:7070", "token": "…"}</c>; the server
+/// names the server, the token or the CA file: <c>{"server": "https://cp:7070", "token": "…", "caFile": "ca.crt"}</c>; the server
 /// may also be a list of a control plane's replicas, <c>"server": ["http://cp1:7070", "http://cp2:7070"]</c>.
 /// It lives at <c>$GANTRY_CLIENT_CONFIG</c>, else <c>$XDG_CONFIG_HOME/gantry/client.json</c>, else
 /// <c>~/.config/gantry/client.json</c>. <c>gantry dev</c> writes it with <see cref="WriteAsync"/>.
@@ -28,7 +28,8 @@ public static class ClientConfig
     /// <param name="server">Base URL of the server, e.g. <c>http://127.0.0.1:7070</c>.</param>
     /// <param name="token">The API token (the admin token for <c>gantry dev</c>).</param>
     /// <param name="cancellationToken">Stops the write.</param>
-    public static async Task WriteAsync(string path, string server, string token, CancellationToken cancellationToken)
+    /// <param name="caFile">The CA file an https server is checked against (<c>"caFile"</c>); null for none.</param>
+    public static async Task WriteAsync(string path, string server, string token, CancellationToken cancellationToken, string? caFile = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentException.ThrowIfNullOrEmpty(server);
@@ -59,7 +60,7 @@ public static class ClientConfig
             var stream = new FileStream(temporary, options);
             await using (stream.ConfigureAwait(false))
             {
-                await JsonSerializer.SerializeAsync(stream, new ClientConfigFile { Server = server, Token = token }, ClientJsonContext.Default.ClientConfigFile, cancellationToken).ConfigureAwait(false);
+                await JsonSerializer.SerializeAsync(stream, new ClientConfigFile { Server = server, Token = token, CaFile = caFile }, ClientJsonContext.Default.ClientConfigFile, cancellationToken).ConfigureAwait(false);
                 await stream.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
             }
 
@@ -138,6 +139,9 @@ internal sealed record ClientConfigFile
 
     /// <summary>API token.</summary>
     public string? Token { get; init; }
+
+    /// <summary>A PEM file of the CAs https servers are checked against (<c>--ca-file</c>); relative to this file.</summary>
+    public string? CaFile { get; init; }
 }
 
 /// <summary>

@@ -8,7 +8,9 @@ namespace Gantry.Cli.Configuration;
 /// <param name="Token">Bearer token; null when none was found anywhere.</param>
 /// <param name="TokenSource">Where the token came from, for the 401 message ("--token", "GANTRY_TOKEN", a file path).</param>
 /// <param name="ConfigPath">The client config file's path (whether or not it exists).</param>
-internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token, string? TokenSource, string ConfigPath)
+/// <param name="CaFile">A PEM file of the CAs https servers are checked against instead of the system's store; null for the store.</param>
+/// <param name="CaFileSource">Where <paramref name="CaFile"/> came from ("--ca-file", "GANTRY_CA_FILE", the config file's path).</param>
+internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token, string? TokenSource, string ConfigPath, string? CaFile = null, string? CaFileSource = null)
 {
     /// <summary>The server a client talks to when nothing names one.</summary>
     public const string DefaultServer = "http://127.0.0.1:7070";
@@ -19,14 +21,18 @@ internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token,
     /// <summary>Environment variable holding the token.</summary>
     public const string TokenVariable = "GANTRY_TOKEN";
 
+    /// <summary>Environment variable naming the CA file.</summary>
+    public const string CaFileVariable = "GANTRY_CA_FILE";
+
     /// <summary>
     /// Resolves each setting on its own: the flag, else the environment variable, else the client
-    /// config file, else the default. The file is read only when a flag or variable is missing.
+    /// config file, else the default. The file is read only when a flag or variable is missing (the CA
+    /// file only matters for an https server).
     /// </summary>
-    public static ClientSettings Resolve(string? serverFlag, string? tokenFlag, Func<string, string?> getEnvironmentVariable)
+    public static ClientSettings Resolve(string? serverFlag, string? tokenFlag, Func<string, string?> getEnvironmentVariable, string? caFileFlag = null)
     {
         ArgumentNullException.ThrowIfNull(getEnvironmentVariable);
-        string? server = null, serverSource = null, token = null, tokenSource = null;
+        string? server = null, serverSource = null, token = null, tokenSource = null, caFile = null, caFileSource = null;
         if (!string.IsNullOrEmpty(serverFlag))
         {
             (server, serverSource) = (serverFlag, "--server");
@@ -45,8 +51,18 @@ internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token,
             (token, tokenSource) = (tokenVariable, TokenVariable);
         }
 
+        if (!string.IsNullOrEmpty(caFileFlag))
+        {
+            (caFile, caFileSource) = (Path.GetFullPath(caFileFlag), "--ca-file");
+        }
+        else if (getEnvironmentVariable(CaFileVariable) is { Length: > 0 } caFileVariable)
+        {
+            (caFile, caFileSource) = (Path.GetFullPath(caFileVariable), CaFileVariable);
+        }
+
         var path = ClientConfig.ResolvePath(getEnvironmentVariable);
-        if (server is null || token is null)
+        // The CA file matters only for https servers: an http one given by flag or variable leaves the file unread.
+        if (server is null || token is null || (caFile is null && server.Contains("https://", StringComparison.OrdinalIgnoreCase)))
         {
             var file = ClientConfig.Read(getEnvironmentVariable);
             if (server is null && !string.IsNullOrEmpty(file?.Server))
@@ -58,10 +74,16 @@ internal sealed record ClientSettings(IReadOnlyList<Uri> Servers, string? Token,
             {
                 (token, tokenSource) = (file.Token, path);
             }
+
+            if (caFile is null && !string.IsNullOrEmpty(file?.CaFile))
+            {
+                // A relative path in the file is relative to the file.
+                (caFile, caFileSource) = (Path.GetFullPath(file.CaFile, Path.GetDirectoryName(Path.GetFullPath(path))!), path);
+            }
         }
 
         // A token pasted from a file often carries its line end.
-        return new ClientSettings(ParseServers(server ?? DefaultServer, serverSource ?? "--server"), token?.Trim() is { Length: > 0 } trimmed ? trimmed : null, tokenSource, path);
+        return new ClientSettings(ParseServers(server ?? DefaultServer, serverSource ?? "--server"), token?.Trim() is { Length: > 0 } trimmed ? trimmed : null, tokenSource, path, caFile, caFileSource);
     }
 
     /// <summary>

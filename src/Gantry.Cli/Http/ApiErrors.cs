@@ -16,9 +16,16 @@ internal sealed class ServerUnreachableException(Uri server, string reason, Exce
     /// <summary>The server tried last.</summary>
     public Uri Server { get; } = server;
 
+    /// <summary>The server was reached but its TLS certificate was not trusted; <see cref="Exception.Message"/> says why.</summary>
+    public bool Untrusted { get; init; }
+
     /// <summary>When several server URLs were given: each one tried and why it failed, in the order tried.</summary>
     public IReadOnlyList<ServerFailure> Failures { get; init; } = [];
 }
 
 /// <summary>One server URL that failed a call, why ("Connection refused (10.0.0.1:7070)", "503 Service Unavailable: …"), and the exception behind it if any.</summary>
-internal sealed record ServerFailure(Uri Server, string Reason, Exception? Error = null);
+internal sealed record ServerFailure(Uri Server, string Reason, Exception? Error = null)
+{
+    /// <summary>The server's TLS certificate was not trusted.</summary>
+    public bool Untrusted { get; init; }
+}

@@ -1,11 +1,14 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Gantry.Cli.Configuration;
 using Gantry.Core.Protocol;
+using Gantry.Core.Security;
 
 namespace Gantry.Cli.Http;
 
@@ -36,6 +39,7 @@ internal sealed class GantryApiClient : IDisposable
     private readonly IReadOnlyList<Uri> _servers;
     private PlainHttpTransport? _plain;
     private HttpClient? _http;
+    private ServerTrust? _trust;
 
     // Where the next request goes (a listed URL, or the leader a standby named), and the index of the
     // listed URL used last: a failure moves on to the one after it.
@@ -144,7 +148,7 @@ internal sealed class GantryApiClient : IDisposable
             if (failures.Count >= _servers.Count)
             {
                 var last = failures[^1];
-                throw new ServerUnreachableException(last.Server, last.Reason, failure!.Error) { Failures = failures.Count > 1 ? failures : [] };
+                throw new ServerUnreachableException(last.Server, last.Reason, failure!.Error) { Failures = failures.Count > 1 ? failures : [], Untrusted = last.Untrusted };
             }
 
             // The next listed URL after the one used last (the failed one may be a leader not listed).
@@ -167,6 +171,10 @@ internal sealed class GantryApiClient : IDisposable
             try
             {
                 response = await SendOnceAsync(method, target, accept, body, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException && _trust?.LastProblem is { } problem)
+            {
+                return (null, new(server, problem, ex) { Untrusted = true });
             }
             catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or TimeoutException)
             {
@@ -236,7 +244,7 @@ internal sealed class GantryApiClient : IDisposable
             return _plain.Send(method, target, accept, body, cancellationToken);
         }
 
-        _http ??= CreateHttpClient(Settings.Token);
+        _http ??= CreateHttpClient(Settings.Token, _trust = Trust(Settings));
         using var request = new HttpRequestMessage(new HttpMethod(method), target);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
         if (body is not null)
@@ -261,10 +269,30 @@ internal sealed class GantryApiClient : IDisposable
         }
     }
 
-    private static HttpClient CreateHttpClient(string? token)
+    /// <summary>How https servers are trusted: the CAs of <c>--ca-file</c>, else the system's store.</summary>
+    /// <exception cref="UsageException">The CA file cannot be read or holds no certificate.</exception>
+    private static ServerTrust Trust(ClientSettings settings)
+    {
+        if (settings.CaFile is not { } path)
+        {
+            return new ServerTrust(null, null);
+        }
+
+        try
+        {
+            return new ServerTrust(CertificatePin.ReadPemFile(path), null);
+        }
+        catch (FormatException ex)
+        {
+            throw new UsageException(settings.CaFileSource ?? "--ca-file", ex.Message);
+        }
+    }
+
+    private static HttpClient CreateHttpClient(string? token, ServerTrust trust)
     {
         var handler = new SocketsHttpHandler
         {
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = trust.Validate },
             ConnectTimeout = PlainHttpTransport.ConnectTimeout,
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,

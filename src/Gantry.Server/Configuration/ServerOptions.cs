@@ -15,6 +15,24 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>Address and port of the API, /metrics and the health endpoints.</summary>
     public IPEndPoint Listen { get; set; } = new(IPAddress.Loopback, 7070);
 
+    /// <summary>The PEM certificate (and chain) HTTPS is served with (<c>--tls-cert</c>); null for none.</summary>
+    public string? TlsCert { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsCert"/> (<c>--tls-key</c>).</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary><c>--tls auto</c>: HTTPS with a CA and certificate of the server's own in <c>&lt;data-dir&gt;/tls</c>.</summary>
+    public bool TlsAuto { get; set; }
+
+    /// <summary>Plain HTTP is allowed on an address other than loopback (<c>--insecure-http</c>).</summary>
+    public bool InsecureHttp { get; set; }
+
+    /// <summary>True when the server serves HTTPS.</summary>
+    public bool UsesTls => TlsAuto || (TlsCert is not null && TlsKey is not null);
+
+    /// <summary><c>https</c> when the server serves HTTPS, else <c>http</c>.</summary>
+    public string Scheme => UsesTls ? "https" : "http";
+
     /// <summary>Where the SQLite database and the generated tokens live.</summary>
     public string DataDir { get; set; } = DefaultDataDir();
 
@@ -313,6 +331,11 @@ public sealed class ServerOptions : IValidatableObject
             yield return Problem("store", storeProblem);
         }
 
+        foreach (var problem in TlsProblems())
+        {
+            yield return problem;
+        }
+
         if (string.IsNullOrWhiteSpace(DataDir))
         {
             yield return Problem("data-dir", "must not be empty");
@@ -343,6 +366,46 @@ public sealed class ServerOptions : IValidatableObject
     }
 
     private static ValidationResult Problem(string setting, string message) => new(message, [setting]);
+
+    // HTTPS: a certificate and key that load (a bad pair stops the start, as a bad rules file does), and no
+    // plain HTTP beyond loopback unless asked for: tokens would cross the network in the clear.
+    private IEnumerable<ValidationResult> TlsProblems()
+    {
+        if (TlsAuto && (TlsCert is not null || TlsKey is not null))
+        {
+            yield return Problem("tls", "auto makes its own certificate: leave out --tls-cert and --tls-key, or --tls auto");
+            yield break;
+        }
+
+        if ((TlsCert is null) != (TlsKey is null))
+        {
+            yield return TlsCert is null ? Problem("tls-cert", "is needed with --tls-key") : Problem("tls-key", "is needed with --tls-cert");
+            yield break;
+        }
+
+        if (TlsCert is not null && TlsKey is not null)
+        {
+            string? problem = null, setting = null;
+            try
+            {
+                _ = Tls.CertificatePair.Load(TlsCert, TlsKey, TimeProvider.System.GetUtcNow());
+            }
+            catch (Tls.TlsFileException ex)
+            {
+                (setting, problem) = (ex.Setting, ex.Message);
+            }
+
+            if (problem is not null)
+            {
+                yield return Problem(setting!, problem);
+            }
+        }
+
+        if (!UsesTls && !InsecureHttp && !IPAddress.IsLoopback(Listen.Address))
+        {
+            yield return Problem("listen", $"{Listen} is not a loopback address, and plain HTTP there would send tokens unencrypted: give --tls-cert and --tls-key, or --tls auto, or --insecure-http to serve plain HTTP anyway");
+        }
+    }
 
     // At start a rules file must load (as Prometheus refuses to start with a bad one); a later bad
     // version is refused at reload and the last good rules stay.

@@ -14,15 +14,28 @@ public static class ServerSettings
     /// <summary>The settings, with their help and how each value applies to <see cref="ServerOptions"/>.</summary>
     public static IReadOnlyList<Setting<ServerOptions>> All { get; } =
     [
-        new("listen", SettingKind.Value, "ADDRESS:PORT", "Address and port of the API, /metrics, /healthz and /readyz. ':7070' listens on all interfaces. (default: 127.0.0.1:7070)",
+        new("listen", SettingKind.Value, "ADDRESS:PORT", "Address and port of the API, /metrics, /healthz and /readyz. ':7070' listens on all interfaces, which needs --tls-cert/--tls-key, --tls auto or --insecure-http. (default: 127.0.0.1:7070)",
             static (o, v) => o.Listen = SettingParsers.Endpoint(v)),
         new("data-dir", SettingKind.Value, "DIR", $"Where the database, the telemetry history and the token files live. (default: {ServerOptions.DefaultDataDir()})",
             static (o, v) => o.DataDir = SettingParsers.NonEmpty(v)),
+        new("tls-cert", SettingKind.Value, "FILE", "Serve HTTPS with this PEM certificate (the server's, then the CAs that signed it), with --tls-key. Read again within seconds when the files change; a new pair that cannot be used keeps the old one, with a warning. Agents pin the last certificate of the file (docs/tls.md).",
+            static (o, v) => o.TlsCert = SettingParsers.FullPath(v)),
+        new("tls-key", SettingKind.Value, "FILE", "The PEM private key (RSA or EC) of --tls-cert.",
+            static (o, v) => o.TlsKey = SettingParsers.FullPath(v)),
+        new("tls", SettingKind.Value, "auto", "auto: serve HTTPS with a certificate signed by a CA of the server's own, both made at first start in <data-dir>/tls (the server certificate is renewed when it expires within 30 days). The server prints the CA's pin and the command agents join with.",
+            static (o, v) => o.TlsAuto = v.Trim().ToLowerInvariant() switch
+            {
+                "auto" => true,
+                "off" => false,
+                _ => throw new FormatException("expected auto (or off)"),
+            }),
+        new("insecure-http", SettingKind.Switch, "", "Serve plain HTTP on an address other than loopback: tokens then cross the network unencrypted. Without it, a non-loopback --listen needs --tls-cert/--tls-key or --tls auto.",
+            static (o, v) => o.InsecureHttp = SettingParsers.Bool(v)),
         new("store", SettingKind.Value, "URL", "Where the state lives: a PostgreSQL URL (postgres://user[:password]@host[:port]/database) that several replicas share. Default: SQLite in --data-dir.",
             static (o, v) => o.Store = SettingParsers.NonEmpty(v, "a PostgreSQL URL")),
         new("leader-lease", SettingKind.Value, "DURATION", "With --store: how long the leader lease lasts among replicas. A new leader takes over at most this long after the old one died; a leader that cannot renew it for two thirds of it steps down and exits. (default: 5s)",
             static (o, v) => o.LeaderLease = SettingParsers.Duration(v)),
-        new("advertise-url", SettingKind.Value, "URL", "With --store: this replica's URL as agents, the CLI and the other replicas reach it; standbys redirect there while it leads. (default: http:// + the listen address, the host name for 0.0.0.0)",
+        new("advertise-url", SettingKind.Value, "URL", "With --store: this replica's URL as agents, the CLI and the other replicas reach it; standbys redirect there while it leads. (default: http:// or, with TLS, https:// + the listen address, the host name for 0.0.0.0)",
             static (o, v) => o.AdvertiseUrl = SettingParsers.NonEmpty(v, "a URL")),
         new("join-token", SettingKind.Value, "TOKEN", "The token agents join with, at least 16 characters. Default: generated at first start into <data-dir>/join.token.",
             static (o, v) => o.JoinToken = SettingParsers.NonEmpty(v, "a token")),
@@ -58,7 +71,7 @@ public static class ServerSettings
             static (o, v) => o.AlertWebhooks = [.. o.AlertWebhooks, SettingParsers.HttpUrl(v, "https://hooks.example.com/gantry")]),
         new("alert-webhook-secret-file", SettingKind.Value, "FILE", "A file holding the secret (at least 16 characters) webhook bodies are signed with: HMAC-SHA256 in the X-Gantry-Signature header (docs/alerts.md).",
             static (o, v) => o.AlertWebhookSecret = ReadSecret(v)),
-        new("external-url", SettingKind.Value, "URL", "The dashboard's URL as people reach it, for the links in alerts (generatorURL). (default: --advertise-url, else http:// + the listen address)",
+        new("external-url", SettingKind.Value, "URL", "The dashboard's URL as people reach it, for the links in alerts (generatorURL). (default: --advertise-url, else http(s):// + the listen address)",
             static (o, v) => o.ExternalUrl = SettingParsers.NonEmpty(v, "a URL").TrimEnd('/')),
         new("anomaly-history", SettingKind.Value, "auto|all|nodes|off", "Which telemetry series the server scores against their own history, once a minute (docs/anomalies.md): all (each node's power and CPU, each GPU's temperature and power: about 34 KB of memory per 8-GPU node), nodes (the nodes' series only, about 4 KB per node), off, or auto: all for the first 2,000 nodes, nodes for the rest. GPUs are compared with their same-model siblings in every case; at 25,000 nodes on 2 cores, nodes keeps the heartbeats' p99 at 41 ms, auto makes it 87 and all 265 (docs/benchmarks.md). (default: nodes)",
             static (o, v) => o.AnomalyHistory = v.Trim().ToLowerInvariant() switch

@@ -85,7 +85,7 @@ internal sealed partial class Leadership : BackgroundService
             return;
         }
 
-        var url = _options.AdvertiseUrl?.TrimEnd('/') ?? "http://" + _options.Listen;
+        var url = _options.AdvertiseUrl?.TrimEnd('/') ?? _options.Scheme + "://" + _options.Listen;
         OwnUrl = url;
         try
         {
@@ -233,7 +233,7 @@ internal sealed partial class Leadership : BackgroundService
             return given.TrimEnd('/');
         }
 
-        var bound = _server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://" + _options.Listen;
+        var bound = _server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? _options.Scheme + "://" + _options.Listen;
         // 0.0.0.0 or [::] means every address: others need a name for this machine.
         return bound.Replace("://0.0.0.0:", "://" + Environment.MachineName + ":", StringComparison.Ordinal)
             .Replace("://[::]:", "://" + Environment.MachineName + ":", StringComparison.Ordinal)

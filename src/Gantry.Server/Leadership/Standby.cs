@@ -18,7 +18,7 @@ internal static class Standby
     public static void UseStandbyRedirects(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var leadership = context.RequestServices.GetRequiredService<Leadership>();
-        if (leadership.IsReady || context.Request.Path == "/healthz")
+        if (leadership.IsReady || context.Request.Path == "/healthz" || context.Request.Path == Tls.ServerTls.CaPath)
         {
             await next(context).ConfigureAwait(false);
             return;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using Gantry.Agent;
 using Gantry.Agent.Configuration;
 using Gantry.Cli.Configuration;
@@ -7,6 +8,7 @@ using Gantry.Hosting.Settings;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard.Auth;
+using Gantry.Server.Tls;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -25,16 +27,20 @@ internal static class DevCommand
         Every 'gantry server' setting works here under its own name, and every 'gantry agent' setting
         too: as --agent-listen and --agent-log-level where the server has a setting of that name, as
         it is otherwise (--simulate-gpus, --labels, --interval, ...). The agent joins this server by
-        itself, so --server, --join-token-file and --gc-gen0-size are left out (--join-token sets the
-        token both use). Flags win over GANTRY_* environment variables (GANTRY_AGENT_LISTEN=...),
+        itself, so --server, --join-token-file, --ca-file, --ca-cert-hash and --gc-gen0-size are left out
+        (--join-token sets the token both use). Listening beyond loopback, it serves HTTPS with --tls auto
+        unless given --tls-cert/--tls-key or --insecure-http. Flags win over GANTRY_* environment variables (GANTRY_AGENT_LISTEN=...),
         which win over the --config file ({"agentListen": "127.0.0.1:9451", "downAfter": "30s"}).
         """;
 
     /// <summary>The data directory unless told otherwise: beside the user, easy to find and to delete.</summary>
     private const string DefaultDataDir = ".gantry";
 
-    /// <summary>Agent settings <c>gantry dev</c> does not take: the agent joins this process's server, and the GC budget is the process's.</summary>
-    private static readonly HashSet<string> AgentSettingsLeftOut = ["server", "join-token", "join-token-file", "gc-gen0-size"];
+    /// <summary>
+    /// Agent settings <c>gantry dev</c> does not take: the agent joins this process's server (trusting its CA with
+    /// <c>--tls auto</c>), and the GC budget is the process's.
+    /// </summary>
+    private static readonly HashSet<string> AgentSettingsLeftOut = ["server", "join-token", "join-token-file", "ca-file", "ca-cert-hash", "gc-gen0-size"];
 
     /// <summary>The agent's settings <c>gantry dev</c> takes.</summary>
     private static readonly Setting<AgentOptions>[] AgentSettingsTaken = [.. AgentSettings.All.Where(s => !AgentSettingsLeftOut.Contains(s.Name))];
@@ -109,6 +115,12 @@ internal static class DevCommand
                 complete: o =>
                 {
                     o.JoinToken ??= Tokens.New("gjoin_");
+                    // Beyond loopback the API needs TLS: dev makes its own unless told otherwise.
+                    if (o.TlsCert is null && o.TlsKey is null && !o.InsecureHttp && !IPAddress.IsLoopback(o.Listen.Address))
+                    {
+                        o.TlsAuto = true;
+                    }
+
                     Gantry.Server.Carbon.CarbonSettings.Complete(o, sources); // the carbon secret from GANTRY_CARBON_SECRET
                 },
                 cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -180,7 +192,11 @@ internal static class DevCommand
         }
 
         var adminToken = (await File.ReadAllTextAsync(adminTokenPath, cancellationToken).ConfigureAwait(false)).Trim();
-        agentOptions.Servers = [new Uri(started.Url)];
+        var url = LocalUrl(started.Url);
+        // With --tls auto the agent and the CLI trust the server's own CA; with --tls-cert, what the system trusts.
+        var caFile = server.Services.GetService<ServerTls>()?.Auto?.CaPath is { } ca ? Path.GetFullPath(ca) : null;
+        agentOptions.Servers = [new Uri(url)];
+        agentOptions.CaFile = caFile;
         agentOptions.NodeName ??= Environment.MachineName;
         WebApplication built;
         try
@@ -208,11 +224,11 @@ internal static class DevCommand
         if (writeClientConfig)
         {
             clientConfig = ClientConfig.DefaultPath;
-            await ClientConfig.WriteAsync(clientConfig, started.Url, adminToken, cancellationToken).ConfigureAwait(false);
+            await ClientConfig.WriteAsync(clientConfig, url, adminToken, cancellationToken, caFile).ConfigureAwait(false);
         }
 
         var loginCode = server.Services.GetRequiredService<LoginLinks>().Create();
-        await Console.Out.WriteLineAsync(Banner(started.Url, loginCode, agentOptions, serverOptions, clientConfig)).ConfigureAwait(false);
+        await Console.Out.WriteLineAsync(Banner(url, loginCode, agentOptions, serverOptions, clientConfig, caFile)).ConfigureAwait(false);
         var stopping = Task.WhenAny(server.WaitForShutdownAsync(cancellationToken), agent.WaitForShutdownAsync(cancellationToken));
         await stopping.ConfigureAwait(false);
         await agent.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -220,7 +236,14 @@ internal static class DevCommand
         return 0;
     }
 
-    private static string Banner(string url, string loginCode, AgentOptions agent, ServerOptions server, string? clientConfig)
+    /// <summary>
+    /// The URL this machine's agent and CLI use: every-address binds (0.0.0.0, [::]) are reached on loopback,
+    /// which the certificate of <c>--tls auto</c> names.
+    /// </summary>
+    internal static string LocalUrl(string url) =>
+        url.Replace("://0.0.0.0:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://[::]:", "://[::1]:", StringComparison.Ordinal);
+
+    private static string Banner(string url, string loginCode, AgentOptions agent, ServerOptions server, string? clientConfig, string? caFile)
     {
         var gantry = CommandName();
         var gpus = agent.SimulateGpus > 0 ? $" ({agent.SimulateGpus} simulated GPUs)" : "";
@@ -235,8 +258,13 @@ internal static class DevCommand
             $"  Data:         {Path.GetFullPath(server.DataDir)}",
             $"  Admin token:  {Path.GetFullPath(Path.Combine(server.DataDir, "admin.token"))}",
         };
+        if (caFile is not null)
+        {
+            lines.Insert(lines.Count - 1, $"  CA:           {caFile} (the CLI's --ca-file; agents elsewhere join with the command logged above)");
+        }
+
         lines.Add(clientConfig is null
-            ? $"The CLI needs --server {url} and --token (or GANTRY_SERVER and GANTRY_TOKEN)."
+            ? $"The CLI needs --server {url}{(caFile is null ? "" : " --ca-file " + caFile)} and --token (or GANTRY_SERVER, GANTRY_CA_FILE and GANTRY_TOKEN)."
             : $"The CLI is configured ({clientConfig}). Try:");
         lines.Add($"  {gantry} nodes ls");
         lines.Add($"  {gantry} jobs submit --wait -- echo hello");

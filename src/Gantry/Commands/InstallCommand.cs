@@ -42,8 +42,8 @@ internal static class InstallCommand
             the 'gantry' system user for the server, then runs systemctl daemon-reload and
             systemctl enable --now. The settings are checked as 'gantry agent' and 'gantry server' check them,
             before anything is written; the state directory is the unit's (StateDirectory=).
-              gantry install agent --server https://cp1:7070 --join-token-file /etc/gantry/join-token --labels zone=a
-              gantry install server --listen :7070 --dry-run
+              gantry install agent --server https://cp1:7070 --join-token-file /etc/gantry/join-token --ca-cert-hash sha256:... --labels zone=a
+              gantry install server --listen :7070 --tls auto --dry-run
             Exit code 0; 2 for a bad setting; 1 when not root, systemd is not running, or a step fails (the steps
             done so far are listed).
             """);

@@ -4,6 +4,7 @@ using Gantry.Hosting.Settings;
 using Gantry.Server;
 using Gantry.Server.Configuration;
 using Gantry.Server.Storage;
+using Gantry.Server.Tls;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -65,10 +66,18 @@ internal static class ServerCommand
         try
         {
             app = ServerHost.Build(options, configureLogging: GantryHost.WriteToConsole);
+            // The certificate is read now, so that one that cannot be used stops the start.
+            _ = app.Services.GetService<ServerTls>();
         }
         catch (StoreConnectionException ex)
         {
             await Console.Error.WriteLineAsync($"gantry {role}: --store: {ex.Message}").ConfigureAwait(false);
+            return (null, "", GantryCli.UsageError);
+        }
+        catch (TlsFileException ex)
+        {
+            // The files were checked with the settings; this is one that changed since.
+            await Console.Error.WriteLineAsync($"gantry {role}: --{ex.Setting}: {ex.Message}").ConfigureAwait(false);
             return (null, "", GantryCli.UsageError);
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
@@ -94,7 +103,30 @@ internal static class ServerCommand
         var adminToken = Path.Combine(dataDir, "admin.token");
         ServerLog.Listening(logger, url, dataDir);
         ServerLog.Dashboard(logger, url, adminToken);
+        if (app.Services.GetService<ServerTls>() is { } tls)
+        {
+            AnnounceTls(logger, tls, app.Services.GetRequiredService<Gantry.Server.Leadership.Leadership>().AdvertiseUrl(), options, dataDir);
+        }
+
         return (app, url, 0);
+    }
+
+    /// <summary>
+    /// What kubeadm prints at init: the CA's pin and the exact command an agent joins with (docs/tls.md).
+    /// </summary>
+    private static void AnnounceTls(ILogger logger, ServerTls tls, string url, ServerOptions options, string dataDir)
+    {
+        foreach (var made in tls.Auto?.Made ?? [])
+        {
+            ServerLog.TlsFileMade(logger, made);
+        }
+
+        var pair = tls.Certificate.Pair;
+        var pin = pair.Pin;
+        ServerLog.TlsServing(logger, tls.Certificate.CertificatePath, pair.Pinned.Subject, pin);
+        var tokenFile = options.JoinToken is null ? Path.Combine(dataDir, "join.token") : "FILE-WITH-THE-JOIN-TOKEN";
+        var command = $"gantry agent --server {url} --join-token-file {tokenFile} --ca-cert-hash {pin}";
+        ServerLog.JoinCommand(logger, command);
     }
 
     private static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellationToken)

@@ -199,4 +199,32 @@ public sealed class AgentSettingsTests : IDisposable
     [InlineData("127.0.0.1:0", "127.0.0.1:0")]
     public void ParseEndpoint_Forms_AreUnderstood(string text, string expected) =>
         Assert.Equal(expected, SettingParsers.Endpoint(text).ToString());
+
+    [Fact]
+    public async Task Load_CaSettings_AreReadAndCheckedAgainstTheServer()
+    {
+        using var ca = Gantry.Testing.TestCa.Create();
+        var caFile = ca.WriteCertificate(Path.Combine(_dir, "ca.crt"));
+        var options = await Load(
+            Flags(("server", "https://cp:7070"), ("join-token", "0123456789abcdef"), ("ca-file", caFile), ("ca-cert-hash", ca.Pin.ToUpperInvariant().Replace("SHA256:", "sha256:", StringComparison.Ordinal))),
+            Env(),
+            null);
+        Assert.Equal(caFile, options.CaFile);
+        Assert.Equal(ca.Pin, options.CaCertHash);
+
+        var badPin = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("server", "https://cp:7070"), ("join-token", "0123456789abcdef"), ("ca-cert-hash", "abc")), Env(), null));
+        Assert.Equal("ca-cert-hash", badPin.Setting);
+        Assert.Contains("expected sha256: and 64 hex digits", badPin.Message, StringComparison.Ordinal);
+
+        var plain = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("server", "http://cp:7070"), ("join-token", "0123456789abcdef"), ("ca-cert-hash", ca.Pin)), Env(), null));
+        Assert.Equal("ca-cert-hash", plain.Setting);
+        Assert.Contains("https:// server", plain.Message, StringComparison.Ordinal);
+
+        var alone = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("ca-file", caFile)), Env(), null));
+        Assert.Equal("ca-file", alone.Setting);
+
+        var missing = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("server", "https://cp:7070"), ("join-token", "0123456789abcdef"), ("ca-file", Path.Combine(_dir, "none.crt"))), Env(), null));
+        Assert.Equal("ca-file", missing.Setting);
+        Assert.Contains("cannot read " + Path.Combine(_dir, "none.crt"), missing.Message, StringComparison.Ordinal);
+    }
 }

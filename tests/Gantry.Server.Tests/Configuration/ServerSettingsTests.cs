@@ -46,7 +46,7 @@ public sealed class ServerSettingsTests : IDisposable
     [Fact]
     public async Task Load_AllThreeLayers_FlagBeatsEnvironmentBeatsFile()
     {
-        var file = Config("""{ "listen": ":7171", "downAfter": "30s", "schedulerDepth": 50, "jobRetention": "7d", "killGrace": "3s" }""");
+        var file = Config("""{ "listen": ":7171", "insecureHttp": true, "downAfter": "30s", "schedulerDepth": 50, "jobRetention": "7d", "killGrace": "3s" }""");
         var options = await Load(
             Flags(("down-after", "40s")),
             Env(("GANTRY_DOWN_AFTER", "35s"), ("GANTRY_SCHEDULER_DEPTH", "60")),
@@ -56,6 +56,55 @@ public sealed class ServerSettingsTests : IDisposable
         Assert.Equal(TimeSpan.FromDays(7), options.JobRetention);
         Assert.Equal(TimeSpan.FromSeconds(3), options.KillGrace);
         Assert.Equal(new IPEndPoint(IPAddress.Any, 7171), options.Listen);
+        Assert.True(options.InsecureHttp);
+    }
+
+    [Theory]
+    [InlineData(":7070")]
+    [InlineData("0.0.0.0:7070")]
+    [InlineData("[::]:7070")]
+    [InlineData("10.1.2.3:7070")]
+    public async Task Load_PlainHttpBeyondLoopback_IsRefusedUnlessInsecureHttp(string listen)
+    {
+        var refused = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("listen", listen)), Env(), null));
+        Assert.Equal("listen", refused.Setting);
+        Assert.Contains("give --tls-cert and --tls-key, or --tls auto, or --insecure-http", refused.Message, StringComparison.Ordinal);
+
+        var plain = await Load(Flags(("listen", listen), ("insecure-http", "true")), Env(), null);
+        Assert.False(plain.UsesTls);
+        var auto = await Load(Flags(("listen", listen), ("tls", "auto")), Env(), null);
+        Assert.True(auto.UsesTls);
+        Assert.Equal("https", auto.Scheme);
+    }
+
+    [Fact]
+    public async Task Load_TlsFiles_EachProblemNamesItsFlag()
+    {
+        using var ca = Gantry.Testing.TestCa.Create();
+        var one = ca.WriteServerPair(_dir, "one");
+        var other = ca.WriteServerPair(_dir, "other");
+
+        var options = await Load(Flags(("tls-cert", one.Certificate), ("tls-key", one.Key), ("listen", ":7070")), Env(), null);
+        Assert.True(options.UsesTls);
+
+        var mismatch = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("tls-cert", one.Certificate), ("tls-key", other.Key)), Env(), null));
+        Assert.Equal("tls-key", mismatch.Setting);
+        Assert.Contains("holds no private key for the certificate in " + one.Certificate, mismatch.Message, StringComparison.Ordinal);
+
+        var missing = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("tls-cert", Path.Combine(_dir, "none.crt")), ("tls-key", one.Key)), Env(), null));
+        Assert.Equal("tls-cert", missing.Setting);
+        Assert.Contains("cannot read " + Path.Combine(_dir, "none.crt"), missing.Message, StringComparison.Ordinal);
+
+        var notPem = Path.Combine(_dir, "not.crt");
+        File.WriteAllText(notPem, "hello");
+        var garbage = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("tls-cert", notPem), ("tls-key", one.Key)), Env(), null));
+        Assert.Contains("holds no PEM certificate", garbage.Message, StringComparison.Ordinal);
+
+        var alone = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("tls-cert", one.Certificate)), Env(), null));
+        Assert.Equal("tls-key", alone.Setting);
+
+        var both = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("tls-cert", one.Certificate), ("tls-key", one.Key), ("tls", "auto")), Env(), null));
+        Assert.Equal("tls", both.Setting);
     }
 
     [Fact]

@@ -136,7 +136,7 @@ internal sealed partial class AlertDelivery : IAlertSink, IDisposable
         _alertmanagers = [.. options.Alertmanagers.Select(u => u.AbsoluteUri).Distinct(StringComparer.Ordinal)];
         _webhooks = [.. options.AlertWebhooks.Select(u => u.AbsoluteUri).Distinct(StringComparer.Ordinal)];
         _secret = string.IsNullOrEmpty(options.AlertWebhookSecret) ? null : options.AlertWebhookSecret;
-        _externalUrl = (options.ExternalUrl ?? options.AdvertiseUrl ?? "http://" + options.Listen).TrimEnd('/');
+        _externalUrl = (options.ExternalUrl ?? options.AdvertiseUrl ?? options.Scheme + "://" + options.Listen).TrimEnd('/');
 
         // Redirects are not followed: a POST redirected becomes a GET, and a moved receiver is a setting to fix.
         _http = handler is null
