@@ -324,6 +324,16 @@ public sealed record Assignment
 
     /// <summary>The job's power cap per GPU in watts (<c>--gpu-power-cap</c>), for the attempt's GPUs while it runs; null for none.</summary>
     public double? GpuPowerCapWatts { get; init; }
+
+    /// <summary>
+    /// The Unix user the attempt runs as on an agent running as root: the submitting token's
+    /// <c>--unix-user</c>; null when the token names none. An agent not running as root runs every
+    /// attempt as itself.
+    /// </summary>
+    public string? RunAsUser { get; init; }
+
+    /// <summary>The submitting token may run jobs as root (<c>--allow-root</c>); without it a root agent never runs the attempt as uid 0.</summary>
+    public bool AllowRoot { get; init; }
 }
 
 /// <summary>What happened to an attempt, as its agent reports it.</summary>

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Gantry.Server.Api;
 using Gantry.Server.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -25,6 +26,7 @@ internal static class Authorization
             var nodes = http.RequestServices.GetRequiredService<NodeRegistry>();
             if (tokens.IsAdmin(hash))
             {
+                http.User = Caller("admin", "admin");
                 return await next(context).ConfigureAwait(false);
             }
 
@@ -85,6 +87,13 @@ internal static class Authorization
 
     /// <summary>The node id the credential of this request belongs to (set by <see cref="RequireNode"/>).</summary>
     public static string CallerNode(this HttpContext context) => (string)context.Items[NodeKey]!;
+
+    /// <summary>
+    /// The caller of a request as <c>HttpContext.User</c>: the token's person as the name claim, its role as
+    /// the role claim. What records who did something (the audit log, a job's owner) reads it from there.
+    /// </summary>
+    private static ClaimsPrincipal Caller(string name, string role) =>
+        new(new ClaimsIdentity([new Claim(ClaimTypes.Name, name), new Claim(ClaimTypes.Role, role)], authenticationType: "gantry-token"));
 
     private static byte[]? Presented(HttpRequest request)
     {
