@@ -140,7 +140,7 @@ public sealed class JobRunnerTests : IAsyncLifetime
         Assert.Equal(AttemptEndCause.Stopped, ended.Cause);
         Assert.Equal("SIGTERM", ended.Signal);
         Assert.Null(ended.ExitCode);
-        Assert.Empty(ProcessTable.GroupMembers(pid));
+        await ProcessTable.WaitUntilAsync(() => ProcessTable.GroupMembers(pid).Count == 0, "every process of the group is gone (a killed grandchild is reaped by init, which may take a moment)");
         Assert.Empty(_runner.Running());
     }
 
@@ -156,7 +156,7 @@ public sealed class JobRunnerTests : IAsyncLifetime
         var ended = await _sink.EndedAsync(AttemptKey.Of(job));
 
         Assert.Equal("SIGKILL", ended.Signal);
-        Assert.Empty(ProcessTable.GroupMembers(pid));
+        await ProcessTable.WaitUntilAsync(() => ProcessTable.GroupMembers(pid).Count == 0, "every process of the group is gone (a killed grandchild is reaped by init, which may take a moment)");
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public sealed class AppMetricsCollectorTests(FakeInferenceServer server) : IClas
     public async Task CollectAsync_ScriptedServers_KindsAndTotalsThenRates()
     {
         // Each scripted path is only used by this test, so the first scrape sees the first body.
-        using var collector = Collector(null, "/vllm", "/tgi", "/generic");
+        using var collector = Collector(TimeSpan.FromSeconds(30), "/vllm", "/tgi", "/generic");
 
         var first = await collector.CollectAsync(CancellationToken.None);
         var second = await collector.CollectAsync(CancellationToken.None);
@@ -43,7 +43,7 @@ public sealed class AppMetricsCollectorTests(FakeInferenceServer server) : IClas
     [Fact]
     public async Task CollectAsync_UnreachableUrl_DownWithErrorOthersUnaffected()
     {
-        using var collector = Collector(null, $"http://127.0.0.1:{ClosedPort()}/metrics", "/plain");
+        using var collector = Collector(TimeSpan.FromSeconds(30), $"http://127.0.0.1:{ClosedPort()}/metrics", "/plain");
 
         var scrapes = await collector.CollectAsync(CancellationToken.None);
 
@@ -57,7 +57,7 @@ public sealed class AppMetricsCollectorTests(FakeInferenceServer server) : IClas
     [Fact]
     public async Task CollectAsync_ErrorStatus_DownWithStatus()
     {
-        using var collector = Collector(null, "/unavailable");
+        using var collector = Collector(TimeSpan.FromSeconds(30), "/unavailable");
 
         var scrape = Assert.Single(await collector.CollectAsync(CancellationToken.None));
 
