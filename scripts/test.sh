@@ -21,6 +21,9 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # deploy/systemd's units are checked with systemd-analyze verify (systemd need not be PID 1).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# deploy/container's image is built and run with podman (as root, runc, cgroupfs: see ENVIRONMENT.md);
+# busybox-static is the shell of the images the tests build from scratch.
+{ command -v podman && command -v runc && [ -x /bin/busybox ]; } >/dev/null 2>&1 || need+=(podman runc busybox-static)
 # Playwright drives Debian's Chromium at this path (no browser download is possible).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 pgbin=/usr/lib/postgresql/15/bin
