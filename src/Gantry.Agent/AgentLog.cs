@@ -61,7 +61,7 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 133, Level = LogLevel.Information, Message = "The server no longer knows this node or its credential ({Status}); registering again")]
     public static partial void Reregistering(ILogger logger, int status);
 
-    [LoggerMessage(EventId = 145, Level = LogLevel.Information, Message = "{Gpus} GPU(s) found after registering with none (the GPU source failed at first); registering again")]
+    [LoggerMessage(EventId = 146, Level = LogLevel.Information, Message = "{Gpus} GPU(s) found after registering with none (the GPU source failed at first); registering again")]
     public static partial void GpusFoundLate(ILogger logger, int gpus);
 
     [LoggerMessage(EventId = 134, Level = LogLevel.Error, Message = "The server refused registration with {Status}: {Detail}")]

@@ -1,5 +1,4 @@
-using System.Reflection;
-using Microsoft.Extensions.Logging;
+using Gantry.Testing;
 
 namespace Gantry.Server.Tests.Observability;
 
@@ -12,33 +11,7 @@ public sealed class LogEventIdTests
     [Fact]
     public void LoggerMessages_EventIds_AreUniqueAcrossTheServer()
     {
-        var assemblies = new[] { typeof(ServerHost).Assembly }
-            .Concat(typeof(ServerHost).Assembly.GetReferencedAssemblies().Where(a => a.Name!.StartsWith("Gantry.", StringComparison.Ordinal)).Select(Assembly.Load))
-            .Distinct()
-            .ToList();
-        var seen = new Dictionary<int, string>();
-        var clashes = new List<string>();
-        var count = 0;
-        foreach (var assembly in assemblies)
-        {
-            foreach (var type in assembly.GetTypes())
-            {
-                foreach (var method in type.GetMethods(BindingFlags.Static | BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
-                {
-                    if (method.GetCustomAttribute<LoggerMessageAttribute>() is not { } attribute || attribute.EventId == 0)
-                    {
-                        continue;
-                    }
-
-                    count++;
-                    var name = $"{type.FullName}.{method.Name}";
-                    if (!seen.TryAdd(attribute.EventId, name))
-                    {
-                        clashes.Add($"{attribute.EventId}: {seen[attribute.EventId]} and {name}");
-                    }
-                }
-            }
-        }
+        var (count, clashes) = LogEventIds.Scan(typeof(ServerHost).Assembly);
 
         Assert.True(count > 50, $"only {count} log messages found: the scan no longer sees them");
         Assert.True(clashes.Count == 0, "event ids used twice:\n" + string.Join('\n', clashes));
