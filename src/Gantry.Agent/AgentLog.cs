@@ -46,6 +46,12 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "setsid (util-linux) not found: jobs run without their own process group, so a stop reaches only the job's main process")]
     public static partial void NoSetsid(ILogger logger);
 
+    [LoggerMessage(EventId = 117, Level = LogLevel.Information, Message = "Jobs' CPU and memory reservations are enforced with cgroup v{Version} in {Where}")]
+    public static partial void JobLimitsEnforced(ILogger logger, int version, string where);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Warning, Message = "Jobs' CPU and memory reservations are NOT enforced (bookkeeping only): {Reason}. Run the agent as root or in a delegated cgroup, or give --job-limits off to silence this")]
+    public static partial void JobLimitsNotEnforced(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Registered with {Server} as node {NodeId} ({Name}); heartbeat every {IntervalSeconds}s")]
     public static partial void Registered(ILogger logger, Uri server, string nodeId, string name, double intervalSeconds);
 
