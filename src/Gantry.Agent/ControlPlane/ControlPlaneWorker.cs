@@ -69,6 +69,7 @@ internal sealed class ControlPlaneWorker(
 
             await publisher.FirstAsync(stoppingToken).ConfigureAwait(false);
             runner.RecoverOrphans();
+            WarnIfJoinTokenFileShared();
             while (!stoppingToken.IsCancellationRequested)
             {
                 try
@@ -300,6 +301,16 @@ internal sealed class ControlPlaneWorker(
         return new UriBuilder(uri.Scheme, host, uri.Port).Uri.ToString().TrimEnd('/');
     }
 
+    /// <summary>A join token file other users can read lets a job (docs/jobs-as-owners.md) join nodes of its own.</summary>
+    private void WarnIfJoinTokenFileShared()
+    {
+        const UnixFileMode shared = UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        if (options.JoinTokenFile is { } path && !OperatingSystem.IsWindows() && File.Exists(path) && (File.GetUnixFileMode(path) & shared) != 0)
+        {
+            AgentLog.JoinTokenFileShared(logger, path);
+        }
+    }
+
     private string? ReadNodeId()
     {
         try
@@ -325,6 +336,11 @@ internal sealed class ControlPlaneWorker(
             Directory.CreateDirectory(Path.GetDirectoryName(_nodeIdPath)!);
             var temp = _nodeIdPath + ".tmp";
             File.WriteAllText(temp, nodeId + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(temp, StateDirectory.FileMode);
+            }
+
             File.Move(temp, _nodeIdPath, overwrite: true);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
