@@ -274,12 +274,27 @@ internal sealed class ControlPlaneWorker(
             MemoryBytes = snapshot?.Host.Memory is { } memory ? (long)memory.TotalBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
             Os = NodeReport.OperatingSystemName,
             Architecture = NodeReport.ArchitectureName,
-            Labels = options.Labels,
+            Labels = NodeLabels(),
             Gpus = snapshot is null ? [] : NodeReport.Inventory(snapshot.Gpus),
             AgentVersion = AgentVersion,
             AgentUrl = AdvertiseUrl(),
             RunningAttempts = RunningAttempts(),
         };
+    }
+
+    /// <summary>
+    /// The operator's labels and the agent's own: whom jobs run as (docs/jobs-as-owners.md), over a
+    /// <c>--labels</c> entry of the same key; left out when the operator's labels fill every place.
+    /// </summary>
+    private Dictionary<string, string> NodeLabels()
+    {
+        var labels = new Dictionary<string, string>(options.Labels, StringComparer.Ordinal);
+        if (labels.Count < LabelRules.MaxLabels || labels.ContainsKey(JobUsers.FactLabel))
+        {
+            labels[JobUsers.FactLabel] = runner.Users.Fact;
+        }
+
+        return labels;
     }
 
     private string AdvertiseUrl()

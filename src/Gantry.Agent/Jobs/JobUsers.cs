@@ -41,8 +41,16 @@ internal sealed class JobUsers
     /// <summary>True when the agent can start attempts as other users (it runs as root).</summary>
     public bool SwitchesUsers => AgentUid == 0;
 
-    /// <summary>The node fact: <c>owner</c> when attempts run as their owners, <c>agent:NAME</c> when as the agent's user.</summary>
-    public string Fact => SwitchesUsers ? "owner" : "agent:" + AgentName;
+    /// <summary>The node label the agent reports <see cref="Fact"/> as (with the operator's <c>--labels</c>).</summary>
+    public const string FactLabel = "gantry.io/job-user";
+
+    /// <summary>
+    /// Whom this node's jobs run as, a label value: <c>owner</c> when as their owners, <c>agent.NAME</c>
+    /// when as the agent's user NAME (<c>agent</c> alone for a name no label value can hold).
+    /// </summary>
+    public string Fact => SwitchesUsers ? "owner"
+        : AgentName.Length <= 56 && AgentName.All(static c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') ? "agent." + AgentName
+        : "agent";
 
     /// <summary>The users of this machine and the agent's own identity.</summary>
     public static JobUsers ForThisMachine(string nodeName) =>

@@ -99,11 +99,15 @@ public sealed class JobUsersTests
         Assert.True(users.TryResolve(Job(runAs, allowRoot), out var user, out _));
         Assert.Null(user);
         Assert.False(users.SwitchesUsers);
-        Assert.Equal("agent:gantry", users.Fact);
+        Assert.Equal("agent.gantry", users.Fact);
     }
 
     [Fact]
     public void Fact_RootAgent_IsOwner() => Assert.Equal("owner", AsRoot().Fact);
+
+    [Fact]
+    public void Fact_AgentNameNoLabelValueHolds_IsAgentAlone() =>
+        Assert.Equal("agent", new JobUsers("gpu-07", 1000, "DOMAIN\\svc gantry", static _ => null).Fact);
 
     [Fact]
     public void Find_Root_HasUidZeroAndItsHome()
