@@ -60,7 +60,10 @@ internal sealed class JobRunner : IAsyncDisposable
         Users = users ?? JobUsers.ForThisMachine(Environment.MachineName);
         if (!Users.SwitchesUsers)
         {
-            AgentLog.JobsRunAsAgent(logger, Users.AgentName, Users.AgentUid);
+            if (OperatingSystem.IsLinux())
+            {
+                AgentLog.JobsRunAsAgent(logger, Users.AgentName, Users.AgentUid);
+            }
         }
         else
         {
@@ -299,7 +302,7 @@ internal sealed class JobRunner : IAsyncDisposable
 
         if (user is not null && _setpriv is null)
         {
-            throw new StartFailedException($"cannot run the job as '{user.Name}': setpriv (util-linux) is not installed on this node");
+            throw new StartFailedException($"cannot run the job as '{user.Name}': setpriv (util-linux) is not installed on node {Users.NodeName}");
         }
 
         // A job run as its owner starts in the owner's home, as a login would; a home that does not

@@ -52,11 +52,17 @@ internal sealed class JobUsers
         : AgentName.Length <= 56 && AgentName.All(static c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') ? "agent." + AgentName
         : "agent";
 
-    /// <summary>The users of this machine and the agent's own identity.</summary>
+    /// <summary>The node's name.</summary>
+    public string NodeName => _nodeName;
+
+    /// <summary>
+    /// The users of this machine and the agent's own identity. Only Linux switches users (through
+    /// util-linux <c>setpriv</c>); elsewhere jobs run as the agent.
+    /// </summary>
     public static JobUsers ForThisMachine(string nodeName) =>
-        OperatingSystem.IsWindows()
-            ? new JobUsers(nodeName, uint.MaxValue, Environment.UserName, static _ => null)
-            : new JobUsers(nodeName, UnixUsers.EffectiveUid, Environment.UserName, UnixUsers.Find);
+        OperatingSystem.IsLinux()
+            ? new JobUsers(nodeName, UnixUsers.EffectiveUid, Environment.UserName, UnixUsers.Find)
+            : new JobUsers(nodeName, uint.MaxValue, Environment.UserName, static _ => null);
 
     /// <summary>
     /// Whom <paramref name="assignment"/> runs as: <paramref name="user"/> is null to start it as the
