@@ -33,7 +33,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Directory.Delete(_stateDir, recursive: true);
     }
 
-    private async Task StartAgentAsync()
+    private async Task StartAgentAsync(Action<AgentOptions>? configure = null)
     {
         var options = new AgentOptions
         {
@@ -45,6 +45,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
             StateDir = _stateDir,
             Labels = new Dictionary<string, string> { ["zone"] = "a" },
         };
+        configure?.Invoke(options);
         _agent = AgentHost.Build(options, configureLogging: logging =>
         {
             logging.SetMinimumLevel(LogLevel.Debug);
@@ -66,6 +67,23 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         MemoryBytes = 1 << 20,
         KillGraceSeconds = 2,
     };
+
+    [Fact]
+    public async Task Agent_JoinTokenFileOthersCanRead_WarnsAndSaysWhomJobsRunAs()
+    {
+        var tokenFile = Path.Combine(_stateDir, "join.token");
+        await File.WriteAllTextAsync(tokenFile, "join-secret\n");
+        if (OperatingSystem.IsLinux())
+        {
+            File.SetUnixFileMode(tokenFile, (UnixFileMode)0b110_100_100);
+        }
+
+        await StartAgentAsync(o => (o.JoinToken, o.JoinTokenFile) = (null, tokenFile));
+        await ProcessTable.WaitUntilAsync(() => !_server.Heartbeats.IsEmpty, "a heartbeat arrives");
+
+        Assert.Contains(120, _log.Ids);
+        Assert.Contains(Environment.IsPrivilegedProcess ? 118 : 117, _log.Ids);
+    }
 
     [Fact]
     public async Task Agent_HeartbeatAnswered404_RegistersAgainWithItsNodeId()
