@@ -68,8 +68,8 @@ internal static partial class UnixUsers
 
     private static uint[] GroupsOf(string name, uint gid)
     {
-        var count = 32;
-        while (true)
+        // Linux allows 65,536 supplementary groups (NGROUPS_MAX).
+        for (var count = 32; count <= 1 << 17; count *= 2)
         {
             var groups = new uint[count];
             var found = count;
@@ -79,8 +79,10 @@ internal static partial class UnixUsers
             }
 
             // Too small: glibc sets found to the number needed.
-            count = Math.Max(found, count * 2);
+            count = Math.Max(count, found / 2);
         }
+
+        throw new IOException($"cannot list the groups of user '{name}'");
     }
 
     /// <summary>struct passwd on Linux (glibc and musl): two pointers, uid and gid, three pointers.</summary>
