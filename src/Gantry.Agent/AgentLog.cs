@@ -46,6 +46,18 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "setsid (util-linux) not found: jobs run without their own process group, so a stop reaches only the job's main process")]
     public static partial void NoSetsid(ILogger logger);
 
+    [LoggerMessage(EventId = 117, Level = LogLevel.Warning, Message = "Jobs run as the agent's user {User} (uid {Uid}); run the agent as root to run them as their owners")]
+    public static partial void JobsRunAsAgent(ILogger logger, string user, uint uid);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Information, Message = "Jobs run as their owners' Unix users ({Nobody} for a token that names none and may not run as root)")]
+    public static partial void JobsRunAsOwners(ILogger logger, string nobody);
+
+    [LoggerMessage(EventId = 119, Level = LogLevel.Error, Message = "The agent runs as root but setpriv (util-linux) is not installed: jobs that must run as another user fail to start")]
+    public static partial void NoSetpriv(ILogger logger);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "The join token file {Path} is readable by other users (and so by jobs): chmod 600 it")]
+    public static partial void JoinTokenFileShared(ILogger logger, string path);
+
     [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Registered with {Server} as node {NodeId} ({Name}); heartbeat every {IntervalSeconds}s")]
     public static partial void Registered(ILogger logger, Uri server, string nodeId, string name, double intervalSeconds);
 
