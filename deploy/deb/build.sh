@@ -82,7 +82,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Gantry developers <gantry@localhost>
 Installed-Size: $size_kib
-Depends: libc6, adduser
+Depends: libc6, adduser, util-linux
 Section: admin
 Priority: optional
 Description: GPU fleet agent and control plane

@@ -82,7 +82,7 @@ public static class AgentHost
         var stateDir = options.EffectiveStateDir;
         try
         {
-            Directory.CreateDirectory(stateDir);
+            StateDirectory.Prepare(stateDir);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -106,7 +106,13 @@ public static class AgentHost
             outbox.Fenced = key => sp.GetRequiredService<JobRunner>().Stop(key, AttemptEndCause.Stopped);
             return outbox;
         });
-        services.AddSingleton(sp => new JobRunner(sp.GetRequiredService<AttemptOutbox>(), stateDir, time, sp.GetRequiredService<ILogger<JobRunner>>(), sp.GetRequiredService<AttemptEnergyMeter>())
+        services.AddSingleton(sp => new JobRunner(
+            sp.GetRequiredService<AttemptOutbox>(),
+            stateDir,
+            time,
+            sp.GetRequiredService<ILogger<JobRunner>>(),
+            sp.GetRequiredService<AttemptEnergyMeter>(),
+            JobUsers.ForThisMachine(options.EffectiveNodeName))
         {
             PowerCaps = sp.GetRequiredService<GpuPowerCaps>(),
             Cgroups = options.JobLimits ? PrepareCgroups(sp.GetRequiredService<ILogger<JobRunner>>()) : null,

@@ -46,11 +46,23 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "setsid (util-linux) not found: jobs run without their own process group, so a stop reaches only the job's main process")]
     public static partial void NoSetsid(ILogger logger);
 
-    [LoggerMessage(EventId = 117, Level = LogLevel.Information, Message = "Jobs' CPU and memory reservations are enforced with cgroup v{Version} in {Where}")]
+    [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "Jobs' CPU and memory reservations are enforced with cgroup v{Version} in {Where}")]
     public static partial void JobLimitsEnforced(ILogger logger, int version, string where);
 
-    [LoggerMessage(EventId = 118, Level = LogLevel.Warning, Message = "Jobs' CPU and memory reservations are NOT enforced (bookkeeping only): {Reason}. Run the agent as root or in a delegated cgroup, or give --job-limits off to silence this")]
+    [LoggerMessage(EventId = 122, Level = LogLevel.Warning, Message = "Jobs' CPU and memory reservations are NOT enforced (bookkeeping only): {Reason}. Run the agent as root or in a delegated cgroup, or give --job-limits off to silence this")]
     public static partial void JobLimitsNotEnforced(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 117, Level = LogLevel.Warning, Message = "Jobs run as the agent's user {User} (uid {Uid}); run the agent as root to run them as their owners")]
+    public static partial void JobsRunAsAgent(ILogger logger, string user, uint uid);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Information, Message = "Jobs run as their owners' Unix users ({Nobody} for a token that names none and may not run as root)")]
+    public static partial void JobsRunAsOwners(ILogger logger, string nobody);
+
+    [LoggerMessage(EventId = 119, Level = LogLevel.Error, Message = "The agent runs as root but setpriv (util-linux) is not installed: jobs that must run as another user fail to start")]
+    public static partial void NoSetpriv(ILogger logger);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "The join token file {Path} is readable by other users (and so by jobs): chmod 600 it")]
+    public static partial void JoinTokenFileShared(ILogger logger, string path);
 
     [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Registered with {Server} as node {NodeId} ({Name}); heartbeat every {IntervalSeconds}s")]
     public static partial void Registered(ILogger logger, Uri server, string nodeId, string name, double intervalSeconds);

@@ -69,6 +69,7 @@ internal sealed class ControlPlaneWorker(
 
             await publisher.FirstAsync(stoppingToken).ConfigureAwait(false);
             runner.RecoverOrphans();
+            WarnIfJoinTokenFileShared();
             while (!stoppingToken.IsCancellationRequested)
             {
                 try
@@ -273,12 +274,27 @@ internal sealed class ControlPlaneWorker(
             MemoryBytes = snapshot?.Host.Memory is { } memory ? (long)memory.TotalBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
             Os = NodeReport.OperatingSystemName,
             Architecture = NodeReport.ArchitectureName,
-            Labels = options.Labels,
+            Labels = NodeLabels(),
             Gpus = snapshot is null ? [] : NodeReport.Inventory(snapshot.Gpus),
             AgentVersion = AgentVersion,
             AgentUrl = AdvertiseUrl(),
             RunningAttempts = RunningAttempts(),
         };
+    }
+
+    /// <summary>
+    /// The operator's labels and the agent's own: whom jobs run as (docs/jobs-as-owners.md), over a
+    /// <c>--labels</c> entry of the same key; left out when the operator's labels fill every place.
+    /// </summary>
+    private Dictionary<string, string> NodeLabels()
+    {
+        var labels = new Dictionary<string, string>(options.Labels, StringComparer.Ordinal);
+        if (labels.Count < LabelRules.MaxLabels || labels.ContainsKey(JobUsers.FactLabel))
+        {
+            labels[JobUsers.FactLabel] = runner.Users.Fact;
+        }
+
+        return labels;
     }
 
     private string AdvertiseUrl()
@@ -298,6 +314,16 @@ internal sealed class ControlPlaneWorker(
 
         var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? options.EffectiveNodeName : uri.Host;
         return new UriBuilder(uri.Scheme, host, uri.Port).Uri.ToString().TrimEnd('/');
+    }
+
+    /// <summary>A join token file other users can read lets a job (docs/jobs-as-owners.md) join nodes of its own.</summary>
+    private void WarnIfJoinTokenFileShared()
+    {
+        const UnixFileMode shared = UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        if (options.JoinTokenFile is { } path && !OperatingSystem.IsWindows() && File.Exists(path) && (File.GetUnixFileMode(path) & shared) != 0)
+        {
+            AgentLog.JoinTokenFileShared(logger, path);
+        }
     }
 
     private string? ReadNodeId()
@@ -325,6 +351,11 @@ internal sealed class ControlPlaneWorker(
             Directory.CreateDirectory(Path.GetDirectoryName(_nodeIdPath)!);
             var temp = _nodeIdPath + ".tmp";
             File.WriteAllText(temp, nodeId + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(temp, StateDirectory.FileMode);
+            }
+
             File.Move(temp, _nodeIdPath, overwrite: true);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -7,7 +7,7 @@ namespace Gantry.Agent.Jobs;
 /// the agent's (<c>gantry-jobs/job-ID-ATTEMPT</c>) with a memory limit of its <c>--memory</c> and a CPU quota of
 /// its <c>--cpus</c>. cgroup v2 (one unified hierarchy: <c>memory.max</c>, <c>cpu.max</c>) where the machine has
 /// it, otherwise v1's memory and cpu controllers (<c>memory.limit_in_bytes</c>, <c>cpu.cfs_quota_us</c>).
-/// The attempt's process joins its cgroup itself before it execs the job (<see cref="AttemptCgroup.JoinCommand"/>),
+/// The attempt's process joins its cgroup itself before it execs the job (<see cref="AttemptCgroup.JoinPrefix"/>),
 /// so nothing the job forks escapes it. An attempt the kernel killed for its memory shows in the cgroup's
 /// OOM-kill counter.
 /// </summary>
@@ -240,13 +240,14 @@ internal sealed class AttemptCgroup
     public IReadOnlyList<string> ProcsFiles => new[] { _memory, _cpu }.OfType<string>().Select(f => Path.Combine(f, "cgroup.procs")).ToList();
 
     /// <summary>
-    /// The program and arguments that put the process in the cgroup(s) and then exec <paramref name="program"/> with
-    /// <paramref name="arguments"/>, in place (same pid). A failure to join ends it with exit code 125 and a line on stderr.
+    /// The command that puts the process in the cgroup(s) and then execs the rest of the command line in place (same
+    /// pid): a shell writing its pid to each <c>cgroup.procs</c>. A failure to join ends it with exit code 125 and a
+    /// line on stderr.
     /// </summary>
-    public (string Program, List<string> Arguments) JoinCommand(string program, IEnumerable<string> arguments)
+    public IEnumerable<string> JoinPrefix()
     {
         const string Script = "while [ \"$1\" != -- ]; do echo $$ > \"$1\" || { echo \"gantry: cannot join cgroup $1\" >&2; exit 125; }; shift; done; shift; exec \"$@\"";
-        return ("/bin/sh", ["-c", Script, "gantry-cgroup", .. ProcsFiles, "--", program, .. arguments]);
+        return ["/bin/sh", "-c", Script, "gantry-cgroup", .. ProcsFiles, "--"];
     }
 
     /// <summary>True when the kernel killed a process of the attempt for exceeding its memory limit.</summary>

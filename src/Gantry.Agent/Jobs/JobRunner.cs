@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using Gantry.Core.Protocol;
 using Gantry.Core.Text;
+using Gantry.Hosting.Settings;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Agent.Jobs;
@@ -14,6 +15,8 @@ namespace Gantry.Agent.Jobs;
 /// <see cref="IAttemptSink"/>. An attempt (job, attempt, epoch) is started at most once per agent
 /// run. Stopping sends SIGTERM to the whole group and SIGKILL after the grace period; when the
 /// leader exits, whatever it left in its group is killed too, so nothing outlives its attempt.
+/// An agent running as root starts each attempt as the Unix user <see cref="JobUsers"/> picks,
+/// through util-linux <c>setpriv</c> (docs/jobs-as-owners.md).
 /// </summary>
 internal sealed class JobRunner : IAsyncDisposable
 {
@@ -30,6 +33,7 @@ internal sealed class JobRunner : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string? _setsid;
+    private readonly string? _setpriv;
     private readonly AttemptEnergyMeter? _meter;
     private bool _disposed;
 
@@ -38,7 +42,8 @@ internal sealed class JobRunner : IAsyncDisposable
     /// <param name="time">The clock.</param>
     /// <param name="logger">The log.</param>
     /// <param name="meter">Measures each attempt's energy (its ended event carries the figures); null for none.</param>
-    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger, AttemptEnergyMeter? meter = null)
+    /// <param name="users">Whom attempts run as; null for this machine's users and the agent's own identity.</param>
+    public JobRunner(IAttemptSink sink, string stateDir, TimeProvider time, ILogger<JobRunner> logger, AttemptEnergyMeter? meter = null, JobUsers? users = null)
     {
         ArgumentNullException.ThrowIfNull(sink);
         ArgumentNullException.ThrowIfNull(stateDir);
@@ -47,12 +52,36 @@ internal sealed class JobRunner : IAsyncDisposable
         _time = time;
         _logger = logger;
         _meter = meter;
-        _setsid = OperatingSystem.IsLinux() ? FindSetsid() : null;
+        _setsid = OperatingSystem.IsLinux() ? FindTool("setsid") : null;
         if (OperatingSystem.IsLinux() && _setsid is null)
         {
             AgentLog.NoSetsid(logger);
         }
+
+        Users = users ?? JobUsers.ForThisMachine(Environment.MachineName);
+        if (!Users.SwitchesUsers)
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                AgentLog.JobsRunAsAgent(logger, Users.AgentName, Users.AgentUid);
+            }
+        }
+        else
+        {
+            _setpriv = FindTool("setpriv");
+            if (_setpriv is null)
+            {
+                AgentLog.NoSetpriv(logger);
+            }
+            else
+            {
+                AgentLog.JobsRunAsOwners(logger, JobUsers.NobodyUser);
+            }
+        }
     }
+
+    /// <summary>Whom attempts run as.</summary>
+    public JobUsers Users { get; }
 
     /// <summary>The node id exported to attempts as <c>GANTRY_NODE_ID</c> (set once registered).</summary>
     public string? NodeId { get; set; }
@@ -270,7 +299,20 @@ internal sealed class JobRunner : IAsyncDisposable
 
     private void StartProcess(AttemptKey key, Assignment assignment)
     {
-        var directory = assignment.WorkingDirectory ?? Environment.CurrentDirectory;
+        if (!Users.TryResolve(assignment, out var user, out var refusal))
+        {
+            throw new StartFailedException(refusal);
+        }
+
+        if (user is not null && _setpriv is null)
+        {
+            throw new StartFailedException($"cannot run the job as '{user.Name}': setpriv (util-linux) is not installed on node {Users.NodeName}");
+        }
+
+        // A job run as its owner starts in the owner's home, as a login would; a home that does not
+        // exist (nobody's /nonexistent) leaves it in /.
+        var directory = assignment.WorkingDirectory
+            ?? (user is null ? Environment.CurrentDirectory : Directory.Exists(user.Home) ? user.Home : "/");
         if (!Directory.Exists(directory))
         {
             throw new StartFailedException($"no such directory: {directory}");
@@ -291,7 +333,7 @@ internal sealed class JobRunner : IAsyncDisposable
             StandardErrorEncoding = Utf8,
             WorkingDirectory = directory,
         };
-        SetEnvironment(info.Environment, key, assignment);
+        SetEnvironment(info.Environment, key, assignment, user);
 
         string program;
         IEnumerable<string> arguments;
@@ -307,17 +349,13 @@ internal sealed class JobRunner : IAsyncDisposable
             arguments = assignment.Command.Skip(1);
         }
 
-        if (_setsid is not null)
-        {
-            // setsid execs in place (the child is not a group leader), so pid == pgid == sid.
-            arguments = [program, .. arguments];
-            program = _setsid;
-        }
-
+        // The cgroup join (a shell's exec), setsid and setpriv each exec in place (the child is not a group
+        // leader), so the job keeps the pid .NET started: pid == pgid == sid, and it is the pid signalled and
+        // recorded. The cgroup is joined first, while still root, so nothing the job forks escapes it.
+        var chain = new List<string>(16);
         AttemptCgroup? cgroup = null;
         if (Cgroups is not null)
         {
-            // The process joins its cgroup and then execs setsid and the job, all in place (one pid).
             try
             {
                 cgroup = Cgroups.Create(key, assignment.Cpus, assignment.MemoryBytes);
@@ -327,11 +365,30 @@ internal sealed class JobRunner : IAsyncDisposable
                 throw new StartFailedException($"cannot make its cgroup for the CPU and memory limits: {ex.Message}");
             }
 
-            (program, var joined) = cgroup.JoinCommand(program, arguments);
-            arguments = joined;
+            chain.AddRange(cgroup.JoinPrefix());
         }
 
-        info.FileName = program;
+        if (_setsid is not null)
+        {
+            chain.Add(_setsid);
+        }
+
+        if (user is not null)
+        {
+            chain.Add(_setpriv!);
+            chain.Add(string.Create(CultureInfo.InvariantCulture, $"--reuid={user.Uid}"));
+            chain.Add(string.Create(CultureInfo.InvariantCulture, $"--regid={user.Gid}"));
+            chain.Add("--groups=" + string.Join(',', user.Groups.Select(static g => g.ToString(CultureInfo.InvariantCulture))));
+            chain.Add("--");
+        }
+
+        chain.Add(program);
+        info.FileName = chain[0];
+        for (var i = 1; i < chain.Count; i++)
+        {
+            info.ArgumentList.Add(chain[i]);
+        }
+
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
@@ -391,10 +448,23 @@ internal sealed class JobRunner : IAsyncDisposable
         attempt.Completion = MonitorAsync(attempt, assignment.MaxRuntimeSeconds);
     }
 
-    private void SetEnvironment(IDictionary<string, string?> environment, AttemptKey key, Assignment assignment)
+    private void SetEnvironment(IDictionary<string, string?> environment, AttemptKey key, Assignment assignment, UnixUser? user)
     {
-        // The join token is the agent's secret, not the job's.
-        environment.Remove("GANTRY_JOIN_TOKEN");
+        // The agent's settings (its join token, an admin token of `gantry dev`, secrets) are not the
+        // job's: none of the agent's GANTRY_ variables is passed on.
+        foreach (var name in environment.Keys.Where(static n => n.StartsWith(SettingNames.EnvironmentPrefix, StringComparison.Ordinal)).ToList())
+        {
+            environment.Remove(name);
+        }
+
+        if (user is not null)
+        {
+            // As a login sets them; the job's own env below may still say otherwise.
+            environment["HOME"] = user.Home;
+            environment["USER"] = user.Name;
+            environment["LOGNAME"] = user.Name;
+        }
+
         foreach (var (name, value) in assignment.Env)
         {
             environment[name] = value;
@@ -456,9 +526,9 @@ internal sealed class JobRunner : IAsyncDisposable
         return (File.GetUnixFileMode(file) & anyExecute) != 0;
     }
 
-    private static string? FindSetsid()
+    private static string? FindTool(string name)
     {
-        foreach (var candidate in (string[])["/usr/bin/setsid", "/bin/setsid", "/usr/local/bin/setsid"])
+        foreach (var candidate in (string[])[$"/usr/bin/{name}", $"/bin/{name}", $"/usr/local/bin/{name}", $"/usr/sbin/{name}", $"/sbin/{name}"])
         {
             if (File.Exists(candidate))
             {

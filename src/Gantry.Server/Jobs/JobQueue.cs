@@ -925,6 +925,10 @@ internal sealed partial class JobQueue
         ArrayIndex = arrayIndex,
         MaxLogChars = _options.MaxJobLogChars == ServerOptions.NoLogLimit ? null : _options.MaxJobLogChars,
         GpuPowerCapWatts = spec.GpuPowerCapWatts,
+
+        // Every job is submitted with the bootstrap admin token, which names no Unix user and may run
+        // as root (docs/jobs-as-owners.md): a root agent runs it as root, as before owners.
+        AllowRoot = true,
     };
 
     private static partial class Log

@@ -33,7 +33,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Directory.Delete(_stateDir, recursive: true);
     }
 
-    private async Task StartAgentAsync()
+    private async Task StartAgentAsync(Action<AgentOptions>? configure = null)
     {
         var options = new AgentOptions
         {
@@ -45,6 +45,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
             StateDir = _stateDir,
             Labels = new Dictionary<string, string> { ["zone"] = "a" },
         };
+        configure?.Invoke(options);
         _agent = AgentHost.Build(options, configureLogging: logging =>
         {
             logging.SetMinimumLevel(LogLevel.Debug);
@@ -68,8 +69,31 @@ public sealed class ControlPlaneTests : IAsyncLifetime
     };
 
     [Fact]
+    public async Task Agent_JoinTokenFileOthersCanRead_WarnsAndSaysWhomJobsRunAs()
+    {
+        var tokenFile = Path.Combine(_stateDir, "join.token");
+        await File.WriteAllTextAsync(tokenFile, "join-secret\n");
+        if (OperatingSystem.IsLinux())
+        {
+            File.SetUnixFileMode(tokenFile, (UnixFileMode)0b110_100_100);
+        }
+
+        await StartAgentAsync(o => (o.JoinToken, o.JoinTokenFile) = (null, tokenFile));
+        await ProcessTable.WaitUntilAsync(() => !_server.Heartbeats.IsEmpty, "a heartbeat arrives");
+
+        Assert.Contains(120, _log.Ids);
+        Assert.Contains(Environment.IsPrivilegedProcess ? 118 : 117, _log.Ids);
+    }
+
+    [Fact]
     public async Task Agent_HeartbeatAnswered404_RegistersAgainWithItsNodeId()
     {
+        // A state dir others could read (an older agent's): the agent closes it to jobs of other users.
+        if (OperatingSystem.IsLinux())
+        {
+            File.SetUnixFileMode(_stateDir, (UnixFileMode)0b111_101_101);
+        }
+
         await StartAgentAsync();
         await ProcessTable.WaitUntilAsync(() => !_server.Heartbeats.IsEmpty, "a heartbeat arrives");
 
@@ -78,12 +102,19 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Null(first.NodeId);
         Assert.Equal("linux", first.Os);
         Assert.Equal("a", first.Labels["zone"]);
+        Assert.Equal(Environment.IsPrivilegedProcess ? "owner" : "agent." + Environment.UserName, first.Labels["gantry.io/job-user"]);
         Assert.Equal(2, first.Gpus.Count);
         Assert.Equal([1], first.Gpus[0].NvLinkPeers);
         Assert.True(first.MemoryBytes > 0 && first.CpuCores > 0);
         var agentUrl = _agent.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Assert.Equal(agentUrl, first.AgentUrl);
         Assert.Equal("node-1\n", File.ReadAllText(Path.Combine(_stateDir, "node-id")));
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(StateDirectory.DirectoryMode, File.GetUnixFileMode(_stateDir));
+            Assert.Equal(StateDirectory.FileMode, File.GetUnixFileMode(Path.Combine(_stateDir, "node-id")));
+        }
+
         var (heartbeatAuth, heartbeat) = _server.Heartbeats.First();
         Assert.Equal("Bearer cred-1", heartbeatAuth);
         Assert.True(heartbeat.Summary!.Simulated);

@@ -24,7 +24,7 @@ public sealed class JobRunnerTests : IAsyncLifetime
         Directory.Delete(_stateDir, recursive: true);
     }
 
-    private static Assignment Shell(long jobId, string script, int[]? gpus = null, double grace = 5, double? maxRuntime = null) => new()
+    internal static Assignment Shell(long jobId, string script, int[]? gpus = null, double grace = 5, double? maxRuntime = null) => new()
     {
         JobId = jobId,
         Attempt = 1,
@@ -37,6 +37,10 @@ public sealed class JobRunnerTests : IAsyncLifetime
         MemoryBytes = 1 << 20,
         KillGraceSeconds = grace,
         MaxRuntimeSeconds = maxRuntime,
+
+        // As the bootstrap admin's token: on a root agent the job runs as root, as these tests expect
+        // (JobsAsOwnersTests covers the other users).
+        AllowRoot = true,
     };
 
     [Fact]
