@@ -60,6 +60,20 @@ public static class AgentHost
         return app;
     }
 
+    /// <summary>The cgroups that enforce the jobs' reservations, or null (with a warning) where the agent cannot make them.</summary>
+    private static JobCgroups? PrepareCgroups(ILogger logger)
+    {
+        var reason = "cgroups exist on Linux only";
+        if (OperatingSystem.IsLinux() && JobCgroups.Detect(out reason) is { } cgroups && cgroups.Prepare(out reason))
+        {
+            AgentLog.JobLimitsEnforced(logger, cgroups.Version, cgroups.Where);
+            return cgroups;
+        }
+
+        AgentLog.JobLimitsNotEnforced(logger, reason);
+        return null;
+    }
+
     /// <summary>The control-plane client and the job runner: only for an agent given a server.</summary>
     private static void AddControlPlane(IServiceCollection services, AgentOptions options, TimeProvider time)
     {
@@ -101,6 +115,7 @@ public static class AgentHost
             JobUsers.ForThisMachine(options.EffectiveNodeName))
         {
             PowerCaps = sp.GetRequiredService<GpuPowerCaps>(),
+            Cgroups = options.JobLimits ? PrepareCgroups(sp.GetRequiredService<ILogger<JobRunner>>()) : null,
         });
 
         // Power caps (docs/power.md): set through the GPU collector (NVML, or the simulator's own limits).

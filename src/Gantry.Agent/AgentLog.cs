@@ -46,6 +46,12 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "setsid (util-linux) not found: jobs run without their own process group, so a stop reaches only the job's main process")]
     public static partial void NoSetsid(ILogger logger);
 
+    [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "Jobs' CPU and memory reservations are enforced with cgroup v{Version} in {Where}")]
+    public static partial void JobLimitsEnforced(ILogger logger, int version, string where);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Warning, Message = "Jobs' CPU and memory reservations are NOT enforced (bookkeeping only): {Reason}. Run the agent as root or in a delegated cgroup, or give --job-limits off to silence this")]
+    public static partial void JobLimitsNotEnforced(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 117, Level = LogLevel.Warning, Message = "Jobs run as the agent's user {User} (uid {Uid}); run the agent as root to run them as their owners")]
     public static partial void JobsRunAsAgent(ILogger logger, string user, uint uid);
 

@@ -27,6 +27,9 @@ public sealed class AgentOptions : IValidatableObject
     /// <summary>Do not load NVML at all.</summary>
     public bool NoNvml { get; set; }
 
+    /// <summary>Enforce each job's CPU and memory reservations with cgroups (docs/job-limits.md); false leaves them bookkeeping only.</summary>
+    public bool JobLimits { get; set; } = true;
+
     /// <summary>Report this many simulated GPUs instead of real ones (demos, tests).</summary>
     public int SimulateGpus { get; set; }
 

@@ -53,6 +53,13 @@ public static class AgentSettings
             static (o, v) => o.CaCertHash = Gantry.Core.Security.CertificatePin.Parse(v)),
         new("state-dir", SettingKind.Value, "DIR", "Where the node id and running attempts are kept. (default: /var/lib/gantry/agent as root, else $XDG_STATE_HOME/gantry/agent or ~/.local/state/gantry/agent)",
             static (o, v) => o.StateDir = SettingParsers.FullPath(v)),
+        new("job-limits", SettingKind.Value, "cgroups|off", "cgroups: each job runs in a cgroup of its own limited to its reservation, --cpus as a CPU quota and --memory as a memory limit (a job past it is killed and ends 'out of memory'); cgroup v2 where the machine has it, else v1's memory and cpu controllers. Needs the agent to be allowed to make cgroups (root, or a delegated cgroup); where it is not, the agent says so at start and the reservations stay bookkeeping. off: bookkeeping only. (default: cgroups)",
+            static (o, v) => o.JobLimits = v.Trim().ToLowerInvariant() switch
+            {
+                "cgroups" => true,
+                "off" => false,
+                _ => throw new FormatException("expected cgroups or off"),
+            }),
         new("labels", SettingKind.Pairs, "K=V,...", "Node labels jobs can select on, e.g. gpu=h100,zone=a (in a config file also {\"gpu\": \"h100\"}).",
             static (o, v) => o.Labels = LabelRules.Parse(v)),
         new("node-name", SettingKind.Value, "NAME", "The node's name at the server. (default: the host name)",

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Gantry.Core.Protocol;
+using Gantry.Core.Text;
 using Gantry.Hosting.Settings;
 using Microsoft.Extensions.Logging;
 
@@ -87,6 +88,9 @@ internal sealed class JobRunner : IAsyncDisposable
 
     /// <summary>Where an attempt's GPU power cap is applied at its start and lifted at its end (docs/power.md); null for none.</summary>
     public Power.GpuPowerCaps? PowerCaps { get; init; }
+
+    /// <summary>Enforces each attempt's CPU and memory reservations (docs/job-limits.md); null where they are bookkeeping only.</summary>
+    public JobCgroups? Cgroups { get; init; }
 
     /// <summary>The folder holding the attempt records.</summary>
     public string RecordDirectory => _store.Directory;
@@ -345,9 +349,25 @@ internal sealed class JobRunner : IAsyncDisposable
             arguments = assignment.Command.Skip(1);
         }
 
-        // setsid and setpriv each exec in place (the child is not a group leader), so the job keeps
-        // the pid .NET started: pid == pgid == sid, and it is the pid signalled and recorded.
-        var chain = new List<string>(8);
+        // The cgroup join (a shell's exec), setsid and setpriv each exec in place (the child is not a group
+        // leader), so the job keeps the pid .NET started: pid == pgid == sid, and it is the pid signalled and
+        // recorded. The cgroup is joined first, while still root, so nothing the job forks escapes it.
+        var chain = new List<string>(16);
+        AttemptCgroup? cgroup = null;
+        if (Cgroups is not null)
+        {
+            try
+            {
+                cgroup = Cgroups.Create(key, assignment.Cpus, assignment.MemoryBytes);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new StartFailedException($"cannot make its cgroup for the CPU and memory limits: {ex.Message}");
+            }
+
+            chain.AddRange(cgroup.JoinPrefix());
+        }
+
         if (_setsid is not null)
         {
             chain.Add(_setsid);
@@ -385,6 +405,7 @@ internal sealed class JobRunner : IAsyncDisposable
         catch (Exception ex) when (ex is Win32Exception or InvalidOperationException or IOException)
         {
             _meter?.Cancel(key);
+            cgroup?.Remove();
             process.Dispose();
             throw new StartFailedException($"cannot start {program}: {ex.Message}");
         }
@@ -397,6 +418,7 @@ internal sealed class JobRunner : IAsyncDisposable
         var attempt = new RunningAttempt(key, process, pid, TimeSpan.FromSeconds(Math.Max(0, assignment.KillGraceSeconds)), _setsid is not null)
         {
             MaxLogChars = assignment.MaxLogChars is > 0 and var limit ? limit : long.MaxValue,
+            Cgroup = cgroup,
         };
         try
         {
@@ -605,6 +627,22 @@ internal sealed class JobRunner : IAsyncDisposable
             code = null;
         }
 
+        // The kernel's OOM killer ended a process of the attempt (the leader, or a child the job then failed
+        // over): the attempt ran out of its memory, whatever the exit looked like.
+        string? message = cause == AttemptEndCause.TimedOut
+            ? string.Create(CultureInfo.InvariantCulture, $"exceeded its maximum run time of {maxRuntimeSeconds}s")
+            : null;
+        if (attempt.Cgroup is { } cgroup)
+        {
+            if (cause == AttemptEndCause.Exited && exitCode != 0 && cgroup.OutOfMemoryKilled())
+            {
+                cause = AttemptEndCause.OutOfMemory;
+                message = "used more than its memory limit of " + Sizes.Format(cgroup.MemoryBytes);
+            }
+
+            await RemoveCgroupAsync(cgroup).ConfigureAwait(false);
+        }
+
         AgentLog.AttemptEnded(_logger, key.JobId, key.Attempt, cause, exitCode);
         _sink.Event(key, new AttemptEvent
         {
@@ -614,9 +652,7 @@ internal sealed class JobRunner : IAsyncDisposable
             Cause = cause,
             ExitCode = code,
             Signal = signal,
-            Message = cause == AttemptEndCause.TimedOut
-                ? string.Create(CultureInfo.InvariantCulture, $"exceeded its maximum run time of {maxRuntimeSeconds}s")
-                : null,
+            Message = message,
             Energy = _meter is { ServerAccepts: true } ? energy : null,
         });
 
@@ -680,9 +716,19 @@ internal sealed class JobRunner : IAsyncDisposable
         public long MaxLogChars { get; init; } = long.MaxValue;
         public volatile bool Exited;
         public AttemptEndCause? StopCause { get; set; }
+        public AttemptCgroup? Cgroup { get; init; }
         public ITimer? KillTimer { get; set; }
         public ITimer? RuntimeTimer { get; set; }
         public Task Completion { get; set; } = Task.CompletedTask;
+    }
+
+    /// <summary>A cgroup can be removed once its last process is reaped; a killed grandchild may take a moment.</summary>
+    private async Task RemoveCgroupAsync(AttemptCgroup cgroup)
+    {
+        for (var i = 0; i < 20 && !cgroup.Remove(); i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time).ConfigureAwait(false);
+        }
     }
 
     private sealed class StartFailedException(string message) : Exception(message);

@@ -365,6 +365,9 @@ public enum AttemptEndCause
 
     /// <summary>Found left over from a previous agent run and killed.</summary>
     Orphaned,
+
+    /// <summary>The kernel killed it (or a process of it) for using more than its memory limit (its <c>--memory</c>, enforced by the agent's cgroup).</summary>
+    OutOfMemory,
 }
 
 /// <summary><c>POST /api/v1/jobs/{id}/attempts/{attempt}/events</c>, authenticated with the node credential.</summary>

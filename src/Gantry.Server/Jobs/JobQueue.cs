@@ -417,6 +417,7 @@ internal sealed partial class JobQueue
             AttemptEndCause.TimedOut => (AttemptState.Failed, "killed after its maximum run time"),
             AttemptEndCause.StartFailed => (AttemptState.Failed, "could not start" + detail),
             AttemptEndCause.Orphaned => (AttemptState.Lost, "left running by a previous agent run and killed"),
+            AttemptEndCause.OutOfMemory => (AttemptState.Failed, "out of memory" + detail),
             _ => (AttemptState.Failed, "ended" + detail),
         };
     }
