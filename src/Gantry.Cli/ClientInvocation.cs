@@ -194,9 +194,10 @@ internal static class Errors
                 .Append(", or put \"token\" in the client config file (").Append(settings?.ConfigPath ?? "~/.config/gantry/client.json")
                 .Append("). The admin token is in <data-dir>/admin.token on the server.\n");
         }
-        else if (exception.Status == HttpStatusCode.Forbidden)
+        else if (exception.Status == HttpStatusCode.Forbidden && problem.RequiredRole is null)
         {
-            text.Append("gantry: this token may not make this call; people and tools use the admin token (<data-dir>/admin.token on the server).\n");
+            // A 403 from a role check names the role in its detail (one line, above); this one is a join token or a node credential.
+            text.Append("gantry: this token may not make this call; people and tools use a person's token ('gantry tokens create') or the admin token (<data-dir>/admin.token on the server).\n");
         }
 
         return text.ToString();
