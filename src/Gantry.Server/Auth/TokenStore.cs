@@ -147,6 +147,18 @@ internal sealed class TokenStore
     /// </summary>
     public static string Prefix(byte[] tokenHash) => Convert.ToHexString(tokenHash.AsSpan(0, 8));
 
+    /// <summary>
+    /// The person of that name (the owner of a job), whatever the state of their token: their limits
+    /// (<see cref="Person.MaxGpus"/>, <see cref="Person.MaxPending"/>) for the features that enforce
+    /// them. Null for a name no token has. One dictionary read.
+    /// </summary>
+    public Person? Find(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name == Person.AdminName ? Person.Admin
+            : Volatile.Read(ref _tables).ByName.TryGetValue(name, out var row) ? row.Person : null;
+    }
+
     /// <summary>Every person's token by name, the built-in admin token first.</summary>
     public IReadOnlyList<Person> List()
     {

@@ -4,7 +4,9 @@ using System.Text;
 using System.Text.Json;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
+using Gantry.Server.Auth;
 using Gantry.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gantry.Server.Tests.Auth;
 
@@ -95,6 +97,23 @@ public sealed class TokenApiTests
         using var newClient = server.Client(second);
         Assert.Equal(HttpStatusCode.Unauthorized, (await oldClient.GetAsync("/api/v1/jobs")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await newClient.GetAsync("/api/v1/jobs")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Find_ByName_GivesThePersonWithItsLimits()
+    {
+        await using var server = await ServerHarness.StartAsync();
+        var request = new CreateTokenRequest { Name = "fay", Role = Role.User, MaxGpus = 2, MaxPending = 5 };
+        using (var created = await server.Admin.PostAsJsonAsync("/api/v1/tokens", request, GantryJson.Default.CreateTokenRequest))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        var tokens = server.App.Services.GetRequiredService<TokenStore>();
+        var fay = tokens.Find("fay")!;
+        Assert.Equal((Role.User, 2, 5), (fay.Role, fay.MaxGpus, fay.MaxPending));
+        Assert.True(tokens.Find("admin")!.Builtin);
+        Assert.Null(tokens.Find("nobody"));
     }
 
     [Fact]

@@ -40,7 +40,9 @@ public sealed partial class DashboardRolesTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Redirect, submitted.StatusCode);
         var id = long.Parse(submitted.Headers.Location!.OriginalString["/jobs/".Length..], System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal("uma", (await _server.JobAsync(id)).Owner);
-        Assert.Contains("id=\"cancel\"", await browser.GetStringAsync($"/jobs/{id}"), StringComparison.Ordinal);
+        var page = await browser.GetStringAsync($"/jobs/{id}");
+        Assert.Contains("id=\"cancel\"", page, StringComparison.Ordinal);
+        Assert.Contains("<dd id=\"job-owner\">uma</dd>", page, StringComparison.Ordinal);
 
         var others = (await _server.SubmitAsync(new JobSubmission { Command = ["sleep", "60"] }))[0];
         Assert.DoesNotContain("id=\"cancel\"", await browser.GetStringAsync($"/jobs/{others}"), StringComparison.Ordinal);
