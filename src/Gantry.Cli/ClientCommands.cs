@@ -3,6 +3,7 @@ using Gantry.Cli.Alerts;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
 using Gantry.Cli.Reports;
+using Gantry.Cli.Tokens;
 using Gantry.Cli.Top;
 
 namespace Gantry.Cli;
@@ -32,7 +33,8 @@ public static class ClientCommands
         new("top", TopCommand.Description, () => TopCommand.Create(CliContext.FromProcess())),
         new("alerts", AlertsCommand.Description, () => AlertsCommand.Create(CliContext.FromProcess())),
         new("report", ReportCommand.Description, () => ReportCommand.Create(CliContext.FromProcess())), // Job energy.
+        new("tokens", TokensCommand.Description, () => TokensCommand.Create(CliContext.FromProcess())), // People's API tokens.
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context)];
 }

@@ -21,7 +21,7 @@ internal sealed class ClientOptions
 
     public Option<string> Token { get; } = new("--token")
     {
-        Description = $"API token (the admin token is in <data-dir>/admin.token on the server). [env: {ClientSettings.TokenVariable}; else \"token\" in the client config file]",
+        Description = $"API token: yours, from an admin's 'gantry tokens create', or the admin token in <data-dir>/admin.token on the server. [env: {ClientSettings.TokenVariable}; else \"token\" in the client config file]",
         HelpName = "TOKEN",
         Recursive = true,
     };
@@ -192,11 +192,12 @@ internal static class Errors
                 : $"gantry: the server refused the token from {settings.TokenSource}: it is wrong, or from another server.");
             text.Append(" Pass --token, set ").Append(ClientSettings.TokenVariable)
                 .Append(", or put \"token\" in the client config file (").Append(settings?.ConfigPath ?? "~/.config/gantry/client.json")
-                .Append("). The admin token is in <data-dir>/admin.token on the server.\n");
+                .Append("). A person's token comes from 'gantry tokens create'; the admin token is in <data-dir>/admin.token on the server.\n");
         }
-        else if (exception.Status == HttpStatusCode.Forbidden)
+        else if (exception.Status == HttpStatusCode.Forbidden && problem.RequiredRole is null)
         {
-            text.Append("gantry: this token may not make this call; people and tools use the admin token (<data-dir>/admin.token on the server).\n");
+            // A 403 from a role check names the role in its detail (one line, above); this one is a join token or a node credential.
+            text.Append("gantry: this token may not make this call; people and tools use a person's token ('gantry tokens create') or the admin token (<data-dir>/admin.token on the server).\n");
         }
 
         return text.ToString();

@@ -17,7 +17,7 @@ internal static class Paging
     /// Reads up to <paramref name="limit"/> items of <paramref name="path"/>. With <c>-o json</c> the items
     /// are written as they came, in one <c>{"items": […], "nextCursor": …}</c> object, and nothing is returned.
     /// </summary>
-    public static async Task<List<T>> ReadAsync<T>(ClientInvocation invocation, string path, string? state, int limit, CancellationToken cancellationToken)
+    public static async Task<List<T>> ReadAsync<T>(ClientInvocation invocation, string path, string? state, int limit, CancellationToken cancellationToken, string? filter = null)
     {
         var typeInfo = ResponseJson.For<Page<T>>();
         var items = new List<T>();
@@ -33,6 +33,11 @@ internal static class Paging
                 if (state is not null)
                 {
                     query.Append("&state=").Append(Uri.EscapeDataString(state));
+                }
+
+                if (filter is not null)
+                {
+                    query.Append('&').Append(filter);
                 }
 
                 if (cursor is not null)

@@ -196,13 +196,14 @@ public static class ServerHost
                 http.RequestServices.GetRequiredService<Gantry.Server.PowerSaving.PowerSavingMetrics>().Render(w, nodes.PowerSnapshot()); // power saving
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
         app.MapNodeEndpoints();
         app.MapPrometheusTargets(); // GET /api/v1/prometheus/targets: agents for Prometheus' http_sd
         app.MapHealthEndpoints();
         app.MapAnomalyEndpoints();
         app.MapAlertEndpoints();
         app.MapJobEndpoints();
+        app.MapTokenEndpoints(); // people's API tokens (docs/people.md)
         app.MapEnergyEndpoints(); // Job energy: the energy report.
         app.MapLogEndpoints();
         Live.ClusterEvents.MapClusterEvents(app);

@@ -155,7 +155,7 @@ public sealed class HttpCommandTests
         var result = await Harness(api).RunAsync("jobs", "ls", "--state", "Running", "--limit", "5");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Matches(@"^ID\s+NAME\s+STATE.*\n 9\s+train\s+running\s", result.Output);
+        Assert.Matches(@"^ID\s+NAME\s+OWNER\s+STATE.*\n 9\s+train\s+-\s+running\s", result.Output);
         Assert.Equal("/api/v1/jobs?limit=5&state=running", Assert.Single(api.Received).PathAndQuery);
     }
 

@@ -84,10 +84,10 @@ public sealed class TableTests
         AssertFits(text, 80);
         var lines = text.TrimEnd('\n').Split('\n');
         Assert.Equal(4, lines.Length);
-        Assert.Matches(@"^  ID\s+NAME\s+STATE\s+GPUS\s+NODE\s+PRIO\s+TIME\s+ENERGY\s+REASON$", lines[0]);
-        Assert.Matches(@"^1012\s+train\s+running\s+2\s+gpu-01\s+50\s+20m\s+2 kWh$", lines[1]);
-        Assert.Matches(@"^1011\s+-\s+pending\s+2\s+-\s+50\s+30m\s+-\s+waiting for 2 free.*…$", lines[2]);
-        Assert.Matches(@"^1010\s+train\[7\]\s+failed\s+2\s+gpu-01\s+50\s+15m\s+-\s+exit code 3$", lines[3]);
+        Assert.Matches(@"^  ID\s+NAME\s+OWNER\s+STATE\s+GPUS\s+NODE\s+PRIO\s+TIME\s+ENERGY\s+REASON$", lines[0]);
+        Assert.Matches(@"^1012\s+train\s+-\s+running\s+2\s+gpu-01\s+50\s+20m\s+2 kWh$", lines[1]);
+        Assert.Matches(@"^1011\s+-\s+-\s+pending\s+2\s+-\s+50\s+30m\s+-\s+waiting .*…$", lines[2]);
+        Assert.Matches(@"^1010\s+train\[7\]\s+-\s+failed\s+2\s+gpu-01\s+50\s+15m\s+-\s+exit code 3$", lines[3]);
     }
 
     [Fact]

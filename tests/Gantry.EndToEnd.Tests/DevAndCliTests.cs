@@ -91,6 +91,34 @@ public sealed class DevAndCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Tokens_UserTokenSubmitsOwnsItsJobAndMayNotDrain()
+    {
+        var (created, secret) = await RunAsync("tokens", "create", "--name", "e2e-user", "--role", "user", "--unix-user", "nobody");
+        Assert.True(created == 0, secret);
+        var token = secret.Split('\n', StringSplitOptions.RemoveEmptyEntries).First(static l => l.StartsWith("gtok_", StringComparison.Ordinal)).Trim();
+        Assert.Contains("e2e-user", (await RunAsync("tokens", "ls")).Output, StringComparison.Ordinal);
+
+        var (code, output) = await RunAsync("jobs", "submit", "--token", token, "--cpus", "0", "--wait", "--", "true");
+        Assert.True(code == 0, output);
+        var (lsCode, mine) = await RunAsync("jobs", "ls", "--mine", "--token", token, "-o", "json");
+        Assert.Equal(0, lsCode);
+        var job = Assert.Single(JsonDocument.Parse(mine).RootElement.GetProperty("items").EnumerateArray());
+        Assert.Equal("e2e-user", job.GetProperty("owner").GetString());
+        Assert.Equal("nobody", job.GetProperty("runAsUser").GetString());
+
+        var (_, json) = await RunAsync("nodes", "ls", "-o", "json");
+        var id = JsonDocument.Parse(json).RootElement.GetProperty("items")[0].GetProperty("id").GetString()!;
+        var (drainCode, refused) = await RunAsync("nodes", "drain", id, "--token", token);
+        Assert.Equal(1, drainCode);
+        Assert.Contains("needs the operator role", refused, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await RunAsync("tokens", "revoke", "e2e-user")).ExitCode);
+        var (revokedCode, revoked) = await RunAsync("jobs", "ls", "--token", token);
+        Assert.Equal(1, revokedCode);
+        Assert.Contains("revoked", revoked, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task JobsSubmitArray_EachTaskSeesItsIndex()
     {
         var (code, output) = await RunAsync("jobs", "submit", "--array", "1-4", "--cpus", "0", "--wait", "--shell", "--", "test \"$GANTRY_ARRAY_INDEX\" -ge 1 && test \"$GANTRY_ARRAY_INDEX\" -le 4");

@@ -51,4 +51,10 @@ internal sealed record Problem
 
     /// <summary>Field (JSON path or query parameter) → what is wrong with it.</summary>
     public Dictionary<string, string[]>? Errors { get; init; }
+
+    /// <summary>A 403 of a role check: the role the call needs (its detail names it, and the caller's).</summary>
+    public string? RequiredRole { get; init; }
+
+    /// <summary>A 403 of a role check: the caller's role.</summary>
+    public string? Role { get; init; }
 }

@@ -14,6 +14,7 @@ internal static class JobViews
         var table = new Table(
             new Column("ID", AlignRight: true),
             new Column("NAME", MaxWidth: 32, MinWidth: 8),
+            new Column("OWNER", MaxWidth: 16, MinWidth: 5),
             new Column("STATE"),
             new Column("GPUS", AlignRight: true),
             new Column("NODE", MaxWidth: 24, MinWidth: 8),
@@ -26,6 +27,7 @@ internal static class JobViews
             table.AddRow(
                 Formats.Number(job.Id),
                 Name(job),
+                job.Owner ?? "-",
                 job.State.Name(),
                 Formats.Number(job.Resources.Gpus),
                 job.NodeId ?? "-",
@@ -62,6 +64,8 @@ internal static class JobViews
         new KeyValueWriter()
             .Add("ID", Formats.Number(job.Id))
             .Add("Name", job.Name)
+            .Add("Owner", job.Owner)
+            .AddIfPresent("Runs as", job.RunAsUser)
             .Add("Array index", job.ArrayIndex is { } index ? Formats.Number(index) : null)
             .Add("State", job.CancelRequested && !job.State.IsTerminal() ? job.State.Name() + " (cancel requested)" : job.State.Name())
             .Add("Reason", job.Reason)

@@ -122,16 +122,19 @@ internal static class JobsCommand
             HelpName = "STATE",
         };
         var limit = new Option<string>("--limit") { Description = "Show at most this many jobs, newest first. (default: 100)", HelpName = "N" };
+        var mine = new Option<bool>("--mine") { Description = "Only the jobs submitted with this token (the API's ?owner=me)." };
+        var owner = new Option<string>("--owner") { Description = "Only the jobs of this person (the OWNER column).", HelpName = "NAME" };
         var command = new Command("ls", """
-            List jobs, newest first. GPUS is how many the job asked for; TIME is the run time of a job
-            that started, else the time since it was submitted; REASON says why it waits or how it ended.
-            """) { state, limit };
+            List jobs, newest first. OWNER is the person whose token submitted it; GPUS is how many the
+            job asked for; TIME is the run time of a job that started, else the time since it was
+            submitted; REASON says why it waits or how it ended.
+            """) { state, limit, mine, owner };
         command.Aliases.Add("list");
         command.SetAction((parseResult, cancellationToken) => ClientInvocation.RunAsync(context, parseResult, options, "gantry jobs ls", async (invocation, ct) =>
         {
             var stateFilter = NodesCommand.StateName<JobState>(parseResult.GetValue(state), "--state");
             var count = SubmitOptions.ParseInt(parseResult.GetValue(limit), "--limit", min: 1, max: 1_000_000) ?? 100;
-            var items = await Paging.ReadAsync<JobInfo>(invocation, "api/v1/jobs", stateFilter, count, ct).ConfigureAwait(false);
+            var items = await Paging.ReadAsync<JobInfo>(invocation, "api/v1/jobs", stateFilter, count, ct, OwnerFilter(parseResult.GetValue(mine), parseResult.GetValue(owner))).ConfigureAwait(false);
             if (invocation.Format == OutputFormat.Table)
             {
                 JobViews.WriteTable(context.Output, items, invocation.Now, context.TableWidth);
@@ -140,6 +143,22 @@ internal static class JobsCommand
             return ExitCodes.Success;
         }, cancellationToken));
         return command;
+    }
+
+    /// <summary>The owner query of <c>jobs ls</c>: <c>owner=me</c> for --mine, <c>owner=NAME</c> for --owner; null for neither.</summary>
+    internal static string? OwnerFilter(bool mine, string? owner)
+    {
+        if (mine && owner is not null)
+        {
+            throw new UsageException("--mine", "give --mine or --owner, not both");
+        }
+
+        if (owner is not null && (owner.Length == 0 || owner == "me"))
+        {
+            throw new UsageException("--owner", $"expected a person's name, got '{owner}' (--mine lists your own jobs)");
+        }
+
+        return mine ? "owner=me" : owner is null ? null : "owner=" + Uri.EscapeDataString(owner);
     }
 
     private static Command CreateShow(CliContext context, ClientOptions options)

@@ -48,4 +48,8 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(PowerCapRequest))]
 [JsonSerializable(typeof(NodePowerInfo))]
 [JsonSerializable(typeof(PowerBudgetInfo))]
+[JsonSerializable(typeof(CreateTokenRequest))]
+[JsonSerializable(typeof(CreateTokenResponse))]
+[JsonSerializable(typeof(TokensResponse))]
+[JsonSerializable(typeof(TokenInfo))]
 public sealed partial class GantryJson : JsonSerializerContext;

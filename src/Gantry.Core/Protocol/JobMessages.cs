@@ -79,6 +79,12 @@ public sealed record JobInfo
     /// <summary>Name, if given.</summary>
     public string? Name { get; init; }
 
+    /// <summary>The person whose token submitted it; null for a job submitted before tokens named people.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>The Unix user it runs as on an agent running as root (its owner's token's); null for none.</summary>
+    public string? RunAsUser { get; init; }
+
     /// <summary>Current state.</summary>
     public required JobState State { get; init; }
 

@@ -21,17 +21,17 @@ internal static class AlertEndpoints
     public static void MapAlertEndpoints(this IEndpointRouteBuilder app)
     {
         var alerts = app.MapGroup("/api/v1/alerts");
-        alerts.MapGet("", (HttpContext http, AlertEngine engine) => ListAlerts(http, engine)).RequireAdmin();
-        alerts.MapGet("/rules", (AlertEngine engine) => TypedResults.Json(engine.ListRules(), GantryJson.Default.AlertRulesResponse)).RequireAdmin();
-        alerts.MapGet("/rules/export", (AlertEngine engine) => TypedResults.Text(engine.Export(), "application/yaml; charset=utf-8")).RequireAdmin();
-        alerts.MapPost("/rules", AddRulesAsync).RequireAdmin();
-        alerts.MapDelete("/rules/{group}", (string group, AlertEngine engine) => RemoveRules(group, engine)).RequireAdmin();
-        alerts.MapGet("/silences", (SilenceBook silences) => TypedResults.Json(silences.List(), GantryJson.Default.SilencesResponse)).RequireAdmin();
+        alerts.MapGet("", (HttpContext http, AlertEngine engine) => ListAlerts(http, engine)).RequireRole(Role.Viewer);
+        alerts.MapGet("/rules", (AlertEngine engine) => TypedResults.Json(engine.ListRules(), GantryJson.Default.AlertRulesResponse)).RequireRole(Role.Viewer);
+        alerts.MapGet("/rules/export", (AlertEngine engine) => TypedResults.Text(engine.Export(), "application/yaml; charset=utf-8")).RequireRole(Role.Viewer);
+        alerts.MapPost("/rules", AddRulesAsync).RequireRole(Role.Operator);
+        alerts.MapDelete("/rules/{group}", (string group, AlertEngine engine) => RemoveRules(group, engine)).RequireRole(Role.Operator);
+        alerts.MapGet("/silences", (SilenceBook silences) => TypedResults.Json(silences.List(), GantryJson.Default.SilencesResponse)).RequireRole(Role.Viewer);
         alerts.MapGet("/silences/{id}", (string id, SilenceBook silences) =>
-            silences.Get(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireAdmin();
-        alerts.MapPost("/silences", CreateSilenceAsync).RequireAdmin();
+            silences.Get(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireRole(Role.Viewer);
+        alerts.MapPost("/silences", CreateSilenceAsync).RequireRole(Role.Operator);
         alerts.MapDelete("/silences/{id}", (string id, SilenceBook silences) =>
-            silences.Expire(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireAdmin();
+            silences.Expire(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireRole(Role.Operator);
     }
 
     private static IResult ListAlerts(HttpContext http, AlertEngine engine)

@@ -79,5 +79,5 @@ internal static class AnomalyEndpoints
             }
 
             return TypedResults.Json(new AnomaliesResponse { Anomalies = items, Total = scores.Count }, GantryJson.Default.AnomaliesResponse);
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Microsoft.AspNetCore.Builder;
@@ -40,7 +41,7 @@ internal static class CarbonEndpoints
             }
 
             return TypedResults.Bytes(Render(carbon, locations), "application/json; charset=utf-8");
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
 
     // {"configured": true, "source": "watttime https://api.watttime.org/", "locations": [{"location": "CAISO_NORTH",
     //  "source": "…", "state": "fresh", "gramsPerKwh": 212.5, "horizon": "…Z", "fetchedAt": "…Z", "warning": null}],

@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using System.Security.Claims;
 using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
@@ -25,7 +25,7 @@ namespace Gantry.Server.Dashboard;
 
 /// <summary>
 /// The web dashboard at <c>/</c>: pages rendered on the server from Razor components, a login with the
-/// admin token that leaves a cookie, POST forms for submit, cancel, drain and silences (with anti-forgery
+/// person's token (its role decides the pages and forms) that leaves a cookie, POST forms for submit, cancel, drain and silences (with anti-forgery
 /// tokens; each redirects back when it worked), and the SSE stream their live parts follow (<see cref="DashboardLive"/>).
 /// </summary>
 internal static class DashboardEndpoints
@@ -67,8 +67,34 @@ internal static class DashboardEndpoints
                 cookie.ReturnUrlParameter = "returnUrl";
                 cookie.ExpireTimeSpan = SessionLifetime;
                 cookie.SlidingExpiration = true;
+                // A session lasts only while the token it was opened with is valid: revoked or expired, it ends.
+                cookie.Events.OnValidatePrincipal = static context =>
+                {
+                    var user = context.Principal;
+                    var tokens = context.HttpContext.RequestServices.GetRequiredService<TokenStore>();
+                    if (user?.Identity?.Name is not { } name || user.FindFirst(Authorization.TokenClaim)?.Value is not { } prefix
+                        || tokens.Current(name, prefix) is not { } person || Authorization.RoleOf(user) != person.Role)
+                    {
+                        context.RejectPrincipal();
+                    }
+
+                    return Task.CompletedTask;
+                };
+                // A role too low for a page or a form: 403, not a redirect to a page that does not exist.
+                cookie.Events.OnRedirectToAccessDenied = static context =>
+                {
+                    context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                    return Task.CompletedTask;
+                };
             });
-        services.AddAuthorization();
+        services.AddAuthorization(authorization =>
+        {
+            foreach (var role in Enum.GetValues<Role>())
+            {
+                authorization.AddPolicy(role.Name(), policy => policy.RequireAuthenticatedUser()
+                    .RequireAssertion(context => Authorization.RoleOf(context.User) is { } has && has >= role));
+            }
+        });
         services.AddSingleton<LoginLinks>();
         services.AddSingleton<DashboardData>();
         services.AddSingleton<AlertsData>();
@@ -80,6 +106,7 @@ internal static class DashboardEndpoints
         ArgumentNullException.ThrowIfNull(app);
         app.MapDashboardAssets();
         app.MapDashboardLive();
+        MapTokensPage(app);
 
         app.MapGet("/login", async (HttpContext http, LoginLinks links, IAntiforgery antiforgery) =>
         {
@@ -87,13 +114,13 @@ internal static class DashboardEndpoints
             var returnUrl = LocalUrl(http.Request.Query["returnUrl"]);
             if (once.Length > 0)
             {
-                if (links.Redeem(once))
+                if (links.Redeem(once) && http.RequestServices.GetRequiredService<TokenStore>().AdminPrefix is { } adminPrefix)
                 {
-                    await SignInAsync(http).ConfigureAwait(false);
+                    await SignInAsync(http, Person.Admin, adminPrefix).ConfigureAwait(false);
                     return Results.Redirect(returnUrl);
                 }
 
-                return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "This login link was already used or has expired. Log in with the admin token instead.", returnUrl);
+                return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "This login link was already used or has expired. Log in with your token instead.", returnUrl);
             }
 
             return http.User.Identity?.IsAuthenticated == true ? Results.Redirect(returnUrl) : Login(http, antiforgery, StatusCodes.Status200OK, null, returnUrl);
@@ -111,15 +138,22 @@ internal static class DashboardEndpoints
             var token = form["token"].ToString().Trim();
             if (token.Length == 0)
             {
-                return Login(http, antiforgery, StatusCodes.Status400BadRequest, "Enter the admin token.", returnUrl);
+                return Login(http, antiforgery, StatusCodes.Status400BadRequest, "Enter your API token.", returnUrl);
             }
 
-            if (!tokens.IsAdmin(Tokens.Hash(token)))
+            var hash = Tokens.Hash(token);
+            var (check, person) = tokens.Authenticate(hash);
+            switch (check)
             {
-                return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "the token is not valid: the dashboard takes the admin token (<data-dir>/admin.token)", returnUrl);
+                case TokenCheck.Expired:
+                    return Login(http, antiforgery, StatusCodes.Status401Unauthorized, $"the token of {person!.Name} has expired: ask an admin for a new one", returnUrl);
+                case TokenCheck.Revoked:
+                    return Login(http, antiforgery, StatusCodes.Status401Unauthorized, $"the token of {person!.Name} was revoked: ask an admin for a new one", returnUrl);
+                case TokenCheck.Unknown:
+                    return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "the token is not valid: the dashboard takes a person's API token ('gantry tokens create') or the admin token (<data-dir>/admin.token)", returnUrl);
             }
 
-            await SignInAsync(http).ConfigureAwait(false);
+            await SignInAsync(http, person!, TokenStore.Prefix(hash)).ConfigureAwait(false);
             return Results.Redirect(returnUrl);
         }).DisableAntiforgery();
 
@@ -135,14 +169,14 @@ internal static class DashboardEndpoints
                 ["Frame"] = Frame(http, antiforgery, "Overview", Section.Overview, "/ui/events?view=overview"),
                 ["Stats"] = data.Overview(),
                 ["Active"] = data.ActiveJobs(DashboardLive.ActiveJobsShown),
-            })).RequireAuthorization();
+            })).RequireDashboardRole(Role.Viewer);
 
         app.MapGet("/nodes", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
             Page<NodesPage>(http, StatusCodes.Status200OK, new()
             {
                 ["Frame"] = Frame(http, antiforgery, "Nodes", Section.Nodes, "/ui/events?view=nodes"),
                 ["Nodes"] = data.Nodes(),
-            })).RequireAuthorization();
+            })).RequireDashboardRole(Role.Viewer);
 
         app.MapGet("/nodes/{nodeId}", (string nodeId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -165,12 +199,12 @@ internal static class DashboardEndpoints
                 ["Health"] = data.HealthHistory(node.Id),
                 ["Anomalies"] = data.Anomalies(node.Id),
             });
-        }).RequireAuthorization();
+        }).RequireDashboardRole(Role.Viewer);
 
         app.MapPost("/nodes/{nodeId}/drain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: true))
-            .RequireAuthorization().DisableAntiforgery();
+            .RequireDashboardRole(Role.Operator).DisableAntiforgery();
         app.MapPost("/nodes/{nodeId}/undrain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: false))
-            .RequireAuthorization().DisableAntiforgery();
+            .RequireDashboardRole(Role.Operator).DisableAntiforgery();
 
         app.MapGet("/jobs", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -187,7 +221,7 @@ internal static class DashboardEndpoints
             }
 
             return JobsPage(http, data, antiforgery, StatusCodes.Status200OK, new JobForm(), state, before);
-        }).RequireAuthorization();
+        }).RequireDashboardRole(Role.Viewer);
 
         app.MapPost("/jobs", async (HttpContext http, JobQueue queue, DashboardData data, IAntiforgery antiforgery, TimeProvider time) =>
         {
@@ -220,9 +254,14 @@ internal static class DashboardEndpoints
                 return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, JobSubmit.Refused(typed, errors), null, null);
             }
 
-            var (first, _) = queue.Submit(submission);
+            if (SignedInPerson(http) is not { } person)
+            {
+                return Results.Redirect("/login");
+            }
+
+            var (first, _) = queue.Submit(submission, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
             return Results.Redirect($"/jobs/{first}");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireDashboardRole(Role.User).DisableAntiforgery();
 
         app.MapGet("/jobs/{jobId}", (string jobId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -242,11 +281,11 @@ internal static class DashboardEndpoints
                 ["LogsAfter"] = after,
                 ["LogsTruncated"] = truncated,
             });
-        }).RequireAuthorization();
+        }).RequireDashboardRole(Role.Viewer);
 
         app.MapGet("/alerts", (HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
             AlertsPage(http, alerts, antiforgery, StatusCodes.Status200OK, new SilenceForm { Matchers = http.Request.Query["matchers"].ToString() }))
-            .RequireAuthorization();
+            .RequireDashboardRole(Role.Viewer);
 
         app.MapPost("/alerts/silences", async (HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
         {
@@ -266,7 +305,7 @@ internal static class DashboardEndpoints
             return silence is null
                 ? AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused)
                 : Results.Redirect("/alerts");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireDashboardRole(Role.Operator).DisableAntiforgery();
 
         app.MapPost("/alerts/silences/{silenceId}/expire", async (string silenceId, HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
         {
@@ -278,7 +317,7 @@ internal static class DashboardEndpoints
             return alerts.Expire(silenceId) is null
                 ? NotFound(http, antiforgery, Section.Alerts, $"No silence with id {silenceId}.", "/alerts", "Back to the alerts")
                 : Results.Redirect("/alerts");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireDashboardRole(Role.Operator).DisableAntiforgery();
 
         app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, JobQueue queue, IAntiforgery antiforgery) =>
         {
@@ -287,10 +326,104 @@ internal static class DashboardEndpoints
                 return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Jobs, "Not cancelled", "The form had expired; reload the page and try again.", $"/jobs/{jobId}", "Back to the job");
             }
 
+            if (SignedInPerson(http) is not { } person)
+            {
+                return Results.Redirect("/login");
+            }
+
+            if (JobEndpoints.MayCancel(person, jobId, queue) is { } refused)
+            {
+                return refused is IStatusCodeHttpResult { StatusCode: StatusCodes.Status404NotFound }
+                    ? NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs")
+                    : Message(http, antiforgery, StatusCodes.Status403Forbidden, Section.Jobs, "Not cancelled", $"Job {jobId} belongs to another person: cancelling it needs the operator role.", $"/jobs/{jobId}", "Back to the job");
+            }
+
             return queue.Cancel(jobId, out _) is null
                 ? NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs")
                 : Results.Redirect($"/jobs/{jobId}");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireDashboardRole(Role.User).DisableAntiforgery();
+    }
+
+    /// <summary>The Tokens page (admins): list, make (the secret shown once, on the answer to the form), revoke.</summary>
+    private static void MapTokensPage(WebApplication app)
+    {
+        app.MapGet("/tokens", (HttpContext http, TokenStore tokens, TimeProvider time, IAntiforgery antiforgery) =>
+            TokensPage(http, tokens, time, antiforgery, StatusCodes.Status200OK, new TokenForm(), null)).RequireDashboardRole(Role.Admin);
+
+        app.MapPost("/tokens", async (HttpContext http, TokenStore tokens, TimeProvider time, IAntiforgery antiforgery) =>
+        {
+            var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
+            if (form is null)
+            {
+                return TokensPage(http, tokens, time, antiforgery, StatusCodes.Status400BadRequest, new TokenForm { Error = "The form had expired (reload the page and try again)." }, null);
+            }
+
+            var typed = new TokenForm
+            {
+                Name = form["name"].ToString(),
+                Role = form["role"].ToString(),
+                UnixUser = form["unixUser"].ToString(),
+                AllowRoot = form["allowRoot"].ToString() == "true",
+                Expires = form["expires"].ToString(),
+                MaxGpus = form["maxGpus"].ToString(),
+                MaxPending = form["maxPending"].ToString(),
+            };
+            var (request, refused) = typed.Parse();
+            if (refused is not null)
+            {
+                return TokensPage(http, tokens, time, antiforgery, StatusCodes.Status400BadRequest, refused, null);
+            }
+
+            if (TokenValidation.Check(request!) is { } errors)
+            {
+                var (field, messages) = errors.First();
+                return TokensPage(http, tokens, time, antiforgery, StatusCodes.Status400BadRequest, typed with { Error = $"{field}: {messages[0]}", ErrorField = field }, null);
+            }
+
+            var (secret, person, conflict) = tokens.Create(request!);
+            if (conflict is not null)
+            {
+                return TokensPage(http, tokens, time, antiforgery, StatusCodes.Status409Conflict, typed with { Error = conflict, ErrorField = "name" }, null);
+            }
+
+            // The secret goes out on this answer only: no redirect, nothing to reload.
+            return TokensPage(http, tokens, time, antiforgery, StatusCodes.Status200OK, new TokenForm(), new CreateTokenResponse { Token = secret!, Info = person!.ToInfo(time.GetUtcNow()) });
+        }).RequireDashboardRole(Role.Admin).DisableAntiforgery();
+
+        app.MapPost("/tokens/{name}/revoke", async (string name, HttpContext http, TokenStore tokens, IAntiforgery antiforgery) =>
+        {
+            if (await ReadFormAsync(http, antiforgery).ConfigureAwait(false) is null)
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Tokens, "Not revoked", "The form had expired; reload the page and try again.", "/tokens", "Back to the tokens");
+            }
+
+            if (name == Person.AdminName)
+            {
+                return Message(http, antiforgery, StatusCodes.Status409Conflict, Section.Tokens, "Not revoked", "The admin token from <data-dir>/admin.token cannot be revoked.", "/tokens", "Back to the tokens");
+            }
+
+            return tokens.Revoke(name) is null
+                ? NotFound(http, antiforgery, Section.Tokens, $"No token named {name}.", "/tokens", "Back to the tokens")
+                : Results.Redirect("/tokens");
+        }).RequireDashboardRole(Role.Admin).DisableAntiforgery();
+    }
+
+    private static IResult TokensPage(HttpContext http, TokenStore tokens, TimeProvider time, IAntiforgery antiforgery, int status, TokenForm form, CreateTokenResponse? created)
+    {
+        var frame = Frame(http, antiforgery, "Tokens", Section.Tokens, null);
+        if (created is not null)
+        {
+            // The secret is on this page: never keep it in a cache or history.
+            http.Response.Headers.Pragma = "no-cache";
+        }
+
+        return Page<TokensPage>(http, status, new()
+        {
+            ["Frame"] = frame,
+            ["Tokens"] = TokenEndpoints.List(tokens, time).Items,
+            ["Form"] = form,
+            ["Created"] = created,
+        });
     }
 
     /// <summary>
@@ -372,7 +505,11 @@ internal static class DashboardEndpoints
     }
 
     private static PageFrame Frame(HttpContext http, IAntiforgery antiforgery, string title, Section section, string? liveUrl) =>
-        new(title, section, CsrfFor(http, antiforgery), liveUrl, FiringAlerts: http.RequestServices.GetRequiredService<AlertsData>().FiringCount());
+        new(title, section, CsrfFor(http, antiforgery), liveUrl, FiringAlerts: http.RequestServices.GetRequiredService<AlertsData>().FiringCount())
+        {
+            UserName = http.User.Identity?.Name,
+            UserRole = RoleOf(http),
+        };
 
     /// <summary>A form token for this request's user (and the cookie it pairs with).</summary>
     public static Csrf CsrfFor(HttpContext http, IAntiforgery antiforgery)
@@ -394,11 +531,34 @@ internal static class DashboardEndpoints
         return await antiforgery.IsRequestValidAsync(http).ConfigureAwait(false) ? form : null;
     }
 
-    private static Task SignInAsync(HttpContext http) =>
+    private static Task SignInAsync(HttpContext http, Person person, string tokenPrefix) =>
         http.SignInAsync(
             CookieAuthenticationDefaults.AuthenticationScheme,
-            new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], CookieAuthenticationDefaults.AuthenticationScheme)),
+            Authorization.Caller(person, CookieAuthenticationDefaults.AuthenticationScheme, tokenPrefix),
             new AuthenticationProperties { IsPersistent = true });
+
+    /// <summary>
+    /// A dashboard route for <paramref name="minimum"/> and above (a session's role, from the token it was
+    /// opened with); the metadata names the role for the route table test.
+    /// </summary>
+    internal static TBuilder RequireDashboardRole<TBuilder>(this TBuilder builder, Role minimum) where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireAuthorization(minimum.Name()).WithMetadata(new RoleRequirement(minimum));
+
+    /// <summary>The signed-in person (from the token the session was opened with); null when the session no longer holds.</summary>
+    internal static Person? SignedInPerson(HttpContext http) =>
+        http.User.Identity?.Name is { } name && http.User.FindFirst(Authorization.TokenClaim)?.Value is { } prefix
+            ? http.RequestServices.GetRequiredService<TokenStore>().Current(name, prefix)
+            : null;
+
+    /// <summary>The signed-in person's role; null when nobody is.</summary>
+    internal static Role? RoleOf(HttpContext http) => Authorization.RoleOf(http.User);
+
+    /// <summary>The form token when the signed-in person's role is <paramref name="minimum"/> or above: forms for what it may not do are left out.</summary>
+    internal static Csrf? CsrfIf(HttpContext http, Csrf? csrf, Role minimum) => RoleOf(http) is { } role && role >= minimum ? csrf : null;
+
+    /// <summary>The cancel form's token for a job: operators cancel any job, users their own.</summary>
+    internal static Csrf? CancelCsrf(HttpContext http, Csrf? csrf, JobInfo job) =>
+        RoleOf(http) is { } role && (role >= Role.Operator || (role >= Role.User && job.Owner == http.User.Identity?.Name)) ? csrf : null;
 
     /// <summary>A return address that stays on this server ("/nodes"); anything else becomes "/".</summary>
     private static string LocalUrl(string? url) =>

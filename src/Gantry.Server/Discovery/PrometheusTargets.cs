@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Gantry.Core.Nodes;
+using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
 using Gantry.Server.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -31,7 +32,7 @@ internal static class PrometheusTargets
             Write(buffer, targets);
             // http_sd wants exactly application/json (a charset of utf-8 is allowed).
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "application/json; charset=utf-8");
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
 
     /// <summary>
     /// Writes the target groups:

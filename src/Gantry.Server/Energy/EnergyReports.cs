@@ -41,7 +41,7 @@ internal static class EnergyReports
             var from = until - since;
             var report = Build(store.ReadEnergyAttempts(from), by, labelKey, nodes.LabelsOf, from, until);
             return TypedResults.Json(report, GantryJson.Default.EnergyReport);
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
     }
 
     /// <summary>Sums the attempts per group, most energy first (then by name).</summary>

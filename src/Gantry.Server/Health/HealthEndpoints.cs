@@ -19,9 +19,9 @@ internal static class HealthEndpoints
     {
         var nodes = app.MapGroup("/api/v1/nodes");
         nodes.MapPost("/{nodeId}/cordon", (string nodeId, HttpContext http, GpuHealthRegistry health, ServerOptions options, CancellationToken ct) =>
-            SetAsync(nodeId, http, health, options, cordon: true, ct)).RequireAdmin();
+            SetAsync(nodeId, http, health, options, cordon: true, ct)).RequireRole(Role.Operator);
         nodes.MapPost("/{nodeId}/uncordon", (string nodeId, HttpContext http, GpuHealthRegistry health, ServerOptions options, CancellationToken ct) =>
-            SetAsync(nodeId, http, health, options, cordon: false, ct)).RequireAdmin();
+            SetAsync(nodeId, http, health, options, cordon: false, ct)).RequireRole(Role.Operator);
     }
 
     private static async Task<IResult> SetAsync(string nodeId, HttpContext http, GpuHealthRegistry health, ServerOptions options, bool cordon, CancellationToken ct)

@@ -36,9 +36,10 @@ internal static class JobEndpoints
                 return Problems.Invalid(deadlineErrors);
             }
 
-            var (first, count) = queue.Submit(submission!);
+            var person = http.CallerPerson();
+            var (first, count) = queue.Submit(submission!, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
             return TypedResults.Created($"/api/v1/jobs/{first}", new SubmitResponse { JobIds = Ids(first, count) });
-        }).RequireAdmin();
+        }).RequireRole(Role.User);
 
         jobs.MapGet("/", (HttpContext http, JobQueue queue) =>
         {
@@ -49,16 +50,29 @@ internal static class JobEndpoints
                 return error!;
             }
 
-            return TypedResults.Json(queue.ListJobs(state, cursor, limit), GantryJson.Default.PageJobInfo);
-        }).RequireAdmin();
+            // ?owner=NAME lists one person's jobs; ?owner=me the caller's own.
+            var owner = http.Request.Query["owner"].ToString();
+            if (owner.Length > 0 && owner != "me" && !TokenValidation.IsName(owner))
+            {
+                return Problems.Invalid("owner", $"must be a person's name or 'me'; got '{owner}'");
+            }
+
+            var ownerFilter = owner.Length == 0 ? null : owner == "me" ? http.CallerPerson().Name : owner;
+            return TypedResults.Json(queue.ListJobs(state, cursor, limit, ownerFilter), GantryJson.Default.PageJobInfo);
+        }).RequireRole(Role.Viewer);
 
         jobs.MapGet("/{jobId:long}", (long jobId, JobQueue queue) =>
             queue.GetJob(jobId) is { } job
                 ? TypedResults.Json(job, GantryJson.Default.JobInfo)
-                : Problems.NotFound($"no job with id {jobId}")).RequireAdmin();
+                : Problems.NotFound($"no job with id {jobId}")).RequireRole(Role.Viewer);
 
-        jobs.MapPost("/{jobId:long}/cancel", (long jobId, JobQueue queue) =>
+        jobs.MapPost("/{jobId:long}/cancel", (long jobId, HttpContext http, JobQueue queue) =>
         {
+            if (MayCancel(http.CallerPerson(), jobId, queue) is { } refused)
+            {
+                return refused;
+            }
+
             if (queue.Cancel(jobId, out var alreadyEnded) is not { } job)
             {
                 return Problems.NotFound($"no job with id {jobId}");
@@ -67,7 +81,7 @@ internal static class JobEndpoints
             return alreadyEnded
                 ? Problems.Conflict($"job {jobId} already ended ({JsonNamingPolicy.CamelCase.ConvertName(job.State.ToString())})")
                 : TypedResults.Json(job, GantryJson.Default.JobInfo);
-        }).RequireAdmin();
+        }).RequireRole(Role.User);
 
         jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/events", async (long jobId, int attempt, HttpContext http, JobQueue queue, ServerOptions options, CancellationToken ct) =>
         {
@@ -84,6 +98,27 @@ internal static class JobEndpoints
 
             return Answer(queue.Report(http.CallerNode(), jobId, attempt, report), jobId, attempt);
         }).RequireNode();
+    }
+
+    /// <summary>
+    /// Null when <paramref name="person"/> may cancel the job: an operator or admin any job, a user its own;
+    /// otherwise the 403 (or the 404 of a job that does not exist).
+    /// </summary>
+    internal static IResult? MayCancel(Person person, long jobId, JobQueue queue)
+    {
+        if (person.Role >= Role.Operator)
+        {
+            return null;
+        }
+
+        if (queue.GetJob(jobId) is not { } job)
+        {
+            return Problems.NotFound($"no job with id {jobId}");
+        }
+
+        return job.Owner == person.Name
+            ? null
+            : Problems.Forbidden($"job {jobId} belongs to {job.Owner ?? "nobody"}: cancelling another person's job needs the operator role; the token of {person.Name} has the {person.Role.Name()} role");
     }
 
     /// <summary>The ids of a submission: consecutive, from <paramref name="first"/>.</summary>

@@ -36,15 +36,15 @@ internal sealed partial class JobQueue
         }
     }
 
-    /// <summary>Jobs newest first, below <paramref name="before"/>, optionally of one state.</summary>
-    public Page<JobInfo> ListJobs(JobState? state, long? before, int limit)
+    /// <summary>Jobs newest first, below <paramref name="before"/>, optionally of one state and of one owner.</summary>
+    public Page<JobInfo> ListJobs(JobState? state, long? before, int limit, string? owner = null)
     {
-        var stored = _store.ListJobs(state, before, limit + 1);
+        var stored = _store.ListJobs(state, before, limit + 1, owner);
         var items = new List<JobInfo>(Math.Min(limit + 1, 1024));
         lock (_lock)
         {
             // Unstarted array tasks have no rows: merge them in, newest first.
-            var virtualTasks = state is null or JobState.Pending ? UnstartedBelow(before ?? long.MaxValue, limit + 1) : [];
+            var virtualTasks = state is null or JobState.Pending ? UnstartedBelow(before ?? long.MaxValue, limit + 1, owner) : [];
             var s = 0;
             var v = 0;
             while (items.Count <= limit && (s < stored.Count || v < virtualTasks.Count))
@@ -73,13 +73,13 @@ internal sealed partial class JobQueue
     }
 
     /// <summary>Up to <paramref name="limit"/> unstarted array tasks with ids below <paramref name="before"/>, newest first.</summary>
-    private List<(ArrayRecord Array, long Id)> UnstartedBelow(long before, int limit)
+    private List<(ArrayRecord Array, long Id)> UnstartedBelow(long before, int limit, string? owner)
     {
         var tasks = new List<(ArrayRecord, long)>();
         for (var i = _arrays.Count - 1; i >= 0 && tasks.Count < limit; i--)
         {
             var array = _arrays[i];
-            if (array.Row.FirstJobId >= before)
+            if (array.Row.FirstJobId >= before || (owner is not null && array.Row.Owner?.Name != owner))
             {
                 continue;
             }
@@ -163,6 +163,7 @@ internal static class JobViews
     {
         var job = stored.Job;
         var spec = job.Spec;
+        var owner = job.Owner;
         var attempts = new AttemptInfo[stored.Attempts.Count];
         for (var i = 0; i < attempts.Length; i++)
         {
@@ -186,7 +187,7 @@ internal static class JobViews
         }
 
         var current = attempts.Length == 0 ? null : attempts[^1];
-        return JobEnergyViews.Totals(FromSpec(job.Id, spec, job.ArrayIndex, job.SubmittedAt) with
+        return JobEnergyViews.Totals(FromSpec(job.Id, spec, job.ArrayIndex, job.SubmittedAt, owner) with
         {
             State = job.State,
             Reason = reason ?? job.Reason,
@@ -204,17 +205,19 @@ internal static class JobViews
 
     /// <summary>An array task that has not started: all it has is its array's record.</summary>
     public static JobInfo Unstarted(ArrayRecord array, long id, string reason) =>
-        FromSpec(id, array.Row.Spec, array.IndexOf(id), array.Row.SubmittedAt) with
+        FromSpec(id, array.Row.Spec, array.IndexOf(id), array.Row.SubmittedAt, array.Row.Owner) with
         {
             Reason = reason,
             Transitions = [new JobTransition { Time = array.Row.SubmittedAt, To = JobState.Pending, Reason = "submitted" }],
         };
 
     /// <summary>What a job shows of its submission: a pending job with no history yet.</summary>
-    private static JobInfo FromSpec(long id, JobSubmission spec, int? arrayIndex, DateTimeOffset submittedAt) => new()
+    private static JobInfo FromSpec(long id, JobSubmission spec, int? arrayIndex, DateTimeOffset submittedAt, JobOwner? owner) => new()
     {
         Id = id,
         Name = spec.Name,
+        Owner = owner?.Name,
+        RunAsUser = owner?.RunAsUser,
         State = JobState.Pending,
         Command = spec.Command,
         Shell = spec.Shell,

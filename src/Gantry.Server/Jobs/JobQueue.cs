@@ -92,6 +92,7 @@ internal sealed partial class JobQueue
                 Id = row.Id,
                 Spec = row.Spec,
                 ArrayIndex = row.ArrayIndex,
+                Owner = row.Owner,
                 State = row.State,
                 Reason = row.Reason,
                 CancelRequested = row.CancelRequested,
@@ -155,9 +156,10 @@ internal sealed partial class JobQueue
 
     /// <summary>
     /// Queues a submission: one job, or an array stored as one record whatever its size. Returns the
-    /// first id and how many were created (an array's tasks have consecutive ids).
+    /// first id and how many were created (an array's tasks have consecutive ids). <paramref name="owner"/>
+    /// is who submitted it (null only where no person did, as in tests of the queue alone).
     /// </summary>
-    public (long FirstId, int Count) Submit(JobSubmission submission)
+    public (long FirstId, int Count) Submit(JobSubmission submission, JobOwner? owner = null)
     {
         ArgumentNullException.ThrowIfNull(submission);
         long first;
@@ -170,7 +172,7 @@ internal sealed partial class JobQueue
             first = _nextJobId;
             if (submission.Array is { } range)
             {
-                var row = new ArrayRow(first, range.Start, range.End, spec, now);
+                var row = new ArrayRow(first, range.Start, range.End, spec, now) { Owner = owner };
                 count = row.Count;
                 _store.Write(w => w.InsertArray(row));
                 _nextJobId += count;
@@ -186,6 +188,7 @@ internal sealed partial class JobQueue
                 {
                     Id = first,
                     Spec = spec,
+                    Owner = owner,
                     State = JobState.Pending,
                     Reason = Waiting,
                     SubmittedAt = now,
@@ -644,7 +647,8 @@ internal sealed partial class JobQueue
                 };
                 var spec = job?.Spec ?? array!.Row.Spec;
                 var arrayIndex = job is not null ? job.ArrayIndex : array!.IndexOf(placement.JobId);
-                if (!_nodes.TryHold(placement.NodeId, ToAssignment(placement.JobId, spec, arrayIndex, cancel: false, attempt)))
+                var owner = job is not null ? job.Owner : array!.Row.Owner;
+                if (!_nodes.TryHold(placement.NodeId, ToAssignment(placement.JobId, spec, arrayIndex, owner, cancel: false, attempt)))
                 {
                     continue;
                 }
@@ -809,6 +813,7 @@ internal sealed partial class JobQueue
             Id = jobId,
             Spec = array.Row.Spec,
             ArrayIndex = array.IndexOf(jobId),
+            Owner = array.Row.Owner,
             State = JobState.Pending,
             Reason = Waiting,
             SubmittedAt = array.Row.SubmittedAt,
@@ -903,9 +908,9 @@ internal sealed partial class JobQueue
     private static JobTransition Submitted(DateTimeOffset at) => new() { Time = at, From = null, To = JobState.Pending, Reason = "submitted" };
 
     private Assignment ToAssignment(JobRecord job, AttemptRow attempt) =>
-        ToAssignment(job.Id, job.Spec, job.ArrayIndex, job.CancelRequested, attempt);
+        ToAssignment(job.Id, job.Spec, job.ArrayIndex, job.Owner, job.CancelRequested, attempt);
 
-    private Assignment ToAssignment(long jobId, JobSubmission spec, int? arrayIndex, bool cancel, AttemptRow attempt) => new()
+    private Assignment ToAssignment(long jobId, JobSubmission spec, int? arrayIndex, JobOwner? owner, bool cancel, AttemptRow attempt) => new()
     {
         JobId = jobId,
         Attempt = attempt.Number,
@@ -925,10 +930,10 @@ internal sealed partial class JobQueue
         ArrayIndex = arrayIndex,
         MaxLogChars = _options.MaxJobLogChars == ServerOptions.NoLogLimit ? null : _options.MaxJobLogChars,
         GpuPowerCapWatts = spec.GpuPowerCapWatts,
-
-        // Every job is submitted with the bootstrap admin token, which names no Unix user and may run
-        // as root (docs/jobs-as-owners.md): a root agent runs it as root, as before owners.
-        AllowRoot = true,
+        // Who the attempt runs as on a root agent (the owner's token at submit time); the agent decides.
+        // A job stored before owners existed was submitted with the bootstrap admin token, which may run as root.
+        RunAsUser = owner?.RunAsUser,
+        AllowRoot = owner?.AllowRoot ?? true,
     };
 
     private static partial class Log

@@ -20,6 +20,9 @@ internal sealed class JobRecord
 
     public int? ArrayIndex { get; init; }
 
+    /// <summary>Who submitted it; null for a job stored before tokens named people.</summary>
+    public JobOwner? Owner { get; init; }
+
     public required JobState State { get; set; }
 
     public string? Reason { get; set; }
@@ -83,6 +86,7 @@ internal sealed class JobRecord
         PlannedStart = HeldPlan?.Start,
         PlannedLocation = PlannedLocation,
         PlannedGramsPerKwh = HeldPlan?.PlannedGramsPerKwh,
+        Owner = Owner,
     };
 }
 

@@ -23,7 +23,7 @@ internal static class ClusterEvents
     public static readonly TimeSpan Period = TimeSpan.FromSeconds(1);
 
     public static void MapClusterEvents(this IEndpointRouteBuilder app) =>
-        app.MapGet("/api/v1/cluster/events", (HttpContext http, NodeRegistry nodes, JobQueue jobs, TimeProvider time, CancellationToken ct) => StreamAsync(http, nodes, jobs, time, ct)).RequireAdmin();
+        app.MapGet("/api/v1/cluster/events", (HttpContext http, NodeRegistry nodes, JobQueue jobs, TimeProvider time, CancellationToken ct) => StreamAsync(http, nodes, jobs, time, ct)).RequireRole(Role.Viewer);
 
     /// <summary>The fleet now: nodes, counts, and the newest live and pending jobs.</summary>
     public static ClusterSnapshot Snapshot(NodeRegistry nodes, JobQueue jobs, DateTimeOffset now)

@@ -20,7 +20,7 @@ internal static class LogEndpoints
     {
         var jobs = app.MapGroup("/api/v1/jobs");
 
-        jobs.MapGet("/{jobId:long}/logs", (long jobId, HttpContext http, JobQueue queue, JobLogs logs, CancellationToken ct) => StreamLogsAsync(jobId, http, queue, logs, ct)).RequireAdmin();
+        jobs.MapGet("/{jobId:long}/logs", (long jobId, HttpContext http, JobQueue queue, JobLogs logs, CancellationToken ct) => StreamLogsAsync(jobId, http, queue, logs, ct)).RequireRole(Role.Viewer);
 
         jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/logs", async (long jobId, int attempt, HttpContext http, JobLogs logs, ServerOptions options, CancellationToken ct) =>
         {

@@ -120,15 +120,15 @@ internal static class NodeEndpoints
 
             var cursor = http.Request.Query["cursor"].ToString();
             return TypedResults.Json(registry.ListNodes(state, cursor.Length == 0 ? null : cursor, limit), GantryJson.Default.PageNodeInfo);
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
 
         nodes.MapGet("/{nodeId}", (string nodeId, NodeRegistry registry, GpuHealthRegistry health) =>
             registry.GetNode(nodeId) is { } node
                 ? TypedResults.Json(node with { HealthHistory = health.History(nodeId), Power = registry.Power?.Info(nodeId) }, GantryJson.Default.NodeInfo)
-                : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
+                : Problems.NotFound($"no node with id {nodeId}")).RequireRole(Role.Viewer);
 
-        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin();
-        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireAdmin();
+        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireRole(Role.Operator);
+        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireRole(Role.Operator);
     }
 
     private static IResult Drain(NodeRegistry registry, string nodeId, bool drain) =>

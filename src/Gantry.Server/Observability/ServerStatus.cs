@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
 using Gantry.Server.Carbon;
 using Microsoft.AspNetCore.Builder;
@@ -48,5 +49,5 @@ internal static class ServerStatus
             }
 
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "application/json; charset=utf-8");
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
 }

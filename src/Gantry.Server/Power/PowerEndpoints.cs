@@ -35,12 +35,12 @@ internal static class PowerEndpoints
             return caps.SetManual(nodeId, watts) is { } info
                 ? TypedResults.Json(info, GantryJson.Default.NodePowerInfo)
                 : Problems.NotFound($"no node with id {nodeId}");
-        }).RequireAdmin();
+        }).RequireRole(Role.Operator);
 
         app.MapDelete("/api/v1/nodes/{nodeId}/power-cap", (string nodeId, PowerCaps caps) =>
             caps.SetManual(nodeId, null) is { } info
                 ? TypedResults.Json(info, GantryJson.Default.NodePowerInfo)
-                : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
+                : Problems.NotFound($"no node with id {nodeId}")).RequireRole(Role.Operator);
 
         app.MapGet("/api/v1/power", (PowerCaps caps, ServerOptions options) =>
         {
@@ -57,6 +57,6 @@ internal static class PowerEndpoints
                     DividedAt = budget?.DividedAt,
                 },
                 GantryJson.Default.PowerBudgetInfo);
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
     }
 }

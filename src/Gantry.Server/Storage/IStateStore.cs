@@ -36,8 +36,8 @@ internal interface IStateStore : IDisposable
     /// <summary>One job with its attempts and transitions; null when there is no row (never stored, or purged).</summary>
     StoredJob? ReadJob(long id);
 
-    /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state.</summary>
-    IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit);
+    /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state and of one owner.</summary>
+    IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null);
 
     /// <summary>
     /// Job energy: every attempt that started and ended at or after <paramref name="since"/>, or has not
@@ -66,6 +66,9 @@ internal interface IStateStore : IDisposable
 internal interface IStateWriter
 {
     void SaveToken(string kind, byte[] hash, DateTimeOffset now);
+
+    /// <summary>Stores a person's token, replacing the row of the same name (a revoked or expired one).</summary>
+    void SavePerson(PersonRow person);
 
     void UpsertNode(NodeRow node);
 
@@ -168,6 +171,9 @@ internal sealed record NodeRow(
     string? AgentVersion,
     string? AgentUrl);
 
+/// <summary>A person's API token as stored: the person and the SHA-256 hash of the secret.</summary>
+internal sealed record PersonRow(Auth.Person Person, byte[] Hash);
+
 /// <summary>A job row. <see cref="Spec"/> has no array range: an array task is a job of its own once it has a row.</summary>
 internal sealed record JobRow
 {
@@ -206,6 +212,9 @@ internal sealed record JobRow
 
     /// <summary>The planned window's average intensity in g/kWh while the job is held, for its wait reason.</summary>
     public double? PlannedGramsPerKwh { get; init; }
+
+    /// <summary>Who submitted it (migration 9); null for a job stored before tokens named people.</summary>
+    public Jobs.JobOwner? Owner { get; init; }
 }
 
 /// <summary>One attempt (a placement of a job on a node) as stored.</summary>
@@ -253,6 +262,9 @@ internal sealed record AttemptRow
 /// </summary>
 internal sealed record ArrayRow(long FirstJobId, int Start, int End, JobSubmission Spec, DateTimeOffset SubmittedAt)
 {
+    /// <summary>Who submitted it (migration 9); every task has this owner.</summary>
+    public Jobs.JobOwner? Owner { get; init; }
+
     public int Count => End - Start + 1;
 
     public long LastJobId => FirstJobId + Count - 1;
@@ -268,6 +280,9 @@ internal sealed record StoredArray(ArrayRow Array, IReadOnlyList<long> TasksWith
 internal sealed class StoredState
 {
     public Dictionary<string, byte[]> Tokens { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Every person's token, revoked and expired ones included.</summary>
+    public List<PersonRow> People { get; } = [];
 
     public List<NodeRow> Nodes { get; } = [];
 

@@ -16,7 +16,15 @@ internal static class StoreRows
 
     public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used, " +
         // Carbon-aware deferral (migration 7).
-        "planned_start, planned_location, planned_grams_per_kwh";
+        "planned_start, planned_location, planned_grams_per_kwh, " +
+        // Owners (migration 9).
+        "owner, run_as_user, allow_root";
+
+    /// <summary>An array's columns as <see cref="ReadArray"/> reads them.</summary>
+    public const string ArrayColumns = "first_job_id, start_index, end_index, spec, submitted_at, owner, run_as_user, allow_root";
+
+    /// <summary>The <c>people</c> table (migration 9), as <see cref="ReadPerson"/> reads it.</summary>
+    public const string PersonColumns = "name, hash, role, unix_user, allow_root, max_gpus, max_pending, created_at, expires_at, revoked_at";
 
     public const string HealthColumns = "node_id, gpu, state, cause, since, until, manual, detail";
 
@@ -90,7 +98,35 @@ internal static class StoreRows
         PlannedStart = Time(r, 12),
         PlannedLocation = r.IsDBNull(13) ? null : r.GetString(13),
         PlannedGramsPerKwh = Real(r, 14),
+        Owner = ReadOwner(r, 15),
     };
+
+    /// <summary>A row selected with <see cref="ArrayColumns"/>.</summary>
+    public static ArrayRow ReadArray(DbDataReader r) =>
+        new(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, Millis(r.GetInt64(4)))
+        {
+            Owner = ReadOwner(r, 5),
+        };
+
+    /// <summary>A row selected with <see cref="PersonColumns"/>.</summary>
+    public static PersonRow ReadPerson(DbDataReader r) => new(
+        new Auth.Person
+        {
+            Name = r.GetString(0),
+            Role = Enum.Parse<Role>(r.GetString(2)),
+            UnixUser = r.IsDBNull(3) ? null : r.GetString(3),
+            AllowRoot = Flag(r, 4),
+            MaxGpus = r.IsDBNull(5) ? null : r.GetInt32(5),
+            MaxPending = r.IsDBNull(6) ? null : r.GetInt32(6),
+            CreatedAt = Millis(r.GetInt64(7)),
+            ExpiresAt = Time(r, 8),
+            RevokedAt = Time(r, 9),
+        },
+        (byte[])r.GetValue(1));
+
+    /// <summary>The owner columns (name, Unix user, allow root) from <paramref name="first"/> on; null when the name is.</summary>
+    private static Jobs.JobOwner? ReadOwner(DbDataReader r, int first) =>
+        r.IsDBNull(first) ? null : new(r.GetString(first), r.IsDBNull(first + 1) ? null : r.GetString(first + 1), Flag(r, first + 2));
 
     /// <summary>A row selected with <see cref="AttemptColumns"/>.</summary>
     public static AttemptRow ReadAttempt(DbDataReader r) => new()

@@ -123,7 +123,7 @@ internal static class TelemetryEndpoints
                     Points = points,
                 },
                 GantryJson.Default.TelemetryQueryResponse);
-        }).RequireAdmin();
+        }).RequireRole(Role.Viewer);
 
     /// <summary>
     /// Raw samples when the whole range is inside the raw retention and the step is under a

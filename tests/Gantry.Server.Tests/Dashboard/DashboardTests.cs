@@ -345,7 +345,7 @@ public sealed partial class DashboardTests : IAsyncLifetime
     }
 
     /// <summary>Loads <paramref name="page"/> for its form token, then posts <paramref name="fields"/> with it, as a browser would.</summary>
-    private static async Task<HttpResponseMessage> PostFormAsync(HttpClient browser, string page, string action, Dictionary<string, string> fields)
+    internal static async Task<HttpResponseMessage> PostFormAsync(HttpClient browser, string page, string action, Dictionary<string, string> fields)
     {
         using var form = await browser.GetAsync(page);
         var token = CsrfField().Match(await form.Content.ReadAsStringAsync());

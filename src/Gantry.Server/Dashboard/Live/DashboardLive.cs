@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Dashboard.Components;
 using Gantry.Server.Dashboard.Views;
@@ -48,7 +49,8 @@ internal static class DashboardLive
 
     public static void MapDashboardLive(this IEndpointRouteBuilder app) =>
         app.MapGet("/ui/events", (HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, AlertsData alerts, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct) =>
-            StreamAsync(http, signals, logs, data, alerts, antiforgery, time, loggers, ct));
+            StreamAsync(http, signals, logs, data, alerts, antiforgery, time, loggers, ct))
+        .WithMetadata(new Gantry.Server.Auth.RoleRequirement(Role.Viewer)); // a session of any role; checked in StreamAsync (401, not a redirect)
 
     private static async Task StreamAsync(HttpContext http, ClusterSignals signals, JobLogs logs, DashboardData data, AlertsData alerts, IAntiforgery antiforgery, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
     {
@@ -90,7 +92,7 @@ internal static class DashboardLive
                         nextCharts = now + view.ChartRefresh;
                     }
 
-                    await CollectAsync(view, data, alerts, fragments, update, csrf, withCharts).ConfigureAwait(false);
+                    await CollectAsync(http, view, data, alerts, fragments, update, csrf, withCharts).ConfigureAwait(false);
                 }
 
                 var wrote = update.WriteTo(response.BodyWriter);
@@ -124,7 +126,7 @@ internal static class DashboardLive
         }
     }
 
-    private static async Task CollectAsync(LiveView view, DashboardData data, AlertsData alerts, Fragments fragments, Update update, Csrf csrf, bool withCharts)
+    private static async Task CollectAsync(HttpContext http, LiveView view, DashboardData data, AlertsData alerts, Fragments fragments, Update update, Csrf csrf, bool withCharts)
     {
         // Every page's navigation counts the alerts firing.
         update.Region("nav-alerts", await fragments.RenderAsync<NavAlertCount>(new() { ["Firing"] = alerts.FiringCount() }).ConfigureAwait(false));
@@ -160,7 +162,7 @@ internal static class DashboardLive
                 break;
 
             case LiveView.Node when data.Node(view.Id!) is { } node:
-                update.Region("node-status", await fragments.RenderAsync<NodeStatus>(new() { ["Node"] = node, ["Csrf"] = csrf }).ConfigureAwait(false));
+                update.Region("node-status", await fragments.RenderAsync<NodeStatus>(new() { ["Node"] = node, ["Csrf"] = DashboardEndpoints.CsrfIf(http, csrf, Role.Operator) }).ConfigureAwait(false));
                 if (withCharts)
                 {
                     update.Region("charts", await fragments.RenderAsync<ChartPanel>(new() { ["Charts"] = data.Charts(node, view.Range) }).ConfigureAwait(false));
@@ -176,7 +178,7 @@ internal static class DashboardLive
                 var model = alerts.Read();
                 update.Region("alert-count", await fragments.RenderAsync<AlertCount>(new() { ["Model"] = model }).ConfigureAwait(false));
                 update.Region("alerts", await fragments.RenderAsync<AlertTable>(new() { ["Model"] = model }).ConfigureAwait(false));
-                update.Region("silences", await fragments.RenderAsync<SilenceTable>(new() { ["Silences"] = model.Silences, ["Csrf"] = csrf }).ConfigureAwait(false));
+                update.Region("silences", await fragments.RenderAsync<SilenceTable>(new() { ["Silences"] = model.Silences, ["Csrf"] = DashboardEndpoints.CsrfIf(http, csrf, Role.Operator) }).ConfigureAwait(false));
                 update.Region("rules", await fragments.RenderAsync<RuleTable>(new() { ["Rules"] = model.Rules }).ConfigureAwait(false));
                 break;
 
@@ -185,7 +187,7 @@ internal static class DashboardLive
                 {
                     ["Job"] = job,
                     ["NodeName"] = data.NodeName(job.NodeId),
-                    ["Csrf"] = csrf,
+                    ["Csrf"] = DashboardEndpoints.CancelCsrf(http, csrf, job),
                     ["Now"] = data.Now,
                 }).ConfigureAwait(false));
                 update.Region("logs-note", Show.IsLive(job.State) ? ", following" : "");

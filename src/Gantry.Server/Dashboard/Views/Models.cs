@@ -10,6 +10,7 @@ public enum Section
     Nodes,
     Jobs,
     Alerts,
+    Tokens,
 }
 
 /// <summary>The anti-forgery field every form on a page carries.</summary>
@@ -19,7 +20,20 @@ public sealed record Csrf(string FieldName, string Value);
 /// What the page frame needs: title, section, the form token, for live pages the SSE address, and the
 /// number of alerts firing (the navigation's count).
 /// </summary>
-public sealed record PageFrame(string Title, Section Section, Csrf? Csrf, string? LiveUrl = null, bool SignedIn = true, int FiringAlerts = 0);
+public sealed record PageFrame(string Title, Section Section, Csrf? Csrf, string? LiveUrl = null, bool SignedIn = true, int FiringAlerts = 0)
+{
+    /// <summary>The signed-in person, shown in the header.</summary>
+    public string? UserName { get; init; }
+
+    /// <summary>The signed-in person's role: the header shows it, and pages leave out the forms it may not use.</summary>
+    public Gantry.Core.Protocol.Role? UserRole { get; init; }
+
+    /// <summary>True when the signed-in person's role is <paramref name="minimum"/> or above.</summary>
+    public bool Can(Gantry.Core.Protocol.Role minimum) => UserRole is { } role && role >= minimum;
+
+    /// <summary>The form token for forms of <paramref name="minimum"/> and above; null (no form) below it.</summary>
+    public Csrf? CsrfFor(Gantry.Core.Protocol.Role minimum) => Can(minimum) ? Csrf : null;
+}
 
 /// <summary>The overview's figures; null where nothing reports the value.</summary>
 public sealed record OverviewStats

@@ -192,5 +192,28 @@ internal static class PostgresMigrations
         """
         ALTER TABLE attempts ADD COLUMN energy_simulated boolean;
         """,
+
+        // 9: people: an API token per person (hashed, with its role, Unix user, limits, expiry and
+        // revocation), and each job's and array's owner with the Unix user it runs as.
+        """
+        CREATE TABLE people (
+            name text PRIMARY KEY,
+            hash bytea NOT NULL UNIQUE,
+            role text NOT NULL,
+            unix_user text,
+            allow_root boolean NOT NULL DEFAULT false,
+            max_gpus integer,
+            max_pending integer,
+            created_at bigint NOT NULL,
+            expires_at bigint,
+            revoked_at bigint);
+        ALTER TABLE jobs ADD COLUMN owner text;
+        ALTER TABLE jobs ADD COLUMN run_as_user text;
+        ALTER TABLE jobs ADD COLUMN allow_root boolean NOT NULL DEFAULT false;
+        CREATE INDEX jobs_owner ON jobs (owner, id);
+        ALTER TABLE arrays ADD COLUMN owner text;
+        ALTER TABLE arrays ADD COLUMN run_as_user text;
+        ALTER TABLE arrays ADD COLUMN allow_root boolean NOT NULL DEFAULT false;
+        """,
     ];
 }

@@ -149,10 +149,11 @@ internal sealed class PostgresStateStore : IStateStore
             BatchCommands =
             {
                 new("SELECT kind, hash FROM tokens"),
+                new($"SELECT {StoreRows.PersonColumns} FROM people ORDER BY name"),
                 new($"SELECT {StoreRows.NodeColumns} FROM nodes ORDER BY id"),
                 new($"SELECT {StoreRows.JobColumns} FROM jobs WHERE state IN {LiveStates} ORDER BY id"),
                 new($"SELECT {StoreRows.Prefixed("a.", StoreRows.AttemptColumns)} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.state IN {LiveStates} ORDER BY a.job_id, a.attempt"),
-                new("SELECT first_job_id, start_index, end_index, spec, submitted_at FROM arrays WHERE NOT complete ORDER BY first_job_id"),
+                new($"SELECT {StoreRows.ArrayColumns} FROM arrays WHERE NOT complete ORDER BY first_job_id"),
                 new("""
                     SELECT a.first_job_id, j.id FROM arrays a
                     JOIN jobs j ON j.id BETWEEN a.first_job_id AND a.first_job_id + (a.end_index - a.start_index)
@@ -185,6 +186,12 @@ internal sealed class PostgresStateStore : IStateStore
             r.NextResult();
             while (r.Read())
             {
+                state.People.Add(StoreRows.ReadPerson(r));
+            }
+
+            r.NextResult();
+            while (r.Read())
+            {
                 state.Nodes.Add(StoreRows.ReadNode(r));
             }
 
@@ -210,7 +217,7 @@ internal sealed class PostgresStateStore : IStateStore
             r.NextResult();
             while (r.Read())
             {
-                var array = new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, StoreRows.Millis(r.GetInt64(4)));
+                var array = StoreRows.ReadArray(r);
                 var ids = new List<long>();
                 tasks[array.FirstJobId] = ids;
                 arrays.Add((array, ids));
@@ -286,20 +293,18 @@ internal sealed class PostgresStateStore : IStateStore
         return history.Stored[0];
     }
 
-    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit)
+    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null)
     {
         using var connection = Open(_dataSource);
         var jobs = new List<JobRow>();
         using (var command = new NpgsqlCommand(
-            $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $1 {(state is null ? "" : "AND state = $3")} ORDER BY id DESC LIMIT $2",
+            $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $1 AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR owner = $4) ORDER BY id DESC LIMIT $2",
             connection))
         {
             command.Parameters.Add(P(before ?? long.MaxValue));
             command.Parameters.Add(P(limit));
-            if (state is { } s)
-            {
-                command.Parameters.Add(P(s.ToString()));
-            }
+            command.Parameters.Add(P(state?.ToString()));
+            command.Parameters.Add(P(owner));
 
             using var r = command.ExecuteReader();
             while (r.Read())
@@ -695,6 +700,25 @@ internal sealed class PostgresStateStore : IStateStore
                 "INSERT INTO tokens (kind, hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (kind) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at",
                 P(kind), P(hash), P(now.ToUnixTimeMilliseconds()));
 
+        public void SavePerson(PersonRow row) =>
+            Queue(
+                $"""
+                INSERT INTO people ({StoreRows.PersonColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, role = excluded.role, unix_user = excluded.unix_user,
+                    allow_root = excluded.allow_root, max_gpus = excluded.max_gpus, max_pending = excluded.max_pending,
+                    created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at
+                """,
+                P(row.Person.Name),
+                P(row.Hash),
+                P(row.Person.Role.ToString()),
+                P(row.Person.UnixUser),
+                P(row.Person.AllowRoot),
+                P(row.Person.MaxGpus),
+                P(row.Person.MaxPending),
+                P(row.Person.CreatedAt),
+                P(row.Person.ExpiresAt),
+                P(row.Person.RevokedAt));
+
         public void UpsertNode(NodeRow node) =>
             Queue(
                 $"""
@@ -725,15 +749,16 @@ internal sealed class PostgresStateStore : IStateStore
 
         public void InsertArray(ArrayRow array) =>
             Queue(
-                "INSERT INTO arrays (first_job_id, start_index, end_index, spec, submitted_at) VALUES ($1, $2, $3, $4, $5)",
-                P(array.FirstJobId), P(array.Start), P(array.End), P(StoreRows.Json(array.Spec)), P(array.SubmittedAt.ToUnixTimeMilliseconds()));
+                $"INSERT INTO arrays ({StoreRows.ArrayColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                P(array.FirstJobId), P(array.Start), P(array.End), P(StoreRows.Json(array.Spec)), P(array.SubmittedAt.ToUnixTimeMilliseconds()),
+                P(array.Owner?.Name), P(array.Owner?.RunAsUser), P(array.Owner?.AllowRoot == true));
 
         public void CompleteArray(long firstJobId) =>
             Queue("UPDATE arrays SET complete = true WHERE first_job_id = $1", P(firstJobId));
 
         public void InsertJob(JobRow job) =>
             Queue(
-                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 P(job.Id),
                 P(StoreRows.Json(job.Spec)),
                 P(job.ArrayIndex),
@@ -748,7 +773,10 @@ internal sealed class PostgresStateStore : IStateStore
                 P(job.RetriesUsed),
                 P(job.PlannedStart),
                 P(job.PlannedLocation),
-                P(job.PlannedGramsPerKwh));
+                P(job.PlannedGramsPerKwh),
+                P(job.Owner?.Name),
+                P(job.Owner?.RunAsUser),
+                P(job.Owner?.AllowRoot == true));
 
         public void UpdateJob(JobRow job) =>
             Queue(

@@ -174,5 +174,28 @@ internal static class SqliteMigrations
         """
         ALTER TABLE attempts ADD COLUMN energy_simulated INTEGER;
         """,
+
+        // 9: people: an API token per person (hashed, with its role, Unix user, limits, expiry and
+        // revocation), and each job's and array's owner with the Unix user it runs as.
+        """
+        CREATE TABLE people (
+            name TEXT PRIMARY KEY,
+            hash BLOB NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            unix_user TEXT,
+            allow_root INTEGER NOT NULL DEFAULT 0,
+            max_gpus INTEGER,
+            max_pending INTEGER,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            revoked_at INTEGER);
+        ALTER TABLE jobs ADD COLUMN owner TEXT;
+        ALTER TABLE jobs ADD COLUMN run_as_user TEXT;
+        ALTER TABLE jobs ADD COLUMN allow_root INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX jobs_owner ON jobs(owner, id);
+        ALTER TABLE arrays ADD COLUMN owner TEXT;
+        ALTER TABLE arrays ADD COLUMN run_as_user TEXT;
+        ALTER TABLE arrays ADD COLUMN allow_root INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 }

@@ -95,6 +95,15 @@ internal sealed class SqliteStateStore : IStateStore
             }
         }
 
+        using (var q = Query(connection, $"SELECT {StoreRows.PersonColumns} FROM people ORDER BY name"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.People.Add(StoreRows.ReadPerson(r));
+            }
+        }
+
         using (var q = Query(connection, $"SELECT {StoreRows.NodeColumns} FROM nodes ORDER BY id"))
         {
             var r = q.Reader;
@@ -127,13 +136,13 @@ internal sealed class SqliteStateStore : IStateStore
             }
         }
 
-        using (var q = Query(connection, "SELECT first_job_id, start_index, end_index, spec, submitted_at FROM arrays WHERE complete = 0 ORDER BY first_job_id"))
+        using (var q = Query(connection, $"SELECT {StoreRows.ArrayColumns} FROM arrays WHERE complete = 0 ORDER BY first_job_id"))
         {
             var r = q.Reader;
             var arrays = new List<ArrayRow>();
             while (r.Read())
             {
-                arrays.Add(new ArrayRow(r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), JsonSerializer.Deserialize(r.GetString(3), GantryJson.Default.JobSubmission)!, StoreRows.Millis(r.GetInt64(4))));
+                arrays.Add(StoreRows.ReadArray(r));
             }
 
             r.Close();
@@ -213,7 +222,7 @@ internal sealed class SqliteStateStore : IStateStore
         return WithHistory(connection, [job])[0];
     }
 
-    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit)
+    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null)
     {
         using var connection = OpenRead();
         var sql = new StringBuilder($"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $before");
@@ -222,9 +231,14 @@ internal sealed class SqliteStateStore : IStateStore
             sql.Append(" AND state = $state");
         }
 
+        if (owner is not null)
+        {
+            sql.Append(" AND owner = $owner");
+        }
+
         sql.Append(" ORDER BY id DESC LIMIT $limit");
         var jobs = new List<JobRow>();
-        using (var q = Query(connection, sql.ToString(), ("$before", before ?? long.MaxValue), ("$state", state?.ToString()), ("$limit", limit)))
+        using (var q = Query(connection, sql.ToString(), ("$before", before ?? long.MaxValue), ("$state", state?.ToString()), ("$owner", owner), ("$limit", limit)))
         {
             var r = q.Reader;
             while (r.Read())
@@ -506,6 +520,20 @@ internal sealed class SqliteStateStore : IStateStore
                 "INSERT INTO tokens (kind, hash, created_at) VALUES ($kind, $hash, $now) ON CONFLICT(kind) DO UPDATE SET hash = $hash, created_at = $now",
                 ("$kind", kind), ("$hash", hash), ("$now", now.ToUnixTimeMilliseconds()));
 
+        public void SavePerson(PersonRow row) =>
+            store.Execute(
+                $"INSERT OR REPLACE INTO people ({StoreRows.PersonColumns}) VALUES ($name, $hash, $role, $unix, $root, $gpus, $pending, $created, $expires, $revoked)",
+                ("$name", row.Person.Name),
+                ("$hash", row.Hash),
+                ("$role", row.Person.Role.ToString()),
+                ("$unix", row.Person.UnixUser),
+                ("$root", row.Person.AllowRoot ? 1 : 0),
+                ("$gpus", row.Person.MaxGpus),
+                ("$pending", row.Person.MaxPending),
+                ("$created", Millis(row.Person.CreatedAt)),
+                ("$expires", Millis(row.Person.ExpiresAt)),
+                ("$revoked", Millis(row.Person.RevokedAt)));
+
         public void UpsertNode(NodeRow node) =>
             store.Execute(
                 $"""
@@ -534,15 +562,16 @@ internal sealed class SqliteStateStore : IStateStore
 
         public void InsertArray(ArrayRow array) =>
             store.Execute(
-                "INSERT INTO arrays (first_job_id, start_index, end_index, spec, submitted_at) VALUES ($first, $start, $end, $spec, $submitted)",
-                ("$first", array.FirstJobId), ("$start", array.Start), ("$end", array.End), ("$spec", StoreRows.Json(array.Spec)), ("$submitted", array.SubmittedAt.ToUnixTimeMilliseconds()));
+                $"INSERT INTO arrays ({StoreRows.ArrayColumns}) VALUES ($first, $start, $end, $spec, $submitted, $owner, $runAs, $allowRoot)",
+                ("$first", array.FirstJobId), ("$start", array.Start), ("$end", array.End), ("$spec", StoreRows.Json(array.Spec)), ("$submitted", array.SubmittedAt.ToUnixTimeMilliseconds()),
+                ("$owner", array.Owner?.Name), ("$runAs", array.Owner?.RunAsUser), ("$allowRoot", array.Owner?.AllowRoot == true ? 1 : 0));
 
         public void CompleteArray(long firstJobId) =>
             store.Execute("UPDATE arrays SET complete = 1 WHERE first_job_id = $first", ("$first", firstJobId));
 
         public void InsertJob(JobRow job) =>
             store.Execute(
-                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries, $plannedStart, $plannedLocation, $plannedGrams)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries, $plannedStart, $plannedLocation, $plannedGrams, $owner, $runAs, $allowRoot)",
                 JobParameters(job, withSpec: true));
 
         public void UpdateJob(JobRow job) =>
@@ -691,6 +720,9 @@ internal sealed class SqliteStateStore : IStateStore
             ("$plannedStart", Millis(job.PlannedStart)),
             ("$plannedLocation", job.PlannedLocation),
             ("$plannedGrams", job.PlannedGramsPerKwh),
+            ("$owner", job.Owner?.Name),
+            ("$runAs", job.Owner?.RunAsUser),
+            ("$allowRoot", job.Owner?.AllowRoot == true ? 1 : 0),
         ];
 
         private static (string, object?)[] AttemptParameters(AttemptRow a) =>

@@ -119,7 +119,7 @@ public sealed class OutboxTests : IDisposable
 
         public StoredJob? ReadJob(long id) => inner.ReadJob(id);
 
-        public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit) => inner.ListJobs(state, before, limit);
+        public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null) => inner.ListJobs(state, before, limit, owner);
 
         public AttemptRow? ReadAttempt(long jobId, int attempt) => inner.ReadAttempt(jobId, attempt);
 
