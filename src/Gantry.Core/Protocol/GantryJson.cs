@@ -48,4 +48,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(PowerCapRequest))]
 [JsonSerializable(typeof(NodePowerInfo))]
 [JsonSerializable(typeof(PowerBudgetInfo))]
+[JsonSerializable(typeof(Page<AuditEntry>))]
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -95,7 +95,7 @@ internal static class Authorization
     private static ClaimsPrincipal Caller(string name, string role) =>
         new(new ClaimsIdentity([new Claim(ClaimTypes.Name, name), new Claim(ClaimTypes.Role, role)], authenticationType: "gantry-token"));
 
-    private static byte[]? Presented(HttpRequest request)
+    internal static byte[]? Presented(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();
         const string Bearer = "Bearer ";

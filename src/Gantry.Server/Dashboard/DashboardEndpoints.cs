@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Security.Claims;
 using Gantry.Core.Jobs;
+using Gantry.Server.Audit;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
@@ -99,7 +100,7 @@ internal static class DashboardEndpoints
             return http.User.Identity?.IsAuthenticated == true ? Results.Redirect(returnUrl) : Login(http, antiforgery, StatusCodes.Status200OK, null, returnUrl);
         });
 
-        app.MapPost("/login", async (HttpContext http, TokenStore tokens, IAntiforgery antiforgery) =>
+        app.MapPost("/login", async (HttpContext http, TokenStore tokens, TokenFailureLimiter limiter, IAntiforgery antiforgery) =>
         {
             var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
             if (form is null)
@@ -116,18 +117,31 @@ internal static class DashboardEndpoints
 
             if (!tokens.IsAdmin(Tokens.Hash(token)))
             {
+                // A valid token is checked first: the limit never keeps out the admin.
+                if (http.Connection.RemoteIpAddress is { } address)
+                {
+                    if (limiter.IsLimited(address, out var retryAfter))
+                    {
+                        var seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
+                        http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                        return Login(http, antiforgery, StatusCodes.Status429TooManyRequests, $"Too many failed logins came from this address; try again in {seconds} s.", returnUrl);
+                    }
+
+                    limiter.Failed(address);
+                }
+
                 return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "the token is not valid: the dashboard takes the admin token (<data-dir>/admin.token)", returnUrl);
             }
 
             await SignInAsync(http).ConfigureAwait(false);
             return Results.Redirect(returnUrl);
-        }).DisableAntiforgery();
+        }).DisableAntiforgery().NotAudited("a login changes nothing (failed ones are counted by the failed-token limiter)");
 
         app.MapPost("/logout", async (HttpContext http) =>
         {
             await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
             return Results.Redirect("/login");
-        }).DisableAntiforgery();
+        }).DisableAntiforgery().NotAudited("a logout changes nothing");
 
         app.MapGet("/", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
             Page<OverviewPage>(http, StatusCodes.Status200OK, new()
@@ -168,9 +182,9 @@ internal static class DashboardEndpoints
         }).RequireAuthorization();
 
         app.MapPost("/nodes/{nodeId}/drain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: true))
-            .RequireAuthorization().DisableAntiforgery();
+            .RequireAuthorization().DisableAntiforgery().Audited("node.drain", target: "nodeId");
         app.MapPost("/nodes/{nodeId}/undrain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: false))
-            .RequireAuthorization().DisableAntiforgery();
+            .RequireAuthorization().DisableAntiforgery().Audited("node.undrain", target: "nodeId");
 
         app.MapGet("/jobs", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -220,9 +234,10 @@ internal static class DashboardEndpoints
                 return JobsPage(http, data, antiforgery, StatusCodes.Status400BadRequest, JobSubmit.Refused(typed, errors), null, null);
             }
 
-            var (first, _) = queue.Submit(submission);
+            var (first, count) = queue.Submit(submission);
+            http.AuditTarget(JobEndpoints.JobTarget(first, count));
             return Results.Redirect($"/jobs/{first}");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireAuthorization().DisableAntiforgery().Audited("job.submit");
 
         app.MapGet("/jobs/{jobId}", (string jobId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -263,10 +278,14 @@ internal static class DashboardEndpoints
                 Comment = form["comment"].ToString(),
             };
             var (silence, refused) = alerts.Create(typed);
-            return silence is null
-                ? AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused)
-                : Results.Redirect("/alerts");
-        }).RequireAuthorization().DisableAntiforgery();
+            if (silence is null)
+            {
+                return AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused);
+            }
+
+            http.AuditTarget(silence.Id);
+            return Results.Redirect("/alerts");
+        }).RequireAuthorization().DisableAntiforgery().Audited("alert.silence.create");
 
         app.MapPost("/alerts/silences/{silenceId}/expire", async (string silenceId, HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
         {
@@ -278,7 +297,7 @@ internal static class DashboardEndpoints
             return alerts.Expire(silenceId) is null
                 ? NotFound(http, antiforgery, Section.Alerts, $"No silence with id {silenceId}.", "/alerts", "Back to the alerts")
                 : Results.Redirect("/alerts");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireAuthorization().DisableAntiforgery().Audited("alert.silence.expire", target: "silenceId");
 
         app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, JobQueue queue, IAntiforgery antiforgery) =>
         {
@@ -290,7 +309,7 @@ internal static class DashboardEndpoints
             return queue.Cancel(jobId, out _) is null
                 ? NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs")
                 : Results.Redirect($"/jobs/{jobId}");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireAuthorization().DisableAntiforgery().Audited("job.cancel", target: "jobId");
     }
 
     /// <summary>

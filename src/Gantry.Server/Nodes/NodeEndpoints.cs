@@ -1,5 +1,6 @@
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
+using Gantry.Server.Audit;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Health;
@@ -35,9 +36,10 @@ internal static class NodeEndpoints
             }
 
             var response = registry.Register(request!, out var orphaned);
+            http.AuditTarget(response.NodeId);
             jobs.LoseAttempts(orphaned, "the node's agent restarted and no longer runs it");
             return TypedResults.Json(response, GantryJson.Default.RegisterNodeResponse);
-        }).RequireJoin();
+        }).RequireJoin().Audited("node.register", actor: "join-token");
 
         nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, GpuHealthRegistry health, JobQueue jobs, ServerOptions options, CancellationToken ct) =>
         {
@@ -127,8 +129,8 @@ internal static class NodeEndpoints
                 ? TypedResults.Json(node with { HealthHistory = health.History(nodeId), Power = registry.Power?.Info(nodeId) }, GantryJson.Default.NodeInfo)
                 : Problems.NotFound($"no node with id {nodeId}")).RequireAdmin();
 
-        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin();
-        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireAdmin();
+        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireAdmin().Audited("node.drain", target: "nodeId");
+        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireAdmin().Audited("node.undrain", target: "nodeId");
     }
 
     private static IResult Drain(NodeRegistry registry, string nodeId, bool drain) =>

@@ -192,5 +192,8 @@ internal static class PostgresMigrations
         """
         ALTER TABLE attempts ADD COLUMN energy_simulated boolean;
         """,
+
+        // 9: the audit log of changes made through the API (docs/audit.md).
+        Audit.AuditSchema.Postgres,
     ];
 }

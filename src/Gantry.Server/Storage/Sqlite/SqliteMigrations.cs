@@ -174,5 +174,8 @@ internal static class SqliteMigrations
         """
         ALTER TABLE attempts ADD COLUMN energy_simulated INTEGER;
         """,
+
+        // 9: the audit log of changes made through the API (docs/audit.md).
+        Audit.AuditSchema.Sqlite,
     ];
 }
