@@ -73,7 +73,7 @@ internal static class NodeEndpoints
             }
 
             return TypedResults.Json(response, GantryJson.Default.HeartbeatResponse);
-        }).RequireNode();
+        }).RequireNode().NotAudited("an agent renews its lease and reports what it sees");
 
         nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, NodeRegistry registry, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken ct) =>
         {
