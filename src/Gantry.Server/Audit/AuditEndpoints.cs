@@ -39,7 +39,7 @@ internal static class AuditEndpoints
         }).RequireAdmin();
     }
 
-    /// <summary>The query's filters, or a 400 that names the parameter that is wrong.</summary>
+    /// <summary>The query's filters (limit and cursor as the API takes them), or a 400 that names the parameter that is wrong.</summary>
     internal static bool TryParse(HttpRequest request, DateTimeOffset now, out AuditQuery? query, out IResult? error)
     {
         query = null;
@@ -48,50 +48,69 @@ internal static class AuditEndpoints
             return false;
         }
 
+        if (TryFilters(request.Query, now, out var filters) is { } problem)
+        {
+            error = Problems.Invalid(problem.Parameter, problem.Message);
+            return false;
+        }
+
+        query = filters! with { Before = cursor, Limit = limit };
+        return true;
+    }
+
+    /// <summary>
+    /// Reads <c>since</c>, <c>actor</c> and <c>action</c> into <paramref name="filters"/> (a query of 100,
+    /// from the newest); returns what is wrong, naming the parameter, or null.
+    /// </summary>
+    internal static (string Parameter, string Message)? TryFilters(IQueryCollection parameters, DateTimeOffset now, out AuditQuery? filters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        filters = null;
         DateTimeOffset? since = null;
-        if (request.Query["since"].ToString() is { Length: > 0 } sinceText)
+        if (parameters["since"].ToString() is { Length: > 0 } sinceText)
         {
             if (Durations.TryParse(sinceText, out var ago) && ago > TimeSpan.Zero)
             {
                 since = now - ago;
             }
-            else if (DateTimeOffset.TryParse(sinceText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) && sinceText.Contains('T', StringComparison.Ordinal))
+            else if (sinceText.Contains('T', StringComparison.Ordinal) && DateTimeOffset.TryParse(sinceText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
             {
                 since = at;
             }
             else
             {
-                error = Problems.Invalid("since", $"must be a duration such as 7d, 24h or 30m, or a time such as 2026-01-31T12:00:00Z, got '{sinceText}'");
-                return false;
+                return ("since", $"must be a duration such as 7d, 24h or 30m, or a time such as 2026-01-31T12:00:00Z, got '{sinceText}'");
             }
         }
 
-        if (!TryName(request, "actor", static c => c > ' ' && c != 0x7F, "printable characters without spaces", out var actor, out error)
-            || !TryName(request, "action", static c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '.' or '-', "lower-case letters, digits, '.' and '-' (e.g. job.cancel)", out var action, out error))
+        if (Name(parameters, "actor", static c => c > ' ' && c != 0x7F, "printable characters without spaces", out var actor) is { } actorProblem)
         {
-            return false;
+            return actorProblem;
         }
 
-        query = new AuditQuery(since, actor, action, cursor, limit);
-        return true;
+        if (Name(parameters, "action", static c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '.' or '-', "lower-case letters, digits, '.' and '-' (e.g. job.cancel)", out var action) is { } actionProblem)
+        {
+            return actionProblem;
+        }
+
+        filters = new AuditQuery(since, actor, action, null, 100);
+        return null;
     }
 
-    private static bool TryName(HttpRequest request, string name, Func<char, bool> allowed, string what, out string? value, out IResult? error)
+    private static (string Parameter, string Message)? Name(IQueryCollection parameters, string name, Func<char, bool> allowed, string what, out string? value)
     {
         value = null;
-        error = null;
-        if (request.Query[name].ToString() is not { Length: > 0 } text)
+        if (parameters[name].ToString() is not { Length: > 0 } text)
         {
-            return true;
+            return null;
         }
 
         if (text.Length > MaxFilterLength || !text.All(allowed))
         {
-            error = Problems.Invalid(name, $"must be up to {MaxFilterLength} {what}, got '{(text.Length > 40 ? text[..40] + "…" : text)}'");
-            return false;
+            return (name, $"must be up to {MaxFilterLength} {what}, got '{(text.Length > 40 ? text[..40] + "…" : text)}'");
         }
 
         value = text;
-        return true;
+        return null;
     }
 }

@@ -37,6 +37,9 @@ internal static class DashboardEndpoints
     /// <summary>How long a login lasts without use (each visit renews it).</summary>
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
 
+    /// <summary>Audit records per page of <c>/audit</c>.</summary>
+    public const int AuditPageSize = 100;
+
     /// <summary>The output a job page shows at most at first (more streams in while it runs).</summary>
     public const int MaxInitialLogChars = 1 << 20;
 
@@ -256,6 +259,30 @@ internal static class DashboardEndpoints
                 ["Logs"] = logs,
                 ["LogsAfter"] = after,
                 ["LogsTruncated"] = truncated,
+            });
+        }).RequireAuthorization();
+
+        app.MapGet("/audit", async (HttpContext http, AuditLog log, IAntiforgery antiforgery, CancellationToken ct) =>
+        {
+            if (AuditEndpoints.TryFilters(http.Request.Query, log.Now, out var filters) is { } problem)
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Audit, "Bad filter", $"{problem.Parameter} {problem.Message}.", "/audit", "The whole log");
+            }
+
+            if (!Query.TryLong(http.Request, "before", out var before, out _))
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Audit, "Bad page", $"before must be a record id; got '{http.Request.Query["before"]}'.", "/audit", "The whole log");
+            }
+
+            var entries = await log.ReadAsync(filters! with { Before = before, Limit = AuditPageSize }, ct).ConfigureAwait(false);
+            return Page<AuditPage>(http, StatusCodes.Status200OK, new()
+            {
+                ["Frame"] = Frame(http, antiforgery, "Audit", Section.Audit, null),
+                ["Entries"] = entries,
+                ["Since"] = http.Request.Query["since"].ToString(),
+                ["Actor"] = http.Request.Query["actor"].ToString(),
+                ["Action"] = http.Request.Query["action"].ToString(),
+                ["Next"] = entries.Count == AuditPageSize ? entries[^1].Id : null,
             });
         }).RequireAuthorization();
 

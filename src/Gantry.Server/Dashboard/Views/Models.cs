@@ -10,6 +10,7 @@ public enum Section
     Nodes,
     Jobs,
     Alerts,
+    Audit,
 }
 
 /// <summary>The anti-forgery field every form on a page carries.</summary>
