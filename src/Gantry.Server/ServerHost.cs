@@ -204,6 +204,7 @@ public static class ServerHost
                 CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
 
                 http.RequestServices.GetRequiredService<Gantry.Server.PowerSaving.PowerSavingMetrics>().Render(w, nodes.PowerSnapshot()); // power saving
+                http.RequestServices.GetRequiredService<AuditLog>().Render(w); // the audit log's queue
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAdmin();

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Gantry.Core.Protocol;
 using Gantry.Server.Live;
+using Gantry.Telemetry.Exposition;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Server.Audit;
@@ -13,7 +14,7 @@ namespace Gantry.Server.Audit;
 /// <remarks>
 /// The queue holds <see cref="Capacity"/> records: about a minute of a busy server's changes while the
 /// store is unreachable. Past it a record is dropped, and said so: an error log line that carries the
-/// whole record, and <c>gantry_audit_records_dropped_total</c> on /metrics.
+/// whole record, and <c>gantry_server_audit_records_dropped_total</c> on /metrics (<see cref="Render"/>).
 /// </remarks>
 internal sealed partial class AuditLog(IAuditStore store, TimeProvider time, ILogger<AuditLog> logger)
 {
@@ -99,6 +100,16 @@ internal sealed partial class AuditLog(IAuditStore store, TimeProvider time, ILo
         }
 
         return store.ReadAudit(query);
+    }
+
+    /// <summary>The queue's figures on the server's <c>/metrics</c>.</summary>
+    public void Render(PrometheusTextWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.Family("gantry_server_audit_records_pending", "gauge", "Audit records queued and not yet stored.");
+        w.Begin().Value(Pending);
+        w.Family("gantry_server_audit_records_dropped_total", "counter", "Audit records not stored (the queue was full, or the store refused them at shutdown); each was logged instead.");
+        w.Begin().Value(Dropped);
     }
 
     [LoggerMessage(EventId = 2970, Level = LogLevel.Error, Message = "Audit record dropped ({Dropped} so far; the store has been unreachable too long): {Time:o} {Actor} from {Address} {Action} {Target} -> {Status}")]

@@ -65,6 +65,10 @@ public sealed class AuditTests
         Assert.Equal(nodeId, Single(entries, "power.cap").Target);
         Assert.Equal("team", Single(entries, "alert.rule.create").Target);
         Assert.True(entries.Zip(entries.Skip(1)).All(p => p.First.Id > p.Second.Id && p.First.Time >= p.Second.Time), "newest first");
+
+        var metrics = await server.Admin.GetStringAsync("/metrics");
+        Assert.Contains("gantry_server_audit_records_pending 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_audit_records_dropped_total 0\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -129,6 +133,20 @@ public sealed class AuditTests
         Assert.Equal(3, rest.Items.Count);
         Assert.Null(rest.NextCursor);
         Assert.True(first.Items[^1].Id > rest.Items[0].Id);
+    }
+
+    [Fact]
+    public async Task Retention_PurgesRecordsOlderThanIt()
+    {
+        var time = new Gantry.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await ServerHarness.StartAsync(time, configure: o => o.AuditRetention = TimeSpan.FromDays(30));
+        var (nodeId, _) = await server.RegisterAsync("box", 0);
+        Assert.Equal("node.register", Assert.Single(await AuditAsync(server)).Action);
+
+        time.Advance(TimeSpan.FromDays(31));
+        (await server.Admin.PostAsync($"/api/v1/nodes/{nodeId}/drain", null)).EnsureSuccessStatusCode();
+        await server.App.Services.GetRequiredService<AuditRetentionWorker>().PurgeAsync(CancellationToken.None);
+        Assert.Equal("node.drain", Assert.Single(await AuditAsync(server)).Action);
     }
 
     [Theory]
