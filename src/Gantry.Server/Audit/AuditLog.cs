@@ -12,9 +12,9 @@ namespace Gantry.Server.Audit;
 /// briefly, until what was queued before they asked is stored, so a caller sees its own change.
 /// </summary>
 /// <remarks>
-/// The queue holds <see cref="Capacity"/> records: about a minute of a busy server's changes while the
-/// store is unreachable. Past it a record is dropped, and said so: an error log line that carries the
-/// whole record, and <c>gantry_server_audit_records_dropped_total</c> on /metrics (<see cref="Render"/>).
+/// The queue holds <see cref="Capacity"/> records while the store is unreachable. Past it a record is
+/// dropped, and said so: an error log line that carries the whole record, and
+/// <c>gantry_server_audit_records_dropped_total</c> on /metrics (<see cref="Render"/>).
 /// </remarks>
 internal sealed partial class AuditLog(IAuditStore store, TimeProvider time, ILogger<AuditLog> logger)
 {
