@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gantry.Cli.Alerts;
+using Gantry.Cli.Audit;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
 using Gantry.Cli.Reports;
@@ -34,7 +35,8 @@ public static class ClientCommands
         new("alerts", AlertsCommand.Description, () => AlertsCommand.Create(CliContext.FromProcess())),
         new("report", ReportCommand.Description, () => ReportCommand.Create(CliContext.FromProcess())), // Job energy.
         new("tokens", TokensCommand.Description, () => TokensCommand.Create(CliContext.FromProcess())), // People's API tokens.
+        new("audit", AuditCommand.Description, () => AuditCommand.Create(CliContext.FromProcess())),
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context), AuditCommand.Create(context)];
 }

@@ -16,8 +16,9 @@ internal static class Paging
     /// <summary>
     /// Reads up to <paramref name="limit"/> items of <paramref name="path"/>. With <c>-o json</c> the items
     /// are written as they came, in one <c>{"items": […], "nextCursor": …}</c> object, and nothing is returned.
+    /// <paramref name="filters"/> (<c>&amp;actor=alice</c>, escaped) is added to each page's query as it is.
     /// </summary>
-    public static async Task<List<T>> ReadAsync<T>(ClientInvocation invocation, string path, string? state, int limit, CancellationToken cancellationToken, string? filter = null)
+    public static async Task<List<T>> ReadAsync<T>(ClientInvocation invocation, string path, string? state, int limit, CancellationToken cancellationToken, string? filters = null)
     {
         var typeInfo = ResponseJson.For<Page<T>>();
         var items = new List<T>();
@@ -35,9 +36,9 @@ internal static class Paging
                     query.Append("&state=").Append(Uri.EscapeDataString(state));
                 }
 
-                if (filter is not null)
+                if (filters is { Length: > 0 })
                 {
-                    query.Append('&').Append(filter);
+                    query.Append(filters[0] == '&' ? "" : "&").Append(filters);
                 }
 
                 if (cursor is not null)

@@ -9,6 +9,7 @@ using Gantry.Server.Alerts.Rules;
 using Gantry.Server.Alerts.Silences;
 using Gantry.Server.Anomalies;
 using Gantry.Server.Api;
+using Gantry.Server.Audit;
 using Gantry.Server.Auth;
 using Gantry.Server.Leadership;
 using Gantry.Server.Live;
@@ -126,6 +127,13 @@ public static class ServerHost
         builder.Services.AddSingleton<Startup>();
         builder.Services.AddSingleton<JobLogs>();
 
+        // The audit log (docs/audit.md): requests queue records, a writer stores them, the leader purges old ones.
+        builder.Services.AddSingleton((IAuditStore)store);
+        builder.Services.AddSingleton<AuditLog>();
+        builder.Services.AddHostedService<AuditWriter>();
+        LeaderOnly<AuditRetentionWorker>(builder.Services);
+        builder.Services.AddSingleton<TokenFailureLimiter>();
+
         // Who leads: alone (SQLite) from the start; among replicas (PostgreSQL) by a lease. The features
         // above are built when first asked for, which on a standby is once it has been elected.
         builder.Services.AddSingleton<ILeaderLease>(options.UsesPostgres ? new PostgresLeaderLease(PostgresUrl.ToConnectionString(options.Store!), options.LeaderLease) : new SoleLease());
@@ -166,6 +174,7 @@ public static class ServerHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseStandbyRedirects();
+        app.UseTokenFailureLimit();
         app.Use(async (context, next) =>
         {
             await next(context).ConfigureAwait(false);
@@ -175,6 +184,7 @@ public static class ServerHost
             }
         });
 
+        app.UseAudit();
         app.UseAuthentication();
         app.UseAuthorization();
 
@@ -194,6 +204,7 @@ public static class ServerHost
                 CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
 
                 http.RequestServices.GetRequiredService<Gantry.Server.PowerSaving.PowerSavingMetrics>().Render(w, nodes.PowerSnapshot()); // power saving
+                http.RequestServices.GetRequiredService<AuditLog>().Render(w); // the audit log's queue
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireRole(Role.Viewer);
@@ -212,6 +223,7 @@ public static class ServerHost
         app.MapDashboard();
         app.MapCarbonEndpoints(); // GET /api/v1/carbon
         app.MapServerStatus(); // GET /status: the server's warnings (carbon today)
+        app.MapAuditEndpoints(); // GET /api/v1/audit
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         app.Lifetime.ApplicationStopped.Register(telemetry.Dispose);
         return app;

@@ -52,4 +52,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(CreateTokenResponse))]
 [JsonSerializable(typeof(TokensResponse))]
 [JsonSerializable(typeof(TokenInfo))]
+[JsonSerializable(typeof(Page<AuditEntry>))]
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using Gantry.Server.Audit;
 using Gantry.Core.Protocol;
 using Gantry.Server.Alerts.Rules;
 using Gantry.Server.Alerts.Silences;
@@ -24,14 +25,14 @@ internal static class AlertEndpoints
         alerts.MapGet("", (HttpContext http, AlertEngine engine) => ListAlerts(http, engine)).RequireRole(Role.Viewer);
         alerts.MapGet("/rules", (AlertEngine engine) => TypedResults.Json(engine.ListRules(), GantryJson.Default.AlertRulesResponse)).RequireRole(Role.Viewer);
         alerts.MapGet("/rules/export", (AlertEngine engine) => TypedResults.Text(engine.Export(), "application/yaml; charset=utf-8")).RequireRole(Role.Viewer);
-        alerts.MapPost("/rules", AddRulesAsync).RequireRole(Role.Operator);
-        alerts.MapDelete("/rules/{group}", (string group, AlertEngine engine) => RemoveRules(group, engine)).RequireRole(Role.Operator);
+        alerts.MapPost("/rules", AddRulesAsync).RequireRole(Role.Operator).Audited("alert.rule.create");
+        alerts.MapDelete("/rules/{group}", (string group, AlertEngine engine) => RemoveRules(group, engine)).RequireRole(Role.Operator).Audited("alert.rule.delete", target: "group");
         alerts.MapGet("/silences", (SilenceBook silences) => TypedResults.Json(silences.List(), GantryJson.Default.SilencesResponse)).RequireRole(Role.Viewer);
         alerts.MapGet("/silences/{id}", (string id, SilenceBook silences) =>
             silences.Get(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireRole(Role.Viewer);
-        alerts.MapPost("/silences", CreateSilenceAsync).RequireRole(Role.Operator);
+        alerts.MapPost("/silences", CreateSilenceAsync).RequireRole(Role.Operator).Audited("alert.silence.create");
         alerts.MapDelete("/silences/{id}", (string id, SilenceBook silences) =>
-            silences.Expire(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireRole(Role.Operator);
+            silences.Expire(id) is { } silence ? TypedResults.Json(silence, GantryJson.Default.SilenceInfo) : Problems.NotFound($"no silence with id {id}")).RequireRole(Role.Operator).Audited("alert.silence.expire", target: "id");
     }
 
     private static IResult ListAlerts(HttpContext http, AlertEngine engine)
@@ -77,6 +78,7 @@ internal static class AlertEndpoints
         try
         {
             var groups = engine.Rules.Add(request.Yaml);
+            http.AuditTarget(string.Join(",", groups));
             return TypedResults.Json(new AddAlertRulesResponse { Groups = groups }, GantryJson.Default.AddAlertRulesResponse, statusCode: StatusCodes.Status201Created);
         }
         catch (AlertRuleException ex)
@@ -110,6 +112,7 @@ internal static class AlertEndpoints
 
         if (silences.Create(request!, out var errors) is { } silence)
         {
+            http.AuditTarget(silence.Id);
             return TypedResults.Json(silence, GantryJson.Default.SilenceInfo, statusCode: StatusCodes.Status201Created);
         }
 

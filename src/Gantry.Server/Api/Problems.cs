@@ -34,6 +34,14 @@ internal static class Problems
     public static IResult Forbidden(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status403Forbidden, title: "Forbidden");
 
+    /// <summary>429 with <c>Retry-After</c> in whole seconds.</summary>
+    public static IResult TooManyRequests(HttpResponse response, TimeSpan retryAfter, string detail)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(detail, statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests");
+    }
+
     public static IResult TooLarge(long limit) =>
         TypedResults.Problem($"the request body is larger than {limit} bytes", statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large");
 

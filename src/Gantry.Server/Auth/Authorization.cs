@@ -151,7 +151,7 @@ internal static class Authorization
     public static Role? RoleOf(ClaimsPrincipal user) =>
         user.FindFirst(ClaimTypes.Role)?.Value is { } name && Roles.TryParse(name, out var role) ? role : null;
 
-    private static byte[]? Presented(HttpRequest request)
+    internal static byte[]? Presented(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();
         const string Bearer = "Bearer ";

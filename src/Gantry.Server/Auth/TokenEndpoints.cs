@@ -1,5 +1,6 @@
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
+using Gantry.Server.Audit;
 using Gantry.Server.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,11 +21,16 @@ internal static class TokenEndpoints
         tokens.MapPost("/", async (HttpContext http, TokenStore store, ServerOptions options, TimeProvider time, CancellationToken ct) =>
         {
             var (request, error) = await RequestBody.ReadAsync(http.Request, GantryJson.Default.CreateTokenRequest, options.MaxRequestBodyBytes, ct).ConfigureAwait(false);
+            if (request?.Name is { Length: > 0 } name)
+            {
+                http.AuditTarget(name);
+            }
+
             return error ?? Create(store, request!, time);
-        }).RequireRole(Role.Admin);
+        }).RequireRole(Role.Admin).Audited("token.create");
 
         tokens.MapDelete("/{name}", (string name, TokenStore store, TimeProvider time) => Revoke(store, name, time))
-            .RequireRole(Role.Admin);
+            .RequireRole(Role.Admin).Audited("token.revoke", target: "name");
     }
 
     /// <summary>Every token, the admin token first (shared with the dashboard's Tokens page).</summary>

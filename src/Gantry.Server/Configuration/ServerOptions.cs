@@ -81,6 +81,21 @@ public sealed class ServerOptions : IValidatableObject
     /// <summary>How long ended jobs (and their output) are kept in the store; null to keep them forever.</summary>
     public TimeSpan? JobRetention { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>How long audit records are kept in the store (docs/audit.md); null to keep them forever.</summary>
+    public TimeSpan? AuditRetention { get; set; } = TimeSpan.FromDays(365);
+
+    /// <summary>
+    /// Requests with a bad token (answered 401) from one address within <see cref="AuthFailureWindow"/>
+    /// after which its requests with a token the server does not know are answered 429 (docs/audit.md).
+    /// </summary>
+    public int AuthFailureLimit { get; set; } = 10;
+
+    /// <summary>The window <see cref="AuthFailureLimit"/> counts in; an address is let in again when it ends.</summary>
+    public TimeSpan AuthFailureWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Addresses the failed-token limiter remembers at most; past it the oldest is forgotten.</summary>
+    public int AuthFailureAddresses { get; set; } = 10_000;
+
     /// <summary>The least severe log level written.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
 
@@ -249,6 +264,11 @@ public sealed class ServerOptions : IValidatableObject
         if (JobRetention is { } retention && retention < TimeSpan.FromMinutes(1))
         {
             yield return Problem("job-retention", $"must be at least 1m (or off), got {Durations.Format(retention)}");
+        }
+
+        if (AuditRetention is { } auditRetention && auditRetention < TimeSpan.FromMinutes(1))
+        {
+            yield return Problem("audit-retention", $"must be at least 1m (or off), got {Durations.Format(auditRetention)}");
         }
 
         if (RetentionRaw <= TimeSpan.Zero)

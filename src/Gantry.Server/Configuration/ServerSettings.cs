@@ -51,6 +51,8 @@ public static class ServerSettings
             static (o, v) => o.SchedulerDepth = SettingParsers.WholeNumber(v)),
         new("job-retention", SettingKind.Value, "DURATION", "How long ended jobs and their output are kept; older ones are purged in the background. off: keep them. (default: 30d)",
             static (o, v) => o.JobRetention = SettingParsers.DurationOrOff(v)),
+        new("audit-retention", SettingKind.Value, "DURATION", "How long audit records (every change made through the API: who, from where, what, the outcome) are kept; older ones are purged in the background. off: keep them. (default: 365d)",
+            static (o, v) => o.AuditRetention = SettingParsers.DurationOrOff(v)),
         new("max-auto-cordon", SettingKind.Value, "PERCENT", "The most of the fleet's GPUs the GPU health policy may take out of service by itself (cordoned, or on a node drained for a reboot-class fault), e.g. 50% or 0.5. Past it, automation holds, records that it waits for a person and changes nothing more. (default: 50%)",
             static (o, v) => o.MaxAutoCordon = ParseFraction(v)),
         new("gpu-clean-for", SettingKind.Value, "DURATION", "How long a GPU must stay clean after a reset (or after what degraded it stopped) before it is healthy again. 0s: at once. (default: 10m)",

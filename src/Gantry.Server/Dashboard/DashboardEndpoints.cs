@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
+using Gantry.Server.Audit;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
@@ -35,6 +36,9 @@ internal static class DashboardEndpoints
 
     /// <summary>How long a login lasts without use (each visit renews it).</summary>
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
+
+    /// <summary>Audit records per page of <c>/audit</c>.</summary>
+    public const int AuditPageSize = 100;
 
     /// <summary>The output a job page shows at most at first (more streams in while it runs).</summary>
     public const int MaxInitialLogChars = 1 << 20;
@@ -126,7 +130,7 @@ internal static class DashboardEndpoints
             return http.User.Identity?.IsAuthenticated == true ? Results.Redirect(returnUrl) : Login(http, antiforgery, StatusCodes.Status200OK, null, returnUrl);
         });
 
-        app.MapPost("/login", async (HttpContext http, TokenStore tokens, IAntiforgery antiforgery) =>
+        app.MapPost("/login", async (HttpContext http, TokenStore tokens, TokenFailureLimiter limiter, IAntiforgery antiforgery) =>
         {
             var form = await ReadFormAsync(http, antiforgery).ConfigureAwait(false);
             if (form is null)
@@ -150,18 +154,31 @@ internal static class DashboardEndpoints
                 case TokenCheck.Revoked:
                     return Login(http, antiforgery, StatusCodes.Status401Unauthorized, $"the token of {person!.Name} was revoked: ask an admin for a new one", returnUrl);
                 case TokenCheck.Unknown:
+                    // A valid token is checked first: the limit never keeps out the admin.
+                    if (http.Connection.RemoteIpAddress is { } address)
+                    {
+                        if (limiter.IsLimited(address, out var retryAfter))
+                        {
+                            var seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
+                            http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                            return Login(http, antiforgery, StatusCodes.Status429TooManyRequests, $"Too many failed logins came from this address; try again in {seconds} s.", returnUrl);
+                        }
+
+                        limiter.Failed(address);
+                    }
+
                     return Login(http, antiforgery, StatusCodes.Status401Unauthorized, "the token is not valid: the dashboard takes a person's API token ('gantry tokens create') or the admin token (<data-dir>/admin.token)", returnUrl);
             }
 
             await SignInAsync(http, person!, TokenStore.Prefix(hash)).ConfigureAwait(false);
             return Results.Redirect(returnUrl);
-        }).DisableAntiforgery();
+        }).DisableAntiforgery().NotAudited("a login changes nothing (failed ones are counted by the failed-token limiter)");
 
         app.MapPost("/logout", async (HttpContext http) =>
         {
             await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
             return Results.Redirect("/login");
-        }).DisableAntiforgery();
+        }).DisableAntiforgery().NotAudited("a logout changes nothing");
 
         app.MapGet("/", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
             Page<OverviewPage>(http, StatusCodes.Status200OK, new()
@@ -202,9 +219,9 @@ internal static class DashboardEndpoints
         }).RequireDashboardRole(Role.Viewer);
 
         app.MapPost("/nodes/{nodeId}/drain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: true))
-            .RequireDashboardRole(Role.Operator).DisableAntiforgery();
+            .RequireDashboardRole(Role.Operator).DisableAntiforgery().Audited("node.drain", target: "nodeId");
         app.MapPost("/nodes/{nodeId}/undrain", (string nodeId, HttpContext http, NodeRegistry nodes, IAntiforgery antiforgery) => DrainAsync(http, nodes, antiforgery, nodeId, drain: false))
-            .RequireDashboardRole(Role.Operator).DisableAntiforgery();
+            .RequireDashboardRole(Role.Operator).DisableAntiforgery().Audited("node.undrain", target: "nodeId");
 
         app.MapGet("/jobs", (HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -259,9 +276,10 @@ internal static class DashboardEndpoints
                 return Results.Redirect("/login");
             }
 
-            var (first, _) = queue.Submit(submission, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
+            var (first, count) = queue.Submit(submission, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
+            http.AuditTarget(JobEndpoints.JobTarget(first, count));
             return Results.Redirect($"/jobs/{first}");
-        }).RequireDashboardRole(Role.User).DisableAntiforgery();
+        }).RequireDashboardRole(Role.User).DisableAntiforgery().Audited("job.submit");
 
         app.MapGet("/jobs/{jobId}", (string jobId, HttpContext http, DashboardData data, IAntiforgery antiforgery) =>
         {
@@ -283,6 +301,30 @@ internal static class DashboardEndpoints
             });
         }).RequireDashboardRole(Role.Viewer);
 
+        app.MapGet("/audit", async (HttpContext http, AuditLog log, IAntiforgery antiforgery, CancellationToken ct) =>
+        {
+            if (AuditEndpoints.TryFilters(http.Request.Query, log.Now, out var filters) is { } problem)
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Audit, "Bad filter", $"{problem.Parameter} {problem.Message}.", "/audit", "The whole log");
+            }
+
+            if (!Query.TryLong(http.Request, "before", out var before, out _))
+            {
+                return Message(http, antiforgery, StatusCodes.Status400BadRequest, Section.Audit, "Bad page", $"before must be a record id; got '{http.Request.Query["before"]}'.", "/audit", "The whole log");
+            }
+
+            var entries = await log.ReadAsync(filters! with { Before = before, Limit = AuditPageSize }, ct).ConfigureAwait(false);
+            return Page<AuditPage>(http, StatusCodes.Status200OK, new()
+            {
+                ["Frame"] = Frame(http, antiforgery, "Audit", Section.Audit, null),
+                ["Entries"] = entries,
+                ["Since"] = http.Request.Query["since"].ToString(),
+                ["Actor"] = http.Request.Query["actor"].ToString(),
+                ["Action"] = http.Request.Query["action"].ToString(),
+                ["Next"] = entries.Count == AuditPageSize ? entries[^1].Id : null,
+            });
+        }).RequireDashboardRole(Role.Operator);
+
         app.MapGet("/alerts", (HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
             AlertsPage(http, alerts, antiforgery, StatusCodes.Status200OK, new SilenceForm { Matchers = http.Request.Query["matchers"].ToString() }))
             .RequireDashboardRole(Role.Viewer);
@@ -302,10 +344,14 @@ internal static class DashboardEndpoints
                 Comment = form["comment"].ToString(),
             };
             var (silence, refused) = alerts.Create(typed);
-            return silence is null
-                ? AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused)
-                : Results.Redirect("/alerts");
-        }).RequireDashboardRole(Role.Operator).DisableAntiforgery();
+            if (silence is null)
+            {
+                return AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused);
+            }
+
+            http.AuditTarget(silence.Id);
+            return Results.Redirect("/alerts");
+        }).RequireDashboardRole(Role.Operator).DisableAntiforgery().Audited("alert.silence.create");
 
         app.MapPost("/alerts/silences/{silenceId}/expire", async (string silenceId, HttpContext http, AlertsData alerts, IAntiforgery antiforgery) =>
         {
@@ -317,7 +363,7 @@ internal static class DashboardEndpoints
             return alerts.Expire(silenceId) is null
                 ? NotFound(http, antiforgery, Section.Alerts, $"No silence with id {silenceId}.", "/alerts", "Back to the alerts")
                 : Results.Redirect("/alerts");
-        }).RequireDashboardRole(Role.Operator).DisableAntiforgery();
+        }).RequireDashboardRole(Role.Operator).DisableAntiforgery().Audited("alert.silence.expire", target: "silenceId");
 
         app.MapPost("/jobs/{jobId:long}/cancel", async (long jobId, HttpContext http, JobQueue queue, IAntiforgery antiforgery) =>
         {
@@ -341,7 +387,7 @@ internal static class DashboardEndpoints
             return queue.Cancel(jobId, out _) is null
                 ? NotFound(http, antiforgery, Section.Jobs, $"No job with id {jobId}.", "/jobs", "All jobs")
                 : Results.Redirect($"/jobs/{jobId}");
-        }).RequireDashboardRole(Role.User).DisableAntiforgery();
+        }).RequireDashboardRole(Role.User).DisableAntiforgery().Audited("job.cancel", target: "jobId");
     }
 
     /// <summary>The Tokens page (admins): list, make (the secret shown once, on the answer to the form), revoke.</summary>
@@ -388,7 +434,7 @@ internal static class DashboardEndpoints
 
             // The secret goes out on this answer only: no redirect, nothing to reload.
             return TokensPage(http, tokens, time, antiforgery, StatusCodes.Status200OK, new TokenForm(), new CreateTokenResponse { Token = secret!, Info = person!.ToInfo(time.GetUtcNow()) });
-        }).RequireDashboardRole(Role.Admin).DisableAntiforgery();
+        }).RequireDashboardRole(Role.Admin).DisableAntiforgery().Audited("token.create");
 
         app.MapPost("/tokens/{name}/revoke", async (string name, HttpContext http, TokenStore tokens, IAntiforgery antiforgery) =>
         {
@@ -405,7 +451,7 @@ internal static class DashboardEndpoints
             return tokens.Revoke(name) is null
                 ? NotFound(http, antiforgery, Section.Tokens, $"No token named {name}.", "/tokens", "Back to the tokens")
                 : Results.Redirect("/tokens");
-        }).RequireDashboardRole(Role.Admin).DisableAntiforgery();
+        }).RequireDashboardRole(Role.Admin).DisableAntiforgery().Audited("token.revoke", target: "name");
     }
 
     private static IResult TokensPage(HttpContext http, TokenStore tokens, TimeProvider time, IAntiforgery antiforgery, int status, TokenForm form, CreateTokenResponse? created)

@@ -1,4 +1,5 @@
 using Gantry.Core.Protocol;
+using Gantry.Server.Audit;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
@@ -19,9 +20,9 @@ internal static class HealthEndpoints
     {
         var nodes = app.MapGroup("/api/v1/nodes");
         nodes.MapPost("/{nodeId}/cordon", (string nodeId, HttpContext http, GpuHealthRegistry health, ServerOptions options, CancellationToken ct) =>
-            SetAsync(nodeId, http, health, options, cordon: true, ct)).RequireRole(Role.Operator);
+            SetAsync(nodeId, http, health, options, cordon: true, ct)).RequireRole(Role.Operator).Audited("node.cordon", target: "nodeId");
         nodes.MapPost("/{nodeId}/uncordon", (string nodeId, HttpContext http, GpuHealthRegistry health, ServerOptions options, CancellationToken ct) =>
-            SetAsync(nodeId, http, health, options, cordon: false, ct)).RequireRole(Role.Operator);
+            SetAsync(nodeId, http, health, options, cordon: false, ct)).RequireRole(Role.Operator).Audited("node.uncordon", target: "nodeId");
     }
 
     private static async Task<IResult> SetAsync(string nodeId, HttpContext http, GpuHealthRegistry health, ServerOptions options, bool cordon, CancellationToken ct)

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using Gantry.Server.Audit;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
@@ -38,8 +40,9 @@ internal static class JobEndpoints
 
             var person = http.CallerPerson();
             var (first, count) = queue.Submit(submission!, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
+            http.AuditTarget(JobTarget(first, count));
             return TypedResults.Created($"/api/v1/jobs/{first}", new SubmitResponse { JobIds = Ids(first, count) });
-        }).RequireRole(Role.User);
+        }).RequireRole(Role.User).Audited("job.submit");
 
         jobs.MapGet("/", (HttpContext http, JobQueue queue) =>
         {
@@ -81,7 +84,7 @@ internal static class JobEndpoints
             return alreadyEnded
                 ? Problems.Conflict($"job {jobId} already ended ({JsonNamingPolicy.CamelCase.ConvertName(job.State.ToString())})")
                 : TypedResults.Json(job, GantryJson.Default.JobInfo);
-        }).RequireRole(Role.User);
+        }).RequireRole(Role.User).Audited("job.cancel", target: "jobId");
 
         jobs.MapPost("/{jobId:long}/attempts/{attempt:int}/events", async (long jobId, int attempt, HttpContext http, JobQueue queue, ServerOptions options, CancellationToken ct) =>
         {
@@ -97,7 +100,7 @@ internal static class JobEndpoints
             }
 
             return Answer(queue.Report(http.CallerNode(), jobId, attempt, report), jobId, attempt);
-        }).RequireNode();
+        }).RequireNode().NotAudited("an agent reports an attempt's progress");
     }
 
     /// <summary>
@@ -120,6 +123,9 @@ internal static class JobEndpoints
             ? null
             : Problems.Forbidden($"job {jobId} belongs to {job.Owner ?? "nobody"}: cancelling another person's job needs the operator role; the token of {person.Name} has the {person.Role.Name()} role");
     }
+    /// <summary>A submission's audit target: its job id, or an array's first and last ids (<c>12-15</c>).</summary>
+    internal static string JobTarget(long first, int count) =>
+        count == 1 ? first.ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{first}-{first + count - 1}");
 
     /// <summary>The ids of a submission: consecutive, from <paramref name="first"/>.</summary>
     internal static long[] Ids(long first, int count)

@@ -16,34 +16,10 @@ internal sealed partial class JobRetentionWorker(IStateStore store, JobQueue job
 
     private static readonly TimeSpan Period = TimeSpan.FromMinutes(10);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (options.JobRetention is null)
-        {
-            return;
-        }
-
-        try
-        {
-            using var timer = new PeriodicTimer(Period, time);
-            do
-            {
-                try
-                {
-                    await PurgeAsync(stoppingToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogPurgeFailed(logger, ex);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        options.JobRetention is null
+            ? Task.CompletedTask
+            : Retention.RunAsync(Period, time, PurgeAsync, ex => LogPurgeFailed(logger, ex), stoppingToken);
 
     /// <summary>Purges every job that ended before the retention; returns how many went.</summary>
     internal async Task<long> PurgeAsync(CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Gantry.Core.Protocol;
+using Gantry.Server.Audit;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
@@ -36,7 +37,7 @@ internal static class LogEndpoints
             }
 
             return JobEndpoints.Answer(logs.Append(http.CallerNode(), jobId, attempt, upload!), jobId, attempt);
-        }).RequireNode();
+        }).RequireNode().NotAudited("an agent uploads a job's output");
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
+using Gantry.Server.Audit;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Health;
@@ -35,9 +36,10 @@ internal static class NodeEndpoints
             }
 
             var response = registry.Register(request!, out var orphaned);
+            http.AuditTarget(response.NodeId);
             jobs.LoseAttempts(orphaned, "the node's agent restarted and no longer runs it");
             return TypedResults.Json(response, GantryJson.Default.RegisterNodeResponse);
-        }).RequireJoin();
+        }).RequireJoin().Audited("node.register", actor: "join-token");
 
         nodes.MapPost("/{nodeId}/heartbeat", async (string nodeId, HttpContext http, NodeRegistry registry, GpuHealthRegistry health, JobQueue jobs, ServerOptions options, CancellationToken ct) =>
         {
@@ -71,7 +73,7 @@ internal static class NodeEndpoints
             }
 
             return TypedResults.Json(response, GantryJson.Default.HeartbeatResponse);
-        }).RequireNode();
+        }).RequireNode().NotAudited("an agent renews its lease and reports what it sees");
 
         nodes.MapGet("/{nodeId}/assignments", async (string nodeId, HttpContext http, NodeRegistry registry, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken ct) =>
         {
@@ -127,8 +129,8 @@ internal static class NodeEndpoints
                 ? TypedResults.Json(node with { HealthHistory = health.History(nodeId), Power = registry.Power?.Info(nodeId) }, GantryJson.Default.NodeInfo)
                 : Problems.NotFound($"no node with id {nodeId}")).RequireRole(Role.Viewer);
 
-        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireRole(Role.Operator);
-        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireRole(Role.Operator);
+        nodes.MapPost("/{nodeId}/drain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, true)).RequireRole(Role.Operator).Audited("node.drain", target: "nodeId");
+        nodes.MapPost("/{nodeId}/undrain", (string nodeId, NodeRegistry registry) => Drain(registry, nodeId, false)).RequireRole(Role.Operator).Audited("node.undrain", target: "nodeId");
     }
 
     private static IResult Drain(NodeRegistry registry, string nodeId, bool drain) =>

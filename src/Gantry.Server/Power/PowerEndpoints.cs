@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gantry.Server.Audit;
 using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
@@ -35,12 +36,12 @@ internal static class PowerEndpoints
             return caps.SetManual(nodeId, watts) is { } info
                 ? TypedResults.Json(info, GantryJson.Default.NodePowerInfo)
                 : Problems.NotFound($"no node with id {nodeId}");
-        }).RequireRole(Role.Operator);
+        }).RequireRole(Role.Operator).Audited("power.cap", target: "nodeId");
 
         app.MapDelete("/api/v1/nodes/{nodeId}/power-cap", (string nodeId, PowerCaps caps) =>
             caps.SetManual(nodeId, null) is { } info
                 ? TypedResults.Json(info, GantryJson.Default.NodePowerInfo)
-                : Problems.NotFound($"no node with id {nodeId}")).RequireRole(Role.Operator);
+                : Problems.NotFound($"no node with id {nodeId}")).RequireRole(Role.Operator).Audited("power.uncap", target: "nodeId");
 
         app.MapGet("/api/v1/power", (PowerCaps caps, ServerOptions options) =>
         {

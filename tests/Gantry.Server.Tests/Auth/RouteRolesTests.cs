@@ -72,6 +72,7 @@ public sealed partial class RouteRolesTests : IAsyncLifetime
         ["GET /api/v1/tokens/"] = "admin",
         ["POST /api/v1/tokens/"] = "admin",
         ["DELETE /api/v1/tokens/{name}"] = "admin",
+        ["GET /api/v1/audit"] = "operator",
 
         // The dashboard: a session cookie whose role is checked by policy.
         ["GET /login"] = Public,
@@ -92,6 +93,7 @@ public sealed partial class RouteRolesTests : IAsyncLifetime
         ["POST /alerts/silences"] = "operator",
         ["POST /alerts/silences/{silenceId}/expire"] = "operator",
         ["GET /tokens"] = "admin",
+        ["GET /audit"] = "operator",
         ["POST /tokens"] = "admin",
         ["POST /tokens/{name}/revoke"] = "admin",
     };

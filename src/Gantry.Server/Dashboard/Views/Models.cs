@@ -11,6 +11,7 @@ public enum Section
     Jobs,
     Alerts,
     Tokens,
+    Audit,
 }
 
 /// <summary>The anti-forgery field every form on a page carries.</summary>

@@ -215,5 +215,7 @@ internal static class PostgresMigrations
         ALTER TABLE arrays ADD COLUMN run_as_user text;
         ALTER TABLE arrays ADD COLUMN allow_root boolean NOT NULL DEFAULT false;
         """,
+        // 10: the audit log of changes made through the API (docs/audit.md).
+        Audit.AuditSchema.Postgres,
     ];
 }

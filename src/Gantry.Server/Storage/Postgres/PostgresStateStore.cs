@@ -42,7 +42,7 @@ namespace Gantry.Server.Storage.Postgres;
 /// and TLS opted in), parameters are positional and typed, and JSON goes through source-generated contexts.
 /// </para>
 /// </remarks>
-internal sealed class PostgresStateStore : IStateStore
+internal sealed partial class PostgresStateStore : IStateStore
 {
     private const string LiveStates = "('Pending', 'Assigned', 'Running')";
 

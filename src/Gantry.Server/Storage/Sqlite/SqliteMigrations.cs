@@ -197,5 +197,7 @@ internal static class SqliteMigrations
         ALTER TABLE arrays ADD COLUMN run_as_user TEXT;
         ALTER TABLE arrays ADD COLUMN allow_root INTEGER NOT NULL DEFAULT 0;
         """,
+        // 10: the audit log of changes made through the API (docs/audit.md).
+        Audit.AuditSchema.Sqlite,
     ];
 }

@@ -12,7 +12,7 @@ namespace Gantry.Server.Storage.Sqlite;
 /// pooled read-only connections and see committed state. WAL with <c>synchronous=NORMAL</c> keeps
 /// committed transactions across a killed process; only a power cut can lose the last few.
 /// </summary>
-internal sealed class SqliteStateStore : IStateStore
+internal sealed partial class SqliteStateStore : IStateStore
 {
 
     private readonly Lock _writeLock = new();
