@@ -48,4 +48,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(PowerCapRequest))]
 [JsonSerializable(typeof(NodePowerInfo))]
 [JsonSerializable(typeof(PowerBudgetInfo))]
+[JsonSerializable(typeof(FairShareInfo))] // fair share (docs/fair-share.md)
 public sealed partial class GantryJson : JsonSerializerContext;

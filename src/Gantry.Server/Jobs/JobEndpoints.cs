@@ -36,7 +36,18 @@ internal static class JobEndpoints
                 return Problems.Invalid(deadlineErrors);
             }
 
-            var (first, count) = queue.Submit(submission!);
+            long first;
+            int count;
+            try
+            {
+                // Fair share: the account is the job's owner once jobs record one (docs/fair-share.md, "Wiring").
+                (first, count) = queue.Submit(submission!, account: null);
+            }
+            catch (AccountLimitException ex)
+            {
+                return Problems.Conflict(ex.Message);
+            }
+
             return TypedResults.Created($"/api/v1/jobs/{first}", new SubmitResponse { JobIds = Ids(first, count) });
         }).RequireAdmin();
 

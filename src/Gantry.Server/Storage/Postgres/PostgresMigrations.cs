@@ -192,5 +192,14 @@ internal static class PostgresMigrations
         """
         ALTER TABLE attempts ADD COLUMN energy_simulated boolean;
         """,
+
+        // 9: fair share: each account's decayed GPU-seconds as of its last attempt start or end, so that
+        // the share survives a restart or a failover (docs/fair-share.md). Self-contained: renumber freely.
+        """
+        CREATE TABLE account_usage (
+            account text PRIMARY KEY,
+            gpu_seconds double precision NOT NULL,
+            as_of bigint NOT NULL);
+        """,
     ];
 }

@@ -174,5 +174,14 @@ internal static class SqliteMigrations
         """
         ALTER TABLE attempts ADD COLUMN energy_simulated INTEGER;
         """,
+
+        // 9: fair share: each account's decayed GPU-seconds as of its last attempt start or end, so that
+        // the share survives a restart or a failover (docs/fair-share.md). Self-contained: renumber freely.
+        """
+        CREATE TABLE account_usage (
+            account TEXT PRIMARY KEY,
+            gpu_seconds REAL NOT NULL,
+            as_of INTEGER NOT NULL);
+        """,
     ];
 }

@@ -1,0 +1,58 @@
+using System.Net;
+using System.Net.Http.Json;
+using Gantry.Core.Jobs;
+using Gantry.Core.Protocol;
+using Gantry.Server.Storage;
+using Gantry.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gantry.Server.Tests.Jobs;
+
+/// <summary>Fair share on a real server (SQLite, or PostgreSQL with <c>GANTRY_TEST_STORE=postgres</c>): usage across a restart, order, the API.</summary>
+public sealed class FairShareServerTests
+{
+    [Fact]
+    public async Task Restart_StoredUsage_OrdersTwoAccountsJobsAndShowsInTheApi()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("gantry-fair-share-").FullName;
+        await using var store = await TestStore.CreateAsync();
+        await using (var first = await ServerHarness.StartAsync(dataDir: dataDir, store: store))
+        {
+            // Alice's usage as the server stores it after her attempts: 12 GPU-hours, worked out just now.
+            var usage = new AccountUsageRow("alice", 12 * 3600, DateTimeOffset.UtcNow);
+            first.App.Services.GetRequiredService<IStateStore>().Write(w => w.UpsertAccountUsage(usage));
+        }
+
+        await using var server = await ServerHarness.StartAsync(dataDir: dataDir, store: store);
+
+        // Jobs record no owner yet: the account is given through the queue (the API's submit will pass the owner).
+        var alice = server.Jobs.Submit(Job(), "alice").FirstId;
+        var bob = server.Jobs.Submit(Job(), "bob").FirstId;
+        await server.RegisterAsync("one-gpu", gpus: 1);
+
+        await server.WaitForJobAsync(bob, j => j.State == JobState.Assigned);
+        var waiting = await server.WaitForJobAsync(alice, j => j.Reason is not null && j.Reason.StartsWith("waiting: fair share", StringComparison.Ordinal));
+        Assert.Equal("waiting: fair share — alice used 12.0 GPU-h recently, bob 0.0", waiting.Reason);
+
+        var report = (await server.Admin.GetFromJsonAsync("/api/v1/fair-share", GantryJson.Default.FairShareInfo))!;
+        Assert.True(report.Enabled);
+        Assert.Equal(7 * 86400, report.HalfLifeSeconds);
+        var accounts = report.Accounts.ToDictionary(a => a.Account);
+        Assert.InRange(accounts["alice"].UsageGpuHours, 11.99, 12.0);
+        Assert.Equal(1, accounts["alice"].PendingJobs);
+        Assert.Equal(1, accounts["bob"].RunningGpus);
+        Assert.Equal(0, accounts["bob"].PendingJobs);
+        Assert.Null(accounts["bob"].MaxGpus);
+    }
+
+    [Fact]
+    public async Task FairShare_WithoutAdminToken_Unauthorized()
+    {
+        await using var server = await ServerHarness.StartAsync();
+
+        using var response = await server.Anonymous.GetAsync("/api/v1/fair-share");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    private static JobSubmission Job() => new() { Command = ["true"], Resources = new ResourceRequest { Gpus = 1, Cpus = 1 } };
+}
