@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gantry.Cli.Alerts;
+using Gantry.Cli.FairShare;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
 using Gantry.Cli.Reports;
@@ -32,7 +33,8 @@ public static class ClientCommands
         new("top", TopCommand.Description, () => TopCommand.Create(CliContext.FromProcess())),
         new("alerts", AlertsCommand.Description, () => AlertsCommand.Create(CliContext.FromProcess())),
         new("report", ReportCommand.Description, () => ReportCommand.Create(CliContext.FromProcess())), // Job energy.
+        new("fair-share", FairShareCommand.Description, () => FairShareCommand.Create(CliContext.FromProcess())), // docs/fair-share.md
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), FairShareCommand.Create(context)];
 }
