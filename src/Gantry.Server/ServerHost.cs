@@ -192,6 +192,7 @@ public static class ServerHost
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
                 PowerMetrics.Render(w, power.Snapshot(), nodes); // power caps (docs/power.md)
+                FairShareMetrics.Render(w, jobs.FairShareReport()); // fair share per account (docs/fair-share.md)
 
                 CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
 

@@ -28,11 +28,20 @@ public sealed class FairShareServerTests
         // Jobs record no owner yet: the account is given through the queue (the API's submit will pass the owner).
         var alice = server.Jobs.Submit(Job(), "alice").FirstId;
         var bob = server.Jobs.Submit(Job(), "bob").FirstId;
-        await server.RegisterAsync("one-gpu", gpus: 1);
+        var (nodeId, node) = await server.RegisterAsync("one-gpu", gpus: 1);
+        using (node)
+        {
+            // The node heartbeats as an agent would, so that it stays ready while the test reads.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while ((await server.JobAsync(bob)).State != JobState.Assigned || (await server.JobAsync(alice)).Reason?.StartsWith("waiting: fair share", StringComparison.Ordinal) != true)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"bob's job {(await server.JobAsync(bob)).State}, alice's: {(await server.JobAsync(alice)).Reason}");
+                (await node.PostAsJsonAsync($"/api/v1/nodes/{nodeId}/heartbeat", new HeartbeatRequest(), GantryJson.Default.HeartbeatRequest)).Dispose();
+                await Task.Delay(50);
+            }
+        }
 
-        await server.WaitForJobAsync(bob, j => j.State == JobState.Assigned);
-        var waiting = await server.WaitForJobAsync(alice, j => j.Reason is not null && j.Reason.StartsWith("waiting: fair share", StringComparison.Ordinal));
-        Assert.Equal("waiting: fair share — alice used 12.0 GPU-h recently, bob 0.0", waiting.Reason);
+        Assert.Equal("waiting: fair share — alice used 12.0 GPU-h recently, bob 0.0", (await server.JobAsync(alice)).Reason);
 
         var report = (await server.Admin.GetFromJsonAsync("/api/v1/fair-share", GantryJson.Default.FairShareInfo))!;
         Assert.True(report.Enabled);
@@ -43,6 +52,11 @@ public sealed class FairShareServerTests
         Assert.Equal(1, accounts["bob"].RunningGpus);
         Assert.Equal(0, accounts["bob"].PendingJobs);
         Assert.Null(accounts["bob"].MaxGpus);
+
+        var metrics = await server.Admin.GetStringAsync("/metrics");
+        Assert.Contains("gantry_server_account_usage_gpu_hours{account=\"alice\"} 11.99", metrics, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_account_gpus{account=\"bob\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("gantry_server_account_pending_jobs{account=\"alice\"} 1\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
