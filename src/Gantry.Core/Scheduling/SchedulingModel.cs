@@ -73,6 +73,14 @@ public sealed record AccountShare(string Account, double UsageGpuHours, int Runn
 
     /// <summary>How an account is written in reasons: its name, or "default" for <see cref="Default"/>.</summary>
     public static string DisplayName(string? account) => string.IsNullOrEmpty(account) ? "default" : account;
+
+    /// <summary>
+    /// The reason of a job that its account's <see cref="MaxGpus"/> holds back: "held by limit: alice uses 8 of
+    /// 8 GPUs allowed", or "held by limit: alice may use 4 GPUs, the job asks for 8" when the job alone is over it.
+    /// </summary>
+    public static string LimitReason(string? account, int held, int max, int asked) => asked > max
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"held by limit: {DisplayName(account)} may use {max} GPU{(max == 1 ? "" : "s")}, the job asks for {asked}")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"held by limit: {DisplayName(account)} uses {held} of {max} GPU{(max == 1 ? "" : "s")} allowed");
 }
 
 /// <summary>

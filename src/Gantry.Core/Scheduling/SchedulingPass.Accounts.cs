@@ -157,7 +157,7 @@ internal sealed partial class SchedulingPass
         var max = _accountMax[account];
         var held = _accountHeld[account];
         return gpus > 0 && max >= 0 && held + gpus > max
-            ? _reasons.HeldByLimit(account, AccountShare.DisplayName(_accountNames[account]), held, max, gpus)
+            ? _reasons.HeldByLimit(account, _accountNames[account], held, max, gpus)
             : null;
     }
 

@@ -113,19 +113,14 @@ internal sealed class WaitReasons
         return reason;
     }
 
-    /// <summary>
-    /// "held by limit: alice uses 8 of 8 GPUs allowed", or "held by limit: alice may use 8 GPUs, the job asks
-    /// for 16" when the job alone is over the limit.
-    /// </summary>
+    /// <summary><see cref="AccountShare.LimitReason"/>, once per account, GPUs held, limit and (over the limit alone) GPUs asked.</summary>
     public string HeldByLimit(int account, string name, int held, int max, int asked)
     {
         var alone = asked > max;
         var key = new Key(Kind.HeldByLimit, account, alone ? 0 : held, max, alone ? asked : 0, 0);
         if (!_cache.TryGetValue(key, out var reason))
         {
-            reason = alone
-                ? string.Create(CultureInfo.InvariantCulture, $"held by limit: {name} may use {Count(max, "GPU")}, the job asks for {asked}")
-                : string.Create(CultureInfo.InvariantCulture, $"held by limit: {name} uses {held} of {Count(max, "GPU")} allowed");
+            reason = AccountShare.LimitReason(name, held, max, asked);
             _cache[key] = reason;
         }
 

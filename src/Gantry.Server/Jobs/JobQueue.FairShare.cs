@@ -70,6 +70,18 @@ internal sealed partial class JobQueue
         }
     }
 
+    /// <summary>
+    /// Why a job the last pass did not look at waits when its account already holds its <c>--max-gpus</c>
+    /// (a pass takes few of such an account's jobs); null otherwise. O(1).
+    /// </summary>
+    private string? LimitReason(string? account, int gpus)
+    {
+        var name = account ?? AccountShare.Default;
+        return gpus > 0 && _limits.For(name) is { MaxGpus: { } max } && FairShare.RunningGpus(name) + gpus > max
+            ? AccountShare.LimitReason(name, FairShare.RunningGpus(name), max, gpus)
+            : null;
+    }
+
     private void CountPending(string? account, long delta)
     {
         var name = account ?? AccountShare.Default;
@@ -119,54 +131,64 @@ internal sealed partial class JobQueue
     }
 
     /// <summary>
+    /// Jobs a pass takes into the head from one FIFO of an account already holding its <c>--max-gpus</c>:
+    /// enough for their reasons and for the jobs among them that need no GPU, never a head full of jobs
+    /// that cannot start while others wait behind them.
+    /// </summary>
+    private const int AtLimitHead = 32;
+
+    /// <summary>
     /// The head of the queue with fair share: priorities in order; within one, the (priority, account) FIFOs
-    /// by their account's usage (less first), and FIFOs of accounts that used the same merged by id. Costs
-    /// O(queues × log queues) to order them plus O(log n) per job taken: nothing walks the queue.
-    /// Returns the keys taken, for the window to skip.
+    /// by their account's usage (less first), and FIFOs of accounts that used the same merged by id. An
+    /// account at its GPU limit comes after the others of its priority, with at most <see cref="AtLimitHead"/>
+    /// jobs. Costs O(queues × log queues) to order them plus O(log n) per job taken: nothing walks the
+    /// queue. Returns the keys taken, for the window to skip.
     /// </summary>
     private HashSet<long> TakeHeadByShare(int depth, List<PendingJob> taken, List<AccountShare> accounts)
     {
-        var usage = new Dictionary<string, double>(accounts.Count, StringComparer.Ordinal);
+        var shares = new Dictionary<string, (double Usage, bool AtLimit)>(accounts.Count, StringComparer.Ordinal);
         foreach (var account in accounts)
         {
-            usage[account.Account] = account.UsageGpuHours;
+            shares[account.Account] = (account.UsageGpuHours, account.MaxGpus is { } max && account.RunningGpus >= max);
         }
 
-        var queues = new List<(int Priority, double Usage, string Account)>(_pending.Queues.Count);
+        var queues = new List<(int Priority, bool AtLimit, double Usage, string Account)>(_pending.Queues.Count);
         foreach (var (priority, account) in _pending.Queues)
         {
-            queues.Add((priority, usage.GetValueOrDefault(account), account));
+            var share = shares.GetValueOrDefault(account);
+            queues.Add((priority, share.AtLimit, share.Usage, account));
         }
 
         queues.Sort(static (a, b) =>
         {
             var c = b.Priority.CompareTo(a.Priority);
+            c = c != 0 ? c : a.AtLimit.CompareTo(b.AtLimit);
             c = c != 0 ? c : a.Usage.CompareTo(b.Usage);
             return c != 0 ? c : string.CompareOrdinal(a.Account, b.Account);
         });
 
         var head = new HashSet<long>();
-        var merge = new PriorityQueue<IEnumerator<PendingKey>, long>();
+        var merge = new PriorityQueue<(IEnumerator<PendingKey> Keys, int Left), long>();
         for (var i = 0; i < queues.Count && taken.Count < depth;)
         {
             var j = i;
-            for (; j < queues.Count && queues[j].Priority == queues[i].Priority && queues[j].Usage.Equals(queues[i].Usage); j++)
+            for (; j < queues.Count && queues[j].Priority == queues[i].Priority && queues[j].AtLimit == queues[i].AtLimit && queues[j].Usage.Equals(queues[i].Usage); j++)
             {
                 var keys = ((IEnumerable<PendingKey>)_pending.Queue(queues[j].Priority, queues[j].Account)).GetEnumerator();
                 if (keys.MoveNext())
                 {
-                    merge.Enqueue(keys, keys.Current.Id);
+                    merge.Enqueue((keys, queues[j].AtLimit ? AtLimitHead : int.MaxValue), keys.Current.Id);
                 }
             }
 
-            while (taken.Count < depth && merge.TryDequeue(out var keys, out _))
+            while (taken.Count < depth && merge.TryDequeue(out var queue, out _))
             {
-                var key = keys.Current;
+                var key = queue.Keys.Current;
                 Add(key, taken, depth);
                 head.Add(key.Id);
-                if (keys.MoveNext())
+                if (queue.Left > 1 && queue.Keys.MoveNext())
                 {
-                    merge.Enqueue(keys, keys.Current.Id);
+                    merge.Enqueue((queue.Keys, queue.Left - 1), queue.Keys.Current.Id);
                 }
             }
 

@@ -86,6 +86,28 @@ public sealed class FairShareQueueTests
     }
 
     [Fact]
+    public void TakePass_AccountAtItsLimitFloodsTheQueue_OthersFirstAndItsRestSayWhy()
+    {
+        using var f = Features.Create(o => o.SchedulerDepth = 5, new Limits(("alice", new AccountLimits(MaxGpus: 1, MaxPending: null))));
+        var node = f.Register("g4", gpus: 4);
+        UseGpus(f, node, "bob", gpus: 1, TimeSpan.FromHours(1));
+        Submit(f, "alice");
+        Assert.Equal(1, f.Pass());
+        var flood = Enumerable.Range(0, 100).Select(_ => Submit(f, "alice")).ToList();
+        var bob = Submit(f, "bob");
+
+        // Alice used less than Bob, but holds all the GPUs her limit allows: Bob's job leads the head.
+        var (pending, _) = f.Jobs.TakePass(5);
+        Assert.Equal(bob, pending[0].Id);
+        Assert.True(pending.Count(p => p.Account == "alice") <= 32 + 5);
+
+        f.Pass();
+        Assert.Equal(JobState.Assigned, f.Jobs.GetJob(bob)!.State);
+        Assert.Equal("held by limit: alice uses 1 of 1 GPU allowed", f.Jobs.GetJob(flood[0])!.Reason);
+        Assert.Equal("held by limit: alice uses 1 of 1 GPU allowed", f.Jobs.GetJob(flood[^1])!.Reason);
+    }
+
+    [Fact]
     public void Submit_PastMaxPending_RefusedNamingTheLimit()
     {
         using var f = Features.Create(limits: new Limits(("alice", new AccountLimits(MaxGpus: null, MaxPending: 2))));
