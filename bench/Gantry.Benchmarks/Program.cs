@@ -36,6 +36,11 @@ foreach (var summary in summaries)
             var result = Scheduler.Schedule(PlacementBenchmark.CreateInput(prefer, pins));
             Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s); PreferEfficient={prefer}, efficiency decided {result.Placements.Count(p => p.Efficiency is not null):N0}; CarbonPins={pins}, held back by a pin {result.Waiting.Count(w => w.Reason.Contains("(carbon plan)", StringComparison.Ordinal)):N0}");
         }
+        else if (type == typeof(FairSharePlacementBenchmark))
+        {
+            var result = Scheduler.Schedule(FairSharePlacementBenchmark.CreateInput());
+            Print($"{name}: {result.Placements.Count} placements, {result.Reservations.Count} reservations, {result.Waiting.Count} waiting; mean {meanSeconds * 1e3:F2} ms => {result.Placements.Count / meanSeconds:N0} placements/s (target 10,000/s); held by a limit {result.Waiting.Count(w => w.Reason.StartsWith("held by limit", StringComparison.Ordinal)):N0}, passed over by fair share {result.Waiting.Count(w => w.Reason.StartsWith("waiting: fair share", StringComparison.Ordinal)):N0}");
+        }
         else if (type == typeof(ScrapeBenchmark))
         {
             var dcgm = (bool)report.BenchmarkCase.Parameters["DcgmCompat"];

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gantry.Cli.Alerts;
 using Gantry.Cli.Audit;
+using Gantry.Cli.FairShare;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
 using Gantry.Cli.Reports;
@@ -36,7 +37,8 @@ public static class ClientCommands
         new("report", ReportCommand.Description, () => ReportCommand.Create(CliContext.FromProcess())), // Job energy.
         new("tokens", TokensCommand.Description, () => TokensCommand.Create(CliContext.FromProcess())), // People's API tokens.
         new("audit", AuditCommand.Description, () => AuditCommand.Create(CliContext.FromProcess())),
+        new("fair-share", FairShareCommand.Description, () => FairShareCommand.Create(CliContext.FromProcess())), // docs/fair-share.md
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context), AuditCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context), AuditCommand.Create(context), FairShareCommand.Create(context)];
 }

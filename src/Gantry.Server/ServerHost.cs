@@ -19,6 +19,7 @@ using Gantry.Server.Carbon;
 using Gantry.Server.Dashboard;
 using Gantry.Server.Discovery;
 using Gantry.Server.Energy;
+using Gantry.Server.FairShare;
 using Gantry.Server.Power;
 using Gantry.Server.Health;
 using Gantry.Server.Jobs;
@@ -106,6 +107,7 @@ public static class ServerHost
         builder.Services.AddSingleton(telemetry);
         builder.Services.AddSingleton<TelemetryIngest>();
         builder.Services.TryAddSingleton<ICarbonIntensity, NoCarbonIntensity>();
+        builder.Services.TryAddSingleton<IAccountLimits>(NoAccountLimits.Instance); // fair share: stands for "the tokens' limits" (Startup); a test may register its own
         // Carbon intensity (Carbon/): with --carbon-source, its cache replaces NoCarbonIntensity and the leader refreshes it.
         if (builder.Services.AddCarbonIntensity(options, time))
         {
@@ -200,6 +202,7 @@ public static class ServerHost
                 AnomalyMetrics.Render(w, anomalies, nodes);
                 FleetEnergyMetrics.Render(w, energy.Snapshot(time.GetUtcNow()), nodes);
                 PowerMetrics.Render(w, power.Snapshot(), nodes); // power caps (docs/power.md)
+                FairShareMetrics.Render(w, jobs.FairShareReport()); // fair share per account (docs/fair-share.md)
 
                 CarbonMetrics.Render(w, http.RequestServices.GetRequiredService<ICarbonIntensity>(), time.GetUtcNow()); // carbon intensity per location
 
@@ -222,6 +225,7 @@ public static class ServerHost
         app.MapPowerEndpoints(); // power caps (docs/power.md)
         app.MapDashboard();
         app.MapCarbonEndpoints(); // GET /api/v1/carbon
+        app.MapFairShareEndpoints(); // GET /api/v1/fair-share (docs/fair-share.md)
         app.MapServerStatus(); // GET /status: the server's warnings (carbon today)
         app.MapAuditEndpoints(); // GET /api/v1/audit
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
@@ -337,12 +341,12 @@ public static class ServerHost
     /// </summary>
     private sealed class Startup
     {
-        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers, ICarbonIntensity carbon)
+        public Startup(IStateStore store, Leadership.Leadership leadership, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, TelemetryIngest ingest, AnomalyRegistry anomalies, FleetEnergy energy, ILoggerFactory loggers, ICarbonIntensity carbon, IAccountLimits limits)
         {
             var state = store.Load();
             Tokens = new TokenStore(store, state, options, time);
             Nodes = new NodeRegistry(store, state, options, time, signals, metrics, loggers.CreateLogger<NodeRegistry>(), leadership.Epoch) { Telemetry = ingest, Energy = energy };
-            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch);
+            Jobs = new JobQueue(store, state, Nodes, options, time, signals, metrics, loggers.CreateLogger<JobQueue>(), leadership.Epoch, limits: limits is NoAccountLimits ? Tokens : limits); // fair share: each token's --max-gpus/--max-pending (a test may give its own)
             Jobs.Carbon = carbon; // Job energy: CO2e per attempt; carbon-aware deferral.
             Nodes.Carbon = carbon; // A node's location, for a deferred job's pin to its plan's location.
             Health = new GpuHealthRegistry(store, state, Nodes, Jobs, options, time, signals, loggers.CreateLogger<GpuHealthRegistry>());

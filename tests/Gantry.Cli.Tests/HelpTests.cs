@@ -37,7 +37,7 @@ public sealed class HelpTests
         Assert.Equal(
             ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "power-cap", "jobs", "submit", "ls", "show", "logs", "cancel", "top",
              "alerts", "ls", "rules", "ls", "add", "rm", "export", "silence", "add", "ls", "expire",
-             "report", "energy", "tokens", "create", "ls", "revoke", "audit", "ls"],
+             "report", "energy", "tokens", "create", "ls", "revoke", "audit", "ls", "fair-share"],
             commands.Select(c => c.Name));
         foreach (var command in commands)
         {

@@ -53,4 +53,5 @@ namespace Gantry.Core.Protocol;
 [JsonSerializable(typeof(TokensResponse))]
 [JsonSerializable(typeof(TokenInfo))]
 [JsonSerializable(typeof(Page<AuditEntry>))]
+[JsonSerializable(typeof(FairShareInfo))] // fair share (docs/fair-share.md)
 public sealed partial class GantryJson : JsonSerializerContext;

@@ -7,7 +7,10 @@ namespace Gantry.Core.Scheduling;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Jobs are taken by priority (highest first), then <see cref="PendingJob.Sequence"/>, then id. Each goes
+/// Jobs are taken by priority (highest first), then <see cref="PendingJob.Sequence"/>, then id; with
+/// <see cref="SchedulerPolicy.FairShare"/>, jobs of one priority go by their account's recent GPU use first
+/// (less first), and a job whose account would hold more GPUs than its <see cref="AccountShare.MaxGpus"/>
+/// waits (docs/fair-share.md). Each goes
 /// to the feasible node that leaves the fewest free matching GPUs, then the fewest free CPUs, then has
 /// the lowest id (ordinal); CPU-only jobs therefore go to nodes with the fewest free GPUs first. Within a
 /// node, a multi-GPU job gets a set whose GPUs all have NVLink to each other if one is free, else a set

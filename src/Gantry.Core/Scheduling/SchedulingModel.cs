@@ -48,6 +48,8 @@ public sealed record SchedulingGpu(int Index, string Model, long MemoryBytes, bo
 /// <summary>
 /// A job waiting for placement. <paramref name="Sequence"/> orders jobs of equal priority (first come, first served).
 /// <paramref name="Pin"/>, when set, narrows the nodes its selector allows to one location for a while.
+/// <paramref name="Account"/> is whose share and limits the job counts against (its owner); null or empty is
+/// the shared <see cref="AccountShare.Default"/> account.
 /// </summary>
 public sealed record PendingJob(
     long Id,
@@ -56,7 +58,30 @@ public sealed record PendingJob(
     ResourceRequest Resources,
     IReadOnlyDictionary<string, string> Selector,
     DateTimeOffset QueuedAt,
-    LocationPin? Pin = null);
+    LocationPin? Pin = null,
+    string? Account = null);
+
+/// <summary>
+/// An account (a person) as a pass sees it: its recent use of GPUs, decayed with a half-life
+/// (<paramref name="UsageGpuHours"/>, read only with <see cref="SchedulerPolicy.FairShare"/>), the GPUs its
+/// live attempts hold now, and at most how many it may hold (<paramref name="MaxGpus"/>; null for no limit).
+/// </summary>
+public sealed record AccountShare(string Account, double UsageGpuHours, int RunningGpus, int? MaxGpus = null)
+{
+    /// <summary>The account of jobs that name none.</summary>
+    public const string Default = "";
+
+    /// <summary>How an account is written in reasons: its name, or "default" for <see cref="Default"/>.</summary>
+    public static string DisplayName(string? account) => string.IsNullOrEmpty(account) ? "default" : account;
+
+    /// <summary>
+    /// The reason of a job that its account's <see cref="MaxGpus"/> holds back: "held by limit: alice uses 8 of
+    /// 8 GPUs allowed", or "held by limit: alice may use 4 GPUs, the job asks for 8" when the job alone is over it.
+    /// </summary>
+    public static string LimitReason(string? account, int held, int max, int asked) => asked > max
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"held by limit: {DisplayName(account)} may use {max} GPU{(max == 1 ? "" : "s")}, the job asks for {asked}")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"held by limit: {DisplayName(account)} uses {held} of {max} GPU{(max == 1 ? "" : "s")} allowed");
+}
 
 /// <summary>
 /// Where a job planned for cleaner electricity must run: only on nodes whose <see cref="SchedulingNode.Location"/>
@@ -79,6 +104,12 @@ public sealed record SchedulerPolicy
     /// <see cref="SchedulingNode.WattsPerBusyGpu"/> (unmeasured nodes last) instead of the lower node id.
     /// </summary>
     public bool PreferEfficient { get; init; }
+
+    /// <summary>
+    /// Within one priority, jobs of accounts with less recent GPU use (<see cref="AccountShare.UsageGpuHours"/>)
+    /// go first, first come first served among accounts that used the same; across priorities, priority wins.
+    /// </summary>
+    public bool FairShare { get; init; }
 }
 
 /// <summary>Everything one scheduling pass looks at.</summary>
@@ -86,7 +117,14 @@ public sealed record SchedulingInput(
     IReadOnlyList<SchedulingNode> Nodes,
     IReadOnlyList<PendingJob> Pending,
     DateTimeOffset Now,
-    SchedulerPolicy Policy);
+    SchedulerPolicy Policy)
+{
+    /// <summary>
+    /// The accounts with recent use, live attempts or a limit (an account not listed has used nothing, holds
+    /// nothing and has no limit). Read for <see cref="SchedulerPolicy.FairShare"/> and for limits.
+    /// </summary>
+    public IReadOnlyList<AccountShare> Accounts { get; init; } = [];
+}
 
 /// <summary>
 /// A decision: run job <paramref name="JobId"/> on <paramref name="NodeId"/> with these GPUs, cores and memory.

@@ -101,6 +101,14 @@ internal sealed partial class SchedulingPass
             _order[i] = pending[order[i]];
         }
 
+        OrderAccounts();
+        var fairShare = _input.Policy.FairShare && _jobAccount.Length > 0;
+
+        // The latest-submitted job placed so far at the current priority: a job submitted before it that
+        // then waits was passed over by fair share (without it, jobs of a priority go in submission order).
+        var priority = int.MinValue;
+        var aheadSequence = long.MinValue;
+        var aheadAccount = -1;
         var placements = new List<Placement>();
         var reservations = new List<Reservation>();
         var waiting = new List<WaitingJob>();
@@ -114,6 +122,18 @@ internal sealed partial class SchedulingPass
             var gpus = Math.Max(request.Gpus, 0);
             var cpus = request.Cpus;
             var memory = request.MemoryBytes;
+            var account = _jobAccount.Length == 0 ? -1 : _jobAccount[k];
+            if (job.Priority != priority)
+            {
+                priority = job.Priority;
+                aheadSequence = long.MinValue;
+            }
+
+            if (account >= 0 && OverLimit(account, gpus) is { } limited)
+            {
+                waiting.Add(new WaitingJob(job.Id, limited));
+                continue;
+            }
 
             // Jobs submitted together often share one selector instance.
             if (!ReferenceEquals(job.Selector, lastSelector))
@@ -141,6 +161,16 @@ internal sealed partial class SchedulingPass
                 {
                     var note = _input.Policy.PreferEfficient ? EfficiencyNote(group, slot, memory) : null;
                     placements.Add(Place(job, group, slot, gpus, cpus, memory, note));
+                    if (account >= 0)
+                    {
+                        _accountHeld[account] += gpus;
+                        if (job.Sequence > aheadSequence)
+                        {
+                            aheadSequence = job.Sequence;
+                            aheadAccount = account;
+                        }
+                    }
+
                     continue;
                 }
 
@@ -153,6 +183,10 @@ internal sealed partial class SchedulingPass
             {
                 // What a pinned job is told: PinnedReason asks the selector's whole group.
                 reason = PinnedReason(pin, lastSelectorId, filterId, gpus, cpus, memory);
+            }
+            else if (fairShare && aheadSequence > job.Sequence && aheadAccount != account && group.CanEverHold(gpus, cpus, memory))
+            {
+                reason = ShareReason(account, aheadAccount);
             }
 
             if (_input.Now - job.QueuedAt >= _input.Policy.ReservationAfter && group.CanEverHold(gpus, cpus, memory))

@@ -18,6 +18,8 @@ internal sealed class WaitReasons
         NeverFits,
         ReservedFor,
         WaitingFor,
+        HeldByLimit,
+        FairShare,
     }
 
     /// <summary>"no ready node" / "no ready node matches selector gpu=a100".</summary>
@@ -106,6 +108,33 @@ internal sealed class WaitReasons
             var until = pin.Until.UtcDateTime.ToString(pin.Until - now < TimeSpan.FromHours(24) ? "HH:mm" : "yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
             reason = $"waiting for a node in zone {pin.Location} (carbon plan) until {until}, then any node";
             _pins[pin] = reason;
+        }
+
+        return reason;
+    }
+
+    /// <summary><see cref="AccountShare.LimitReason"/>, once per account, GPUs held, limit and (over the limit alone) GPUs asked.</summary>
+    public string HeldByLimit(int account, string name, int held, int max, int asked)
+    {
+        var alone = asked > max;
+        var key = new Key(Kind.HeldByLimit, account, alone ? 0 : held, max, alone ? asked : 0, 0);
+        if (!_cache.TryGetValue(key, out var reason))
+        {
+            reason = AccountShare.LimitReason(name, held, max, asked);
+            _cache[key] = reason;
+        }
+
+        return reason;
+    }
+
+    /// <summary>"waiting: fair share — bob used 12.0 GPU-h recently, alice 1.5" (usage is fixed for a pass).</summary>
+    public string FairShare(int account, string name, double usage, int ahead, string aheadName, double aheadUsage)
+    {
+        var key = new Key(Kind.FairShare, account, ahead, 0, 0, 0);
+        if (!_cache.TryGetValue(key, out var reason))
+        {
+            reason = string.Create(CultureInfo.InvariantCulture, $"waiting: fair share — {name} used {usage:0.0} GPU-h recently, {aheadName} {aheadUsage:0.0}");
+            _cache[key] = reason;
         }
 
         return reason;

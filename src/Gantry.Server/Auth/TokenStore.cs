@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Gantry.Core.Protocol;
 using Gantry.Server.Configuration;
+using Gantry.Server.FairShare;
 using Gantry.Server.Storage;
 
 namespace Gantry.Server.Auth;
@@ -17,7 +18,7 @@ namespace Gantry.Server.Auth;
 /// readers take no lock. The lookup compares SHA-256 hashes, not secrets: how long it takes tells
 /// nothing about a secret.
 /// </remarks>
-internal sealed class TokenStore
+internal sealed class TokenStore : IAccountLimits
 {
     private readonly Lock _lock = new();
     private readonly IStateStore _store;
@@ -158,6 +159,10 @@ internal sealed class TokenStore
         return name == Person.AdminName ? Person.Admin
             : Volatile.Read(ref _tables).ByName.TryGetValue(name, out var row) ? row.Person : null;
     }
+
+    /// <summary>The fair-share account's limits: its token's <c>--max-gpus</c> and <c>--max-pending</c> (one dictionary read).</summary>
+    public AccountLimits? For(string account) =>
+        Find(account) is { } person && (person.MaxGpus is not null || person.MaxPending is not null) ? new AccountLimits(person.MaxGpus, person.MaxPending) : null;
 
     /// <summary>Every person's token by name, the built-in admin token first.</summary>
     public IReadOnlyList<Person> List()

@@ -78,6 +78,13 @@ public sealed class ServerOptions : IValidatableObject
     /// </summary>
     public int SchedulerDepth { get; set; } = 500;
 
+    /// <summary>
+    /// Fair share (docs/fair-share.md): how fast accounts' GPU use is forgotten; within a priority, jobs of
+    /// accounts that used fewer GPU-hours recently go first. <see cref="TimeSpan.Zero"/> turns fair share off
+    /// (submission order within a priority; per-account limits still hold).
+    /// </summary>
+    public TimeSpan FairShareHalfLife { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>How long ended jobs (and their output) are kept in the store; null to keep them forever.</summary>
     public TimeSpan? JobRetention { get; set; } = TimeSpan.FromDays(30);
 
@@ -254,6 +261,11 @@ public sealed class ServerOptions : IValidatableObject
         if (ReservationAfter < TimeSpan.Zero || ReservationAfter > TimeSpan.FromDays(30))
         {
             yield return Problem("reservation-after", $"must be between 0s and 30d, got {Durations.Format(ReservationAfter)}");
+        }
+
+        if (FairShareHalfLife < TimeSpan.Zero || FairShareHalfLife > TimeSpan.FromDays(3650))
+        {
+            yield return Problem("fair-share-half-life", $"must be between 0s (off) and 3650d, got {Durations.Format(FairShareHalfLife)}");
         }
 
         if (SchedulerDepth is < 1 or > 100_000)

@@ -49,6 +49,8 @@ public static class ServerSettings
             static (o, v) => o.ReservationAfter = SettingParsers.Duration(v)),
         new("scheduler-depth", SettingKind.Value, "N", "Pending jobs a scheduling pass looks at first, in priority order; as many again come from a window that moves through the rest of the queue, pass by pass. (default: 500)",
             static (o, v) => o.SchedulerDepth = SettingParsers.WholeNumber(v)),
+        new("fair-share-half-life", SettingKind.Value, "DURATION", "Fair share: within a priority, jobs of people who used fewer GPU-hours recently go first; their use is forgotten with this half-life (docs/fair-share.md). 0s or off: submission order within a priority. (default: 7d)",
+            static (o, v) => o.FairShareHalfLife = SettingParsers.DurationOrOff(v) ?? TimeSpan.Zero),
         new("job-retention", SettingKind.Value, "DURATION", "How long ended jobs and their output are kept; older ones are purged in the background. off: keep them. (default: 30d)",
             static (o, v) => o.JobRetention = SettingParsers.DurationOrOff(v)),
         new("audit-retention", SettingKind.Value, "DURATION", "How long audit records (every change made through the API: who, from where, what, the outcome) are kept; older ones are purged in the background. off: keep them. (default: 365d)",

@@ -39,7 +39,18 @@ internal static class JobEndpoints
             }
 
             var person = http.CallerPerson();
-            var (first, count) = queue.Submit(submission!, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
+            long first;
+            int count;
+            try
+            {
+                // The owner is the fair-share account too (docs/fair-share.md); past its --max-pending: 409.
+                (first, count) = queue.Submit(submission!, new JobOwner(person.Name, person.UnixUser, person.AllowRoot));
+            }
+            catch (AccountLimitException ex)
+            {
+                return Problems.Conflict(ex.Message);
+            }
+
             http.AuditTarget(JobTarget(first, count));
             return TypedResults.Created($"/api/v1/jobs/{first}", new SubmitResponse { JobIds = Ids(first, count) });
         }).RequireRole(Role.User).Audited("job.submit");

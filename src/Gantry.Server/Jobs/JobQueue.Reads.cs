@@ -146,10 +146,12 @@ internal sealed partial class JobQueue
     /// behind the jobs it took (or for a ready node, or for its first pass).
     /// </summary>
     private string ReasonOf(JobRecord job) =>
-        ResumeNote(job.Id) ?? HeldReason(job) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason : Unexamined(job.QueuedAt, job.Reason));
+        ResumeNote(job.Id) ?? HeldReason(job) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason
+            : LimitReason(job.Account, job.Spec.Resources.Gpus) ?? Unexamined(job.QueuedAt, job.Reason));
 
     private string ReasonOf(ArrayRecord array) =>
-        ResumeNote(array.Key.Id) ?? (array.ReasonPass == _pass && array.Reason is not null ? array.Reason : Unexamined(array.Row.SubmittedAt, array.Reason));
+        ResumeNote(array.Key.Id) ?? (array.ReasonPass == _pass && array.Reason is not null ? array.Reason
+            : LimitReason(array.Account, array.Row.Spec.Resources.Gpus) ?? Unexamined(array.Row.SubmittedAt, array.Reason));
 
     private string Unexamined(DateTimeOffset queuedAt, string? last) =>
         _idleReason ?? (_pass == 0 || queuedAt > _passAt ? last ?? Waiting : _behind);

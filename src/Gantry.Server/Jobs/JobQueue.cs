@@ -2,6 +2,7 @@ using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Core.Scheduling;
 using Gantry.Server.Configuration;
+using Gantry.Server.FairShare;
 using Gantry.Server.Live;
 using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
@@ -50,7 +51,7 @@ internal sealed partial class JobQueue
 
     private readonly Dictionary<long, JobRecord> _live = [];
     private readonly List<ArrayRecord> _arrays = [];
-    private readonly SortedSet<PendingKey> _pending = new(PendingOrder.Instance);
+    private readonly PendingQueue _pending;
     private readonly SortedSet<long>[] _byState = [[], [], []];
     private readonly Dictionary<JobState, long> _counts = [];
     private readonly Dictionary<long, Signal> _followers = [];
@@ -65,8 +66,11 @@ internal sealed partial class JobQueue
     /// <summary>How jobs ended lately (for the job failure-rate alert).</summary>
     public JobOutcomes Outcomes { get; } = new();
 
-    public JobQueue(IStateStore store, StoredState state, NodeRegistry nodes, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<JobQueue> logger, long leaderEpoch = 0)
+    public JobQueue(IStateStore store, StoredState state, NodeRegistry nodes, ServerOptions options, TimeProvider time, ClusterSignals signals, ServerMetrics metrics, ILogger<JobQueue> logger, long leaderEpoch = 0, FairShareLedger? fairShare = null, IAccountLimits? limits = null)
     {
+        FairShare = fairShare ?? new FairShareLedger(state.AccountUsage, options.FairShareHalfLife);
+        _limits = limits ?? NoAccountLimits.Instance;
+        _pending = new PendingQueue(byAccount: FairShare.Enabled);
         _store = store;
         _nodes = nodes;
         _options = options;
@@ -102,24 +106,27 @@ internal sealed partial class JobQueue
                 RetriesUsed = row.RetriesUsed,
                 AttemptCount = attempts.Count,
                 PlannedLocation = row.PlannedLocation,
+                Account = row.Owner?.Name, // fair share: the owner is the account
             };
             if (attempts.Count > 0 && attempts[^1].State.IsLive())
             {
                 job.Current = attempts[^1];
                 nodes.Restore(job.Current.NodeId, ToAssignment(job, job.Current));
+                FairShare.Restore(job.Account, job.Current.Gpus.Length, job.Current.AssignedAt);
             }
 
             _live[job.Id] = job;
             StateSet(job.State)?.Add(job.Id);
             if (job.State == JobState.Pending)
             {
+                CountPending(job.Account, 1);
                 Restore(job, row, now); // carbon-aware deferral: held again, or queued (JobQueue.Carbon.cs)
             }
         }
 
         foreach (var stored in state.Arrays)
         {
-            var array = new ArrayRecord(stored.Array, stored.TasksWithRows);
+            var array = new ArrayRecord(stored.Array, stored.TasksWithRows) { Account = stored.Array.Owner?.Name }; // fair share: the owner, as for jobs
             if (array.Remaining == 0)
             {
                 continue;
@@ -128,6 +135,7 @@ internal sealed partial class JobQueue
             _arrays.Add(array);
             _pending.Add(array.Key);
             Count(JobState.Pending, array.Remaining);
+            CountPending(array.Account, array.Remaining);
         }
 
         var pending = _counts.GetValueOrDefault(JobState.Pending);
@@ -159,8 +167,10 @@ internal sealed partial class JobQueue
     /// first id and how many were created (an array's tasks have consecutive ids). <paramref name="owner"/>
     /// is who submitted it (null only where no person did, as in tests of the queue alone).
     /// </summary>
+    /// <exception cref="AccountLimitException">The owner (the fair-share account) would have more pending jobs than its limit allows.</exception>
     public (long FirstId, int Count) Submit(JobSubmission submission, JobOwner? owner = null)
     {
+        var account = owner?.Name;
         ArgumentNullException.ThrowIfNull(submission);
         long first;
         int count;
@@ -170,16 +180,18 @@ internal sealed partial class JobQueue
             var now = _time.GetUtcNow();
             var spec = submission with { Array = null };
             first = _nextJobId;
+            CheckPendingLimit(account, submission.Array is { } asked ? new ArrayRow(first, asked.Start, asked.End, spec, now).Count : 1);
             if (submission.Array is { } range)
             {
                 var row = new ArrayRow(first, range.Start, range.End, spec, now) { Owner = owner };
                 count = row.Count;
                 _store.Write(w => w.InsertArray(row));
                 _nextJobId += count;
-                var array = new ArrayRecord(row, []);
+                var array = new ArrayRecord(row, []) { Account = account };
                 _arrays.Add(array);
                 _pending.Add(array.Key);
                 Count(JobState.Pending, count);
+                CountPending(account, count);
             }
             else
             {
@@ -193,6 +205,7 @@ internal sealed partial class JobQueue
                     Reason = Waiting,
                     SubmittedAt = now,
                     QueuedAt = now,
+                    Account = account,
                 };
                 if (carbonPlan is { } plan)
                 {
@@ -214,6 +227,7 @@ internal sealed partial class JobQueue
                 }
 
                 Count(JobState.Pending, 1);
+                CountPending(account, 1);
             }
         }
 
@@ -523,46 +537,64 @@ internal sealed partial class JobQueue
     /// Slurm's <c>default_queue_depth</c> and <c>bf_max_job_test</c> bound a pass). The tasks of an
     /// array are alike, so an array gives its first unstarted tasks only.
     /// </summary>
-    public List<PendingJob> TakePending(int depth)
+    public List<PendingJob> TakePending(int depth) => TakePass(depth).Pending;
+
+    /// <summary>
+    /// What a scheduling pass looks at: <see cref="TakePending"/>'s jobs and the accounts' shares, usage and
+    /// limits, read together so that the head of the queue is merged by the same usage the pass orders by
+    /// (docs/fair-share.md). Bounded by <paramref name="depth"/> and the number of accounts.
+    /// </summary>
+    public PassInput TakePass(int depth)
     {
         var pinning = Pinning(); // outside the lock: the carbon feature has its own
         lock (_lock)
         {
             _passAt = _time.GetUtcNow();
             _pinning = pinning;
+            var accounts = Accounts(_passAt);
             var taken = new List<PendingJob>(Math.Min(2 * depth, 4096));
             PendingKey? last = null;
-            foreach (var key in _pending)
+            HashSet<long>? head = null;
+            if (_pending.ByAccount && _pending.Queues.Count > 1)
             {
-                if (taken.Count >= depth)
+                head = TakeHeadByShare(depth, taken, accounts);
+            }
+            else
+            {
+                foreach (var key in _pending)
                 {
-                    break;
-                }
+                    if (taken.Count >= depth)
+                    {
+                        break;
+                    }
 
-                Add(key, taken, depth);
-                last = key;
+                    Add(key, taken, depth);
+                    last = key;
+                }
             }
 
-            if (taken.Count >= depth && last is { } headEnd)
+            if (taken.Count >= depth && (head is not null || last is not null))
             {
-                var from = _windowAfter is { } w && PendingOrder.Instance.Compare(w, headEnd) > 0 ? w : headEnd;
-                if (PendingOrder.Instance.Compare(from, _pending.Max) >= 0)
+                // A merged head is no prefix of the queue: the window goes over all of it, skipping what the head took.
+                var from = head is not null ? _windowAfter
+                    : _windowAfter is { } w && _pending.Comparer.Compare(w, last!.Value) > 0 ? w : last;
+                if (from is { } f && _pending.Comparer.Compare(f, _pending.Max) >= 0)
                 {
                     // The window reached the end of the queue: next pass it starts again behind the head.
                     _windowAfter = null;
-                    return taken;
+                    return new PassInput(taken, accounts);
                 }
 
                 var limit = taken.Count + depth;
                 PendingKey? windowEnd = null;
-                foreach (var key in _pending.GetViewBetween(from, _pending.Max))
+                foreach (var key in from is { } start ? _pending.GetViewBetween(start, _pending.Max) : _pending.GetViewBetween(_pending.Min, _pending.Max))
                 {
                     if (taken.Count >= limit)
                     {
                         break;
                     }
 
-                    if (key == from)
+                    if (key == from || (head is not null && head.Contains(key.Id)))
                     {
                         continue;
                     }
@@ -575,7 +607,7 @@ internal sealed partial class JobQueue
                 _windowAfter = taken.Count >= limit ? windowEnd : null;
             }
 
-            return taken;
+            return new PassInput(taken, accounts);
         }
     }
 
@@ -583,7 +615,7 @@ internal sealed partial class JobQueue
     {
         if (_live.TryGetValue(key.Id, out var job))
         {
-            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null));
+            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null, job.Account));
             return;
         }
 
@@ -596,7 +628,7 @@ internal sealed partial class JobQueue
         for (var offset = array.NextUnstarted((int)(key.Id - array.Row.FirstJobId)); offset < array.Row.Count && taken.Count < limit; offset = array.NextUnstarted(offset + 1))
         {
             var id = array.Row.FirstJobId + offset;
-            taken.Add(new PendingJob(id, key.Priority, id, spec.Resources, spec.Selector, array.Row.SubmittedAt));
+            taken.Add(new PendingJob(id, key.Priority, id, spec.Resources, spec.Selector, array.Row.SubmittedAt, Account: array.Account));
         }
     }
 
@@ -658,6 +690,7 @@ internal sealed partial class JobQueue
                 _pending.Remove(job.Key);
                 job.AttemptCount++;
                 job.Current = attempt;
+                FairShare.Hold(job.Account, gpus.Length, now);
                 writes.Add(w => w.InsertAttempt(attempt));
                 _metrics.QueueWait.Observe((now - job.QueuedAt).TotalSeconds);
                 var what = gpus.Length == 0 ? "no GPUs" : "GPUs " + string.Join(',', gpus);
@@ -713,6 +746,7 @@ internal sealed partial class JobQueue
         var ended = attempt with { State = state, EndedAt = now, ExitCode = exitCode, Signal = signal, Reason = reason, EndedByAgent = byAgent };
         writes.Add(w => w.UpdateAttempt(ended));
         _nodes.Release(attempt.NodeId, job.Id, attempt.Number);
+        FairShare.Release(job.Account, attempt.Gpus.Length, now);
         job.Current = null;
         job.HealthFailure = null;
         job.ExitCode = exitCode;
@@ -766,6 +800,11 @@ internal sealed partial class JobQueue
         var transition = new JobTransition { Time = now, From = job.State, To = to, Reason = reason };
         StateSet(job.State)?.Remove(job.Id);
         Count(job.State, -1);
+        if ((job.State == JobState.Pending) != (to == JobState.Pending))
+        {
+            CountPending(job.Account, to == JobState.Pending ? 1 : -1);
+        }
+
         job.State = to;
         job.Reason = reason;
         StateSet(to)?.Add(job.Id);
@@ -818,6 +857,7 @@ internal sealed partial class JobQueue
             Reason = Waiting,
             SubmittedAt = array.Row.SubmittedAt,
             QueuedAt = array.Row.SubmittedAt,
+            Account = array.Account,
         };
         var row = job.ToRow();
         var submitted = Submitted(array.Row.SubmittedAt);
@@ -871,6 +911,18 @@ internal sealed partial class JobQueue
 
     private void Commit(List<Action<IStateWriter>> writes)
     {
+        // Fair share: accounts whose usage these changes moved, stored in the same unit of work.
+        if (FairShare.TakeChanged() is { } usage)
+        {
+            writes.Add(w =>
+            {
+                foreach (var row in usage)
+                {
+                    w.UpsertAccountUsage(row);
+                }
+            });
+        }
+
         if (writes.Count == 0)
         {
             return;

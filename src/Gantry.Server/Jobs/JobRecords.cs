@@ -67,7 +67,10 @@ internal sealed class JobRecord
     /// </summary>
     public string? PlannedLocation { get; set; }
 
-    public PendingKey Key => new(Spec.Priority, Id);
+    /// <summary>Whose share and limits the job counts against (docs/fair-share.md); null for the default account.</summary>
+    public string? Account { get; init; }
+
+    public PendingKey Key => new(Spec.Priority, Id, Account);
 
     public JobRow ToRow() => new()
     {
@@ -117,6 +120,9 @@ internal sealed class ArrayRecord
 
     public ArrayRow Row { get; }
 
+    /// <summary>Whose share and limits the array's tasks count against; null for the default account.</summary>
+    public string? Account { get; init; }
+
     /// <summary>Tasks not started yet.</summary>
     public int Remaining { get; private set; }
 
@@ -130,7 +136,7 @@ internal sealed class ArrayRecord
     public long ReasonPass { get; set; }
 
     /// <summary>The key of its first unstarted task in the pending order.</summary>
-    public PendingKey Key => new(Row.Spec.Priority, Row.FirstJobId + Lowest);
+    public PendingKey Key => new(Row.Spec.Priority, Row.FirstJobId + Lowest, Account);
 
     /// <summary>True when <paramref name="jobId"/> is one of its tasks and has not started.</summary>
     public bool IsUnstarted(long jobId) =>
@@ -181,20 +187,106 @@ internal sealed class ArrayRecord
     }
 }
 
-/// <summary>A place in the pending queue: a job, or an array's first unstarted task.</summary>
-internal readonly record struct PendingKey(int Priority, long Id);
+/// <summary>A place in the pending queue: a job, or an array's first unstarted task, and its account.</summary>
+internal readonly record struct PendingKey(int Priority, long Id, string? Account = null);
 
 /// <summary>
 /// Order of the pending queue: higher priority first, then lower id (first come, first served; an
-/// array's tasks have consecutive ids, so they keep their place).
+/// array's tasks have consecutive ids, so they keep their place). With fair share (<see cref="ByAccount"/>)
+/// the queue of one priority is one FIFO per account (by account name, then id), merged by the accounts'
+/// usage when a pass takes its head (docs/fair-share.md).
 /// </summary>
 internal sealed class PendingOrder : IComparer<PendingKey>
 {
-    public static readonly PendingOrder Instance = new();
+    public static readonly PendingOrder Instance = new(byAccount: false);
+
+    /// <summary>Priority, then account (ordinal; no account sorts as <see cref="Core.Scheduling.AccountShare.Default"/>), then id.</summary>
+    public static readonly PendingOrder ByAccount = new(byAccount: true);
+
+    private readonly bool _byAccount;
+
+    private PendingOrder(bool byAccount) => _byAccount = byAccount;
 
     public int Compare(PendingKey x, PendingKey y)
     {
-        var byPriority = y.Priority.CompareTo(x.Priority);
-        return byPriority != 0 ? byPriority : x.Id.CompareTo(y.Id);
+        var c = y.Priority.CompareTo(x.Priority);
+        if (c == 0 && _byAccount)
+        {
+            c = string.CompareOrdinal(x.Account ?? "", y.Account ?? "");
+        }
+
+        return c != 0 ? c : x.Id.CompareTo(y.Id);
     }
+}
+
+/// <summary>
+/// The pending queue: keys in <see cref="PendingOrder"/>; ordered by account too (with fair share), it
+/// also counts the keys of each (priority, account) queue so a pass can merge them without a walk.
+/// </summary>
+internal sealed class PendingQueue(bool byAccount)
+{
+    private readonly SortedSet<PendingKey> _set = new(byAccount ? PendingOrder.ByAccount : PendingOrder.Instance);
+    private readonly Dictionary<(int Priority, string Account), int> _queues = [];
+
+    public PendingOrder Comparer { get; } = byAccount ? PendingOrder.ByAccount : PendingOrder.Instance;
+
+    /// <summary>Whether the keys of one priority are grouped by account (fair share).</summary>
+    public bool ByAccount => byAccount;
+
+    public int Count => _set.Count;
+
+    public PendingKey Max => _set.Max;
+
+    public PendingKey Min => _set.Min;
+
+    /// <summary>The (priority, account) queues that hold keys; empty unless <see cref="ByAccount"/>.</summary>
+    public Dictionary<(int Priority, string Account), int>.KeyCollection Queues => _queues.Keys;
+
+    public bool Add(PendingKey key)
+    {
+        if (!_set.Add(key))
+        {
+            return false;
+        }
+
+        if (byAccount)
+        {
+            var queue = (key.Priority, key.Account ?? "");
+            _queues[queue] = _queues.GetValueOrDefault(queue) + 1;
+        }
+
+        return true;
+    }
+
+    public bool Remove(PendingKey key)
+    {
+        if (!_set.Remove(key))
+        {
+            return false;
+        }
+
+        if (byAccount)
+        {
+            var queue = (key.Priority, key.Account ?? "");
+            var left = _queues[queue] - 1;
+            if (left == 0)
+            {
+                _queues.Remove(queue);
+            }
+            else
+            {
+                _queues[queue] = left;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>One account's queue at one priority, in id order (a view: O(log n) to make).</summary>
+    public SortedSet<PendingKey> Queue(int priority, string account) =>
+        _set.GetViewBetween(new PendingKey(priority, long.MinValue, account), new PendingKey(priority, long.MaxValue, account));
+
+    public SortedSet<PendingKey> GetViewBetween(PendingKey lower, PendingKey upper) => _set.GetViewBetween(lower, upper);
+
+    public SortedSet<PendingKey>.Enumerator GetEnumerator() => _set.GetEnumerator();
 }

@@ -14,8 +14,8 @@ namespace Gantry.Server.Scheduling;
 /// <summary>
 /// Runs a scheduling pass when capacity or the queue changed (a submission, an attempt that ended, a
 /// node that became ready) and at least once a second (reservations depend on waiting time). A pass
-/// is bounded: it sees the nodes that take work and at most twice <see cref="ServerOptions.SchedulerDepth"/>
-/// pending jobs (<see cref="JobQueue.TakePending"/>), decides outside every lock (a pure function),
+/// is bounded: it sees the nodes that take work, at most twice <see cref="ServerOptions.SchedulerDepth"/>
+/// pending jobs and the accounts in play (<see cref="JobQueue.TakePass"/>), decides outside every lock (a pure function),
 /// and applies with a re-check. Passes keep a pause of a few times their own length between them, so
 /// a storm of wake-ups (a fleet coming back after a blip) costs a bounded share of a core.
 /// </summary>
@@ -26,7 +26,7 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var policy = new SchedulerPolicy { ReservationAfter = options.ReservationAfter, PreferEfficient = options.PowerSaving.PreferEfficient };
+        var policy = new SchedulerPolicy { ReservationAfter = options.ReservationAfter, PreferEfficient = options.PowerSaving.PreferEfficient, FairShare = options.FairShareHalfLife > TimeSpan.Zero };
         while (!stoppingToken.IsCancellationRequested)
         {
             var wake = signals.SchedulerWake.Next;
@@ -86,8 +86,8 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
         }
 
         var started = Stopwatch.GetTimestamp();
-        var pending = jobs.TakePending(options.SchedulerDepth);
-        var input = new SchedulingInput(nodes.SchedulingNodes(), pending, time.GetUtcNow(), policy);
+        var (pending, accounts) = jobs.TakePass(options.SchedulerDepth);
+        var input = new SchedulingInput(nodes.SchedulingNodes(), pending, time.GetUtcNow(), policy) { Accounts = accounts };
         var result = Scheduler.Schedule(input);
         var placed = jobs.Apply(result);
         metrics.Placements.Add(placed);

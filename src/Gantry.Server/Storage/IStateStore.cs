@@ -117,7 +117,16 @@ internal interface IStateWriter
 
     /// <summary>Stores (or replaces) a node's power-saving state (suspended, resuming, the energy saved).</summary>
     void UpsertNodePower(NodePowerRow power);
+
+    /// <summary>Stores (or replaces) an account's decayed GPU use for fair share (docs/fair-share.md).</summary>
+    void UpsertAccountUsage(AccountUsageRow usage);
 }
+
+/// <summary>
+/// An account's fair-share usage as it survives a restart or a failover: decayed GPU-seconds worked out at
+/// <see cref="AsOf"/>, the account's last attempt start or end (its live attempts accrue from then on).
+/// </summary>
+internal sealed record AccountUsageRow(string Account, double GpuSeconds, DateTimeOffset AsOf);
 
 /// <summary>
 /// A node's power-saving state as it survives a restart or a failover: <see cref="Mode"/> is
@@ -308,4 +317,7 @@ internal sealed class StoredState
 
     /// <summary>Nodes' power-saving states (only nodes ever suspended have one).</summary>
     public List<NodePowerRow> NodePower { get; } = [];
+
+    /// <summary>Accounts' fair-share usage (only accounts that ever held GPUs with fair share on have one).</summary>
+    public List<AccountUsageRow> AccountUsage { get; } = [];
 }

@@ -189,6 +189,11 @@ internal static class StoreRows
         r.IsDBNull(6) ? null : r.GetString(6),
         r.IsDBNull(7) ? null : r.GetString(7));
 
+    /// <summary>The columns of <c>account_usage</c>, in <see cref="ReadAccountUsage"/>'s order.</summary>
+    public const string AccountUsageColumns = "account, gpu_seconds, as_of";
+
+    public static AccountUsageRow ReadAccountUsage(DbDataReader r) => new(r.GetString(0), r.GetDouble(1), Millis(r.GetInt64(2)));
+
     public static DateTimeOffset Millis(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
 
     public static DateTimeOffset? Time(DbDataReader reader, int ordinal) =>

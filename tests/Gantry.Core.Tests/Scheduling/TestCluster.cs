@@ -73,7 +73,8 @@ internal static class TestCluster
         long gpuMemory = 0,
         Dictionary<string, string>? selector = null,
         TimeSpan? waited = null,
-        LocationPin? pin = null) =>
+        LocationPin? pin = null,
+        string? account = null) =>
         new(
             id,
             priority,
@@ -81,7 +82,8 @@ internal static class TestCluster
             new ResourceRequest { Gpus = gpus, Cpus = cpus, MemoryBytes = memory, GpuModel = model, GpuMemoryBytes = gpuMemory },
             selector ?? NoLabels,
             Now - (waited ?? TimeSpan.FromSeconds(1)),
-            pin);
+            pin,
+            account);
 
     public static SchedulingResult Run(IEnumerable<SchedulingNode> nodes, IEnumerable<PendingJob> jobs, TimeSpan? reservationAfter = null) =>
         Scheduler.Schedule(new SchedulingInput(

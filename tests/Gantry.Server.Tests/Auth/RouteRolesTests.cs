@@ -72,6 +72,7 @@ public sealed partial class RouteRolesTests : IAsyncLifetime
         ["GET /api/v1/tokens/"] = "admin",
         ["POST /api/v1/tokens/"] = "admin",
         ["DELETE /api/v1/tokens/{name}"] = "admin",
+        ["GET /api/v1/fair-share"] = "viewer",
         ["GET /api/v1/audit"] = "operator",
 
         // The dashboard: a session cookie whose role is checked by policy.

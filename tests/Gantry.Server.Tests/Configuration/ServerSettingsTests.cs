@@ -108,6 +108,18 @@ public sealed class ServerSettingsTests : IDisposable
     }
 
     [Fact]
+    public async Task Load_FairShareHalfLife_OffZeroDurationAndBadValue()
+    {
+        Assert.Equal(TimeSpan.FromDays(7), (await Load(Flags(), Env(), null)).FairShareHalfLife);
+        Assert.Equal(TimeSpan.Zero, (await Load(Flags(("fair-share-half-life", "off")), Env(), null)).FairShareHalfLife);
+        Assert.Equal(TimeSpan.Zero, (await Load(Flags(("fair-share-half-life", "0s")), Env(), null)).FairShareHalfLife);
+        Assert.Equal(TimeSpan.FromDays(14), (await Load(Flags(), Env(("GANTRY_FAIR_SHARE_HALF_LIFE", "14d")), null)).FairShareHalfLife);
+
+        var bad = await Assert.ThrowsAsync<SettingException>(() => Load(Flags(("fair-share-half-life", "weekly")), Env(), null));
+        Assert.Equal("fair-share-half-life", bad.Setting);
+    }
+
+    [Fact]
     public async Task Load_EveryFlag_IsApplied()
     {
         var options = await Load(

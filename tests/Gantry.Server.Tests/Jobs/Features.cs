@@ -2,6 +2,7 @@ using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Core.Scheduling;
 using Gantry.Server.Configuration;
+using Gantry.Server.FairShare;
 using Gantry.Server.Jobs;
 using Gantry.Server.Live;
 using Gantry.Server.Logs;
@@ -23,8 +24,11 @@ internal sealed class Features : IDisposable
 {
     private readonly bool _ownsDir;
 
-    private Features(string dataDir, ServerOptions options, FakeTimeProvider clock, bool ownsDir)
+    private readonly IAccountLimits? _limits;
+
+    private Features(string dataDir, ServerOptions options, FakeTimeProvider clock, bool ownsDir, IAccountLimits? limits = null)
     {
+        _limits = limits;
         DataDir = dataDir;
         Options = options;
         Clock = clock;
@@ -34,7 +38,7 @@ internal sealed class Features : IDisposable
         var signals = new ClusterSignals();
         var metrics = new ServerMetrics();
         Nodes = new NodeRegistry(Store, state, options, clock, signals, metrics, NullLogger<NodeRegistry>.Instance);
-        Jobs = new JobQueue(Store, state, Nodes, options, clock, signals, metrics, NullLogger<JobQueue>.Instance);
+        Jobs = new JobQueue(Store, state, Nodes, options, clock, signals, metrics, NullLogger<JobQueue>.Instance, limits: limits);
         Logs = new JobLogs(Store, Jobs, options, metrics);
         Liveness = new LivenessWorker(Nodes, Jobs, options, clock, NullLogger<LivenessWorker>.Instance);
         Retention = new JobRetentionWorker(Store, Jobs, options, clock, NullLogger<JobRetentionWorker>.Instance);
@@ -58,19 +62,19 @@ internal sealed class Features : IDisposable
 
     public JobRetentionWorker Retention { get; }
 
-    public static Features Create(Action<ServerOptions>? configure = null)
+    public static Features Create(Action<ServerOptions>? configure = null, IAccountLimits? limits = null)
     {
         var dir = Directory.CreateTempSubdirectory("gantry-features-").FullName;
         var options = new ServerOptions { DataDir = dir };
         configure?.Invoke(options);
-        return new Features(dir, options, new FakeTimeProvider(), ownsDir: true);
+        return new Features(dir, options, new FakeTimeProvider(), ownsDir: true, limits);
     }
 
     /// <summary>The same data dir and clock, as a restarted server sees them; this instance's store is closed.</summary>
     public Features Restart()
     {
         Store.Dispose();
-        return new Features(DataDir, Options, Clock, ownsDir: true);
+        return new Features(DataDir, Options, Clock, ownsDir: true, _limits);
     }
 
     public string Register(string name, int gpus, IReadOnlyList<AttemptRef>? running = null)
@@ -110,7 +114,9 @@ internal sealed class Features : IDisposable
             return 0;
         }
 
-        var input = new SchedulingInput(Nodes.SchedulingNodes(), Jobs.TakePending(Options.SchedulerDepth), Clock.GetUtcNow(), new SchedulerPolicy { ReservationAfter = Options.ReservationAfter });
+        var (pending, accounts) = Jobs.TakePass(Options.SchedulerDepth);
+        var policy = new SchedulerPolicy { ReservationAfter = Options.ReservationAfter, FairShare = Options.FairShareHalfLife > TimeSpan.Zero };
+        var input = new SchedulingInput(Nodes.SchedulingNodes(), pending, Clock.GetUtcNow(), policy) { Accounts = accounts };
         return Jobs.Apply(Scheduler.Schedule(input));
     }
 

@@ -150,6 +150,20 @@ public abstract class StateStoreContract : IAsyncLifetime
     }
 
     [ContractFact]
+    public async Task UpsertAccountUsage_Replaced_LatestReadBackAfterReopen()
+    {
+        Store.Write(w =>
+        {
+            w.UpsertAccountUsage(new AccountUsageRow("alice", 3600, T0));
+            w.UpsertAccountUsage(new AccountUsageRow("", 7.25, T0));
+        });
+        Store.Write(w => w.UpsertAccountUsage(new AccountUsageRow("alice", 43200.5, T0.AddHours(1))));
+
+        var state = await ReopenAsync();
+        Assert.Equal([new AccountUsageRow("", 7.25, T0), new AccountUsageRow("alice", 43200.5, T0.AddHours(1))], state.AccountUsage);
+    }
+
+    [ContractFact]
     public void Write_Nothing_StoresNothing()
     {
         Store.Write(_ => { });

@@ -217,5 +217,13 @@ internal static class PostgresMigrations
         """,
         // 10: the audit log of changes made through the API (docs/audit.md).
         Audit.AuditSchema.Postgres,
+        // 11: fair share: each account's decayed GPU-seconds as of its last attempt start or end, so that
+        // the share survives a restart or a failover (docs/fair-share.md). Self-contained: renumber freely.
+        """
+        CREATE TABLE account_usage (
+            account text PRIMARY KEY,
+            gpu_seconds double precision NOT NULL,
+            as_of bigint NOT NULL);
+        """,
     ];
 }

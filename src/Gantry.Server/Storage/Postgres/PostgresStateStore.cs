@@ -163,6 +163,7 @@ internal sealed partial class PostgresStateStore : IStateStore
                 new($"SELECT {StoreRows.HealthColumns} FROM gpu_health ORDER BY node_id, gpu"),
                 new("SELECT kind, id, body, updated_at FROM alert_documents ORDER BY kind, updated_at, id"),
                 new($"SELECT {StoreRows.NodePowerColumns} FROM node_power ORDER BY node_id"),
+                new($"SELECT {StoreRows.AccountUsageColumns} FROM account_usage ORDER BY account"),
                 // Ids and epochs handed out before a purge still count (the counters table).
                 new("""
                     SELECT greatest(
@@ -256,6 +257,12 @@ internal sealed partial class PostgresStateStore : IStateStore
             while (r.Read())
             {
                 state.NodePower.Add(StoreRows.ReadNodePower(r));
+            }
+
+            r.NextResult();
+            while (r.Read())
+            {
+                state.AccountUsage.Add(StoreRows.ReadAccountUsage(r));
             }
 
             r.NextResult();
@@ -925,6 +932,16 @@ internal sealed partial class PostgresStateStore : IStateStore
                 new NpgsqlParameter<double> { TypedValue = power.SavedJoules },
                 P(power.LastEvent),
                 P(power.DownReason));
+
+        public void UpsertAccountUsage(AccountUsageRow usage) =>
+            Queue(
+                $"""
+                INSERT INTO account_usage ({StoreRows.AccountUsageColumns}) VALUES ($1, $2, $3)
+                ON CONFLICT (account) DO UPDATE SET gpu_seconds = excluded.gpu_seconds, as_of = excluded.as_of
+                """,
+                P(usage.Account),
+                new NpgsqlParameter<double> { TypedValue = usage.GpuSeconds },
+                P(usage.AsOf.ToUnixTimeMilliseconds()));
 
         public void InsertHealthEvent(string nodeId, HealthEvent change) =>
             Queue(

@@ -199,5 +199,13 @@ internal static class SqliteMigrations
         """,
         // 10: the audit log of changes made through the API (docs/audit.md).
         Audit.AuditSchema.Sqlite,
+        // 11: fair share: each account's decayed GPU-seconds as of its last attempt start or end, so that
+        // the share survives a restart or a failover (docs/fair-share.md). Self-contained: renumber freely.
+        """
+        CREATE TABLE account_usage (
+            account TEXT PRIMARY KEY,
+            gpu_seconds REAL NOT NULL,
+            as_of INTEGER NOT NULL);
+        """,
     ];
 }

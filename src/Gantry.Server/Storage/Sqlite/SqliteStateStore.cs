@@ -196,6 +196,15 @@ internal sealed partial class SqliteStateStore : IStateStore
             }
         }
 
+        using (var q = Query(connection, $"SELECT {StoreRows.AccountUsageColumns} FROM account_usage ORDER BY account"))
+        {
+            var r = q.Reader;
+            while (r.Read())
+            {
+                state.AccountUsage.Add(StoreRows.ReadAccountUsage(r));
+            }
+        }
+
         var next = Scalar(connection, "SELECT MAX(id) FROM jobs") + 1;
         next = Math.Max(next, Scalar(connection, "SELECT MAX(first_job_id + end_index - start_index) FROM arrays") + 1);
         next = Math.Max(next, Scalar(connection, "SELECT value FROM counters WHERE name = 'next_job_id'"));
@@ -675,6 +684,16 @@ internal sealed partial class SqliteStateStore : IStateStore
                 ("$saved", power.SavedJoules),
                 ("$event", power.LastEvent),
                 ("$down", power.DownReason));
+
+        public void UpsertAccountUsage(AccountUsageRow usage) =>
+            store.Execute(
+                $"""
+                INSERT INTO account_usage ({StoreRows.AccountUsageColumns}) VALUES ($account, $seconds, $asOf)
+                ON CONFLICT (account) DO UPDATE SET gpu_seconds = excluded.gpu_seconds, as_of = excluded.as_of
+                """,
+                ("$account", usage.Account),
+                ("$seconds", usage.GpuSeconds),
+                ("$asOf", usage.AsOf.ToUnixTimeMilliseconds()));
 
         public void InsertHealthEvent(string nodeId, HealthEvent change) =>
             store.Execute(
