@@ -119,6 +119,21 @@ public sealed class DevAndCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Tokens_JobOfAUserToken_RunsAsItsUnixUser()
+    {
+        // dev's agent runs as the test does: as root (CI), it runs the job as the token's Unix user; otherwise as itself.
+        var (created, secret) = await RunAsync("tokens", "create", "--name", "e2e-runner", "--role", "user", "--unix-user", "nobody");
+        Assert.True(created == 0, secret);
+        var token = secret.Split('\n', StringSplitOptions.RemoveEmptyEntries).First(static l => l.StartsWith("gtok_", StringComparison.Ordinal)).Trim();
+        var expected = (await Tools.RunAsync("id", ["-u", Environment.IsPrivilegedProcess ? "nobody" : Environment.UserName])).Output.Trim();
+
+        var (code, output) = await RunAsync("jobs", "submit", "--token", token, "--cpus", "0", "--wait", "--shell", "--", "id -u; echo \"$HOME\"");
+        Assert.True(code == 0, output);
+        // --wait streams the job's output.
+        Assert.Contains(expected, output.Split('\n').Select(static l => l.Trim()));
+    }
+
+    [Fact]
     public async Task JobsSubmitArray_EachTaskSeesItsIndex()
     {
         var (code, output) = await RunAsync("jobs", "submit", "--array", "1-4", "--cpus", "0", "--wait", "--shell", "--", "test \"$GANTRY_ARRAY_INDEX\" -ge 1 && test \"$GANTRY_ARRAY_INDEX\" -le 4");
