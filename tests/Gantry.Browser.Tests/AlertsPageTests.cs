@@ -72,7 +72,7 @@ public sealed class AlertsPageTests(BrowserFixture browser, DevServerFixture dev
         Assert.Matches("^[0-9a-f]{16}$", id);
         var silence = page.Locator($"table#silences tr[data-silence=\"{id}\"]");
         await Expect(silence.Locator("[data-field=\"status\"]")).ToHaveTextAsync(Dashboard.Word("active"));
-        await Expect(silence.Locator("[data-field=\"author\"]")).ToHaveTextAsync(Dashboard.Word("dashboard"));
+        await Expect(silence.Locator("[data-field=\"author\"]")).ToHaveTextAsync(Dashboard.Word("admin"));
         await Expect(silence.Locator("[data-field=\"comment\"]")).ToHaveTextAsync(Dashboard.Word("browser test"));
         await Expect(silence.Locator("[data-field=\"matchers\"] .label")).ToHaveTextAsync(["alertname=\"BrowserGpu99Missing\"", "team=~\"ml-.*\""]);
         await Dashboard.WaitLiveAsync(page);

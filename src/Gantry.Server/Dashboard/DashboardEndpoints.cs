@@ -343,7 +343,7 @@ internal static class DashboardEndpoints
                 Duration = form["duration"].ToString(),
                 Comment = form["comment"].ToString(),
             };
-            var (silence, refused) = alerts.Create(typed);
+            var (silence, refused) = alerts.Create(typed, author: http.User.Identity?.Name ?? "dashboard"); // the signed-in person
             if (silence is null)
             {
                 return AlertsPage(http, alerts, antiforgery, StatusCodes.Status400BadRequest, refused);

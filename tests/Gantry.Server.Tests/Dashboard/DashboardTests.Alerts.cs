@@ -26,7 +26,7 @@ public sealed partial class DashboardTests
         Assert.Equal("/alerts", added.Headers.Location!.OriginalString);
         var silence = Assert.Single(Silences.List().Silences);
         Assert.Equal(["alertname=\"GantryGpuHot\"", "node=~\"gpu-0[1-4]\""], silence.Matchers);
-        Assert.Equal("dashboard", silence.Author);
+        Assert.Equal("admin", silence.Author); // the signed-in person
         Assert.Equal(TimeSpan.FromHours(2), silence.EndsAt - silence.StartsAt);
 
         using var page = await browser.GetAsync("/alerts");

@@ -41,9 +41,6 @@ public sealed record SilenceForm
 /// <summary>Reads the alerts page from the alert engine and the silences, and turns the form into a silence.</summary>
 internal sealed class AlertsData(AlertEngine engine, SilenceBook silences, TimeProvider time)
 {
-    /// <summary>Who the dashboard's silences are by: the dashboard signs everybody in with the one admin token.</summary>
-    public const string Author = "dashboard";
-
     /// <summary>The page's data now.</summary>
     public AlertsModel Read()
     {
@@ -68,8 +65,8 @@ internal sealed class AlertsData(AlertEngine engine, SilenceBook silences, TimeP
     /// <summary>Alerts firing now, for the navigation's count.</summary>
     public int FiringCount() => engine.FiringCount;
 
-    /// <summary>Makes the silence the form describes; null with the form and its error when it is refused.</summary>
-    public (SilenceInfo? Silence, SilenceForm Form) Create(SilenceForm form)
+    /// <summary>Makes the silence the form describes, by <paramref name="author"/> (the signed-in person); null with the form and its error when it is refused.</summary>
+    public (SilenceInfo? Silence, SilenceForm Form) Create(SilenceForm form, string author)
     {
         ArgumentNullException.ThrowIfNull(form);
         var matchers = SplitMatchers(form.Matchers);
@@ -89,7 +86,7 @@ internal sealed class AlertsData(AlertEngine engine, SilenceBook silences, TimeP
         }
 
         var now = time.GetUtcNow();
-        var request = new CreateSilenceRequest { Matchers = matchers, StartsAt = now, EndsAt = now + duration, Author = Author, Comment = form.Comment.Trim() };
+        var request = new CreateSilenceRequest { Matchers = matchers, StartsAt = now, EndsAt = now + duration, Author = author, Comment = form.Comment.Trim() };
         if (silences.Create(request, out var errors) is { } silence)
         {
             return (silence, form);
