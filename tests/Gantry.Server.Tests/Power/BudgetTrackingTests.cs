@@ -73,6 +73,25 @@ public sealed class BudgetTrackingTests
         Assert.DoesNotContain(Beat(features, busyNode), c => c.Index == busyGpu);
     }
 
+    [Fact]
+    public void SuspendedNodes_HoldNoShareOfTheBudget()
+    {
+        using var features = Features.Create(o => (o.PowerBudgetWatts, o.PowerSaving.SuspendAfter) = (Budget, TimeSpan.FromSeconds(30)));
+        var power = new PowerCaps(features.Store, features.Store.Load(), features.Nodes, features.Clock, NullLogger.Instance, Budget);
+        features.Nodes.Power = power;
+        string[] nodes = [features.Register("a", 2), features.Register("b", 2)];
+        BeatAll(features, nodes, rounds: 1);
+        Assert.Equal((4, 0, 440.0), Figures(power));
+
+        // Both idle past --suspend-after: each is taken for suspension (held out of placement) and leaves the budget.
+        features.Clock.Advance(TimeSpan.FromSeconds(31));
+        var taken = features.Nodes.TakeDueForSuspend([], features.Clock.GetUtcNow(), TimeSpan.FromSeconds(5));
+        Assert.Equal(2, taken.Count);
+        features.Nodes.Suspended(taken[0].NodeId);
+        Assert.Equal(NodeState.Suspended, features.Nodes.GetNode(taken[0].NodeId)!.State);
+        Assert.Equal((0, 0, 0.0), Figures(power));
+    }
+
     /// <summary>A heartbeat of two GPUs drawing 100 W that accept 200-700 W; the budget caps in its answer.</summary>
     private static List<(int Index, double Watts)> Beat(Features features, string nodeId)
     {
