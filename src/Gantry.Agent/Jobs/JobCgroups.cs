@@ -29,7 +29,7 @@ internal sealed class JobCgroups
     public int Version { get; }
 
     /// <summary>Where the attempts' cgroups are made, for the log: one folder for v2, the memory and cpu folders for v1.</summary>
-    public string Where => Version == 2 || _memory == _cpu ? _memory! : $"{_memory} and {_cpu}";
+    public string Where => _cpu is null || _memory == _cpu ? _memory! : $"{_memory} and {_cpu}";
 
     /// <summary>
     /// Finds the cgroups the agent can make its attempts' cgroups in: below its own cgroup (from

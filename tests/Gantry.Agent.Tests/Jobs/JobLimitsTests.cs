@@ -103,6 +103,14 @@ public sealed class JobLimitsTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Detect_V1WithoutCpuController_NamesTheMemoryFolderAlone()
+    {
+        var cgroups = JobCgroups.Detect(["34 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory"], ["4:memory:/"], out _);
+
+        Assert.Equal("/sys/fs/cgroup/memory/gantry-jobs", cgroups!.Where);
+    }
+
+    [Fact]
     public void Detect_NoCgroupFileSystem_SaysSo()
     {
         Assert.Null(JobCgroups.Detect(["30 22 0:27 / /sys rw - sysfs sysfs rw"], ["0::/"], out var reason));
