@@ -44,6 +44,9 @@ public sealed record RegisterNodeRequest
     /// not in this list are marked lost (the agent restarted and no longer runs them).
     /// </summary>
     public IReadOnlyList<AttemptRef> RunningAttempts { get; set; } = [];
+
+    /// <summary>The container runtimes found on the node, with their versions (empty: none; container jobs are not placed here).</summary>
+    public IReadOnlyList<ContainerRuntimeInfo> ContainerRuntimes { get; set; } = [];
 }
 
 /// <summary>The answer to a registration.</summary>
@@ -127,6 +130,9 @@ public sealed record HeartbeatRequest
     /// null otherwise and from agents of earlier versions.
     /// </summary>
     public NodePowerReport? Power { get; set; }
+
+    /// <summary>Each running service attempt's health and metrics counters; null when the node runs none.</summary>
+    public IReadOnlyList<ServiceReport>? Services { get; set; }
 }
 
 /// <summary>The answer to a heartbeat.</summary>
@@ -334,6 +340,17 @@ public sealed record Assignment
 
     /// <summary>The submitting token may run jobs as root (<c>--allow-root</c>); without it a root agent never runs the attempt as uid 0.</summary>
     public bool AllowRoot { get; init; }
+
+    // ---- containers and services (docs/containers-jobs.md, docs/services.md) ----
+
+    /// <summary>Run the attempt in this container; null for a process.</summary>
+    public ContainerSpec? Container { get; init; }
+
+    /// <summary>Batch or service.</summary>
+    public JobKind Kind { get; init; } = JobKind.Batch;
+
+    /// <summary>For a service: the health check the agent runs and the metrics endpoint it reads.</summary>
+    public ServiceSpec? Service { get; init; }
 }
 
 /// <summary>What happened to an attempt, as its agent reports it.</summary>
@@ -368,6 +385,9 @@ public enum AttemptEndCause
 
     /// <summary>The kernel killed it (or a process of it) for using more than its memory limit (its <c>--memory</c>, enforced by the agent's cgroup).</summary>
     OutOfMemory,
+
+    /// <summary>A service stopped by its agent because its health check kept failing after its grace.</summary>
+    Unhealthy,
 }
 
 /// <summary><c>POST /api/v1/jobs/{id}/attempts/{attempt}/events</c>, authenticated with the node credential.</summary>

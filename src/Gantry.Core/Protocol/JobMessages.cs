@@ -51,6 +51,17 @@ public sealed record JobSubmission
 
     /// <summary>How long the job is expected to run, in seconds; given with <see cref="Deadline"/>.</summary>
     public double? ExpectedRuntimeSeconds { get; init; }
+
+    // ---- containers and services (docs/containers-jobs.md, docs/services.md) ----
+
+    /// <summary>Run in this container image instead of as a process; null for a process job.</summary>
+    public ContainerSpec? Container { get; init; }
+
+    /// <summary>Batch (runs to its end, the default) or service (runs until stopped).</summary>
+    public JobKind Kind { get; init; } = JobKind.Batch;
+
+    /// <summary>For a service: its restart policy, health check, port and metrics endpoint; null for a batch job.</summary>
+    public ServiceSpec? Service { get; init; }
 }
 
 /// <summary>An inclusive range of array indexes, e.g. 1–1000.</summary>
@@ -193,6 +204,20 @@ public sealed record JobInfo
     /// nodes there. Null for a job never held for a cleaner window.
     /// </summary>
     public string? PlannedLocation { get; init; }
+
+    // ---- containers and services (docs/containers-jobs.md, docs/services.md) ----
+
+    /// <summary>The container it runs in; null for a process job.</summary>
+    public ContainerSpec? Container { get; init; }
+
+    /// <summary>Batch or service.</summary>
+    public JobKind Kind { get; init; } = JobKind.Batch;
+
+    /// <summary>For a service: what was asked (restart policy, health check, port, metrics path).</summary>
+    public ServiceSpec? Service { get; init; }
+
+    /// <summary>For a service: its health, address, restarts and metrics now.</summary>
+    public ServiceStatus? ServiceStatus { get; init; }
 }
 
 /// <summary>One attempt of a job.</summary>

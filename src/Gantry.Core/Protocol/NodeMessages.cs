@@ -78,6 +78,9 @@ public sealed record NodeInfo
     /// <summary>Where the agent serves /metrics and /status, when it said.</summary>
     public string? AgentUrl { get; init; }
 
+    /// <summary>The container runtimes its agent found, with versions; empty when none.</summary>
+    public IReadOnlyList<ContainerRuntimeInfo> ContainerRuntimes { get; init; } = [];
+
     /// <summary>The latest sample summary from a heartbeat.</summary>
     public NodeSummary? Summary { get; init; }
 
