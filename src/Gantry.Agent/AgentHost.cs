@@ -116,6 +116,29 @@ public static class AgentHost
         {
             PowerCaps = sp.GetRequiredService<GpuPowerCaps>(),
             Cgroups = options.JobLimits ? PrepareCgroups(sp.GetRequiredService<ILogger<JobRunner>>()) : null,
+            Containers = sp.GetRequiredService<ContainerJobs>(),
+        });
+
+        // Container jobs (docs/containers-jobs.md): runtimes found at start; a GPU's UUID from the latest sample.
+        services.AddSingleton(sp =>
+        {
+            var publisher = sp.GetRequiredService<SnapshotPublisher>();
+            var settings = new ContainerSettings { Runtimes = options.ContainerRuntimes, Paths = options.ContainerRuntimePaths, Gpus = options.ContainerGpus };
+            return new ContainerJobs(settings, index =>
+            {
+                if (publisher.Latest?.Snapshot.Gpus.Gpus is { } gpus)
+                {
+                    foreach (var gpu in gpus)
+                    {
+                        if (gpu.Index == index)
+                        {
+                            return new ContainerGpu(gpu.Uuid, gpu.Simulated);
+                        }
+                    }
+                }
+
+                return null;
+            }, sp.GetRequiredService<ILogger<ContainerJobs>>());
         });
 
         // Power caps (docs/power.md): set through the GPU collector (NVML, or the simulator's own limits).

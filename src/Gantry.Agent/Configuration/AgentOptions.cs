@@ -30,6 +30,17 @@ public sealed class AgentOptions : IValidatableObject
     /// <summary>Enforce each job's CPU and memory reservations with cgroups (docs/job-limits.md); false leaves them bookkeeping only.</summary>
     public bool JobLimits { get; set; } = true;
 
+    // ---- container jobs (docs/containers-jobs.md) ----
+
+    /// <summary>The container runtimes to look for (<c>--container-runtimes</c>); null for all (<c>auto</c>), empty for none.</summary>
+    public IReadOnlyList<Gantry.Core.Protocol.ContainerRuntime>? ContainerRuntimes { get; set; }
+
+    /// <summary>A runtime's program where it is not the one on PATH (<c>--container-runtime-path podman=/usr/bin/podman</c>).</summary>
+    public IReadOnlyDictionary<Gantry.Core.Protocol.ContainerRuntime, string> ContainerRuntimePaths { get; set; } = new Dictionary<Gantry.Core.Protocol.ContainerRuntime, string>();
+
+    /// <summary>How a container job's GPUs reach it (<c>--container-gpus cdi|env-only</c>).</summary>
+    public Jobs.ContainerGpuMode ContainerGpus { get; set; } = Jobs.ContainerGpuMode.Cdi;
+
     /// <summary>Report this many simulated GPUs instead of real ones (demos, tests).</summary>
     public int SimulateGpus { get; set; }
 
@@ -208,6 +219,15 @@ public sealed class AgentOptions : IValidatableObject
             if (url.Scheme is not ("http" or "https"))
             {
                 yield return Problem("app-metrics-url", $"must be an http or https URL, got {url}");
+                break;
+            }
+        }
+
+        foreach (var (runtime, program) in ContainerRuntimePaths)
+        {
+            if (!Path.IsPathRooted(program) || !File.Exists(program))
+            {
+                yield return Problem("container-runtime-path", $"{Jobs.ContainerRuntimeCli.Name(runtime)}: no such file: {program}");
                 break;
             }
         }

@@ -60,6 +60,17 @@ public static class AgentSettings
                 "off" => false,
                 _ => throw new FormatException("expected cgroups or off"),
             }),
+        new("container-runtimes", SettingKind.Value, "auto|none|RUNTIME,...", "The container runtimes container jobs (gantry jobs submit --image) may run with: auto looks for podman and docker (each counts once it answers 'version'; docker's client alone, without its daemon, does not), none runs no container jobs, or a list such as podman,docker. What is found, with its version, is in the node's facts; a job asking for a runtime a node lacks is not placed there. (default: auto)",
+            static (o, v) => o.ContainerRuntimes = ParseContainerRuntimes(v)),
+        new("container-runtime-path", SettingKind.Pairs, "RUNTIME=PATH,...", "Run a container runtime from this program instead of the one on PATH, e.g. podman=/opt/podman/bin/podman.",
+            static (o, v) => o.ContainerRuntimePaths = ParseContainerRuntimePaths(v)),
+        new("container-gpus", SettingKind.Value, "cdi|env-only", "How a container job gets its GPUs. cdi: as devices, podman's --device nvidia.com/gpu=UUID (a CDI spec from the NVIDIA container toolkit: nvidia-ctk cdi generate) or docker's --gpus device=UUID,...; env-only: only NVIDIA_VISIBLE_DEVICES (their UUIDs) and CUDA_VISIBLE_DEVICES, for a runtime whose NVIDIA hook acts on them, or a node without a CDI spec. Simulated GPUs never get a device. (default: cdi)",
+            static (o, v) => o.ContainerGpus = v.Trim().ToLowerInvariant() switch
+            {
+                "cdi" => Jobs.ContainerGpuMode.Cdi,
+                "env-only" => Jobs.ContainerGpuMode.EnvOnly,
+                _ => throw new FormatException("expected cdi or env-only"),
+            }),
         new("labels", SettingKind.Pairs, "K=V,...", "Node labels jobs can select on, e.g. gpu=h100,zone=a (in a config file also {\"gpu\": \"h100\"}).",
             static (o, v) => o.Labels = LabelRules.Parse(v)),
         new("node-name", SettingKind.Value, "NAME", "The node's name at the server. (default: the host name)",
@@ -105,6 +116,55 @@ public static class AgentSettings
         }
 
         return servers.Count > 0 ? servers : throw new FormatException("expected one or more absolute http(s) URLs such as " + Example);
+    }
+
+    /// <summary>Reads <c>auto</c>, <c>none</c> or a list of runtimes such as <c>podman,docker</c>.</summary>
+    internal static IReadOnlyList<Gantry.Core.Protocol.ContainerRuntime>? ParseContainerRuntimes(string text)
+    {
+        var trimmed = text.Trim().ToLowerInvariant();
+        if (trimmed == "auto")
+        {
+            return null;
+        }
+
+        if (trimmed == "none")
+        {
+            return [];
+        }
+
+        var list = new List<Gantry.Core.Protocol.ContainerRuntime>();
+        foreach (var item in trimmed.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Jobs.ContainerRuntimeCli.TryParse(item, out var runtime))
+            {
+                throw new FormatException($"'{item}' is not a container runtime; expected auto, none, or podman and/or docker such as podman,docker");
+            }
+
+            if (!list.Contains(runtime))
+            {
+                list.Add(runtime);
+            }
+        }
+
+        return list.Count > 0 ? list : throw new FormatException("expected auto, none, or podman and/or docker such as podman,docker");
+    }
+
+    /// <summary>Reads <c>podman=/usr/bin/podman,docker=/usr/local/bin/docker</c>.</summary>
+    internal static Dictionary<Gantry.Core.Protocol.ContainerRuntime, string> ParseContainerRuntimePaths(string text)
+    {
+        var paths = new Dictionary<Gantry.Core.Protocol.ContainerRuntime, string>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = item.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0 || !Jobs.ContainerRuntimeCli.TryParse(item[..equals], out var runtime) || equals == item.Length - 1)
+            {
+                throw new FormatException($"expected RUNTIME=PATH such as podman=/usr/bin/podman, got '{item}'");
+            }
+
+            paths[runtime] = Path.GetFullPath(item[(equals + 1)..]);
+        }
+
+        return paths;
     }
 
     /// <summary>The URLs so far and the new ones, a URL given twice counted once.</summary>

@@ -30,6 +30,7 @@ internal sealed class ControlPlaneWorker(
     SnapshotPublisher publisher,
     GpuHealthReporter health,
     AttemptEnergyMeter meter,
+    ContainerJobs containers,
 
     Power.GpuPowerCaps powerCaps,
     AgentOptions options,
@@ -69,6 +70,10 @@ internal sealed class ControlPlaneWorker(
 
             await publisher.FirstAsync(stoppingToken).ConfigureAwait(false);
             runner.RecoverOrphans();
+
+            // Container runtimes for the node's facts, and the containers an earlier run left (docs/containers-jobs.md).
+            await containers.DetectAsync(stoppingToken).ConfigureAwait(false);
+            await containers.SweepAsync(ReadNodeId(), stoppingToken).ConfigureAwait(false);
             WarnIfJoinTokenFileShared();
             while (!stoppingToken.IsCancellationRequested)
             {
@@ -279,6 +284,7 @@ internal sealed class ControlPlaneWorker(
             AgentVersion = AgentVersion,
             AgentUrl = AdvertiseUrl(),
             RunningAttempts = RunningAttempts(),
+            ContainerRuntimes = containers.Found,
         };
     }
 

@@ -18,7 +18,7 @@ namespace Gantry.Agent.Jobs;
 /// An agent running as root starts each attempt as the Unix user <see cref="JobUsers"/> picks,
 /// through util-linux <c>setpriv</c> (docs/jobs-as-owners.md).
 /// </summary>
-internal sealed class JobRunner : IAsyncDisposable
+internal sealed partial class JobRunner : IAsyncDisposable
 {
     /// <summary>How long output may keep arriving after the process exited and its group was killed.</summary>
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
@@ -91,6 +91,9 @@ internal sealed class JobRunner : IAsyncDisposable
 
     /// <summary>Enforces each attempt's CPU and memory reservations (docs/job-limits.md); null where they are bookkeeping only.</summary>
     public JobCgroups? Cgroups { get; init; }
+
+    /// <summary>Runs container attempts (docs/containers-jobs.md); null where the agent runs none.</summary>
+    public ContainerJobs? Containers { get; init; }
 
     /// <summary>The folder holding the attempt records.</summary>
     public string RecordDirectory => _store.Directory;
@@ -236,7 +239,11 @@ internal sealed class JobRunner : IAsyncDisposable
         }
 
         AgentLog.AttemptStopping(_logger, key.JobId, key.Attempt, cause, attempt.Grace.TotalSeconds);
-        if (attempt.Grace <= TimeSpan.Zero)
+        if (attempt.Container is not null)
+        {
+            StopContainer(attempt);
+        }
+        else if (attempt.Grace <= TimeSpan.Zero)
         {
             Signal(attempt, ProcessGroups.SigKill);
         }
@@ -266,6 +273,12 @@ internal sealed class JobRunner : IAsyncDisposable
                 attempt.StopCause ??= AttemptEndCause.Stopped;
             }
 
+            if (attempt.Container is not null)
+            {
+                StopContainer(attempt);
+                continue;
+            }
+
             Signal(attempt, ProcessGroups.SigTerm);
         }
 
@@ -278,6 +291,11 @@ internal sealed class JobRunner : IAsyncDisposable
         {
             foreach (var attempt in attempts)
             {
+                if (attempt.Container is { } container)
+                {
+                    Containers?.Kill(container);
+                }
+
                 Signal(attempt, ProcessGroups.SigKill);
             }
 
@@ -304,6 +322,14 @@ internal sealed class JobRunner : IAsyncDisposable
             throw new StartFailedException(refusal);
         }
 
+        // A container attempt (docs/containers-jobs.md) is the runtime's CLI, run as any process from here on.
+        var (info, program, cgroup, container) = assignment.Container is null ? ProcessLaunch(key, assignment, user) : ContainerLaunch(key, assignment, user);
+        Launch(key, assignment, info, program, cgroup, container);
+    }
+
+    /// <summary>How a process attempt is started: the program, its environment, cgroup, session and user.</summary>
+    private (ProcessStartInfo Info, string Program, AttemptCgroup? Cgroup, ContainerHandle? Container) ProcessLaunch(AttemptKey key, Assignment assignment, UnixUser? user)
+    {
         if (user is not null && _setpriv is null)
         {
             throw new StartFailedException($"cannot run the job as '{user.Name}': setpriv (util-linux) is not installed on node {Users.NodeName}");
@@ -394,6 +420,11 @@ internal sealed class JobRunner : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
+        return (info, program, cgroup, null);
+    }
+
+    private void Launch(AttemptKey key, Assignment assignment, ProcessStartInfo info, string program, AttemptCgroup? cgroup, ContainerHandle? container)
+    {
         var process = new Process { StartInfo = info };
 
         // The GPUs' counters are read just before the start, so the attempt's whole run is inside the measurement.
@@ -419,6 +450,7 @@ internal sealed class JobRunner : IAsyncDisposable
         {
             MaxLogChars = assignment.MaxLogChars is > 0 and var limit ? limit : long.MaxValue,
             Cgroup = cgroup,
+            Container = container,
         };
         try
         {
@@ -643,6 +675,11 @@ internal sealed class JobRunner : IAsyncDisposable
             await RemoveCgroupAsync(cgroup).ConfigureAwait(false);
         }
 
+        if (attempt.Container is { } container)
+        {
+            (cause, message) = await EndContainerAsync(container, cause, exitCode, message).ConfigureAwait(false);
+        }
+
         AgentLog.AttemptEnded(_logger, key.JobId, key.Attempt, cause, exitCode);
         _sink.Event(key, new AttemptEvent
         {
@@ -717,6 +754,8 @@ internal sealed class JobRunner : IAsyncDisposable
         public volatile bool Exited;
         public AttemptEndCause? StopCause { get; set; }
         public AttemptCgroup? Cgroup { get; init; }
+        public ContainerHandle? Container { get; init; }
+        public volatile bool ContainerKilled;
         public ITimer? KillTimer { get; set; }
         public ITimer? RuntimeTimer { get; set; }
         public Task Completion { get; set; } = Task.CompletedTask;

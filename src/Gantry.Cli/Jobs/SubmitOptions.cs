@@ -111,9 +111,12 @@ internal sealed class SubmitOptions
             + "Ctrl+C stops waiting; the job keeps running.",
     };
 
+    /// <summary>Container jobs (docs/containers-jobs.md): --image, --runtime, --port, --volume.</summary>
+    public ContainerFlags Container { get; } = new();
+
     public Argument<string[]> Command { get; } = new("COMMAND")
     {
-        Description = "The program and its arguments, after --, e.g. -- python train.py --epochs 3.",
+        Description = "The program and its arguments, after --, e.g. -- python train.py --epochs 3. With --image, the container's command (none: the image's own).",
         Arity = ArgumentArity.ZeroOrMore,
     };
 
@@ -129,6 +132,9 @@ internal sealed class SubmitOptions
         command.Options.Add(Deadline);
         command.Options.Add(ExpectedRuntime);
 
+        // Container jobs.
+        Container.AddTo(command);
+
         command.Arguments.Add(Command);
     }
 
@@ -138,7 +144,8 @@ internal sealed class SubmitOptions
         ArgumentNullException.ThrowIfNull(parseResult);
         var command = parseResult.GetValue(Command) ?? [];
         var shell = parseResult.GetValue(Shell);
-        if (command.Length == 0)
+        var container = Container.Build(parseResult);
+        if (command.Length == 0 && (container is null || shell))
         {
             throw new UsageException("COMMAND", "give the command to run after --, e.g. gantry jobs submit --gpus 1 -- python train.py");
         }
@@ -206,6 +213,9 @@ internal sealed class SubmitOptions
         {
             Deadline = deadline,
             ExpectedRuntimeSeconds = expected?.TotalSeconds,
+        } with
+        {
+            Container = container,
         };
     }
 

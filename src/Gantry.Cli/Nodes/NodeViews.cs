@@ -42,6 +42,12 @@ internal static class NodeViews
         table.Write(writer, width);
     }
 
+    /// <summary>"podman 4.3.1, docker 27.1.0", or "none" (docs/containers-jobs.md).</summary>
+    private static string ContainerRuntimes(NodeInfo node) =>
+        node.ContainerRuntimes.Count == 0
+            ? "none"
+            : string.Join(", ", node.ContainerRuntimes.Select(static r => (r.Name == ContainerRuntime.Docker ? "docker" : "podman") + (r.Version is { } v ? " " + v : "")));
+
     public static void WriteShow(TextWriter writer, NodeInfo node, DateTimeOffset now, int width)
     {
         var view = new KeyValueWriter()
@@ -55,6 +61,7 @@ internal static class NodeViews
             .Add("Labels", Formats.Labels(node.Labels))
             .Add("Jobs", string.Join(", ", node.Jobs))
             .Add("Agent", node.AgentUrl is null ? node.AgentVersion : $"{node.AgentVersion ?? "?"} at {node.AgentUrl}")
+            .Add("Containers", ContainerRuntimes(node))
             .Add("Registered", Formats.Instant(node.RegisteredAt, now))
             .Add("Last seen", Formats.Instant(node.LastHeartbeatAt, now));
         if (node.Summary is { } summary)

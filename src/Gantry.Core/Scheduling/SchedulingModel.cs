@@ -40,6 +40,9 @@ public sealed class SchedulingNode
     /// Read only for jobs with a <see cref="PendingJob.Pin"/>.
     /// </summary>
     public string? Location { get; init; }
+
+    /// <summary>The container runtimes its agent found (docs/containers-jobs.md); read only for jobs with a <see cref="PendingJob.Runtime"/>.</summary>
+    public IReadOnlyList<Protocol.ContainerRuntime> ContainerRuntimes { get; init; } = [];
 }
 
 /// <summary>One GPU: its identity, size, whether a live attempt holds it, and which GPUs of the same node it has NVLink to.</summary>
@@ -49,7 +52,8 @@ public sealed record SchedulingGpu(int Index, string Model, long MemoryBytes, bo
 /// A job waiting for placement. <paramref name="Sequence"/> orders jobs of equal priority (first come, first served).
 /// <paramref name="Pin"/>, when set, narrows the nodes its selector allows to one location for a while.
 /// <paramref name="Account"/> is whose share and limits the job counts against (its owner); null or empty is
-/// the shared <see cref="AccountShare.Default"/> account.
+/// the shared <see cref="AccountShare.Default"/> account. <paramref name="Runtime"/>, for a container job, narrows
+/// the nodes to those whose agent has that container runtime.
 /// </summary>
 public sealed record PendingJob(
     long Id,
@@ -59,7 +63,8 @@ public sealed record PendingJob(
     IReadOnlyDictionary<string, string> Selector,
     DateTimeOffset QueuedAt,
     LocationPin? Pin = null,
-    string? Account = null);
+    string? Account = null,
+    Protocol.ContainerRuntime? Runtime = null);
 
 /// <summary>
 /// An account (a person) as a pass sees it: its recent use of GPUs, decayed with a half-life

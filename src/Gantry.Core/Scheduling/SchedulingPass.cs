@@ -45,6 +45,8 @@ internal sealed partial class SchedulingPass
     private readonly Dictionary<(int SelectorId, string Location), int> _pinnedSelectorIds = [];
     private readonly Dictionary<int[], int> _selectorBySet = new(NodeSetComparer.Instance);
     private readonly WaitReasons _reasons = new();
+    private readonly Dictionary<(int SelectorId, Protocol.ContainerRuntime Runtime), int> _runtimeSelectorIds = [];
+    private readonly Dictionary<int, string> _runtimeReasons = [];
     private Dictionary<(string Key, string Value), List<int>>? _labelIndex;
     private PendingJob[] _order = [];
 
@@ -142,9 +144,12 @@ internal sealed partial class SchedulingPass
                 lastSelectorId = SelectorId(job.Selector);
             }
 
+            // A container job's runtime narrows the selector's nodes to those that have it (docs/containers-jobs.md).
+            var openSelectorId = job.Runtime is { } runtime ? RuntimeSelectorId(lastSelectorId, runtime) : lastSelectorId;
+
             // A carbon plan's pin narrows the selector's nodes to one location until the job's latest start.
             var pin = job.Pin is { } p && _input.Now < p.Until ? p : null;
-            var selectorId = pin is null ? lastSelectorId : PinnedSelectorId(lastSelectorId, pin.Location);
+            var selectorId = pin is null ? openSelectorId : PinnedSelectorId(openSelectorId, pin.Location);
             var filterId = gpus == 0 ? 0 : FilterId(request);
             if (group is null || group.SelectorId != selectorId || group.FilterId != filterId)
             {
@@ -179,10 +184,10 @@ internal sealed partial class SchedulingPass
                 _failed[failKey] = reason;
             }
 
-            if (pin is not null && selectorId != lastSelectorId)
+            if (pin is not null && selectorId != openSelectorId)
             {
                 // What a pinned job is told: PinnedReason asks the selector's whole group.
-                reason = PinnedReason(pin, lastSelectorId, filterId, gpus, cpus, memory);
+                reason = PinnedReason(pin, openSelectorId, filterId, gpus, cpus, memory);
             }
             else if (fairShare && aheadSequence > job.Sequence && aheadAccount != account && group.CanEverHold(gpus, cpus, memory))
             {
@@ -293,7 +298,7 @@ internal sealed partial class SchedulingPass
     {
         if (group.Nodes.Length == 0)
         {
-            return _reasons.NoMatch(group.SelectorId, _selectorText[group.SelectorId]);
+            return _runtimeReasons.TryGetValue(group.SelectorId, out var lacking) ? lacking : _reasons.NoMatch(group.SelectorId, _selectorText[group.SelectorId]);
         }
 
         var noun = _gpuNouns[group.FilterId];
@@ -369,6 +374,57 @@ internal sealed partial class SchedulingPass
         }
 
         _pinnedSelectorIds[(selectorId, location)] = id;
+        return id;
+    }
+
+    /// <summary>
+    /// The id of a selector narrowed to the nodes whose agent has a container runtime: its nodes filtered once per
+    /// (selector, runtime) in a pass, as a pin's. The selector itself when every node has it; when none has, a set
+    /// of its own whose reason names the runtime.
+    /// </summary>
+    private int RuntimeSelectorId(int selectorId, Protocol.ContainerRuntime runtime)
+    {
+        if (_runtimeSelectorIds.TryGetValue((selectorId, runtime), out var id))
+        {
+            return id;
+        }
+
+        var all = _selectorNodes[selectorId];
+        var matched = new List<int>(all.Length);
+        foreach (var node in all)
+        {
+            var runtimes = _nodes[node].ContainerRuntimes;
+            for (var i = 0; i < runtimes.Count; i++)
+            {
+                if (runtimes[i] == runtime)
+                {
+                    matched.Add(node);
+                    break;
+                }
+            }
+        }
+
+        if (matched.Count == all.Length)
+        {
+            id = selectorId;
+        }
+        else
+        {
+            int[] nodes = [.. matched];
+            if (nodes.Length == 0 || !_selectorBySet.TryGetValue(nodes, out id))
+            {
+                id = _selectorText.Count;
+                var name = runtime == Protocol.ContainerRuntime.Docker ? "docker" : "podman";
+                _selectorText.Add(selectorId == 0 ? "runtime=" + name : _selectorText[selectorId] + ",runtime=" + name);
+                _selectorNodes.Add(nodes);
+                if (nodes.Length == 0)
+                {
+                    _runtimeReasons[id] = WaitReasons.NoRuntime(name, all.Length, selectorId == 0 ? null : _selectorText[selectorId]);
+                }
+            }
+        }
+
+        _runtimeSelectorIds[(selectorId, runtime)] = id;
         return id;
     }
 

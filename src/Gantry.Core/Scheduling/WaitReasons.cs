@@ -140,6 +140,18 @@ internal sealed class WaitReasons
         return reason;
     }
 
+    /// <summary>
+    /// "no ready node has container runtime docker (3 nodes lack it)", or "no ready node matching selector gpu=a100
+    /// has container runtime docker (2 nodes lack it)": built once per (selector, runtime) in a pass.
+    /// </summary>
+    public static string NoRuntime(string runtime, int lacking, string? selector)
+    {
+        var nodes = lacking == 1 ? "1 node lacks it" : lacking.ToString(CultureInfo.InvariantCulture) + " nodes lack it";
+        return selector is null
+            ? $"no ready node has container runtime {runtime} ({nodes})"
+            : $"no ready node matching selector {selector} has container runtime {runtime} ({nodes})";
+    }
+
     /// <summary>The reason of a starving job that now holds a node.</summary>
     public static string HoldsReservation(string reason, string nodeId) => reason + "; node " + nodeId + " is reserved for it";
 

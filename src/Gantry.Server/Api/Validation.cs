@@ -56,8 +56,9 @@ internal static partial class Validation
         {
             Add($"command[{nullArgument}]", "must not be null");
         }
-        else if (s.Command.Count == 0 || s.Command[0].Length == 0)
+        else if (s.Container is null && (s.Command.Count == 0 || s.Command[0].Length == 0))
         {
+            // A container job's command is its image's arguments: none runs the image's own command.
             Add("command", "must name a program (a non-empty first element)");
         }
         else if (s.Command.Count > 4096 || s.Command.Sum(c => (long)c.Length) > 256 * 1024)
@@ -162,6 +163,12 @@ internal static partial class Validation
             }
         }
 
+        // Container jobs (docs/containers-jobs.md).
+        if (s.Container is { } container)
+        {
+            CheckContainer(container, Add);
+        }
+
         if (s.Array is { } array)
         {
             if (array.Start < 0 || array.End < array.Start)
@@ -243,6 +250,8 @@ internal static partial class Validation
         {
             Add($"runningAttempts[{attempt}]", "must not be null");
         }
+
+        CheckContainerRuntimes(r.ContainerRuntimes, Add);
 
         return errors.Count == 0 ? null : errors;
     }

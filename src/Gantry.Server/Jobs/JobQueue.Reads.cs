@@ -235,5 +235,8 @@ internal static class JobViews
         SubmittedAt = submittedAt,
         Deadline = spec.Deadline,
         ExpectedRuntimeSeconds = spec.ExpectedRuntimeSeconds,
+
+        // Container jobs (docs/containers-jobs.md).
+        Container = spec.Container,
     };
 }

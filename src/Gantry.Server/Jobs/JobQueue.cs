@@ -615,7 +615,7 @@ internal sealed partial class JobQueue
     {
         if (_live.TryGetValue(key.Id, out var job))
         {
-            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null, job.Account));
+            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null, job.Account, job.Spec.Container?.Runtime));
             return;
         }
 
@@ -628,7 +628,7 @@ internal sealed partial class JobQueue
         for (var offset = array.NextUnstarted((int)(key.Id - array.Row.FirstJobId)); offset < array.Row.Count && taken.Count < limit; offset = array.NextUnstarted(offset + 1))
         {
             var id = array.Row.FirstJobId + offset;
-            taken.Add(new PendingJob(id, key.Priority, id, spec.Resources, spec.Selector, array.Row.SubmittedAt, Account: array.Account));
+            taken.Add(new PendingJob(id, key.Priority, id, spec.Resources, spec.Selector, array.Row.SubmittedAt, Account: array.Account, Runtime: spec.Container?.Runtime));
         }
     }
 
@@ -986,6 +986,9 @@ internal sealed partial class JobQueue
         // A job stored before owners existed was submitted with the bootstrap admin token, which may run as root.
         RunAsUser = owner?.RunAsUser,
         AllowRoot = owner?.AllowRoot ?? true,
+
+        // Container jobs (docs/containers-jobs.md): the agent runs the image with the runtime named.
+        Container = spec.Container,
     };
 
     private static partial class Log

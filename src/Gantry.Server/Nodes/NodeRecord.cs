@@ -38,6 +38,9 @@ internal sealed class NodeRecord
 
     public string? AgentUrl { get; set; }
 
+    /// <summary>The container runtimes the agent found (docs/containers-jobs.md); empty for none.</summary>
+    public IReadOnlyList<ContainerRuntimeInfo> ContainerRuntimes { get; set; } = [];
+
     public NodeState State { get; set; } = NodeState.Ready;
 
     public NodeSummary? Summary { get; set; }
@@ -70,5 +73,8 @@ internal sealed class NodeRecord
 
     public bool Schedulable => State == NodeState.Ready && !Drain && Health?.Drained != true;
 
-    public NodeRow ToRow() => new(Id, Name, Os, Architecture, CpuCores, MemoryBytes, Labels, Gpus, Drain, CredentialHash, RegisteredAt, LastHeartbeatAt, AgentVersion, AgentUrl);
+    public NodeRow ToRow() => new(Id, Name, Os, Architecture, CpuCores, MemoryBytes, Labels, Gpus, Drain, CredentialHash, RegisteredAt, LastHeartbeatAt, AgentVersion, AgentUrl)
+    {
+        ContainerRuntimes = ContainerRuntimes,
+    };
 }

@@ -185,6 +185,7 @@ internal sealed partial class NodeRegistry
             Summary = node.Summary,
             Health = node.Health?.Node,
             PowerSaving = PowerSavingInfo(node),
+            ContainerRuntimes = node.ContainerRuntimes,
         };
     }
 }

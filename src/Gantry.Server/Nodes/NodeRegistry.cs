@@ -87,6 +87,7 @@ internal sealed partial class NodeRegistry
                 Drain = row.Drain,
                 AgentVersion = row.AgentVersion,
                 AgentUrl = row.AgentUrl,
+                ContainerRuntimes = row.ContainerRuntimes,
                 // Every node gets a fresh lease: the server was away, not the agents.
                 LastHeartbeatAt = now,
                 AssignmentIndex = _indexBase,
@@ -188,7 +189,10 @@ internal sealed partial class NodeRegistry
                 id = request.NodeId ?? NewNodeId();
                 _nodes.TryGetValue(id, out var existing);
                 row = new NodeRow(id, request.Name, request.Os, request.Architecture, request.CpuCores, request.MemoryBytes, request.Labels, request.Gpus,
-                    existing?.Drain ?? false, hash, existing?.RegisteredAt ?? now, now, request.AgentVersion, request.AgentUrl);
+                    existing?.Drain ?? false, hash, existing?.RegisteredAt ?? now, now, request.AgentVersion, request.AgentUrl)
+                {
+                    ContainerRuntimes = request.ContainerRuntimes,
+                };
             }
 
             // Stored first, outside _lock; applied to memory only once it is (a refused write changes nothing).
@@ -261,6 +265,7 @@ internal sealed partial class NodeRegistry
         _gpus += node.Gpus.Count;
         node.AgentVersion = request.AgentVersion;
         node.AgentUrl = request.AgentUrl;
+        node.ContainerRuntimes = request.ContainerRuntimes;
         node.SchedulingView = null;
         _nodeByCredential[Convert.ToHexString(hash)] = id;
 
@@ -735,7 +740,20 @@ internal sealed partial class NodeRegistry
             Gpus = gpus,
             WattsPerBusyGpu = node.Power.WattsPerBusyGpu,
             Location = carbon is { Configured: true } ? carbon.LocationOf(node.Labels) : null,
+            ContainerRuntimes = RuntimesOf(node.ContainerRuntimes),
         };
+    }
+
+    /// <summary>The runtimes of a node's facts, as placement matches them (docs/containers-jobs.md).</summary>
+    private static ContainerRuntime[] RuntimesOf(IReadOnlyList<ContainerRuntimeInfo> found)
+    {
+        var runtimes = new ContainerRuntime[found.Count];
+        for (var i = 0; i < runtimes.Length; i++)
+        {
+            runtimes[i] = found[i].Name;
+        }
+
+        return runtimes;
     }
 
     /// <summary>The UUID of a node's GPU, or "" when unknown.</summary>

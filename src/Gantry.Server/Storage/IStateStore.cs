@@ -178,7 +178,11 @@ internal sealed record NodeRow(
     DateTimeOffset RegisteredAt,
     DateTimeOffset LastHeartbeatAt,
     string? AgentVersion,
-    string? AgentUrl);
+    string? AgentUrl)
+{
+    /// <summary>The container runtimes its agent found, with versions (docs/containers-jobs.md); empty for none.</summary>
+    public IReadOnlyList<ContainerRuntimeInfo> ContainerRuntimes { get; init; } = [];
+}
 
 /// <summary>A person's API token as stored: the person and the SHA-256 hash of the secret.</summary>
 internal sealed record PersonRow(Auth.Person Person, byte[] Hash);

@@ -9,4 +9,5 @@ namespace Gantry.Server.Storage;
 [JsonSerializable(typeof(List<GpuInventory>))]
 [JsonSerializable(typeof(int[]))]
 [JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(List<ContainerRuntimeInfo>))]
 internal sealed partial class StoreJson : JsonSerializerContext;

@@ -12,7 +12,9 @@ namespace Gantry.Server.Storage;
 /// </summary>
 internal static class StoreRows
 {
-    public const string NodeColumns = "id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url";
+    public const string NodeColumns = "id, name, os, architecture, cpu_cores, memory_bytes, labels, gpus, drain, credential_hash, registered_at, last_heartbeat_at, agent_version, agent_url, " +
+        // Container jobs (migration 12).
+        "container_runtimes";
 
     public const string JobColumns = "id, spec, array_index, state, reason, cancel_requested, submitted_at, queued_at, started_at, ended_at, exit_code, retries_used, " +
         // Carbon-aware deferral (migration 7).
@@ -55,7 +57,14 @@ internal static class StoreRows
         Millis(r.GetInt64(10)),
         Millis(r.GetInt64(11)),
         r.IsDBNull(12) ? null : r.GetString(12),
-        r.IsDBNull(13) ? null : r.GetString(13));
+        r.IsDBNull(13) ? null : r.GetString(13))
+    {
+        ContainerRuntimes = r.IsDBNull(14) ? [] : JsonSerializer.Deserialize(r.GetString(14), StoreJson.Default.ListContainerRuntimeInfo) ?? [],
+    };
+
+    /// <summary>The container runtimes column: JSON, or NULL for none.</summary>
+    public static string? ContainerRuntimes(NodeRow node) =>
+        node.ContainerRuntimes.Count == 0 ? null : JsonSerializer.Serialize(node.ContainerRuntimes.ToList(), StoreJson.Default.ListContainerRuntimeInfo);
 
     /// <summary>A row selected with <see cref="HealthColumns"/>.</summary>
     public static HealthRow ReadHealth(DbDataReader r) => new(

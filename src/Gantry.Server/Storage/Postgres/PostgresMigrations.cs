@@ -225,5 +225,10 @@ internal static class PostgresMigrations
             gpu_seconds double precision NOT NULL,
             as_of bigint NOT NULL);
         """,
+        // 12: container jobs: the container runtimes each node's agent found, with versions, as JSON
+        // (docs/containers-jobs.md); NULL for none. Self-contained: renumber freely.
+        """
+        ALTER TABLE nodes ADD COLUMN container_runtimes text;
+        """,
     ];
 }

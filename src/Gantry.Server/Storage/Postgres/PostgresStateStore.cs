@@ -730,11 +730,11 @@ internal sealed partial class PostgresStateStore : IStateStore
             Queue(
                 $"""
                 INSERT INTO nodes ({StoreRows.NodeColumns})
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, os = excluded.os, architecture = excluded.architecture,
                     cpu_cores = excluded.cpu_cores, memory_bytes = excluded.memory_bytes, labels = excluded.labels, gpus = excluded.gpus,
                     drain = excluded.drain, credential_hash = excluded.credential_hash, last_heartbeat_at = excluded.last_heartbeat_at,
-                    agent_version = excluded.agent_version, agent_url = excluded.agent_url
+                    agent_version = excluded.agent_version, agent_url = excluded.agent_url, container_runtimes = excluded.container_runtimes
                 """,
                 P(node.Id),
                 P(node.Name),
@@ -749,7 +749,8 @@ internal sealed partial class PostgresStateStore : IStateStore
                 P(node.RegisteredAt.ToUnixTimeMilliseconds()),
                 P(node.LastHeartbeatAt.ToUnixTimeMilliseconds()),
                 P(node.AgentVersion),
-                P(node.AgentUrl));
+                P(node.AgentUrl),
+                P(StoreRows.ContainerRuntimes(node)));
 
         public void SetNodeDrain(string id, bool drain) =>
             Queue("UPDATE nodes SET drain = $2 WHERE id = $1", P(id), P(drain));

@@ -207,5 +207,10 @@ internal static class SqliteMigrations
             gpu_seconds REAL NOT NULL,
             as_of INTEGER NOT NULL);
         """,
+        // 12: container jobs: the container runtimes each node's agent found, with versions, as JSON
+        // (docs/containers-jobs.md); NULL for none. Self-contained: renumber freely.
+        """
+        ALTER TABLE nodes ADD COLUMN container_runtimes TEXT;
+        """,
     ];
 }

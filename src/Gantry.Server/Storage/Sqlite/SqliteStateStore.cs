@@ -547,9 +547,10 @@ internal sealed partial class SqliteStateStore : IStateStore
             store.Execute(
                 $"""
                 INSERT INTO nodes ({StoreRows.NodeColumns})
-                VALUES ($id, $name, $os, $arch, $cpus, $memory, $labels, $gpus, $drain, $hash, $registered, $seen, $version, $url)
+                VALUES ($id, $name, $os, $arch, $cpus, $memory, $labels, $gpus, $drain, $hash, $registered, $seen, $version, $url, $runtimes)
                 ON CONFLICT(id) DO UPDATE SET name = $name, os = $os, architecture = $arch, cpu_cores = $cpus, memory_bytes = $memory,
-                    labels = $labels, gpus = $gpus, drain = $drain, credential_hash = $hash, last_heartbeat_at = $seen, agent_version = $version, agent_url = $url
+                    labels = $labels, gpus = $gpus, drain = $drain, credential_hash = $hash, last_heartbeat_at = $seen, agent_version = $version, agent_url = $url,
+                    container_runtimes = $runtimes
                 """,
                 ("$id", node.Id),
                 ("$name", node.Name),
@@ -564,7 +565,8 @@ internal sealed partial class SqliteStateStore : IStateStore
                 ("$registered", node.RegisteredAt.ToUnixTimeMilliseconds()),
                 ("$seen", node.LastHeartbeatAt.ToUnixTimeMilliseconds()),
                 ("$version", node.AgentVersion),
-                ("$url", node.AgentUrl));
+                ("$url", node.AgentUrl),
+                ("$runtimes", StoreRows.ContainerRuntimes(node)));
 
         public void SetNodeDrain(string id, bool drain) =>
             store.Execute("UPDATE nodes SET drain = $drain WHERE id = $id", ("$id", id), ("$drain", drain ? 1 : 0));
