@@ -162,6 +162,9 @@ internal static partial class Validation
             }
         }
 
+        // Services (docs/services.md): the kind's own rules and what a service refuses.
+        Services.ServiceValidation.Check(s, Add);
+
         if (s.Array is { } array)
         {
             if (array.Start < 0 || array.End < array.Start)

@@ -225,5 +225,11 @@ internal static class PostgresMigrations
             gpu_seconds double precision NOT NULL,
             as_of bigint NOT NULL);
         """,
+        // 12: services (docs/services.md): a job's kind ('service'; null for a batch job), so that
+        // ?kind=service lists them through an index. Self-contained: renumber freely.
+        """
+        ALTER TABLE jobs ADD COLUMN kind text;
+        CREATE INDEX jobs_kind ON jobs (kind, id);
+        """,
     ];
 }

@@ -207,5 +207,11 @@ internal static class SqliteMigrations
             gpu_seconds REAL NOT NULL,
             as_of INTEGER NOT NULL);
         """,
+        // 12: services (docs/services.md): a job's kind ('service'; null for a batch job), so that
+        // ?kind=service lists them through an index. Self-contained: renumber freely.
+        """
+        ALTER TABLE jobs ADD COLUMN kind TEXT;
+        CREATE INDEX jobs_kind ON jobs(kind, id);
+        """,
     ];
 }
