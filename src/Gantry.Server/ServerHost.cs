@@ -107,6 +107,7 @@ public static class ServerHost
         builder.Services.AddSingleton(telemetry);
         builder.Services.AddSingleton<TelemetryIngest>();
         builder.Services.TryAddSingleton<ICarbonIntensity, NoCarbonIntensity>();
+        builder.Services.TryAddSingleton<Gantry.Server.Services.IServiceMetrics>(Gantry.Server.Services.NoServiceMetrics.Instance); // services: per-service metrics, when measured (docs/services.md)
         builder.Services.TryAddSingleton<IAccountLimits>(NoAccountLimits.Instance); // fair share: stands for "the tokens' limits" (Startup); a test may register its own
         // Carbon intensity (Carbon/): with --carbon-source, its cache replaces NoCarbonIntensity and the leader refreshes it.
         if (builder.Services.AddCarbonIntensity(options, time))
@@ -217,6 +218,7 @@ public static class ServerHost
         app.MapAnomalyEndpoints();
         app.MapAlertEndpoints();
         app.MapJobEndpoints();
+        Gantry.Server.Services.ServiceEndpoints.MapServiceEndpoints(app); // GET /api/v1/services (docs/services.md)
         app.MapTokenEndpoints(); // people's API tokens (docs/people.md)
         app.MapEnergyEndpoints(); // Job energy: the energy report.
         app.MapLogEndpoints();

@@ -14,10 +14,15 @@ public enum JobKind
 }
 
 /// <summary>What makes a job a service: <c>gantry services run NAME …</c>.</summary>
+/// <remarks>
+/// Properties with defaults have setters, not init: System.Text.Json's source generator sets every
+/// init-only property when it builds the object, so one left out of the JSON would read as 0, not as
+/// its default (as <see cref="JobSubmission.Priority"/>).
+/// </remarks>
 public sealed record ServiceSpec
 {
     /// <summary>How it is restarted when it exits or turns unhealthy.</summary>
-    public RestartPolicy Restart { get; init; } = new();
+    public RestartPolicy Restart { get; set; } = new();
 
     /// <summary>Its health check; null for none (it is then healthy while it runs).</summary>
     public HealthCheck? Health { get; init; }
@@ -43,13 +48,13 @@ public sealed record ServiceSpec
 public sealed record RestartPolicy
 {
     /// <summary>Restarts allowed within the interval (<c>--restart-attempts</c>, default 3).</summary>
-    public int Attempts { get; init; } = 3;
+    public int Attempts { get; set; } = 3;
 
     /// <summary>The interval, in seconds (<c>--restart-interval</c>, default 30 minutes).</summary>
-    public double IntervalSeconds { get; init; } = 1800;
+    public double IntervalSeconds { get; set; } = 1800;
 
     /// <summary>The wait before a restart, in seconds (<c>--restart-delay</c>, default 15 s); up to 25 % more is added at random.</summary>
-    public double DelaySeconds { get; init; } = 15;
+    public double DelaySeconds { get; set; } = 15;
 }
 
 /// <summary>How a service's health is checked.</summary>
@@ -79,16 +84,16 @@ public sealed record HealthCheck
     public string? Path { get; init; }
 
     /// <summary>How long after a start failures do not count (<c>--health-grace</c>, default 90 s).</summary>
-    public double GraceSeconds { get; init; } = 90;
+    public double GraceSeconds { get; set; } = 90;
 
     /// <summary>Seconds between checks (default 10).</summary>
-    public double IntervalSeconds { get; init; } = 10;
+    public double IntervalSeconds { get; set; } = 10;
 
     /// <summary>Seconds a check may take (default 5).</summary>
-    public double TimeoutSeconds { get; init; } = 5;
+    public double TimeoutSeconds { get; set; } = 5;
 
     /// <summary>Failed checks in a row, after the grace, that make it unhealthy and restart it (default 3).</summary>
-    public int FailuresBeforeUnhealthy { get; init; } = 3;
+    public int FailuresBeforeUnhealthy { get; set; } = 3;
 }
 
 /// <summary>A service's state as people see it.</summary>

@@ -168,6 +168,8 @@ internal static partial class Validation
         {
             CheckContainer(container, Add);
         }
+        // Services (docs/services.md): the kind's own rules and what a service refuses.
+        Services.ServiceValidation.Check(s, Add);
 
         if (s.Array is { } array)
         {

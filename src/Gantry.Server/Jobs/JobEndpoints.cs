@@ -6,6 +6,7 @@ using Gantry.Core.Protocol;
 using Gantry.Server.Api;
 using Gantry.Server.Auth;
 using Gantry.Server.Configuration;
+using Gantry.Server.Services;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -50,14 +51,20 @@ internal static class JobEndpoints
             {
                 return Problems.Conflict(ex.Message);
             }
+            catch (ServiceNameTakenException ex)
+            {
+                // Services: a live service has this name.
+                return Problems.Conflict(ex.Message);
+            }
 
             http.AuditTarget(JobTarget(first, count));
             return TypedResults.Created($"/api/v1/jobs/{first}", new SubmitResponse { JobIds = Ids(first, count) });
         }).RequireRole(Role.User).Audited("job.submit");
 
-        jobs.MapGet("/", (HttpContext http, JobQueue queue) =>
+        jobs.MapGet("/", (HttpContext http, JobQueue queue, IServiceMetrics metrics) =>
         {
             if (!Query.TryEnum<JobState>(http.Request, "state", out var state, out var error)
+                || !Query.TryEnum<JobKind>(http.Request, "kind", out var kind, out error) // services: ?kind=service
                 || !Query.TryLimit(http.Request, out var limit, out error)
                 || !Query.TryLong(http.Request, "cursor", out var cursor, out error))
             {
@@ -72,12 +79,12 @@ internal static class JobEndpoints
             }
 
             var ownerFilter = owner.Length == 0 ? null : owner == "me" ? http.CallerPerson().Name : owner;
-            return TypedResults.Json(queue.ListJobs(state, cursor, limit, ownerFilter), GantryJson.Default.PageJobInfo);
+            return TypedResults.Json(ServiceViews.WithMetrics(queue.ListJobs(state, cursor, limit, ownerFilter, kind), metrics), GantryJson.Default.PageJobInfo);
         }).RequireRole(Role.Viewer);
 
-        jobs.MapGet("/{jobId:long}", (long jobId, JobQueue queue) =>
+        jobs.MapGet("/{jobId:long}", (long jobId, JobQueue queue, IServiceMetrics metrics) =>
             queue.GetJob(jobId) is { } job
-                ? TypedResults.Json(job, GantryJson.Default.JobInfo)
+                ? TypedResults.Json(ServiceViews.WithMetrics(job, metrics), GantryJson.Default.JobInfo)
                 : Problems.NotFound($"no job with id {jobId}")).RequireRole(Role.Viewer);
 
         jobs.MapPost("/{jobId:long}/cancel", (long jobId, HttpContext http, JobQueue queue) =>

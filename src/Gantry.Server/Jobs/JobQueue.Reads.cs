@@ -32,19 +32,19 @@ internal sealed partial class JobQueue
         var info = JobViews.ToJobInfo(stored, reason) with { PlannedStart = planned };
         lock (_lock)
         {
-            return WithLiveEnergy(info);
+            return WithServiceStatus(WithLiveEnergy(info), stored.Job.RetriesUsed); // services (JobQueue.Services.cs)
         }
     }
 
-    /// <summary>Jobs newest first, below <paramref name="before"/>, optionally of one state and of one owner.</summary>
-    public Page<JobInfo> ListJobs(JobState? state, long? before, int limit, string? owner = null)
+    /// <summary>Jobs newest first, below <paramref name="before"/>, optionally of one state, of one owner and of one kind.</summary>
+    public Page<JobInfo> ListJobs(JobState? state, long? before, int limit, string? owner = null, JobKind? kind = null)
     {
-        var stored = _store.ListJobs(state, before, limit + 1, owner);
+        var stored = _store.ListJobs(state, before, limit + 1, owner, kind);
         var items = new List<JobInfo>(Math.Min(limit + 1, 1024));
         lock (_lock)
         {
             // Unstarted array tasks have no rows: merge them in, newest first.
-            var virtualTasks = state is null or JobState.Pending ? UnstartedBelow(before ?? long.MaxValue, limit + 1, owner) : [];
+            var virtualTasks = (state is null or JobState.Pending) && kind != JobKind.Service ? UnstartedBelow(before ?? long.MaxValue, limit + 1, owner) : [];
             var s = 0;
             var v = 0;
             while (items.Count <= limit && (s < stored.Count || v < virtualTasks.Count))
@@ -58,7 +58,7 @@ internal sealed partial class JobQueue
                 {
                     var row = stored[s++];
                     var reason = row.Job.State == JobState.Pending && _live.TryGetValue(row.Job.Id, out var job) && job.State == JobState.Pending ? ReasonOf(job) : null;
-                    items.Add(WithLiveEnergy(JobViews.ToJobInfo(row, reason) with { PlannedStart = PlannedStartOf(row.Job.Id) }));
+                    items.Add(WithServiceStatus(WithLiveEnergy(JobViews.ToJobInfo(row, reason) with { PlannedStart = PlannedStartOf(row.Job.Id) }), row.Job.RetriesUsed));
                 }
             }
         }
@@ -146,7 +146,7 @@ internal sealed partial class JobQueue
     /// behind the jobs it took (or for a ready node, or for its first pass).
     /// </summary>
     private string ReasonOf(JobRecord job) =>
-        ResumeNote(job.Id) ?? HeldReason(job) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason
+        ResumeNote(job.Id) ?? HeldReason(job) ?? RestartReason(job) ?? (job.ReasonPass == _pass && job.Reason is not null ? job.Reason
             : LimitReason(job.Account, job.Spec.Resources.Gpus) ?? Unexamined(job.QueuedAt, job.Reason));
 
     private string ReasonOf(ArrayRecord array) =>
@@ -214,7 +214,7 @@ internal static class JobViews
         };
 
     /// <summary>What a job shows of its submission: a pending job with no history yet.</summary>
-    private static JobInfo FromSpec(long id, JobSubmission spec, int? arrayIndex, DateTimeOffset submittedAt, JobOwner? owner) => new()
+    internal static JobInfo FromSpec(long id, JobSubmission spec, int? arrayIndex, DateTimeOffset submittedAt, JobOwner? owner) => new()
     {
         Id = id,
         Name = spec.Name,
@@ -238,5 +238,8 @@ internal static class JobViews
 
         // Container jobs (docs/containers-jobs.md).
         Container = spec.Container,
+        // Services (docs/services.md); their status is added by the job queue.
+        Kind = spec.Kind,
+        Service = spec.Service,
     };
 }

@@ -107,6 +107,7 @@ internal sealed partial class JobQueue
                 AttemptCount = attempts.Count,
                 PlannedLocation = row.PlannedLocation,
                 Account = row.Owner?.Name, // fair share: the owner is the account
+                Service = ServiceRunFor(row.Spec), // services (JobQueue.Services.cs)
             };
             if (attempts.Count > 0 && attempts[^1].State.IsLive())
             {
@@ -117,10 +118,14 @@ internal sealed partial class JobQueue
 
             _live[job.Id] = job;
             StateSet(job.State)?.Add(job.Id);
+            var waitsToRestart = RestoreService(job, row, attempts, now); // services: restarts within the interval, a pending restart's wait (JobQueue.Services.cs)
             if (job.State == JobState.Pending)
             {
                 CountPending(job.Account, 1);
-                Restore(job, row, now); // carbon-aware deferral: held again, or queued (JobQueue.Carbon.cs)
+                if (!waitsToRestart)
+                {
+                    Restore(job, row, now); // carbon-aware deferral: held again, or queued (JobQueue.Carbon.cs)
+                }
             }
         }
 
@@ -178,7 +183,8 @@ internal sealed partial class JobQueue
         lock (_lock)
         {
             var now = _time.GetUtcNow();
-            var spec = submission with { Array = null };
+            var spec = Normalized(submission) with { Array = null }; // services: a missing spec gets the defaults
+            CheckServiceName(spec); // services: a live service's name is taken (409)
             first = _nextJobId;
             CheckPendingLimit(account, submission.Array is { } asked ? new ArrayRow(first, asked.Start, asked.End, spec, now).Count : 1);
             if (submission.Array is { } range)
@@ -206,6 +212,7 @@ internal sealed partial class JobQueue
                     SubmittedAt = now,
                     QueuedAt = now,
                     Account = account,
+                    Service = ServiceRunFor(spec), // services (JobQueue.Services.cs)
                 };
                 if (carbonPlan is { } plan)
                 {
@@ -220,6 +227,7 @@ internal sealed partial class JobQueue
                 });
                 _nextJobId++;
                 _live[job.Id] = job;
+                TrackService(job);
                 _byState[0].Add(job.Id);
                 if (carbonPlan is null)
                 {
@@ -435,6 +443,7 @@ internal sealed partial class JobQueue
             AttemptEndCause.StartFailed => (AttemptState.Failed, "could not start" + detail),
             AttemptEndCause.Orphaned => (AttemptState.Lost, "left running by a previous agent run and killed"),
             AttemptEndCause.OutOfMemory => (AttemptState.Failed, "out of memory" + detail),
+            AttemptEndCause.Unhealthy => (AttemptState.Failed, "unhealthy" + detail), // services: its agent stopped it after failed health checks
             _ => (AttemptState.Failed, "ended" + detail),
         };
     }
@@ -753,6 +762,10 @@ internal sealed partial class JobQueue
         var label = $"attempt {attempt.Number} on node {attempt.NodeId}";
         switch (state)
         {
+            case var _ when job.Service is { } run && state != AttemptState.Cancelled && !job.CancelRequested:
+                // A service is restarted by its policy, or moved when its node is lost (JobQueue.Services.cs).
+                EndServiceAttempt(job, run, attempt, state, reason, now, writes);
+                break;
             case AttemptState.Succeeded:
                 job.EndedAt = now;
                 SetJobState(job, JobState.Succeeded, reason, now, writes);
@@ -823,6 +836,7 @@ internal sealed partial class JobQueue
         if (job.State.IsTerminal())
         {
             _live.Remove(job.Id);
+            ForgetService(job); // services: its name is free again
             Outcomes.Record(job.State, _time.GetUtcNow());
         }
 
@@ -989,6 +1003,9 @@ internal sealed partial class JobQueue
 
         // Container jobs (docs/containers-jobs.md): the agent runs the image with the runtime named.
         Container = spec.Container,
+        // Services (docs/services.md): the agent runs the health check and reads the metrics endpoint.
+        Kind = spec.Kind,
+        Service = spec.Service,
     };
 
     private static partial class Log

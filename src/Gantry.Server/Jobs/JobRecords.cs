@@ -2,6 +2,7 @@ using System.Collections;
 using Gantry.Core.Carbon;
 using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
+using Gantry.Server.Services;
 using Gantry.Server.Storage;
 
 namespace Gantry.Server.Jobs;
@@ -70,6 +71,9 @@ internal sealed class JobRecord
     /// <summary>Whose share and limits the job counts against (docs/fair-share.md); null for the default account.</summary>
     public string? Account { get; init; }
 
+    /// <summary>Services (docs/services.md): restarts, health and the next start of a service; null for a batch job.</summary>
+    public ServiceRun? Service { get; init; }
+
     public PendingKey Key => new(Spec.Priority, Id, Account);
 
     public JobRow ToRow() => new()
@@ -86,7 +90,7 @@ internal sealed class JobRecord
         EndedAt = EndedAt,
         ExitCode = ExitCode,
         RetriesUsed = RetriesUsed,
-        PlannedStart = HeldPlan?.Start,
+        PlannedStart = HeldPlan?.Start ?? Service?.NextStartAt, // a restarting service's next start (docs/services.md)
         PlannedLocation = PlannedLocation,
         PlannedGramsPerKwh = HeldPlan?.PlannedGramsPerKwh,
         Owner = Owner,

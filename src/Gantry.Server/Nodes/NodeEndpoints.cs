@@ -65,6 +65,12 @@ internal static class NodeEndpoints
                 jobs.ObserveEnergy(nodeId, energy);
             }
 
+            // Services: each attempt's health from its agent's checks, O(reports) (docs/services.md).
+            if (request!.Services is { Count: > 0 } services)
+            {
+                jobs.ObserveServices(nodeId, services);
+            }
+
             // After the lease: a health decision that stops a job or writes its history never delays the
             // renewal. The answer then says what it made of the node (draining, for a reboot-class fault).
             if (request!.Health is { } report && health.Observe(nodeId, report) && registry.StateOf(nodeId) is { } state)

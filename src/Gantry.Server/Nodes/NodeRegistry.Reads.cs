@@ -94,6 +94,23 @@ internal sealed partial class NodeRegistry
         }
     }
 
+    /// <summary>
+    /// Services (docs/services.md): the host a node's services are reached at, the host of its agent's
+    /// advertised URL, else its name; null when the node is unknown.
+    /// </summary>
+    public string? HostOf(string id)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(id, out var node))
+            {
+                return null;
+            }
+
+            return node.AgentUrl is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Host.Length > 0 ? uri.Host : node.Name;
+        }
+    }
+
     /// <summary>A node's GPUs as it registered them (immutable; models for the anomaly peers); null when unknown.</summary>
     public IReadOnlyList<GpuInventory>? GpuInventoryOf(string id)
     {

@@ -79,6 +79,9 @@ internal sealed partial class SchedulerWorker(NodeRegistry nodes, JobQueue jobs,
 
         // Carbon-aware deferral: queue the held jobs whose planned start has come (bounded by those due).
         jobs.ReleaseDeferred();
+
+        // Services: queue those whose restart delay has passed (bounded by those due; JobQueue.Services.cs).
+        jobs.ReleaseRestarts();
         if (!nodes.AnySchedulable())
         {
             jobs.NoNodeReady();

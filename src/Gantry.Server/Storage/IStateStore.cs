@@ -37,7 +37,7 @@ internal interface IStateStore : IDisposable
     StoredJob? ReadJob(long id);
 
     /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state and of one owner.</summary>
-    IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null);
+    IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null, JobKind? kind = null);
 
     /// <summary>
     /// Job energy: every attempt that started and ended at or after <paramref name="since"/>, or has not

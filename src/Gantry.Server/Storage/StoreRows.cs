@@ -20,7 +20,9 @@ internal static class StoreRows
         // Carbon-aware deferral (migration 7).
         "planned_start, planned_location, planned_grams_per_kwh, " +
         // Owners (migration 9).
-        "owner, run_as_user, allow_root";
+        "owner, run_as_user, allow_root, " +
+        // Services (migration 12): written at insert, never read back (the spec says it too).
+        "kind";
 
     /// <summary>An array's columns as <see cref="ReadArray"/> reads them.</summary>
     public const string ArrayColumns = "first_job_id, start_index, end_index, spec, submitted_at, owner, run_as_user, allow_root";
@@ -207,6 +209,12 @@ internal static class StoreRows
 
     public static DateTimeOffset? Time(DbDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : Millis(reader.GetInt64(ordinal));
+
+    /// <summary>The <c>kind</c> column (migration 12): <c>service</c> for a service, null for a batch job.</summary>
+    public static string? Kind(JobSubmission spec) => spec.Kind == JobKind.Service ? KindText(JobKind.Service) : null;
+
+    /// <summary>How a kind is written in the <c>kind</c> column.</summary>
+    public static string KindText(JobKind kind) => kind == JobKind.Service ? "service" : "batch";
 
     public static string Json(JobSubmission spec) => JsonSerializer.Serialize(spec, GantryJson.Default.JobSubmission);
 

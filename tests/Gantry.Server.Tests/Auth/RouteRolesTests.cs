@@ -58,6 +58,7 @@ public sealed partial class RouteRolesTests : IAsyncLifetime
         ["GET /api/v1/jobs/{jobId:long}"] = "viewer",
         ["POST /api/v1/jobs/{jobId:long}/cancel"] = "user",
         ["GET /api/v1/jobs/{jobId:long}/logs"] = "viewer",
+        ["GET /api/v1/services"] = "viewer", // services (docs/services.md): submitted and stopped as jobs
 
         ["GET /api/v1/alerts/"] = "viewer",
         ["GET /api/v1/alerts/rules"] = "viewer",

@@ -300,18 +300,30 @@ internal sealed partial class PostgresStateStore : IStateStore
         return history.Stored[0];
     }
 
-    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null)
+    /// <summary>Services (migration 12): the <c>kind</c> condition of a job list; a service's kind is parameter $5.</summary>
+    private static string KindFilter(JobKind? kind) => kind switch
+    {
+        JobKind.Service => "AND kind = $5",
+        JobKind.Batch => "AND kind IS NULL",
+        _ => "",
+    };
+
+    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null, JobKind? kind = null)
     {
         using var connection = Open(_dataSource);
         var jobs = new List<JobRow>();
         using (var command = new NpgsqlCommand(
-            $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $1 AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR owner = $4) ORDER BY id DESC LIMIT $2",
+            $"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $1 AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR owner = $4) {KindFilter(kind)} ORDER BY id DESC LIMIT $2",
             connection))
         {
             command.Parameters.Add(P(before ?? long.MaxValue));
             command.Parameters.Add(P(limit));
             command.Parameters.Add(P(state?.ToString()));
             command.Parameters.Add(P(owner));
+            if (kind == JobKind.Service)
+            {
+                command.Parameters.Add(P(StoreRows.KindText(JobKind.Service)));
+            }
 
             using var r = command.ExecuteReader();
             while (r.Read())
@@ -766,7 +778,7 @@ internal sealed partial class PostgresStateStore : IStateStore
 
         public void InsertJob(JobRow job) =>
             Queue(
-                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 P(job.Id),
                 P(StoreRows.Json(job.Spec)),
                 P(job.ArrayIndex),
@@ -784,7 +796,8 @@ internal sealed partial class PostgresStateStore : IStateStore
                 P(job.PlannedGramsPerKwh),
                 P(job.Owner?.Name),
                 P(job.Owner?.RunAsUser),
-                P(job.Owner?.AllowRoot == true));
+                P(job.Owner?.AllowRoot == true),
+                P(StoreRows.Kind(job.Spec))); // services (migration 12)
 
         public void UpdateJob(JobRow job) =>
             Queue(

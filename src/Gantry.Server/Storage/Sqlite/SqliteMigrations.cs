@@ -212,5 +212,11 @@ internal static class SqliteMigrations
         """
         ALTER TABLE nodes ADD COLUMN container_runtimes TEXT;
         """,
+        // 13: services (docs/services.md): a job's kind ('service'; null for a batch job), so that
+        // ?kind=service lists them through an index. Self-contained: renumber freely.
+        """
+        ALTER TABLE jobs ADD COLUMN kind TEXT;
+        CREATE INDEX jobs_kind ON jobs(kind, id);
+        """,
     ];
 }

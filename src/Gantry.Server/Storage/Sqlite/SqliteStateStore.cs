@@ -231,7 +231,7 @@ internal sealed partial class SqliteStateStore : IStateStore
         return WithHistory(connection, [job])[0];
     }
 
-    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null)
+    public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null, JobKind? kind = null)
     {
         using var connection = OpenRead();
         var sql = new StringBuilder($"SELECT {StoreRows.JobColumns} FROM jobs WHERE id < $before");
@@ -245,9 +245,15 @@ internal sealed partial class SqliteStateStore : IStateStore
             sql.Append(" AND owner = $owner");
         }
 
+        if (kind is not null)
+        {
+            // Services (migration 12): a batch job's kind is null.
+            sql.Append(kind == JobKind.Service ? " AND kind = $kind" : " AND kind IS NULL");
+        }
+
         sql.Append(" ORDER BY id DESC LIMIT $limit");
         var jobs = new List<JobRow>();
-        using (var q = Query(connection, sql.ToString(), ("$before", before ?? long.MaxValue), ("$state", state?.ToString()), ("$owner", owner), ("$limit", limit)))
+        using (var q = Query(connection, sql.ToString(), ("$before", before ?? long.MaxValue), ("$state", state?.ToString()), ("$owner", owner), ("$limit", limit), ("$kind", kind is { } k ? StoreRows.KindText(k) : null)))
         {
             var r = q.Reader;
             while (r.Read())
@@ -582,8 +588,8 @@ internal sealed partial class SqliteStateStore : IStateStore
 
         public void InsertJob(JobRow job) =>
             store.Execute(
-                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries, $plannedStart, $plannedLocation, $plannedGrams, $owner, $runAs, $allowRoot)",
-                JobParameters(job, withSpec: true));
+                $"INSERT INTO jobs ({StoreRows.JobColumns}) VALUES ($id, $spec, $array, $state, $reason, $cancel, $submitted, $queued, $started, $ended, $exit, $retries, $plannedStart, $plannedLocation, $plannedGrams, $owner, $runAs, $allowRoot, $kind)",
+                [.. JobParameters(job, withSpec: true), ("$kind", StoreRows.Kind(job.Spec))]);
 
         public void UpdateJob(JobRow job) =>
             store.Execute(

@@ -120,7 +120,7 @@ public sealed class OutboxTests : IDisposable
 
         public StoredJob? ReadJob(long id) => inner.ReadJob(id);
 
-        public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null) => inner.ListJobs(state, before, limit, owner);
+        public IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null, JobKind? kind = null) => inner.ListJobs(state, before, limit, owner, kind);
 
         public AttemptRow? ReadAttempt(long jobId, int attempt) => inner.ReadAttempt(jobId, attempt);
 
