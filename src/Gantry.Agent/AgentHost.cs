@@ -7,6 +7,7 @@ using Gantry.Core.Protocol;
 using Gantry.Core.Security;
 using Gantry.Agent.Endpoints;
 using Gantry.Agent.Sampling;
+using Gantry.Agent.Services;
 using Gantry.Hosting;
 using Gantry.Hosting.Settings;
 using Gantry.Telemetry.Collection;
@@ -106,17 +107,27 @@ public static class AgentHost
             outbox.Fenced = key => sp.GetRequiredService<JobRunner>().Stop(key, AttemptEndCause.Stopped);
             return outbox;
         });
-        services.AddSingleton(sp => new JobRunner(
-            sp.GetRequiredService<AttemptOutbox>(),
-            stateDir,
-            time,
-            sp.GetRequiredService<ILogger<JobRunner>>(),
-            sp.GetRequiredService<AttemptEnergyMeter>(),
-            JobUsers.ForThisMachine(options.EffectiveNodeName))
+        // Services (docs/service-health.md): health checks and metrics reads of service attempts, which
+        // the monitor stops through the runner when they turn unhealthy.
+        services.AddSingleton(sp => new ServiceMonitor(new HttpClient(), time, sp.GetRequiredService<ILogger<ServiceMonitor>>(), options.Interval));
+        services.AddSingleton(sp =>
         {
-            PowerCaps = sp.GetRequiredService<GpuPowerCaps>(),
-            Cgroups = options.JobLimits ? PrepareCgroups(sp.GetRequiredService<ILogger<JobRunner>>()) : null,
-            Containers = sp.GetRequiredService<ContainerJobs>(),
+            var monitor = sp.GetRequiredService<ServiceMonitor>();
+            var runner = new JobRunner(
+                sp.GetRequiredService<AttemptOutbox>(),
+                stateDir,
+                time,
+                sp.GetRequiredService<ILogger<JobRunner>>(),
+                sp.GetRequiredService<AttemptEnergyMeter>(),
+                JobUsers.ForThisMachine(options.EffectiveNodeName))
+            {
+                PowerCaps = sp.GetRequiredService<GpuPowerCaps>(),
+                Cgroups = options.JobLimits ? PrepareCgroups(sp.GetRequiredService<ILogger<JobRunner>>()) : null,
+                Services = monitor,
+                Containers = sp.GetRequiredService<ContainerJobs>(),
+            };
+            monitor.StopUnhealthy = runner.StopUnhealthy;
+            return runner;
         });
 
         // Container jobs (docs/containers-jobs.md): runtimes found at start; a GPU's UUID from the latest sample.

@@ -26,6 +26,7 @@ using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
 using Gantry.Server.Observability;
 using Gantry.Server.Scheduling;
+using Gantry.Server.Services;
 using Gantry.Server.Storage;
 using Gantry.Server.Storage.Postgres;
 using Gantry.Server.Storage.Sqlite;
@@ -161,6 +162,7 @@ public static class ServerHost
         LeaderOnly<PowerBudgetWorker>(builder.Services); // power caps (docs/power.md)
 
         LeaderOnly<Gantry.Server.PowerSaving.PowerSavingWorker>(builder.Services); // power saving: idle power-down
+        builder.Services.AddServiceHealth(); // services' health and metrics (docs/service-health.md)
         builder.Services.AddDashboard(options);
         configureServices?.Invoke(builder.Services);
 
@@ -209,6 +211,11 @@ public static class ServerHost
 
                 http.RequestServices.GetRequiredService<Gantry.Server.PowerSaving.PowerSavingMetrics>().Render(w, nodes.PowerSnapshot()); // power saving
                 http.RequestServices.GetRequiredService<AuditLog>().Render(w); // the audit log's queue
+
+                // Services (docs/service-health.md): each live service's health, tokens/s, power and tokens per joule.
+                var services = new List<ServiceView>();
+                http.RequestServices.GetRequiredService<ServiceDirectory>().List(services);
+                ServiceMetricsExposition.Render(w, services, nodes);
             });
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireRole(Role.Viewer);

@@ -31,6 +31,7 @@ internal sealed class ControlPlaneWorker(
     GpuHealthReporter health,
     AttemptEnergyMeter meter,
     ContainerJobs containers,
+    Services.ServiceMonitor serviceMonitor,
 
     Power.GpuPowerCaps powerCaps,
     AgentOptions options,
@@ -80,6 +81,9 @@ internal sealed class ControlPlaneWorker(
                 try
                 {
                     var registration = await RegisterAsync(stoppingToken).ConfigureAwait(false);
+
+                    // Services: a service's checks default to the host this node advertises.
+                    serviceMonitor.NodeHost = AdvertisedHost();
                     runner.NodeId = registration.NodeId;
                     session.Set(registration);
                     await HeartbeatAsync(registration, stoppingToken).ConfigureAwait(false);
@@ -167,6 +171,9 @@ internal sealed class ControlPlaneWorker(
             {
                 request.AttemptEnergy = meter.Current();
             }
+
+            // Services (docs/service-health.md): one report per running service attempt; null when none runs.
+            request.Services = serviceMonitor.Reports();
 
             if (_acceptsPower)
             {
@@ -302,6 +309,10 @@ internal sealed class ControlPlaneWorker(
 
         return labels;
     }
+
+    /// <summary>The host part of <see cref="AdvertiseUrl"/> (services' checks default to it).</summary>
+    private string AdvertisedHost() =>
+        Uri.TryCreate(AdvertiseUrl(), UriKind.Absolute, out var uri) && uri.Host.Length > 0 ? uri.IdnHost : "127.0.0.1";
 
     private string AdvertiseUrl()
     {

@@ -95,6 +95,30 @@ internal sealed partial class JobRunner : IAsyncDisposable
     /// <summary>Runs container attempts (docs/containers-jobs.md); null where the agent runs none.</summary>
     public ContainerJobs? Containers { get; init; }
 
+    // ---- services (docs/service-health.md) ----
+
+    /// <summary>Watches service attempts' health and metrics: told of each start and end; null for none.</summary>
+    public Services.ServiceMonitor? Services { get; init; }
+
+    /// <summary>
+    /// Stops a service attempt its health check found unhealthy: as <see cref="Stop"/> with
+    /// <see cref="AttemptEndCause.Unhealthy"/>, the ended event carrying <paramref name="message"/>.
+    /// </summary>
+    public bool StopUnhealthy(AttemptKey key, string message)
+    {
+        lock (_gate)
+        {
+            if (_running.TryGetValue(key, out var running) && running.StopCause is null)
+            {
+                running.StopMessage = message;
+            }
+        }
+
+        return Stop(key, AttemptEndCause.Unhealthy);
+    }
+
+    // ---- end of services ----
+
     /// <summary>The folder holding the attempt records.</summary>
     public string RecordDirectory => _store.Directory;
 
@@ -468,6 +492,8 @@ internal sealed partial class JobRunner : IAsyncDisposable
             _running[key] = attempt;
         }
 
+        Services?.Started(key, assignment, now); // Services: its health checks and metrics reads begin.
+
         if (assignment.MaxRuntimeSeconds is { } max && max > 0)
         {
             attempt.RuntimeTimer = _time.CreateTimer(
@@ -645,6 +671,8 @@ internal sealed partial class JobRunner : IAsyncDisposable
             cause = attempt.StopCause ?? AttemptEndCause.Exited;
         }
 
+        Services?.Ended(key); // Services: no longer checked nor reported.
+
         attempt.KillTimer?.Dispose();
         attempt.RuntimeTimer?.Dispose();
         attempt.Process.Dispose();
@@ -664,6 +692,11 @@ internal sealed partial class JobRunner : IAsyncDisposable
         string? message = cause == AttemptEndCause.TimedOut
             ? string.Create(CultureInfo.InvariantCulture, $"exceeded its maximum run time of {maxRuntimeSeconds}s")
             : null;
+        if (cause == AttemptEndCause.Unhealthy)
+        {
+            message = attempt.StopMessage; // Services: why its health check failed.
+        }
+
         if (attempt.Cgroup is { } cgroup)
         {
             if (cause == AttemptEndCause.Exited && exitCode != 0 && cgroup.OutOfMemoryKilled())
@@ -753,6 +786,7 @@ internal sealed partial class JobRunner : IAsyncDisposable
         public long MaxLogChars { get; init; } = long.MaxValue;
         public volatile bool Exited;
         public AttemptEndCause? StopCause { get; set; }
+        public string? StopMessage { get; set; }
         public AttemptCgroup? Cgroup { get; init; }
         public ContainerHandle? Container { get; init; }
         public volatile bool ContainerKilled;

@@ -5,6 +5,8 @@ using Gantry.Core.Nodes;
 using Gantry.Core.Protocol;
 using Gantry.Server.Auth;
 using Gantry.Server.Nodes;
+using Gantry.Server.Services;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -24,12 +26,16 @@ internal static class PrometheusTargets
     public const string LabelPrefix = "__meta_gantry_label_";
 
     public static void MapPrometheusTargets(this IEndpointRouteBuilder app) =>
-        app.MapGet("/api/v1/prometheus/targets", (NodeRegistry nodes) =>
+        app.MapGet("/api/v1/prometheus/targets", (NodeRegistry nodes, HttpContext http) =>
         {
             var targets = new List<NodeScrapeTarget>();
             nodes.ScrapeTargets(targets);
-            var buffer = new ArrayBufferWriter<byte>(64 + (targets.Count * 512));
-            Write(buffer, targets);
+
+            // Services (docs/service-health.md): the live ones with a metrics endpoint, after the agents.
+            var services = new List<ServiceView>();
+            http.RequestServices.GetService<ServiceDirectory>()?.List(services);
+            var buffer = new ArrayBufferWriter<byte>(64 + (targets.Count * 512) + (services.Count * 384));
+            Write(buffer, targets, services);
             // http_sd wants exactly application/json (a charset of utf-8 is allowed).
             return TypedResults.Bytes(buffer.WrittenMemory.ToArray(), "application/json; charset=utf-8");
         }).RequireRole(Role.Viewer);
@@ -39,7 +45,7 @@ internal static class PrometheusTargets
     /// <c>[{"targets":["10.0.0.5:9450"],"labels":{"__scheme__":"http","__metrics_path__":"/metrics","__meta_gantry_node_id":"n1",…}}]</c>.
     /// A node whose agent URL is not an absolute http or https URL is left out (it names no place to scrape).
     /// </summary>
-    public static void Write(IBufferWriter<byte> buffer, IReadOnlyList<NodeScrapeTarget> targets)
+    public static void Write(IBufferWriter<byte> buffer, IReadOnlyList<NodeScrapeTarget> targets, IReadOnlyList<ServiceView>? services = null)
     {
         ArgumentNullException.ThrowIfNull(targets);
         var models = new HashSet<string>(StringComparer.Ordinal);
@@ -91,7 +97,59 @@ internal static class PrometheusTargets
             json.WriteEndObject();
         }
 
+        if (services is not null)
+        {
+            WriteServices(json, services, targets);
+        }
+
         json.WriteEndArray();
+    }
+
+    // ---- services (docs/service-health.md) ----
+
+    /// <summary>
+    /// One group per live service with a metrics endpoint, host and port known:
+    /// <c>{"targets":["10.0.0.5:8000"],"labels":{"__scheme__":"http","__metrics_path__":"/metrics","__meta_gantry_service_name":"chat","__meta_gantry_service_job_id":"42","__meta_gantry_node_id":"n1"}}</c>.
+    /// Agents' groups have no <c>__meta_gantry_service_name</c>: a scrape job keeps or drops on it.
+    /// </summary>
+    private static void WriteServices(Utf8JsonWriter json, IReadOnlyList<ServiceView> services, IReadOnlyList<NodeScrapeTarget> nodes)
+    {
+        if (services.Count == 0)
+        {
+            return;
+        }
+
+        var nodeNames = new Dictionary<string, string>(nodes.Count, StringComparer.Ordinal);
+        foreach (var node in nodes)
+        {
+            nodeNames[node.Id] = node.Name;
+        }
+
+        foreach (var service in services)
+        {
+            if (service is not { Host: { } host, Port: { } port, MetricsPath: { } path })
+            {
+                continue;
+            }
+
+            json.WriteStartObject();
+            json.WriteStartArray("targets"u8);
+            json.WriteStringValue(ServiceDirectory.HostPort(host, port));
+            json.WriteEndArray();
+            json.WriteStartObject("labels"u8);
+            json.WriteString("__scheme__"u8, "http");
+            json.WriteString("__metrics_path__"u8, path.StartsWith('/') ? path : "/" + path);
+            json.WriteString("__meta_gantry_service_name"u8, service.DisplayName);
+            json.WriteString("__meta_gantry_service_job_id"u8, service.JobId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            json.WriteString("__meta_gantry_node_id"u8, service.NodeId);
+            if (nodeNames.TryGetValue(service.NodeId, out var nodeName))
+            {
+                json.WriteString("__meta_gantry_node_name"u8, nodeName);
+            }
+
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
     }
 
     /// <summary>

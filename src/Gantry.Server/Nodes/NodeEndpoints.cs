@@ -71,6 +71,9 @@ internal static class NodeEndpoints
                 jobs.ObserveServices(nodeId, services);
             }
 
+            // Services (docs/service-health.md): each service attempt's health and counters, with this heartbeat's energy.
+            Services.ServiceHealthFeature.ObserveHeartbeat(http.RequestServices, nodeId, request!);
+
             // After the lease: a health decision that stops a job or writes its history never delays the
             // renewal. The answer then says what it made of the node (draining, for a reboot-class fault).
             if (request!.Health is { } report && health.Observe(nodeId, report) && registry.StateOf(nodeId) is { } state)
