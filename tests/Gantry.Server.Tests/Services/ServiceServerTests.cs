@@ -109,7 +109,7 @@ public sealed class ServiceServerTests : IAsyncLifetime
         var job = await _server.JobAsync(id);
         Assert.Equal(ServiceHealth.Healthy, job.ServiceStatus!.Health);
         Assert.Equal("200 OK", job.ServiceStatus.Message);
-        Assert.Null(job.ServiceStatus.Metrics);
+        Assert.Contains("no metrics endpoint", job.ServiceStatus.Metrics!.Note, StringComparison.Ordinal); // no metrics path: energy alone
         Assert.Equal("box", job.ServiceStatus.Address!.Host); // no agent URL: the node's name
 
         var services = (await _server.Admin.GetFromJsonAsync("/api/v1/services", GantryJson.Default.PageJobInfo))!;
