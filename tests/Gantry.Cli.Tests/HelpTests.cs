@@ -60,7 +60,7 @@ public sealed class HelpTests
         var result = await new CliHarness().RunAsync("jobs", "submit", "--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var flag in new[] { "--name", "--array", "--gpus", "--gpu-memory", "--gpu-model", "--cpus", "--memory", "--priority", "--selector", "--max-runtime", "--retries", "--env", "--workdir", "--shell", "--wait", "--gpu-power-cap", "--server", "--token", "--output", "GANTRY_SERVER", "GANTRY_TOKEN" })
+        foreach (var flag in new[] { "--name", "--array", "--gpus", "--gpu-memory", "--gpu-model", "--cpus", "--memory", "--priority", "--selector", "--max-runtime", "--retries", "--env", "--workdir", "--shell", "--wait", "--gpu-power-cap", "--image", "--runtime", "--port", "--volume", "--server", "--token", "--output", "GANTRY_SERVER", "GANTRY_TOKEN" })
         {
             Assert.Contains(flag, result.Output, StringComparison.Ordinal);
         }

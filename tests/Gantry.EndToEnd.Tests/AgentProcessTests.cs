@@ -23,7 +23,7 @@ public sealed class AgentProcessTests
     {
         var (exitCode, output) = await GantryProcess.RunAsync(["agent", "--help"]);
         Assert.Equal(0, exitCode);
-        foreach (var flag in new[] { "--listen", "--interval", "--nvml-library", "--simulate-gpus", "--app-metrics-url", "--dcgm-compat", "--node-power-envelope-watts", "--config", "--collector-timeout", "--no-nvml", "--procfs", "--sysfs", "--log-level" })
+        foreach (var flag in new[] { "--listen", "--interval", "--nvml-library", "--simulate-gpus", "--app-metrics-url", "--dcgm-compat", "--node-power-envelope-watts", "--config", "--collector-timeout", "--no-nvml", "--procfs", "--sysfs", "--log-level", "--container-runtimes", "--container-runtime-path", "--container-gpus" })
         {
             Assert.Contains(flag, output, StringComparison.Ordinal);
         }

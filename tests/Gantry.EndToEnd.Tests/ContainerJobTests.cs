@@ -139,6 +139,35 @@ public sealed class ContainerJobTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ContainerJob_PastItsMaxRuntime_StoppedAsTimedOutAndRemoved()
+    {
+        var id = (await SubmitAsync(new JobSubmission { Command = ["/bin/busybox", "sleep", "300"], Container = new ContainerSpec { Image = _image }, MaxRuntimeSeconds = 3 }))[0];
+        var name = await WaitForContainerAsync(id);
+        await WaitAsync("the job ended", async () => (await JobAsync(id)).State.IsTerminal());
+        var job = await JobAsync(id);
+        Assert.Equal(JobState.Failed, job.State);
+        Assert.Contains("maximum run time", job.Attempts[0].Reason, StringComparison.Ordinal);
+        await WaitAsync("its container gone", async () => !(await GantryContainersAsync()).Contains(name));
+    }
+
+    [Fact]
+    public async Task ContainerJob_TokenWithoutAUnixUser_RunsAsNobodyInTheContainer()
+    {
+        using var created = await _admin.PostAsJsonAsync("/api/v1/tokens", new CreateTokenRequest { Name = "carol", Role = Role.User }, GantryJson.Default.CreateTokenRequest);
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        var token = (await created.Content.ReadFromJsonAsync(GantryJson.Default.CreateTokenResponse))!.Token;
+        using var carol = new HttpClient { BaseAddress = new Uri(_url), Timeout = TimeSpan.FromSeconds(60) };
+        carol.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await carol.PostAsJsonAsync("/api/v1/jobs", new JobSubmission { Command = ["/bin/busybox", "id"], Container = new ContainerSpec { Image = _image } }, GantryJson.Default.JobSubmission);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var id = (await response.Content.ReadFromJsonAsync(GantryJson.Default.SubmitResponse))!.JobIds[0];
+
+        await WaitAsync("the job ended", async () => (await JobAsync(id)).State.IsTerminal());
+        Assert.Equal(JobState.Succeeded, (await JobAsync(id)).State);
+        Assert.Contains("uid=65534", await _admin.GetStringAsync($"/api/v1/jobs/{id}/logs"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DockerJob_OnANodeWithoutDocker_WaitsWithThatReason()
     {
         var id = (await SubmitAsync(new JobSubmission { Command = ["true"], Container = new ContainerSpec { Image = _image, Runtime = ContainerRuntime.Docker } }))[0];

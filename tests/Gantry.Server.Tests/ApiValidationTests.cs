@@ -50,7 +50,37 @@ public sealed class ApiValidationTests : IAsyncLifetime
         { "{\"command\":[\"true\"],\"env\":{\"FOO\":null}}", "env.FOO" },
         { "{\"command\":[null]}", "command[0]" },
         { "{\"command\":[\"echo\",null]}", "command[1]" },
+        // Container jobs (docs/containers-jobs.md).
+        { "{\"command\":[],\"container\":{\"image\":\"\"}}", "container.image" },
+        { "{\"command\":[],\"container\":{\"image\":null}}", "container.image" },
+        { "{\"command\":[],\"container\":{\"image\":\"--privileged\"}}", "container.image" },
+        { "{\"command\":[],\"container\":{\"image\":\"ubuntu latest\"}}", "container.image" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"runtime\":\"lxc\"}}", "container.runtime" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"ports\":[{\"containerPort\":0}]}}", "container.ports[0].containerPort" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"ports\":[{\"containerPort\":80,\"hostPort\":70000}]}}", "container.ports[0].hostPort" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"ports\":[{\"containerPort\":80},{\"containerPort\":81,\"hostPort\":80}]}}", "container.ports[1].hostPort" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"volumes\":[{\"hostPath\":\"data\",\"containerPath\":\"/data\"}]}}", "container.volumes[0].hostPath" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"volumes\":[{\"hostPath\":\"/a:b\",\"containerPath\":\"/data\"}]}}", "container.volumes[0].hostPath" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"volumes\":[{\"hostPath\":\"/data\",\"containerPath\":\"data\"}]}}", "container.volumes[0].containerPath" },
+        { "{\"command\":[],\"container\":{\"image\":\"x\",\"volumes\":[null]}}", "container.volumes[0]" },
     };
+
+    [Fact]
+    public async Task Submit_ContainerJobWithoutCommand_AcceptedAndShownWithItsContainer()
+    {
+        const string body = "{\"command\":[],\"container\":{\"image\":\"registry.local:5000/team/model@sha256:0123abcd\",\"runtime\":\"docker\",\"ports\":[{\"containerPort\":8000,\"hostPort\":18000},{\"containerPort\":9000}],\"volumes\":[{\"hostPath\":\"/models\",\"containerPath\":\"/models\",\"readOnly\":true}]}}";
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        using var response = await _server.Admin.PostAsync("/api/v1/jobs", content);
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        var id = (await response.Content.ReadFromJsonAsync(GantryJson.Default.SubmitResponse))!.JobIds[0];
+
+        var job = (await _server.Admin.GetFromJsonAsync($"/api/v1/jobs/{id}", GantryJson.Default.JobInfo))!;
+        Assert.Empty(job.Command);
+        Assert.Equal("registry.local:5000/team/model@sha256:0123abcd", job.Container!.Image);
+        Assert.Equal(ContainerRuntime.Docker, job.Container.Runtime);
+        Assert.Equal([18000, null], job.Container.Ports.Select(p => p.HostPort));
+        Assert.True(job.Container.Volumes[0].ReadOnly);
+    }
 
     [Theory]
     [MemberData(nameof(BadSubmissions))]

@@ -165,7 +165,7 @@ internal sealed class SubmitOptions
             }
         }
 
-        if (afterDoubleDash < command.Length)
+        if (command.Length > 0 && afterDoubleDash < command.Length)
         {
             var stray = command[0];
             throw stray.StartsWith('-')

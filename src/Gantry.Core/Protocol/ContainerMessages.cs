@@ -22,11 +22,13 @@ public sealed record ContainerSpec
     /// <summary>The runtime that runs it; podman when not given.</summary>
     public ContainerRuntime Runtime { get; init; } = ContainerRuntime.Podman;
 
+    // Settable, as JobSubmission.Env: JSON source generation sets a missing init-only property to null.
+
     /// <summary>Ports published on the node.</summary>
-    public IReadOnlyList<PortMapping> Ports { get; init; } = [];
+    public IReadOnlyList<PortMapping> Ports { get; set; } = [];
 
     /// <summary>Host paths mounted into the container.</summary>
-    public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+    public IReadOnlyList<VolumeMount> Volumes { get; set; } = [];
 }
 
 /// <summary>A container port published on the node (<c>--port 8000</c> or <c>--port 18000:8000</c>).</summary>

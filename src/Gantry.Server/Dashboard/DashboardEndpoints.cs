@@ -258,6 +258,8 @@ internal static class DashboardEndpoints
                 Retries = Or(form["retries"].ToString(), "0"),
                 Deadline = form["deadline"].ToString(),
                 ExpectedRuntime = form["expectedRuntime"].ToString(),
+                Image = form["image"].ToString(),
+                Runtime = Or(form["runtime"].ToString(), "podman"),
             };
             if (JobSubmit.Parse(typed) is { } refused)
             {

@@ -87,11 +87,33 @@ public sealed class AgentSettingsTests : IDisposable
     [InlineData("gc-gen0-size", "-4m", "expected a size")]
     [InlineData("gc-gen0-size", "100k", "between 256 KiB and 1 GiB")]
     [InlineData("gc-gen0-size", "2g", "between 256 KiB and 1 GiB")]
+    [InlineData("container-runtimes", "lxc", "not a container runtime")]
+    [InlineData("container-runtimes", ",", "expected auto, none")]
+    [InlineData("container-runtime-path", "podman", "RUNTIME=PATH")]
+    [InlineData("container-runtime-path", "crun=/usr/bin/crun", "RUNTIME=PATH")]
+    [InlineData("container-runtime-path", "podman=/nonexistent/podman", "no such file")]
+    [InlineData("container-gpus", "all", "cdi or env-only")]
     public async Task Load_BadFlag_NamesTheSetting(string name, string value, string expected)
     {
         var ex = await Assert.ThrowsAsync<SettingException>(() => Load(Flags((name, value)), Env(), null));
         Assert.Equal(name, ex.Setting);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Load_ContainerRuntimes_AutoByDefaultNoneEmptyAListInOrder()
+    {
+        var defaults = await Load(Flags(), Env(), null);
+        Assert.Null(defaults.ContainerRuntimes);
+        Assert.Equal(Gantry.Agent.Jobs.ContainerGpuMode.Cdi, defaults.ContainerGpus);
+        Assert.Empty((await Load(Flags(("container-runtimes", "none")), Env(), null)).ContainerRuntimes!);
+        Assert.Null((await Load(Flags(("container-runtimes", "AUTO")), Env(), null)).ContainerRuntimes);
+        Assert.Equal(
+            [Gantry.Core.Protocol.ContainerRuntime.Docker, Gantry.Core.Protocol.ContainerRuntime.Podman],
+            (await Load(Flags(), Env(("GANTRY_CONTAINER_RUNTIMES", "docker, podman,docker")), null)).ContainerRuntimes!);
+        var paths = await Load(Flags(("container-runtime-path", "podman=/bin/sh"), ("container-gpus", "env-only")), Env(), null);
+        Assert.Equal("/bin/sh", paths.ContainerRuntimePaths[Gantry.Core.Protocol.ContainerRuntime.Podman]);
+        Assert.Equal(Gantry.Agent.Jobs.ContainerGpuMode.EnvOnly, paths.ContainerGpus);
     }
 
     [Fact]

@@ -19,15 +19,23 @@ internal static class JobSubmit
         ("retries", "retries", "Retries"),
         ("deadline", "deadline", "Deadline"),
         ("expectedRuntimeSeconds", "expectedRuntime", "Expected run time"),
+        ("container.image", "image", "Image"),
+        ("container.runtime", "runtime", "Runtime"),
     ];
 
     /// <summary>The form again with an error when a field cannot be read; null when every field can.</summary>
     public static JobForm? Parse(JobForm form)
     {
         ArgumentNullException.ThrowIfNull(form);
-        if (form.Command.Trim().Length == 0)
+        // A container job may leave the command out: its image's own runs.
+        if (form.Command.Trim().Length == 0 && form.Image.Trim().Length == 0)
         {
-            return form with { Error = "Command: enter the command line to run.", ErrorField = "command" };
+            return form with { Error = "Command: enter the command line to run (or an image to run).", ErrorField = "command" };
+        }
+
+        if (form.Image.Trim().Length > 0 && form.Runtime.Trim() is not ("podman" or "docker"))
+        {
+            return form with { Error = $"Runtime: must be podman or docker, got '{form.Runtime}'.", ErrorField = "runtime" };
         }
 
         if (!IsWhole(form.Gpus))
@@ -83,11 +91,16 @@ internal static class JobSubmit
     {
         ArgumentNullException.ThrowIfNull(form);
         double? maxRuntime = form.MaxRuntime.Trim().Length > 0 && Durations.TryParse(form.MaxRuntime.Trim(), out var max) ? max.TotalSeconds : null;
+        var image = form.Image.Trim();
+        var command = form.Command.Trim();
         return new JobSubmission
         {
             Name = form.Name.Trim().Length == 0 ? null : form.Name.Trim(),
-            Command = [form.Command.Trim()],
-            Shell = true,
+
+            // In a container the command runs with the image's /bin/sh -c; without one, the image's own command.
+            Command = image.Length > 0 && command.Length == 0 ? [] : [command],
+            Shell = command.Length > 0,
+            Container = image.Length == 0 ? null : new ContainerSpec { Image = image, Runtime = form.Runtime.Trim() == "docker" ? ContainerRuntime.Docker : ContainerRuntime.Podman },
             Resources = new ResourceRequest { Gpus = Whole(form.Gpus) },
             Priority = Whole(form.Priority),
             MaxRuntimeSeconds = maxRuntime,

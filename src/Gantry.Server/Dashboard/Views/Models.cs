@@ -124,6 +124,10 @@ public sealed record JobForm
     public string Deadline { get; init; } = "";
     public string ExpectedRuntime { get; init; } = "";
 
+    // Container jobs (docs/containers-jobs.md): an image (empty: a process job) and its runtime.
+    public string Image { get; init; } = "";
+    public string Runtime { get; init; } = "podman";
+
     /// <summary>What was wrong with the last submit; null when nothing was.</summary>
     public string? Error { get; init; }
 
