@@ -49,7 +49,8 @@ public sealed record SchedulingGpu(int Index, string Model, long MemoryBytes, bo
 /// A job waiting for placement. <paramref name="Sequence"/> orders jobs of equal priority (first come, first served).
 /// <paramref name="Pin"/>, when set, narrows the nodes its selector allows to one location for a while.
 /// <paramref name="Account"/> is whose share and limits the job counts against (its owner); null or empty is
-/// the shared <see cref="AccountShare.Default"/> account.
+/// the shared <see cref="AccountShare.Default"/> account. <paramref name="PreferNode"/> (a restarting service's
+/// last node) is taken when the job still fits there, before the best fit elsewhere.
 /// </summary>
 public sealed record PendingJob(
     long Id,
@@ -59,7 +60,8 @@ public sealed record PendingJob(
     IReadOnlyDictionary<string, string> Selector,
     DateTimeOffset QueuedAt,
     LocationPin? Pin = null,
-    string? Account = null);
+    string? Account = null,
+    string? PreferNode = null);
 
 /// <summary>
 /// An account (a person) as a pass sees it: its recent use of GPUs, decayed with a half-life
