@@ -5,6 +5,7 @@ using Gantry.Cli.FairShare;
 using Gantry.Cli.Jobs;
 using Gantry.Cli.Nodes;
 using Gantry.Cli.Reports;
+using Gantry.Cli.Services;
 using Gantry.Cli.Tokens;
 using Gantry.Cli.Top;
 
@@ -32,6 +33,7 @@ public static class ClientCommands
     [
         new("nodes", NodesCommand.Description, () => NodesCommand.Create(CliContext.FromProcess())),
         new("jobs", JobsCommand.Description, () => JobsCommand.Create(CliContext.FromProcess())),
+        new("services", ServicesCommand.Description, () => ServicesCommand.Create(CliContext.FromProcess())), // docs/services.md
         new("top", TopCommand.Description, () => TopCommand.Create(CliContext.FromProcess())),
         new("alerts", AlertsCommand.Description, () => AlertsCommand.Create(CliContext.FromProcess())),
         new("report", ReportCommand.Description, () => ReportCommand.Create(CliContext.FromProcess())), // Job energy.
@@ -40,5 +42,5 @@ public static class ClientCommands
         new("fair-share", FairShareCommand.Description, () => FairShareCommand.Create(CliContext.FromProcess())), // docs/fair-share.md
     ];
 
-    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context), AuditCommand.Create(context), FairShareCommand.Create(context)];
+    internal static IReadOnlyList<Command> Create(CliContext context) => [NodesCommand.Create(context), JobsCommand.Create(context), ServicesCommand.Create(context), TopCommand.Create(context), AlertsCommand.Create(context), ReportCommand.Create(context), TokensCommand.Create(context), AuditCommand.Create(context), FairShareCommand.Create(context)];
 }

@@ -35,7 +35,7 @@ public sealed class HelpTests
         var commands = ClientCommands.Create(context).SelectMany(AllCommands).ToList();
 
         Assert.Equal(
-            ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "power-cap", "jobs", "submit", "ls", "show", "logs", "cancel", "top",
+            ["nodes", "ls", "show", "drain", "undrain", "cordon", "uncordon", "power-cap", "jobs", "submit", "ls", "show", "logs", "cancel", "services", "run", "ls", "show", "stop", "logs", "top",
              "alerts", "ls", "rules", "ls", "add", "rm", "export", "silence", "add", "ls", "expire",
              "report", "energy", "tokens", "create", "ls", "revoke", "audit", "ls", "fair-share"],
             commands.Select(c => c.Name));
@@ -51,6 +51,18 @@ public sealed class HelpTests
             {
                 Assert.False(string.IsNullOrWhiteSpace(argument.Description), $"{command.Name} {argument.Name}");
             }
+        }
+    }
+
+    [Fact]
+    public async Task ServicesRunHelp_ListsEveryFlag()
+    {
+        var result = await new CliHarness().RunAsync("services", "run", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        foreach (var flag in new[] { "NAME", "--name", "--image", "--runtime", "--port", "--volume", "--gpus", "--cpus", "--memory", "--selector", "--env", "--restart-attempts", "--restart-interval", "--restart-delay", "--health-http", "--health-tcp", "--health-grace", "--metrics-path", "--model", "--max-model-len", "--tensor-parallel", "--server", "--token" })
+        {
+            Assert.Contains(flag, result.Output, StringComparison.Ordinal);
         }
     }
 

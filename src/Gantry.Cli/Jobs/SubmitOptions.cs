@@ -292,7 +292,7 @@ internal sealed class SubmitOptions
         return (int)value;
     }
 
-    private static long? ParseMebibytes(string? text, string flag)
+    internal static long? ParseMebibytes(string? text, string flag)
     {
         if (text is null)
         {
@@ -315,7 +315,7 @@ internal sealed class SubmitOptions
     private static string? NonEmpty(string? text, string flag) =>
         text is { Length: 0 } ? throw new UsageException(flag, "must not be empty") : text;
 
-    private static Dictionary<string, string> ParsePairs(string[]? values, string flag, bool splitCommas)
+    internal static Dictionary<string, string> ParsePairs(string[]? values, string flag, bool splitCommas)
     {
         var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var value in values ?? [])

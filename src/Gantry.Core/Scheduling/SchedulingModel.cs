@@ -53,7 +53,8 @@ public sealed record SchedulingGpu(int Index, string Model, long MemoryBytes, bo
 /// <paramref name="Pin"/>, when set, narrows the nodes its selector allows to one location for a while.
 /// <paramref name="Account"/> is whose share and limits the job counts against (its owner); null or empty is
 /// the shared <see cref="AccountShare.Default"/> account. <paramref name="Runtime"/>, for a container job, narrows
-/// the nodes to those whose agent has that container runtime.
+/// the nodes to those whose agent has that container runtime. <paramref name="PreferNode"/> (a restarting service's
+/// last node) is taken when the job still fits there, before the best fit elsewhere.
 /// </summary>
 public sealed record PendingJob(
     long Id,
@@ -64,7 +65,8 @@ public sealed record PendingJob(
     DateTimeOffset QueuedAt,
     LocationPin? Pin = null,
     string? Account = null,
-    Protocol.ContainerRuntime? Runtime = null);
+    Protocol.ContainerRuntime? Runtime = null,
+    string? PreferNode = null);
 
 /// <summary>
 /// An account (a person) as a pass sees it: its recent use of GPUs, decayed with a half-life

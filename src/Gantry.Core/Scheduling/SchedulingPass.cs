@@ -47,6 +47,9 @@ internal sealed partial class SchedulingPass
     private readonly WaitReasons _reasons = new();
     private readonly Dictionary<(int SelectorId, Protocol.ContainerRuntime Runtime), int> _runtimeSelectorIds = [];
     private readonly Dictionary<int, string> _runtimeReasons = [];
+
+    /// <summary>Node index by id, for jobs that prefer a node (<see cref="PendingJob.PreferNode"/>); built on first use.</summary>
+    private Dictionary<string, int>? _nodeIndexById;
     private Dictionary<(string Key, string Value), List<int>>? _labelIndex;
     private PendingJob[] _order = [];
 
@@ -158,10 +161,13 @@ internal sealed partial class SchedulingPass
 
             var failKey = new FailKey(group.Id, gpus, cpus, memory);
 
+            // A restarting service goes back to its node when it still fits there (docs/services.md).
+            var preferred = job.PreferNode is { } preferNode ? PreferredSlot(group, preferNode, gpus, cpus, memory) : -1;
+
             // Free resources only shrink during a pass, so a requirement that failed once fails again.
-            if (!_failed.TryGetValue(failKey, out var reason))
+            if (preferred >= 0 || !_failed.TryGetValue(failKey, out var reason))
             {
-                var slot = group.FindBest(gpus, cpus, memory, _freeMemory, reserved: false);
+                var slot = preferred >= 0 ? preferred : group.FindBest(gpus, cpus, memory, _freeMemory, reserved: false);
                 if (slot >= 0)
                 {
                     var note = _input.Policy.PreferEfficient ? EfficiencyNote(group, slot, memory) : null;
@@ -340,6 +346,33 @@ internal sealed partial class SchedulingPass
         reason = Explain(open, gpus, cpus, memory);
         _failed[openKey] = reason;
         return reason;
+    }
+
+    /// <summary>
+    /// The group member of node <paramref name="nodeId"/> when the job fits there now and the node is not
+    /// held for another job; -1 otherwise. The id-to-index map is built on the first use in a pass.
+    /// </summary>
+    private int PreferredSlot(CandidateGroup group, string nodeId, int gpus, int cpus, long memory)
+    {
+        if (_nodeIndexById is null)
+        {
+            _nodeIndexById = new Dictionary<string, int>(_nodes.Length, StringComparer.Ordinal);
+            for (var i = 0; i < _nodes.Length; i++)
+            {
+                _nodeIndexById[_nodes[i].Id] = i;
+            }
+        }
+
+        if (!_nodeIndexById.TryGetValue(nodeId, out var node) || _reservedBy[node] >= 0)
+        {
+            return -1;
+        }
+
+        // Members are in node order.
+        var slot = Array.BinarySearch(group.Nodes, node);
+        return slot >= 0 && BitOperations.PopCount(_freeGpus[node] & group.Accepted[slot]) >= gpus && _freeCpus[node] >= cpus && _freeMemory[node] >= memory
+            ? slot
+            : -1;
     }
 
     /// <summary>

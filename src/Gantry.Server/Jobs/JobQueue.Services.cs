@@ -153,6 +153,7 @@ internal sealed partial class JobQueue
         {
             // Its node went down, or the agent no longer runs it: no fault of the service's. Placed again at once, on any node that takes work.
             run.Message = $"node {attempt.NodeId} lost ({reason})";
+            run.PreferNode = null;
             Requeue(job, $"attempt {attempt.Number} on node {attempt.NodeId} lost ({reason}); placed again", now, writes);
             return;
         }
@@ -172,6 +173,7 @@ internal sealed partial class JobQueue
         var delay = TimeSpan.FromSeconds(policy.DelaySeconds * (1 + (0.25 * ServiceRandom.NextDouble())));
         var due = now + delay;
         run.Recent.Enqueue(now);
+        run.PreferNode = attempt.NodeId; // back on its node when it fits there (its image and files are there)
         run.NextStartAt = due;
         run.Message = reason;
         _restartDue.Add((due, job.Id));

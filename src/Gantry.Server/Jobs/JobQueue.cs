@@ -624,7 +624,7 @@ internal sealed partial class JobQueue
     {
         if (_live.TryGetValue(key.Id, out var job))
         {
-            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null, job.Account, job.Spec.Container?.Runtime));
+            taken.Add(new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, _pinning ? PinOf(job, _passAt) : null, job.Account, job.Spec.Container?.Runtime, job.Service?.PreferNode)); // containers: its runtime; services: a restart prefers its node
             return;
         }
 

@@ -27,6 +27,9 @@ internal sealed class ServiceRun
     /// <summary>The last report's message (a failed check's reason).</summary>
     public string? HealthMessage { get; set; }
 
+    /// <summary>The node its last attempt ran on while it restarts there (placed there again when it fits); null after a node loss.</summary>
+    public string? PreferNode { get; set; }
+
     /// <summary>Drops the restarts that fell out of the interval that ends at <paramref name="now"/>.</summary>
     public void Prune(DateTimeOffset now, TimeSpan interval)
     {

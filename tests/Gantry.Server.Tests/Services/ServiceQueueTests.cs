@@ -82,6 +82,41 @@ public sealed class ServiceQueueTests
     }
 
     [Fact]
+    public void ReleaseRestarts_Restart_GoesBackToItsNodeWhenItFitsElseAnother()
+    {
+        using var f = Features.Create(Quiet);
+        var a = f.Register("a", gpus: 1);
+        var b = f.Register("b", gpus: 1);
+        var batch = f.Submit();
+        Assert.Equal(1, f.Pass());
+        var onA = Assert.Single(f.Assignments(a));
+        Assert.Equal(batch, onA.JobId);
+        var id = f.Jobs.Submit(Service(delay: 0)).FirstId;
+        var first = Placed(f, b, id);
+        Started(f, b, first);
+        f.Run(a, onA); // a is free again: the best fit by node order, were it not for the preference
+
+        Exited(f, b, first, 1);
+        f.Jobs.ReleaseRestarts();
+        var second = Placed(f, b, id);
+        Started(f, b, second);
+
+        // Its node taken meanwhile: any other that fits.
+        var filler = f.Submit();
+        Assert.Equal(1, f.Pass());
+        var onA2 = Assert.Single(f.Assignments(a));
+        Assert.Equal(filler, onA2.JobId);
+        Exited(f, b, second, 1);
+        var other = f.Submit(priority: 90);
+        Assert.Equal(1, f.Pass()); // the service waits to be released: the batch job takes b
+        Assert.Contains(f.Assignments(b), x => x.JobId == other);
+        f.Run(a, onA2);
+        f.Jobs.ReleaseRestarts();
+        var third = Placed(f, a, id);
+        Assert.Equal(3, third.Attempt);
+    }
+
+    [Fact]
     public void EndAttempt_ExitZero_RestartsToo()
     {
         using var f = Features.Create();

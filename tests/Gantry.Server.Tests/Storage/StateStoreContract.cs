@@ -311,6 +311,24 @@ public abstract class StateStoreContract : IAsyncLifetime
     }
 
     [ContractFact]
+    public void ListJobs_ByKind_ServicesOrBatchJobs()
+    {
+        Store.Write(w =>
+        {
+            for (var id = 1; id <= 5; id++)
+            {
+                var job = Job(id, id == 4 ? JobState.Cancelled : JobState.Pending);
+                w.InsertJob(id % 2 == 0 ? job with { Spec = job.Spec with { Name = $"svc{id}", Kind = JobKind.Service, Service = new ServiceSpec() } } : job);
+            }
+        });
+
+        Assert.Equal([4L, 2L], Store.ListJobs(null, null, 10, kind: JobKind.Service).Select(j => j.Job.Id));
+        Assert.Equal([2L], Store.ListJobs(JobState.Pending, null, 10, kind: JobKind.Service).Select(j => j.Job.Id));
+        Assert.Equal([5L, 3L, 1L], Store.ListJobs(null, null, 10, kind: JobKind.Batch).Select(j => j.Job.Id));
+        Assert.Equal(JobKind.Service, Store.ReadJob(2)!.Job.Spec.Kind);
+    }
+
+    [ContractFact]
     public void InsertLog_SameOffsetTwice_StoredOnceAndReadBySeq()
     {
         Store.Write(w => w.InsertJob(Job(1, JobState.Running)));
