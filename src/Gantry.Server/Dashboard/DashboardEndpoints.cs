@@ -9,6 +9,7 @@ using Gantry.Server.Configuration;
 using Gantry.Server.Dashboard.Auth;
 using Gantry.Server.Dashboard.Live;
 using Gantry.Server.Dashboard.Pages;
+using Gantry.Server.Dashboard.Services;
 using Gantry.Server.Dashboard.Views;
 using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
@@ -102,6 +103,7 @@ internal static class DashboardEndpoints
         services.AddSingleton<LoginLinks>();
         services.AddSingleton<DashboardData>();
         services.AddSingleton<AlertsData>();
+        services.AddSingleton<ServicesData>(); // services (docs/service-health.md)
     }
 
     /// <summary>Maps the pages, the forms, the assets and the live stream.</summary>
@@ -111,6 +113,7 @@ internal static class DashboardEndpoints
         app.MapDashboardAssets();
         app.MapDashboardLive();
         MapTokensPage(app);
+        app.MapServicePages(); // /services and /services/{id} (docs/service-health.md)
 
         app.MapGet("/login", async (HttpContext http, LoginLinks links, IAntiforgery antiforgery) =>
         {
@@ -531,7 +534,7 @@ internal static class DashboardEndpoints
             ["Csrf"] = CsrfFor(http, antiforgery),
         });
 
-    private static IResult NotFound(HttpContext http, IAntiforgery antiforgery, Section section, string message, string backUrl, string backText) =>
+    internal static IResult NotFound(HttpContext http, IAntiforgery antiforgery, Section section, string message, string backUrl, string backText) =>
         Message(http, antiforgery, StatusCodes.Status404NotFound, section, "Not found", message, backUrl, backText);
 
     private static IResult Message(HttpContext http, IAntiforgery antiforgery, int status, Section section, string heading, string message, string backUrl, string backText) =>
@@ -545,14 +548,14 @@ internal static class DashboardEndpoints
         });
 
     [SuppressMessage("Performance", "CA1859", Justification = "The request delegate generator cannot see the types the Razor compiler makes, so endpoints return IResult.")]
-    private static IResult Page<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] T>(HttpContext http, int status, Dictionary<string, object?> parameters)
+    internal static IResult Page<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] T>(HttpContext http, int status, Dictionary<string, object?> parameters)
         where T : IComponent
     {
         SecureHeaders(http.Response);
         return new RazorComponentResult<T>(parameters) { StatusCode = status, ContentType = "text/html; charset=utf-8" };
     }
 
-    private static PageFrame Frame(HttpContext http, IAntiforgery antiforgery, string title, Section section, string? liveUrl) =>
+    internal static PageFrame Frame(HttpContext http, IAntiforgery antiforgery, string title, Section section, string? liveUrl) =>
         new(title, section, CsrfFor(http, antiforgery), liveUrl, FiringAlerts: http.RequestServices.GetRequiredService<AlertsData>().FiringCount())
         {
             UserName = http.User.Identity?.Name,

@@ -412,6 +412,15 @@ internal sealed record ServiceView(
     /// <summary>The name people see: the job's name, else <c>job-ID</c>.</summary>
     public string DisplayName => Name ?? "job-" + JobId.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>Its health as the API spells it (<c>starting</c>, <c>healthy</c>, …).</summary>
+    public string HealthName => Health switch
+    {
+        ServiceHealth.Starting => "starting",
+        ServiceHealth.Healthy => "healthy",
+        ServiceHealth.Unhealthy => "unhealthy",
+        _ => "restarting",
+    };
+
     /// <summary>Restarts of its current run, as its attempt number tells (the services feature's count is the authority).</summary>
     public int Restarts => Math.Max(0, Attempt - 1);
 }

@@ -92,6 +92,8 @@ public sealed partial class RouteRolesTests : IAsyncLifetime
         ["GET /jobs/{jobId}"] = "viewer",
         ["POST /jobs/{jobId:long}/cancel"] = "user",
         ["GET /alerts"] = "viewer",
+        ["GET /services"] = "viewer", // services (docs/service-health.md)
+        ["GET /services/{jobId}"] = "viewer",
         ["POST /alerts/silences"] = "operator",
         ["POST /alerts/silences/{silenceId}/expire"] = "operator",
         ["GET /tokens"] = "admin",

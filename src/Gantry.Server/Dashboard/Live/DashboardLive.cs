@@ -16,6 +16,7 @@ using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Gantry.Server.Dashboard.Live;
@@ -86,7 +87,7 @@ internal static class DashboardLive
                 var update = new Update(sent);
                 await using (var fragments = new Fragments(http.RequestServices, loggers))
                 {
-                    var withCharts = view.Kind == LiveView.Node && now >= nextCharts;
+                    var withCharts = view.Kind is LiveView.Node or LiveView.Service && now >= nextCharts;
                     if (withCharts)
                     {
                         nextCharts = now + view.ChartRefresh;
@@ -191,6 +192,39 @@ internal static class DashboardLive
                     ["Now"] = data.Now,
                 }).ConfigureAwait(false));
                 update.Region("logs-note", Show.IsLive(job.State) ? ", following" : "");
+                break;
+
+            // ---- services (docs/service-health.md) ----
+            case LiveView.Services:
+                var services = http.RequestServices.GetRequiredService<ServicesData>().Rows();
+                var serviceKeys = new List<string>(services.Count);
+                var serviceVersions = new List<string?>(services.Count);
+                foreach (var service in services)
+                {
+                    serviceKeys.Add(service.Id);
+                    serviceVersions.Add(service.Version);
+                }
+
+                await update.ListAsync("services", serviceKeys, serviceVersions, changed =>
+                {
+                    var rows = new List<Dictionary<string, object?>>(changed.Count);
+                    foreach (var i in changed)
+                    {
+                        rows.Add(new() { ["Row"] = services[i] });
+                    }
+
+                    return fragments.RenderAllAsync<ServiceRow>(rows);
+                }).ConfigureAwait(false);
+                break;
+
+            case LiveView.Service when http.RequestServices.GetRequiredService<ServicesData>() is var servicesData && servicesData.Row(view.JobId) is { } service:
+                update.Region("service-status", await fragments.RenderAsync<ServiceStatusPanel>(new() { ["Row"] = service }).ConfigureAwait(false));
+                if (withCharts)
+                {
+                    var history = http.RequestServices.GetRequiredService<Gantry.Server.Services.ServiceMetricsRegistry>().History(view.JobId);
+                    update.Region("service-charts", await fragments.RenderAsync<ServiceCharts>(new() { ["Charts"] = servicesData.Charts(view.JobId, history) }).ConfigureAwait(false));
+                }
+
                 break;
         }
     }
@@ -412,6 +446,8 @@ internal sealed class LiveView
     public const string Jobs = "jobs";
     public const string Job = "job";
     public const string Alerts = "alerts";
+    public const string Services = "services"; // services (docs/service-health.md)
+    public const string Service = "service";
 
     public required string Kind { get; init; }
 
@@ -440,7 +476,7 @@ internal sealed class LiveView
         var kind = query["view"].ToString();
         switch (kind)
         {
-            case Overview or Nodes or Alerts:
+            case Overview or Nodes or Alerts or Services:
                 error = null;
                 return new LiveView { Kind = kind };
 
@@ -478,8 +514,22 @@ internal sealed class LiveView
 
                 return new LiveView { Kind = kind, JobId = jobId.Value, LogsAfter = after ?? 0 };
 
+            case Service: // services (docs/service-health.md)
+                if (!Query.TryLong(request, "id", out var serviceId, out error))
+                {
+                    return null;
+                }
+
+                if (serviceId is null)
+                {
+                    error = Problems.Invalid("id", "is required with view=service");
+                    return null;
+                }
+
+                return new LiveView { Kind = kind, JobId = serviceId.Value };
+
             default:
-                error = Problems.Invalid("view", $"must be one of overview, nodes, node, jobs, job, alerts; got '{kind}'");
+                error = Problems.Invalid("view", $"must be one of overview, nodes, node, jobs, job, alerts, services, service; got '{kind}'");
                 return null;
         }
     }

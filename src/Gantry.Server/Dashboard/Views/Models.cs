@@ -12,6 +12,9 @@ public enum Section
     Alerts,
     Tokens,
     Audit,
+
+    /// <summary>Services (docs/service-health.md).</summary>
+    Services,
 }
 
 /// <summary>The anti-forgery field every form on a page carries.</summary>
