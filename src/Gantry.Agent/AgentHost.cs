@@ -109,7 +109,12 @@ public static class AgentHost
         });
         // Services (docs/service-health.md): health checks and metrics reads of service attempts, which
         // the monitor stops through the runner when they turn unhealthy.
-        services.AddSingleton(sp => new ServiceMonitor(new HttpClient(), time, sp.GetRequiredService<ILogger<ServiceMonitor>>(), options.Interval));
+        // No proxy: the services are on this node, whatever HTTP_PROXY the agent's environment names.
+        services.AddSingleton(sp => new ServiceMonitor(
+            new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(1) }),
+            time,
+            sp.GetRequiredService<ILogger<ServiceMonitor>>(),
+            options.Interval));
         services.AddSingleton(sp =>
         {
             var monitor = sp.GetRequiredService<ServiceMonitor>();

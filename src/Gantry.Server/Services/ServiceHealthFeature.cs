@@ -14,6 +14,12 @@ namespace Gantry.Server.Services;
 /// </summary>
 internal static class ServiceHealthFeature
 {
+    /// <summary>
+    /// The most service reports of one heartbeat looked at: far more services than a node has GPUs, so that
+    /// a node sending thousands (its credential misused) costs the job queue's lock no more than this.
+    /// </summary>
+    public const int MaxReportsPerHeartbeat = 256;
+
     /// <summary>Registers the feature. Its <see cref="IServiceMetrics"/> replaces any default registered before.</summary>
     public static IServiceCollection AddServiceHealth(this IServiceCollection services)
     {
@@ -35,6 +41,11 @@ internal static class ServiceHealthFeature
         if (request.Services is not { Count: > 0 } reports)
         {
             return;
+        }
+
+        if (reports.Count > MaxReportsPerHeartbeat)
+        {
+            reports = [.. reports.Take(MaxReportsPerHeartbeat)];
         }
 
         var accepted = new List<ServiceAttemptView>(reports.Count);

@@ -25,6 +25,39 @@ public sealed class FakeInferenceTests
     }
 
     [Fact]
+    public async Task Binary_AloneInAScratchImage_Serves()
+    {
+        // What a container service test runs: the binary as the image's only file, podman as root (docs/containers.md).
+        Assert.True(Environment.IsPrivilegedProcess, "podman runs as root here: run scripts/test.sh as root (CI does)");
+        using var podman = new Podman();
+        var image = await podman.BuildFromScratchAsync("localhost/" + Podman.UniqueName("gantry-fake-inference"), new Dictionary<string, string> { ["/fake_inference"] = FakeInference.BinaryPath });
+        var container = podman.Owns(Podman.UniqueName("gantry-fake-inference"), container: true);
+        var port = Tools.FreePort();
+        await podman.CheckAsync("run", "-d", "--name", container, "--network", "host", image, "/fake_inference", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1");
+
+        using var http = new HttpClient();
+        string? answer = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (answer is null)
+        {
+            try
+            {
+                answer = await http.GetStringAsync($"http://127.0.0.1:{port}/health");
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.Equal("ok\n", answer);
+
+        // SIGTERM (podman stop) ends it at once and cleanly.
+        await podman.CheckAsync("stop", "-t", "10", container);
+        Assert.Equal("0", (await podman.CheckAsync("inspect", "--format", "{{.State.ExitCode}}", container)).Trim());
+    }
+
+    [Fact]
     public async Task Serves_HealthMetricsRootAndNotFound()
     {
         await using var server = await FakeInference.StartAsync("--model", "llama", "--tokens-per-second", "50");

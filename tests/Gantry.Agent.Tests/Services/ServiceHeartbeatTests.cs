@@ -40,6 +40,9 @@ public sealed class ServiceHeartbeatTests : IAsyncLifetime
         {
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
             Interval = TimeSpan.FromSeconds(1),
+
+            // Simulated GPUs: real NVML (or the fake another test loaded into this process) is not this test's.
+            SimulateGpus = 1,
             Servers = [_server.Url],
             JoinToken = "join-secret",
             StateDir = _stateDir,
