@@ -25,7 +25,7 @@ internal static class ServicePages
         {
             if (!long.TryParse(jobId, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || data.Row(id) is not { } row)
             {
-                return DashboardEndpoints.NotFound(http, antiforgery, Section.Services, $"No live service is job {jobId}.", "/services", "All services");
+                return DashboardEndpoints.NotFound(http, antiforgery, Section.Services, $"No service is job {jobId}.", "/services", "All services");
             }
 
             return DashboardEndpoints.Page<ServicePage>(http, StatusCodes.Status200OK, new()

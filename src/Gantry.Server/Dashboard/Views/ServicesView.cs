@@ -1,6 +1,8 @@
 using System.Globalization;
+using Gantry.Core.Jobs;
 using Gantry.Core.Protocol;
 using Gantry.Server.Dashboard.Charts;
+using Gantry.Server.Jobs;
 using Gantry.Server.Nodes;
 using Gantry.Server.Services;
 
@@ -9,14 +11,14 @@ namespace Gantry.Server.Dashboard.Views;
 /// <summary>One service as the Services page and the service page show it (docs/service-health.md).</summary>
 /// <param name="JobId">Its job.</param>
 /// <param name="Name">Its name (the job's, else <c>job-ID</c>).</param>
-/// <param name="Health">starting, healthy or unhealthy, as its agent reported last.</param>
+/// <param name="Health">starting, healthy, unhealthy or restarting (the job queue's word); once ended, its job's state.</param>
 /// <param name="Message">Why (a failed check).</param>
 /// <param name="Address"><c>host:port</c>; null when its port or its node's host is unknown.</param>
 /// <param name="NodeId">Its node.</param>
 /// <param name="NodeName">Its node's name.</param>
-/// <param name="Restarts">Restarts of its current run.</param>
+/// <param name="Restarts">Restarts so far.</param>
 /// <param name="Metrics">Its figures; null when stale or never measured.</param>
-/// <param name="LastSeen">When its agent reported last.</param>
+/// <param name="LastSeen">When its agent reported last; null before any report.</param>
 /// <param name="MetricsUrl">Its metrics endpoint; null for none.</param>
 public sealed record ServiceRowModel(
     long JobId,
@@ -24,11 +26,11 @@ public sealed record ServiceRowModel(
     string Health,
     string? Message,
     string? Address,
-    string NodeId,
+    string? NodeId,
     string? NodeName,
     int Restarts,
     ServiceMetricsInfo? Metrics,
-    DateTimeOffset LastSeen,
+    DateTimeOffset? LastSeen,
     string? MetricsUrl)
 {
     /// <summary>The job id as text.</summary>
@@ -46,28 +48,35 @@ public sealed record ServiceRowModel(
         : Show.Missing;
 }
 
-/// <summary>The dashboard's reads of the live services (their registry, with node names and charts).</summary>
-internal sealed class ServicesData(ServiceDirectory directory, NodeRegistry nodes, TimeProvider time)
+/// <summary>
+/// The dashboard's reads of the services: the job queue says which are live and their health, restarts and
+/// address (the same <see cref="ServiceStatus"/> as the API); the metrics registry adds their figures, when
+/// they were last reported, and their history.
+/// </summary>
+internal sealed class ServicesData(JobQueue queue, IServiceMetrics metrics, ServiceMetricsRegistry registry, NodeRegistry nodes, TimeProvider time)
 {
+    /// <summary>The most services the page lists (newest first).</summary>
+    public const int PageLimit = 500;
+
     /// <summary>The span of a service's history charts: the registry's history at the default 5 s heartbeat.</summary>
     public static readonly TimeSpan HistorySpan = TimeSpan.FromSeconds(ServiceMetricsRegistry.HistoryCapacity * 5);
 
-    /// <summary>Every live service, by job id.</summary>
+    /// <summary>Every live service (pending, placed, running or restarting), newest first, at most <see cref="PageLimit"/>.</summary>
     public List<ServiceRowModel> Rows()
     {
-        var views = new List<ServiceView>();
-        directory.List(views);
-        var rows = new List<ServiceRowModel>(views.Count);
-        foreach (var view in views)
+        var page = queue.ListServices(null, PageLimit);
+        var rows = new List<ServiceRowModel>(page.Items.Count);
+        foreach (var job in page.Items)
         {
-            rows.Add(Row(view));
+            rows.Add(Row(ServiceViews.WithMetrics(job, metrics)));
         }
 
         return rows;
     }
 
-    /// <summary>One service; null when it is not live.</summary>
-    public ServiceRowModel? Row(long jobId) => directory.Get(jobId) is { } view ? Row(view) : null;
+    /// <summary>One service, live or ended; null when job <paramref name="jobId"/> is not a service.</summary>
+    public ServiceRowModel? Row(long jobId) =>
+        queue.GetJob(jobId) is { Kind: JobKind.Service } job ? Row(ServiceViews.WithMetrics(job, metrics)) : null;
 
     /// <summary>Its tokens per second, GPU power and tokens per joule over <see cref="HistorySpan"/>.</summary>
     public NodeCharts Charts(long jobId, IReadOnlyList<ServicePoint> history)
@@ -112,16 +121,22 @@ internal sealed class ServicesData(ServiceDirectory directory, NodeRegistry node
             Series = [series],
         }));
 
-    private ServiceRowModel Row(ServiceView view) => new(
-        view.JobId,
-        view.DisplayName,
-        view.HealthName,
-        view.Message,
-        view is { Host: { } host, Port: { } port } ? ServiceDirectory.HostPort(host, port) : null,
-        view.NodeId,
-        nodes.NodeName(view.NodeId),
-        view.Restarts,
-        view.Metrics,
-        view.LastSeen,
-        ServiceDirectory.MetricsUrl(view));
+    private ServiceRowModel Row(JobInfo job)
+    {
+        var status = job.ServiceStatus;
+        var address = status?.Address;
+        var nodeId = address?.NodeId ?? job.NodeId;
+        return new ServiceRowModel(
+            job.Id,
+            job.Name ?? "job-" + job.Id.ToString(CultureInfo.InvariantCulture),
+            status?.Health is { } health ? health.ToString().ToLowerInvariant() : job.State.Name(),
+            status?.Message ?? (job.State.IsTerminal() ? job.Reason : null),
+            address is null ? null : ServiceDirectory.HostPort(address.Host, address.Port),
+            nodeId,
+            nodeId is null ? null : nodes.NodeName(nodeId),
+            status?.Restarts ?? 0,
+            status?.Metrics,
+            registry.View(job.Id)?.LastSeen,
+            address?.MetricsUrl);
+    }
 }
