@@ -71,17 +71,20 @@ internal static class ServicesCommand
     private static Command CreateList(CliContext context, ClientOptions options)
     {
         var limit = new Option<string>("--limit") { Description = "Show at most this many services, newest first. (default: 100)", HelpName = "N" };
+        var all = new Option<bool>("--all") { Description = "Ended services too (GET /api/v1/jobs?kind=service); HEALTH then shows how an ended one ended." };
         var command = new Command("ls", """
             List the running services (and those waiting to restart), newest first. HEALTH is starting,
             healthy, unhealthy or restarting; NODE:PORT is where it serves; RUNNING and WAITING are its
             requests (from its metrics), TOK/S the tokens it generates per second, GPU W its GPUs' power and
-            TOK/J the tokens per joule; '-' where nothing was measured. Ended services: gantry jobs ls.
-            """) { limit };
+            TOK/J the tokens per joule; '-' where nothing was measured. With --all, ended services too.
+            """) { limit, all };
         command.Aliases.Add("list");
         command.SetAction((parseResult, cancellationToken) => ClientInvocation.RunAsync(context, parseResult, options, "gantry services ls", async (invocation, ct) =>
         {
             var count = SubmitOptions.ParseInt(parseResult.GetValue(limit), "--limit", min: 1, max: 1_000_000) ?? 100;
-            var items = await Paging.ReadAsync<JobInfo>(invocation, "api/v1/services", state: null, count, ct).ConfigureAwait(false);
+            var items = parseResult.GetValue(all)
+                ? await Paging.ReadAsync<JobInfo>(invocation, "api/v1/jobs", state: null, count, ct, "kind=service").ConfigureAwait(false)
+                : await Paging.ReadAsync<JobInfo>(invocation, "api/v1/services", state: null, count, ct).ConfigureAwait(false);
             if (invocation.Format == OutputFormat.Table)
             {
                 ServiceViews.WriteTable(context.Output, items, context.TableWidth);

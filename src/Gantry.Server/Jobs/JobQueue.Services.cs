@@ -128,13 +128,13 @@ internal sealed partial class JobQueue
             return false;
         }
 
+        run.Message = row.Reason; // it shows as restarting until it is placed
         if (due <= now)
         {
             return false; // due while the server was away: queued at once (the caller does)
         }
 
         run.NextStartAt = due;
-        run.Message = row.Reason;
         _restartDue.Add((due, job.Id));
         return true;
     }

@@ -102,7 +102,7 @@ internal static partial class ServiceValidation
             {
                 add("service.metricsPath", $"must be a path starting with '/' (at most 2048 printable characters), got '{metrics}'");
             }
-            else if (service.Port is null && (s.Container is null || s.Container.Ports.Count == 0))
+            else if (service.Port is null && s.Container is not { Ports.Count: > 0 })
             {
                 add("service.metricsPath", "needs service.port (or a published container port) to be read at");
             }

@@ -36,7 +36,7 @@ internal interface IStateStore : IDisposable
     /// <summary>One job with its attempts and transitions; null when there is no row (never stored, or purged).</summary>
     StoredJob? ReadJob(long id);
 
-    /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state and of one owner.</summary>
+    /// <summary>Stored jobs newest first with ids below <paramref name="before"/>, optionally of one state, of one owner and of one kind (migration 12).</summary>
     IReadOnlyList<StoredJob> ListJobs(JobState? state, long? before, int limit, string? owner = null, JobKind? kind = null);
 
     /// <summary>

@@ -247,6 +247,20 @@ public sealed class ServiceCommandTests
     }
 
     [Fact]
+    public async Task Ls_All_ListsServiceJobsWithHowTheyEnded()
+    {
+        var ended = ServiceJob(9, "old", new ServiceStatus { Restarts = 3, Message = "restarted 3 times within 30m; giving up after exit code 1" }) with { State = JobState.Failed, NodeId = null };
+        await using var api = await FakeApi.StartAsync(app =>
+            app.MapGet("/api/v1/jobs", (HttpContext c) => FakeApi.WriteAsync(c, 200, Json, JsonSerializer.Serialize(new Page<JobInfo> { Items = [ended] }, GantryJson.Default.PageJobInfo))));
+
+        var result = await Harness(api).RunAsync("services", "ls", "--all");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(["old", "9", "failed", "-", "3", "-", "-", "-", "-", "-"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("/api/v1/jobs?limit=100&kind=service", Assert.Single(api.Received).PathAndQuery);
+    }
+
+    [Fact]
     public async Task ShowAndStop_ByName_ResolveTheLiveService()
     {
         var job = ServiceJob(12, "llama", new ServiceStatus { Health = ServiceHealth.Healthy, Address = new ServiceAddress { NodeId = "n1", Host = "gpu-01", Port = 8000, MetricsUrl = "http://gpu-01:8000/metrics" }, Restarts = 1 });

@@ -58,6 +58,26 @@ public sealed class ServiceServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Submit_PartialServiceJson_KeepsTheDefaults()
+    {
+        const string body = """{"name":"s","command":["x"],"kind":"service","service":{"restart":{"attempts":5},"health":{"kind":"http","port":8000}}}""";
+        using var response = await _server.Admin.PostAsync("/api/v1/jobs", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync(GantryJson.Default.SubmitResponse))!.JobIds[0];
+        var service = (await _server.JobAsync(id)).Service!;
+        Assert.Equal(new RestartPolicy { Attempts = 5 }, service.Restart);
+        Assert.Equal(new HealthCheck { Kind = HealthCheckKind.Http, Port = 8000 }, service.Health);
+        Assert.Equal(90, service.Health!.GraceSeconds);
+
+        // Without a service object at all: the defaults.
+        using var bare = await _server.Admin.PostAsync("/api/v1/jobs", new StringContent("""{"name":"t","command":["x"],"kind":"service"}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Created, bare.StatusCode);
+        var bareId = (await bare.Content.ReadFromJsonAsync(GantryJson.Default.SubmitResponse))!.JobIds[0];
+        Assert.Equal(new RestartPolicy(), (await _server.JobAsync(bareId)).Service!.Restart);
+    }
+
+    [Fact]
     public async Task Submit_NameOfALiveService_409()
     {
         await _server.SubmitAsync(Service("api"));
