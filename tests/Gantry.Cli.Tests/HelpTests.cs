@@ -60,7 +60,7 @@ public sealed class HelpTests
         var result = await new CliHarness().RunAsync("services", "run", "--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var flag in new[] { "NAME", "--name", "--image", "--runtime", "--port", "--volume", "--gpus", "--cpus", "--memory", "--selector", "--env", "--restart-attempts", "--restart-interval", "--restart-delay", "--health-http", "--health-tcp", "--health-grace", "--metrics-path", "--model", "--max-model-len", "--tensor-parallel", "--server", "--token" })
+        foreach (var flag in new[] { "NAME", "--name", "--image", "--runtime", "--port", "--volume", "--gpus", "--cpus", "--memory", "--selector", "--env", "--restart-attempts", "--restart-interval", "--restart-delay", "--health-http", "--health-tcp", "--health-grace", "--health-interval", "--metrics-path", "--model", "--max-model-len", "--tensor-parallel", "--server", "--token" })
         {
             Assert.Contains(flag, result.Output, StringComparison.Ordinal);
         }

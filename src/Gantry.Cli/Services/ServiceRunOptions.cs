@@ -95,6 +95,12 @@ internal sealed partial class ServiceRunOptions
         HelpName = "DURATION",
     };
 
+    public Option<string> HealthInterval { get; } = new("--health-interval")
+    {
+        Description = "Time between health checks, e.g. 10s; a service is unhealthy, and restarted, after 3 failed checks in a row past its grace. (default: 10s)",
+        HelpName = "DURATION",
+    };
+
     public Option<string> MetricsPath { get; } = new("--metrics-path")
     {
         Description = "The path of its Prometheus metrics on its port, e.g. /metrics: read for tokens per second and tokens per joule. (default: none; /metrics for vllm)",
@@ -132,7 +138,7 @@ internal sealed partial class ServiceRunOptions
         command.Arguments.Add(Name);
         command.Options.Add(ServiceName);
         Container.AddTo(command);
-        Option[] options = [Gpus, Cpus, Memory, Priority, Selector, Env, Shell, RestartAttempts, RestartInterval, RestartDelay, HealthHttp, HealthTcp, HealthGrace, MetricsPath, Model, MaxModelLen, TensorParallel];
+        Option[] options = [Gpus, Cpus, Memory, Priority, Selector, Env, Shell, RestartAttempts, RestartInterval, RestartDelay, HealthHttp, HealthTcp, HealthGrace, HealthInterval, MetricsPath, Model, MaxModelLen, TensorParallel];
         foreach (var option in options)
         {
             command.Options.Add(option);
@@ -173,6 +179,7 @@ internal sealed partial class ServiceRunOptions
         var restart = ParseRestart(parseResult.GetValue(RestartAttempts), parseResult.GetValue(RestartInterval), parseResult.GetValue(RestartDelay));
         var health = ParseHealth(parseResult.GetValue(HealthHttp), parseResult.GetValue(HealthTcp));
         var grace = ParsePositive(parseResult.GetValue(HealthGrace), "--health-grace");
+        var checkEvery = ParsePositive(parseResult.GetValue(HealthInterval), "--health-interval");
         var metricsPath = parseResult.GetValue(MetricsPath);
         if (metricsPath is not null && !IsPath(metricsPath))
         {
@@ -235,6 +242,11 @@ internal sealed partial class ServiceRunOptions
                 presetHealth.GraceSeconds = g;
             }
 
+            if (checkEvery is { } every && service.Health is { } presetChecked)
+            {
+                presetChecked.IntervalSeconds = every;
+            }
+
             note = made.Note;
         }
         else
@@ -265,6 +277,11 @@ internal sealed partial class ServiceRunOptions
                 health.GraceSeconds = g;
             }
 
+            if (health is not null && checkEvery is { } every)
+            {
+                health.IntervalSeconds = every;
+            }
+
             if (metricsPath is not null && port is null && container is not { Ports.Count: > 0 })
             {
                 throw new UsageException("--metrics-path", "needs --port (the port the metrics are served on)");
@@ -277,6 +294,11 @@ internal sealed partial class ServiceRunOptions
         if (grace is not null && service.Health is null)
         {
             throw new UsageException("--health-grace", "needs --health-http or --health-tcp");
+        }
+
+        if (checkEvery is not null && service.Health is null)
+        {
+            throw new UsageException("--health-interval", "needs --health-http or --health-tcp");
         }
 
         service.Restart = restart;

@@ -76,7 +76,8 @@ internal static class ServicesCommand
             List the running services (and those waiting to restart), newest first. HEALTH is starting,
             healthy, unhealthy or restarting; NODE:PORT is where it serves; RUNNING and WAITING are its
             requests (from its metrics), TOK/S the tokens it generates per second, GPU W its GPUs' power and
-            TOK/J the tokens per joule; '-' where nothing was measured. With --all, ended services too.
+            TOK/J the tokens per joule; '-' where nothing was measured, '(sim)' where the GPUs are
+            simulated (figures made up, not measured). With --all, ended services too.
             """) { limit, all };
         command.Aliases.Add("list");
         command.SetAction((parseResult, cancellationToken) => ClientInvocation.RunAsync(context, parseResult, options, "gantry services ls", async (invocation, ct) =>
@@ -215,8 +216,8 @@ internal static class ServiceViews
                 ServiceNumbers.OrDash(metrics?.RequestsRunning, "0"),
                 ServiceNumbers.OrDash(metrics?.RequestsWaiting, "0"),
                 ServiceNumbers.OrDash(metrics?.GeneratedTokensPerSecond),
-                ServiceNumbers.OrDash(metrics?.GpuPowerWatts, "0"),
-                ServiceNumbers.OrDash(metrics?.TokensPerJoule, "0.##"));
+                ServiceNumbers.OrDash(metrics?.GpuPowerWatts, "0") + Sim(metrics),
+                ServiceNumbers.OrDash(metrics?.TokensPerJoule, "0.##") + Sim(metrics));
         }
 
         if (table.RowCount == 0)
@@ -248,13 +249,16 @@ internal static class ServiceViews
             .AddIfPresent("Image", job.Container?.Image)
             .AddIfPresent("Tokens/s", metrics?.GeneratedTokensPerSecond is { } tps ? ServiceNumbers.OrDash(tps) : null)
             .AddIfPresent("Requests", metrics is { RequestsRunning: not null } || metrics is { RequestsWaiting: not null } ? $"{ServiceNumbers.OrDash(metrics.RequestsRunning, "0")} running, {ServiceNumbers.OrDash(metrics.RequestsWaiting, "0")} waiting" : null)
-            .AddIfPresent("GPU power", metrics?.GpuPowerWatts is { } w ? ServiceNumbers.OrDash(w, "0") + " W" : null)
-            .AddIfPresent("Tokens/J", metrics?.TokensPerJoule is { } tpj ? ServiceNumbers.OrDash(tpj, "0.##") : null)
+            .AddIfPresent("GPU power", metrics?.GpuPowerWatts is { } w ? ServiceNumbers.OrDash(w, "0") + " W" + (metrics.Simulated == true ? ", simulated GPUs" : "") : null)
+            .AddIfPresent("Tokens/J", metrics?.TokensPerJoule is { } tpj ? ServiceNumbers.OrDash(tpj, "0.##") + (metrics.Simulated == true ? ", simulated GPUs" : "") : null)
             .AddIfPresent("Metrics note", metrics?.Note)
             .Write(writer);
         writer.Write("\nJob:\n");
         JobViews.WriteShow(writer, job, now, width);
     }
+
+    /// <summary>" (sim)" after a figure that comes from simulated GPUs (made up, not measured), as the jobs' ENERGY column marks it.</summary>
+    private static string Sim(ServiceMetricsInfo? metrics) => metrics is { Simulated: true, GpuPowerWatts: not null } ? " (sim)" : "";
 
     /// <summary>The HEALTH column: the service's health while it lives, its job's state once it ended.</summary>
     internal static string Health(JobInfo job) => job.ServiceStatus?.Health is { } health

@@ -177,6 +177,9 @@ public sealed record ServiceMetricsInfo
 
     /// <summary>Why a figure is missing (<c>no metrics endpoint: measured by GPU energy alone</c>, a scrape error).</summary>
     public string? Note { get; init; }
+
+    /// <summary>True when its GPUs are simulated (the agent's <c>--simulate-gpus</c>): its power and tokens per joule are made up.</summary>
+    public bool? Simulated { get; init; }
 }
 
 /// <summary>A service attempt's health and counters, sent by its agent with each heartbeat.</summary>

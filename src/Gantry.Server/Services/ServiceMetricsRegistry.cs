@@ -202,6 +202,7 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
         private double _pendingTokens;
         private double _pendingJoules;
         private bool _pendingScrape;
+        private bool _simulated;
 
         // The latest rates, carried over heartbeats that bring no new reading.
         private double? _generatedRate;
@@ -241,6 +242,7 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
                 _pendingTokens = _pendingJoules = 0;
                 _pendingScrape = false;
                 _generatedRate = _promptRate = _power = _tokensPerJoule = null;
+                _simulated = false;
             }
 
             Name = view.Name;
@@ -309,6 +311,7 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
 
                 _energyAt = energy.MeasuredAt;
                 _energy = energy.GpuEnergyJoules;
+                _simulated = energy.Simulated;
             }
 
             if (_pendingScrape && _pendingJoules > 0)
@@ -328,6 +331,7 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
                 GpuPowerWatts = _power,
                 TokensPerJoule = _tokensPerJoule,
                 Note = note,
+                Simulated = _simulated ? true : null,
             };
 
             if (fresh)

@@ -38,7 +38,7 @@ public sealed class ServiceCommandTests
         var (s, note) = Build(
             "web", "--port", "8080", "--gpus", "1", "--cpus", "4", "--memory", "2048", "--selector", "zone=a", "--env", "A=1",
             "--restart-attempts", "5", "--restart-interval", "1h", "--restart-delay", "2s",
-            "--health-http", "localhost:8080/healthz", "--health-grace", "30s", "--metrics-path", "/metrics",
+            "--health-http", "localhost:8080/healthz", "--health-grace", "30s", "--health-interval", "2s", "--metrics-path", "/metrics",
             "--", "python", "-m", "http.server", "8080");
 
         Assert.Null(note);
@@ -63,6 +63,7 @@ public sealed class ServiceCommandTests
         Assert.Equal(8080, health.Port);
         Assert.Equal("/healthz", health.Path);
         Assert.Equal(30, health.GraceSeconds);
+        Assert.Equal(2, health.IntervalSeconds);
         Assert.Null(s.MaxRuntimeSeconds);
         Assert.Equal(0, s.Retries);
     }
@@ -161,6 +162,8 @@ public sealed class ServiceCommandTests
     [InlineData("--health-http", "web", "--health-http", ":99999/health", "--", "x")]
     [InlineData("--health-http", "web", "--health-http", ":80/", "--health-tcp", ":80", "--", "x")]
     [InlineData("--health-grace", "web", "--health-grace", "30s", "--", "x")]
+    [InlineData("--health-interval", "web", "--health-interval", "5s", "--", "x")]
+    [InlineData("--health-interval", "web", "--health-tcp", ":80", "--health-interval", "0s", "--", "x")]
     [InlineData("--metrics-path", "web", "--metrics-path", "metrics", "--port", "80", "--", "x")]
     [InlineData("--metrics-path", "web", "--metrics-path", "/metrics", "--", "x")]
     [InlineData("--volume", "web", "--volume", "/a:/b", "--", "x")]

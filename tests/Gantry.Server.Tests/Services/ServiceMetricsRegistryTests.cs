@@ -71,6 +71,18 @@ public sealed class ServiceMetricsRegistryTests
     }
 
     [Fact]
+    public void Observe_SimulatedGpus_FiguresLabelledSimulated()
+    {
+        Beat(5, View(1, 1, 5, 1_000), Energy(1, 1, 5, 1_500) with { Simulated = true });
+        Beat(15, View(1, 1, 15, 2_200), Energy(1, 1, 15, 3_500) with { Simulated = true });
+        Assert.True(_registry.For(1)!.Simulated);
+
+        // A measured GPU's figures carry no label (null, left out of the JSON).
+        Beat(20, View(2, 1, 20, 1_000), Energy(2, 1, 20, 1_500));
+        Assert.Null(_registry.For(2)!.Simulated);
+    }
+
+    [Fact]
     public void Observe_CounterReset_NewValueIsTheIncrease()
     {
         Beat(5, View(1, 1, 5, 10_000), Energy(1, 1, 5, 500));
