@@ -46,19 +46,23 @@ internal sealed partial class ContainerJobs
 
     private readonly ContainerSettings _settings;
     private readonly Func<int, ContainerGpu?> _gpus;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<ContainerRuntime, (string Program, string? Version)> _found = [];
     private int _warnedSimulated;
 
     /// <param name="settings">What the agent was told.</param>
     /// <param name="gpus">A GPU of the node by index (its UUID from NVML); null when unknown.</param>
+    /// <param name="time">The clock (the pause between two tries of a stop).</param>
     /// <param name="logger">The log.</param>
-    public ContainerJobs(ContainerSettings settings, Func<int, ContainerGpu?> gpus, ILogger<ContainerJobs> logger)
+    public ContainerJobs(ContainerSettings settings, Func<int, ContainerGpu?> gpus, TimeProvider time, ILogger<ContainerJobs> logger)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(gpus);
+        ArgumentNullException.ThrowIfNull(time);
         _settings = settings;
         _gpus = gpus;
+        _time = time;
         _logger = logger;
     }
 
@@ -339,7 +343,7 @@ internal sealed partial class ContainerJobs
                     Log.CallFailed(_logger, ContainerRuntimeCli.Name(handle.Runtime), "stop " + handle.Name, code, FirstLine(error));
                 }
 
-                await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
             }
         });
     }
