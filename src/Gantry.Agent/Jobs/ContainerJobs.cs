@@ -328,6 +328,8 @@ internal sealed partial class ContainerJobs
     public void Stop(ContainerHandle handle, TimeSpan grace, Func<bool> exited)
     {
         ArgumentNullException.ThrowIfNull(handle);
+        var runtime = ContainerRuntimeCli.Name(handle.Runtime);
+        Log.Stopping(_logger, runtime, handle.Name, grace.TotalSeconds);
         _ = Task.Run(async () =>
         {
             for (var i = 0; i < 30 && !exited(); i++)
@@ -485,6 +487,9 @@ internal sealed partial class ContainerJobs
 
         [LoggerMessage(EventId = 180, Level = LogLevel.Information, Message = "Killing {Runtime} container {Name}")]
         public static partial void Killing(ILogger logger, string runtime, string name);
+
+        [LoggerMessage(EventId = 181, Level = LogLevel.Information, Message = "Stopping {Runtime} container {Name}: stop (SIGTERM, SIGKILL after {GraceSeconds}s), then kill")]
+        public static partial void Stopping(ILogger logger, string runtime, string name, double graceSeconds);
 
         [LoggerMessage(EventId = 179, Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} runs: {CommandLine}")]
         public static partial void Running(ILogger logger, long jobId, int attempt, string commandLine);
