@@ -154,7 +154,7 @@ public static class AgentHost
                 }
 
                 return null;
-            }, sp.GetRequiredService<ILogger<ContainerJobs>>());
+            }, time, sp.GetRequiredService<ILogger<ContainerJobs>>());
         });
 
         // Power caps (docs/power.md): set through the GPU collector (NVML, or the simulator's own limits).

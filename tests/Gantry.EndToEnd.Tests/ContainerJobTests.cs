@@ -135,7 +135,7 @@ public sealed class ContainerJobTests : IAsyncLifetime
         await StartAgentAsync();
         await WaitAsync("the leftover container removed", async () => !(await GantryContainersAsync()).Contains(name));
         await WaitAsync("its attempt ended", async () => (await JobAsync(id)).State.IsTerminal());
-        Assert.Contains("was left by an earlier agent run", _agent.Output, StringComparison.Ordinal);
+        Assert.Contains($"container {name} was left by an earlier agent run; removed: True", _agent.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -46,19 +46,23 @@ internal sealed partial class ContainerJobs
 
     private readonly ContainerSettings _settings;
     private readonly Func<int, ContainerGpu?> _gpus;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<ContainerRuntime, (string Program, string? Version)> _found = [];
     private int _warnedSimulated;
 
     /// <param name="settings">What the agent was told.</param>
     /// <param name="gpus">A GPU of the node by index (its UUID from NVML); null when unknown.</param>
+    /// <param name="time">The clock (the pause between two tries of a stop).</param>
     /// <param name="logger">The log.</param>
-    public ContainerJobs(ContainerSettings settings, Func<int, ContainerGpu?> gpus, ILogger<ContainerJobs> logger)
+    public ContainerJobs(ContainerSettings settings, Func<int, ContainerGpu?> gpus, TimeProvider time, ILogger<ContainerJobs> logger)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(gpus);
+        ArgumentNullException.ThrowIfNull(time);
         _settings = settings;
         _gpus = gpus;
+        _time = time;
         _logger = logger;
     }
 
@@ -324,6 +328,8 @@ internal sealed partial class ContainerJobs
     public void Stop(ContainerHandle handle, TimeSpan grace, Func<bool> exited)
     {
         ArgumentNullException.ThrowIfNull(handle);
+        var runtime = ContainerRuntimeCli.Name(handle.Runtime);
+        Log.Stopping(_logger, runtime, handle.Name, grace.TotalSeconds);
         _ = Task.Run(async () =>
         {
             for (var i = 0; i < 30 && !exited(); i++)
@@ -339,7 +345,7 @@ internal sealed partial class ContainerJobs
                     Log.CallFailed(_logger, ContainerRuntimeCli.Name(handle.Runtime), "stop " + handle.Name, code, FirstLine(error));
                 }
 
-                await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
             }
         });
     }
@@ -481,6 +487,9 @@ internal sealed partial class ContainerJobs
 
         [LoggerMessage(EventId = 180, Level = LogLevel.Information, Message = "Killing {Runtime} container {Name}")]
         public static partial void Killing(ILogger logger, string runtime, string name);
+
+        [LoggerMessage(EventId = 181, Level = LogLevel.Information, Message = "Stopping {Runtime} container {Name}: stop (SIGTERM, SIGKILL after {GraceSeconds}s), then kill")]
+        public static partial void Stopping(ILogger logger, string runtime, string name, double graceSeconds);
 
         [LoggerMessage(EventId = 179, Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} runs: {CommandLine}")]
         public static partial void Running(ILogger logger, long jobId, int attempt, string commandLine);

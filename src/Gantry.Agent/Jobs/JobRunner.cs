@@ -262,12 +262,14 @@ internal sealed partial class JobRunner : IAsyncDisposable
             attempt.StopCause = cause;
         }
 
-        AgentLog.AttemptStopping(_logger, key.JobId, key.Attempt, cause, attempt.Grace.TotalSeconds);
         if (attempt.Container is not null)
         {
             StopContainer(attempt);
+            return true;
         }
-        else if (attempt.Grace <= TimeSpan.Zero)
+
+        AgentLog.AttemptStopping(_logger, key.JobId, key.Attempt, cause, attempt.Grace.TotalSeconds);
+        if (attempt.Grace <= TimeSpan.Zero)
         {
             Signal(attempt, ProcessGroups.SigKill);
         }

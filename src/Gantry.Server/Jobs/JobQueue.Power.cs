@@ -33,13 +33,13 @@ internal sealed partial class JobQueue
                 if (_live.TryGetValue(key.Id, out var job))
                 {
                     var waiting = _pass > 0 && (_idleReason is not null || job.ReasonPass == _pass);
-                    heads.Add((new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt), waiting));
+                    heads.Add((new PendingJob(job.Id, key.Priority, job.Id, job.Spec.Resources, job.Spec.Selector, job.QueuedAt, Runtime: job.Spec.Container?.Runtime), waiting));
                 }
                 else if (ArrayOf(key.Id) is { } array)
                 {
                     var waiting = _pass > 0 && (_idleReason is not null || array.ReasonPass == _pass);
                     var spec = array.Row.Spec;
-                    heads.Add((new PendingJob(key.Id, key.Priority, key.Id, spec.Resources, spec.Selector, array.Row.SubmittedAt), waiting));
+                    heads.Add((new PendingJob(key.Id, key.Priority, key.Id, spec.Resources, spec.Selector, array.Row.SubmittedAt, Runtime: spec.Container?.Runtime), waiting));
                 }
             }
 

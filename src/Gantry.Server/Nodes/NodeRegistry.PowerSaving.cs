@@ -530,6 +530,21 @@ internal sealed partial class NodeRegistry
             }
         }
 
+        // A container job needs its runtime (docs/containers-jobs.md).
+        if (job.Runtime is { } runtime)
+        {
+            var has = false;
+            foreach (var found in node.ContainerRuntimes)
+            {
+                has |= found.Name == runtime;
+            }
+
+            if (!has)
+            {
+                return false;
+            }
+        }
+
         if (request.Gpus <= 0)
         {
             return true;

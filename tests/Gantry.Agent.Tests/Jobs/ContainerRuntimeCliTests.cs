@@ -142,6 +142,7 @@ public sealed class ContainerRuntimeCliTests : IDisposable
         var containers = new ContainerJobs(
             new ContainerSettings { Runtimes = [ContainerRuntime.Podman], Paths = new Dictionary<ContainerRuntime, string> { [ContainerRuntime.Podman] = podman } },
             i => gpus.TryGetValue(i, out var g) ? g : null,
+            TimeProvider.System,
             NullLogger<ContainerJobs>.Instance);
         await containers.DetectAsync(CancellationToken.None);
         var key = new AttemptKey(7, 1, 1);
@@ -178,7 +179,7 @@ public sealed class ContainerRuntimeCliTests : IDisposable
         Container = new ContainerSpec { Image = "localhost/x", Runtime = runtime },
     };
 
-    private static ContainerJobs Jobs(ContainerSettings settings) => new(settings, _ => null, NullLogger<ContainerJobs>.Instance);
+    private static ContainerJobs Jobs(ContainerSettings settings) => new(settings, _ => null, TimeProvider.System, NullLogger<ContainerJobs>.Instance);
 
     private string Script(string name, string body)
     {

@@ -40,6 +40,12 @@ internal static class Show
     public static string Command(JobInfo job)
     {
         ArgumentNullException.ThrowIfNull(job);
+        if (job.Container is { } container && job.Command.Count == 0)
+        {
+            // A container job without arguments runs its image's own command (docs/containers-jobs.md).
+            return "(" + container.Image + ")";
+        }
+
         if (job.Shell)
         {
             return job.Command[0];
