@@ -160,4 +160,10 @@ internal sealed class ContainerFlags
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535
             ? port
             : throw new UsageException("--port", $"expected PORT or HOST:CONTAINER with ports 1-65535, got '{value}'");
+
+    /// <summary>A single port number, 1–65535 (<paramref name="whole"/> is what the person typed, for the message).</summary>
+    internal static int ParsePort(string text, string whole, string flag = "--port") =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535
+            ? port
+            : throw new UsageException(flag, $"expected a port from 1 to 65535, got '{whole}'");
 }

@@ -26,7 +26,8 @@ internal sealed partial class ServiceRunOptions
         HelpName = "NAME",
     };
 
-    public ContainerFlags Container { get; } = new();
+    /// <summary>--image, --runtime, --port, --volume: the same flags (and parsers) as <c>jobs submit</c>'s.</summary>
+    public ContainerFlags Container { get; } = ServiceContainerFlags();
 
     public Option<string> Gpus { get; } = new("--gpus") { Description = "Whole GPUs the service needs. (default: 0; 1 with a preset)", HelpName = "N" };
 
@@ -188,7 +189,7 @@ internal sealed partial class ServiceRunOptions
 
         var env = SubmitOptions.ParsePairs(parseResult.GetValue(Env), "--env", splitCommas: false);
         var image = parseResult.GetValue(Container.Image);
-        var ports = parseResult.GetValue(Container.Ports) ?? [];
+        var ports = parseResult.GetValue(Container.Port) ?? [];
         ContainerSpec? container;
         ServiceSpec service;
         IReadOnlyList<string> args;
@@ -211,7 +212,7 @@ internal sealed partial class ServiceRunOptions
                 throw new UsageException("--port", $"the {preset} preset serves on one port; got {ports.Length}");
             }
 
-            int? port = ports.Length == 1 ? ContainerFlags.Port(ports[0], ports[0]) : null;
+            int? port = ports.Length == 1 ? ContainerFlags.ParsePort(ports[0], ports[0]) : null;
             var made = preset == "vllm"
                 ? ServicePresets.Vllm(model!, gpus, port,
                     SubmitOptions.ParseInt(parseResult.GetValue(MaxModelLen), "--max-model-len", min: 1, max: int.MaxValue),
@@ -223,10 +224,10 @@ internal sealed partial class ServiceRunOptions
                 NotWith(parseResult, TensorParallel, "ollama");
             }
 
-            var volumes = parseResult.GetValue(Container.Volumes) ?? [];
+            var volumes = parseResult.GetValue(Container.Volume) ?? [];
             container = made.Container with
             {
-                Runtime = ContainerFlags.ParseRuntime(parseResult.GetValue(Container.Runtime)),
+                Runtime = parseResult.GetValue(Container.Runtime) is { } runtime ? ContainerFlags.ParseRuntime(runtime) : ContainerRuntime.Podman,
                 Volumes = [.. volumes.Select(ContainerFlags.ParseVolume)],
             };
             args = made.Command;
@@ -264,12 +265,12 @@ internal sealed partial class ServiceRunOptions
                 throw new UsageException("--shell", $"takes exactly one command string; got {command.Length} arguments (quote the whole command)");
             }
 
-            container = ContainerFlags.Build(image, parseResult.GetValue(Container.Runtime), ports, parseResult.GetValue(Container.Volumes));
+            container = BuildContainer(parseResult, image);
             int? port = null;
             if (container is null && ports.Length > 0)
             {
                 // A process service: --port is the port it serves on, not a mapping.
-                port = ports.Length == 1 ? ContainerFlags.Port(ports[0], ports[0]) : throw new UsageException("--port", "without --image, give the one port the service serves on");
+                port = ports.Length == 1 ? ContainerFlags.ParsePort(ports[0], ports[0]) : throw new UsageException("--port", "without --image, give the one port the service serves on");
             }
 
             if (health is not null && grace is { } g)
@@ -376,7 +377,7 @@ internal sealed partial class ServiceRunOptions
         }
 
         var host = text[..colon];
-        return (host.Length == 0 ? null : host, ContainerFlags.Port(text[(colon + 1)..], whole, flag));
+        return (host.Length == 0 ? null : host, ContainerFlags.ParsePort(text[(colon + 1)..], whole, flag));
     }
 
     private static double? ParsePositive(string? text, string flag)
@@ -430,6 +431,43 @@ internal sealed partial class ServiceRunOptions
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9._-]{0,62}$")]
     private static partial Regex ServiceNamePattern();
+
+    /// <summary>
+    /// <c>jobs submit</c>'s container flags with a service's words: without <c>--image</c>, <c>--port</c> is the
+    /// port the process serves on.
+    /// </summary>
+    private static ContainerFlags ServiceContainerFlags()
+    {
+        var flags = new ContainerFlags();
+        flags.Image.Description = "Run in a container of this image (podman by default), e.g. vllm/vllm-openai:v0.6.3; the command after -- is passed to the image's entrypoint.";
+        flags.Port.Description = "With --image: publish a container port on the node, CONTAINER or HOST:CONTAINER (8000, 18000:8000); repeatable, and the first is the service's port. Without --image: the port the service serves on.";
+        flags.Port.HelpName = "[HOST:]PORT";
+        return flags;
+    }
+
+    /// <summary>
+    /// The container of a service that is not a preset: <see cref="ContainerFlags.Build"/> with an image; without
+    /// one, none (then --runtime and --volume are refused; --port is the process' own port).
+    /// </summary>
+    private ContainerSpec? BuildContainer(ParseResult parseResult, string? image)
+    {
+        if (image is not null)
+        {
+            return Container.Build(parseResult);
+        }
+
+        if (parseResult.GetValue(Container.Runtime) is not null)
+        {
+            throw new UsageException("--runtime", "needs --image (the runtime runs a container image)");
+        }
+
+        if (parseResult.GetValue(Container.Volume) is { Length: > 0 })
+        {
+            throw new UsageException("--volume", "needs --image (only a container mounts volumes)");
+        }
+
+        return null;
+    }
 }
 
 /// <summary>Number formatting for the service views.</summary>
