@@ -196,7 +196,7 @@ internal static class ServiceViews
             new Column("NAME", MaxWidth: 32, MinWidth: 8),
             new Column("ID", AlignRight: true),
             new Column("HEALTH"),
-            new Column("NODE:PORT", MaxWidth: 40, MinWidth: 9),
+            new Column("NODE:PORT", MaxWidth: 40, MinWidth: 21),
             new Column("RESTARTS", AlignRight: true),
             new Column("RUNNING", AlignRight: true),
             new Column("WAITING", AlignRight: true),
