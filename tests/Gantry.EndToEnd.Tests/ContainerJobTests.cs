@@ -181,6 +181,39 @@ public sealed class ContainerJobTests : IAsyncLifetime
         await _agent.WaitForListeningAsync(TimeSpan.FromSeconds(60));
     }
 
+    /// <summary>
+    /// The vLLM preset in a container: the stand-in inference server (static, the only file of a scratch image) as the
+    /// preset's image, given the preset's own arguments (<c>--model M --port P</c>), published on the node, health-checked
+    /// and read for tokens through the published port, and stopped for good with its container removed.
+    /// </summary>
+    [Fact]
+    public async Task VllmPreset_StandInImage_HealthyWithTokens_StopRemovesTheContainer()
+    {
+        var standin = await _podman.BuildFromScratchAsync(
+            "localhost/" + Podman.UniqueName("gantry-test-vllm"), new Dictionary<string, string> { ["/fake_inference"] = FakeInference.BinaryPath }, "ENTRYPOINT [\"/fake_inference\"]\n");
+        var port = Tools.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var env = CliEnvironment();
+        var (code, output) = await GantryProcess.RunAsync(
+            ["services", "run", "vllm", "--model", "facebook/opt-125m", "--image", standin, "--gpus", "1", "--port", port, "--health-grace", "5s", "--health-interval", "1s"],
+            env,
+            TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, output);
+        var id = long.Parse(System.Text.RegularExpressions.Regex.Match(output, @"^\d+$", System.Text.RegularExpressions.RegexOptions.Multiline).Value, System.Globalization.CultureInfo.InvariantCulture);
+
+        await WaitAsync("the vLLM service healthy with tokens", async () => (await JobAsync(id)).ServiceStatus is { Health: ServiceHealth.Healthy, Metrics.GeneratedTokensPerSecond: > 0 }, seconds: 120);
+        var job = await JobAsync(id);
+        Assert.Equal("vllm", job.Service!.Preset);
+        Assert.Equal(standin, job.Container!.Image);
+        Assert.Equal(["--model", "facebook/opt-125m", "--port", port], job.Command);
+        Assert.Equal(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), job.ServiceStatus!.Address!.Port);
+        var name = await WaitForContainerAsync(id);
+
+        var (stopCode, stopOutput) = await GantryProcess.RunAsync(["services", "stop", "vllm"], env, TimeSpan.FromSeconds(60));
+        Assert.True(stopCode == 0, stopOutput);
+        await WaitAsync("the service cancelled", async () => (await JobAsync(id)).State == JobState.Cancelled);
+        await WaitAsync("its container gone", async () => !(await GantryContainersAsync()).Contains(name));
+    }
+
     private async Task<long> SubmitSleeperAsync() =>
         (await SubmitAsync(new JobSubmission { Command = ["/bin/busybox", "sleep", "300"], Container = new ContainerSpec { Image = _image }, Resources = new ResourceRequest { Gpus = 1 } }))[0];
 

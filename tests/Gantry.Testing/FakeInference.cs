@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Text;
 
@@ -155,49 +154,10 @@ public sealed class FakeInference : IAsyncDisposable
 
     private static string Compile()
     {
-        var source = Path.Combine(AppContext.BaseDirectory, "native", "fake_inference.c");
-        if (!File.Exists(source))
-        {
-            throw new InvalidOperationException($"The stand-in inference server's source is not at {source}; Gantry.Testing.csproj copies tests/native/ there.");
-        }
-
         var directory = Path.Combine(Path.GetTempPath(), $"gantry-fake-inference-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
         var output = Path.Combine(directory, "fake_inference");
-        var start = new ProcessStartInfo("gcc")
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in (string[])["-static", "-O2", "-Wall", "-o", output, source])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new InvalidOperationException("gcc did not start");
-        }
-        catch (Win32Exception ex)
-        {
-            throw new InvalidOperationException(
-                "gcc is needed to build the stand-in inference server (tests/native/fake_inference.c) and was not found on PATH; install it (apt-get install gcc libc6-dev).",
-                ex);
-        }
-
-        using (process)
-        {
-            var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"gcc failed to build fake_inference (exit {process.ExitCode}):\n{stdout}{stderr.GetAwaiter().GetResult()}");
-            }
-        }
-
+        Gcc.Compile("the stand-in inference server", "fake_inference.c", output, ["-static", "-O2", "-Wall"]);
         return output;
     }
 }

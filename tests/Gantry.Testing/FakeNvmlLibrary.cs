@@ -1,5 +1,3 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace Gantry.Testing;
@@ -117,52 +115,8 @@ public static class FakeNvmlLibrary
 
     private static string Compile(string fileName, bool oldDriver)
     {
-        var source = Path.Combine(AppContext.BaseDirectory, "native", "fake_nvml.c");
-        if (!File.Exists(source))
-        {
-            throw new InvalidOperationException($"The fake NVML source is not at {source}; Gantry.Testing.csproj copies tests/native/ there.");
-        }
-
         var output = Path.Combine(BuildDirectory.Value, fileName);
-        var start = new ProcessStartInfo("gcc")
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in (string[])["-shared", "-fPIC", "-O1", "-Wall", "-o", output, source])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        if (oldDriver)
-        {
-            start.ArgumentList.Add("-DFAKE_NVML_OLD_DRIVER");
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new InvalidOperationException("gcc did not start");
-        }
-        catch (Win32Exception ex)
-        {
-            throw new InvalidOperationException(
-                "gcc is needed to build the fake NVML library for the NVML tests (tests/native/fake_nvml.c) and was not found on PATH; install it (apt-get install gcc).",
-                ex);
-        }
-
-        using (process)
-        {
-            var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"gcc failed to build {fileName} (exit {process.ExitCode}):\n{stdout}{stderr.GetAwaiter().GetResult()}");
-            }
-        }
-
+        Gcc.Compile("the fake NVML library", "fake_nvml.c", output, oldDriver ? ["-shared", "-fPIC", "-O1", "-Wall", "-DFAKE_NVML_OLD_DRIVER"] : ["-shared", "-fPIC", "-O1", "-Wall"], packages: "gcc");
         return output;
     }
 

@@ -150,28 +150,7 @@ internal sealed class SubmitOptions
             throw new UsageException("COMMAND", "give the command to run after --, e.g. gantry jobs submit --gpus 1 -- python train.py");
         }
 
-        // Everything after -- is the command; a word before it is a typo'd flag (--gpu 2) or a command
-        // whose own flags would be taken for ours (python train.py --gpus 2), so it is refused.
-        var afterDoubleDash = -1;
-        foreach (var token in parseResult.Tokens)
-        {
-            if (afterDoubleDash >= 0)
-            {
-                afterDoubleDash++;
-            }
-            else if (token.Type == TokenType.DoubleDash)
-            {
-                afterDoubleDash = 0;
-            }
-        }
-
-        if (command.Length > 0 && afterDoubleDash < command.Length)
-        {
-            var stray = command[0];
-            throw stray.StartsWith('-')
-                ? new UsageException(stray, "unknown option; the command goes after --, e.g. gantry jobs submit --gpus 1 -- python train.py")
-                : new UsageException("COMMAND", $"put the command after --, e.g. gantry jobs submit --gpus 1 -- {stray} (found '{stray}' before --)");
-        }
+        CheckCommandAfterDoubleDash(parseResult, command, "gantry jobs submit --gpus 1 -- python train.py", "gantry jobs submit --gpus 1 --");
 
         if (shell && command.Length != 1)
         {
@@ -388,5 +367,36 @@ internal sealed class SubmitOptions
         return end >= start
             ? new ArrayRange { Start = start, End = end }
             : throw new UsageException("--array", $"the end ({end}) comes before the start ({start}) in '{text}'");
+    }
+
+    /// <summary>
+    /// Everything after -- is the command; a word before it is a typo'd flag (--gpu 2) or a command whose own
+    /// flags would be taken for ours (python train.py --gpus 2), so it is refused, with <paramref name="example"/>
+    /// (a whole command line) or <paramref name="commandPrefix"/> (the line up to --) to show where it goes.
+    /// </summary>
+    internal static void CheckCommandAfterDoubleDash(ParseResult parseResult, string[] command, string example, string commandPrefix)
+    {
+        ArgumentNullException.ThrowIfNull(parseResult);
+        ArgumentNullException.ThrowIfNull(command);
+        var afterDoubleDash = -1;
+        foreach (var token in parseResult.Tokens)
+        {
+            if (afterDoubleDash >= 0)
+            {
+                afterDoubleDash++;
+            }
+            else if (token.Type == TokenType.DoubleDash)
+            {
+                afterDoubleDash = 0;
+            }
+        }
+
+        if (command.Length > 0 && afterDoubleDash < command.Length)
+        {
+            var stray = command[0];
+            throw stray.StartsWith('-')
+                ? new UsageException(stray, $"unknown option; the command goes after --, e.g. {example}")
+                : new UsageException("COMMAND", $"put the command after --, e.g. {commandPrefix} {stray} (found '{stray}' before --)");
+        }
     }
 }

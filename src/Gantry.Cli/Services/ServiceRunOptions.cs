@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Gantry.Cli.Jobs;
@@ -404,30 +403,9 @@ internal sealed partial class ServiceRunOptions
         }
     }
 
-    /// <summary>Everything after -- is the command; a word before it is a typo'd flag or a command whose flags would be taken for ours.</summary>
-    private static void CheckDoubleDash(ParseResult parseResult, string[] command)
-    {
-        var afterDoubleDash = -1;
-        foreach (var token in parseResult.Tokens)
-        {
-            if (afterDoubleDash >= 0)
-            {
-                afterDoubleDash++;
-            }
-            else if (token.Type == TokenType.DoubleDash)
-            {
-                afterDoubleDash = 0;
-            }
-        }
-
-        if (command.Length > 0 && afterDoubleDash < command.Length)
-        {
-            var stray = command[0];
-            throw stray.StartsWith('-')
-                ? new UsageException(stray, "unknown option; the command goes after --, e.g. gantry services run web --port 8080 -- python -m http.server 8080")
-                : new UsageException("COMMAND", $"put the command after --, e.g. gantry services run NAME -- {stray} (found '{stray}' before --)");
-        }
-    }
+    /// <summary>Everything after -- is the command (as for <c>jobs submit</c>).</summary>
+    private static void CheckDoubleDash(ParseResult parseResult, string[] command) =>
+        SubmitOptions.CheckCommandAfterDoubleDash(parseResult, command, "gantry services run web --port 8080 -- python -m http.server 8080", "gantry services run NAME --");
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9._-]{0,62}$")]
     private static partial Regex ServiceNamePattern();
