@@ -21,13 +21,13 @@ internal sealed record PresetOutput(ContainerSpec Container, IReadOnlyList<strin
 /// </summary>
 internal static class ServicePresets
 {
-    public const string VllmImage = "vllm/vllm-openai:latest";
+    public const string VllmImage = "docker.io/vllm/vllm-openai:latest";
     public const int VllmPort = 8000;
 
     /// <summary>vLLM loads the model before <c>/health</c> answers: minutes for a large one.</summary>
     public const double VllmGraceSeconds = 600;
 
-    public const string OllamaImage = "ollama/ollama:latest";
+    public const string OllamaImage = "docker.io/ollama/ollama:latest";
     public const int OllamaPort = 11434;
 
     /// <summary>Ollama answers <c>/</c> as soon as it serves; loading a model happens on the first request.</summary>

@@ -31,6 +31,9 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
     /// <summary>A service not reported for this long has no current figures (its attempt ended, its node went quiet).</summary>
     public static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(2);
 
+    /// <summary>The shortest interval between two energy readings that power is figured over.</summary>
+    public static readonly TimeSpan MinEnergyInterval = TimeSpan.FromSeconds(1);
+
     private readonly Lock _gate = new();
     private readonly Dictionary<long, Entry> _entries = [];
 
@@ -294,7 +297,10 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
                 _pendingScrape = false;
             }
 
-            if (energy is not null)
+            // Two readings less than a second apart (the attempt's start reading and the first sample, say)
+            // are not divided: a small slip between the counter's time and its timestamp would read as a
+            // spike of kilowatts. The later reading waits for the next one instead.
+            if (energy is not null && !(_energyAt is { } earlier && energy.MeasuredAt > earlier && energy.MeasuredAt - earlier < MinEnergyInterval))
             {
                 if (_energyAt is { } before && energy.MeasuredAt > before && _energy is { } e0 && energy.GpuEnergyJoules >= e0)
                 {
@@ -303,7 +309,7 @@ internal sealed class ServiceMetricsRegistry(TimeProvider time) : IServiceMetric
                     _pendingJoules += joules;
                     fresh = true;
                 }
-                else if (_energyAt is null)
+                else if (_energyAt is null && energy.MeasuredAt - energy.Since >= MinEnergyInterval)
                 {
                     _power = energy.AverageGpuPowerWatts;
                     fresh |= _power is not null;

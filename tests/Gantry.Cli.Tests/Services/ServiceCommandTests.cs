@@ -89,7 +89,7 @@ public sealed class ServiceCommandTests
     {
         var made = ServicePresets.Vllm("meta-llama/Llama-3.1-8B-Instruct", gpus: 2, port: null, maxModelLen: 4096, tensorParallel: null, image: null);
 
-        Assert.Equal("vllm/vllm-openai:latest", made.Container.Image);
+        Assert.Equal("docker.io/vllm/vllm-openai:latest", made.Container.Image);
         Assert.Equal(ContainerRuntime.Podman, made.Container.Runtime);
         Assert.Equal([new PortMapping { ContainerPort = 8000 }], made.Container.Ports);
         Assert.Equal(["--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000", "--max-model-len", "4096", "--tensor-parallel-size", "2"], made.Command);
@@ -113,7 +113,7 @@ public sealed class ServiceCommandTests
     {
         var made = ServicePresets.Ollama("llama3.1:8b", port: null, image: null);
 
-        Assert.Equal("ollama/ollama:latest", made.Container.Image);
+        Assert.Equal("docker.io/ollama/ollama:latest", made.Container.Image);
         Assert.Equal([new PortMapping { ContainerPort = 11434 }], made.Container.Ports);
         Assert.Equal(["serve"], made.Command);
         Assert.Equal("0.0.0.0:11434", made.Env["OLLAMA_HOST"]);
@@ -202,7 +202,7 @@ public sealed class ServiceCommandTests
         Assert.Contains("gantry: ollama has no /metrics: measured by GPU energy alone", result.Error, StringComparison.Ordinal);
         var sent = JsonSerializer.Deserialize(Assert.Single(api.Received).Body, GantryJson.Default.JobSubmission)!;
         Assert.Equal(JobKind.Service, sent.Kind);
-        Assert.Equal("ollama/ollama:latest", sent.Container!.Image);
+        Assert.Equal("docker.io/ollama/ollama:latest", sent.Container!.Image);
         Assert.Equal(11434, sent.Service!.Port);
     }
 

@@ -71,6 +71,19 @@ public sealed class ServiceMetricsRegistryTests
     }
 
     [Fact]
+    public void Observe_EnergyReadingsUnderASecondApart_NotDividedIntoASpike()
+    {
+        // The attempt's start reading, then a sample 0.2 s later whose counter ran 100 J ahead (500 W over 0.2 s).
+        Beat(5, View(1, 1, 5, 1_000), Energy(1, 1, 0.0, 0) with { AverageGpuPowerWatts = null });
+        Beat(6, View(1, 1, 6, 1_100), Energy(1, 1, 0.2, 100) with { AverageGpuPowerWatts = 500 });
+        Assert.Null(_registry.For(1)!.GpuPowerWatts);
+
+        // 10 s on at 250 W: the power is figured over the whole interval since the first reading.
+        Beat(16, View(1, 1, 16, 2_100), Energy(1, 1, 10.0, 2_500));
+        Assert.Equal(250, _registry.For(1)!.GpuPowerWatts!.Value, 9);
+    }
+
+    [Fact]
     public void Observe_SimulatedGpus_FiguresLabelledSimulated()
     {
         Beat(5, View(1, 1, 5, 1_000), Energy(1, 1, 5, 1_500) with { Simulated = true });
