@@ -237,11 +237,13 @@ internal sealed partial class JobQueue
     /// <summary>
     /// The services' reports in a heartbeat from <paramref name="nodeId"/>: each attempt's health, kept in
     /// memory (a restarted server shows <c>starting</c> until the next report). O(reports); a report about
-    /// an attempt that is not the service's live one on that node is ignored.
+    /// an attempt that is not the service's live one on that node is ignored. The reports that count are
+    /// put in <paramref name="accepted"/> (cleared first), with their jobs' names and specs, for the metrics registry.
     /// </summary>
-    public void ObserveServices(string nodeId, IReadOnlyList<ServiceReport> reports)
+    public void ObserveServices(string nodeId, IReadOnlyList<ServiceReport> reports, List<ServiceAttemptView>? accepted = null)
     {
         ArgumentNullException.ThrowIfNull(reports);
+        accepted?.Clear();
         var changed = false;
         lock (_lock)
         {
@@ -253,6 +255,7 @@ internal sealed partial class JobQueue
                     continue;
                 }
 
+                accepted?.Add(new ServiceAttemptView(report, job.Spec.Name, job.Spec.Service, current.StartedAt));
                 changed |= run.Health != report.Health || run.HealthMessage != report.Message || run.HealthAttempt != report.Attempt;
                 run.Health = report.Health;
                 run.HealthMessage = report.Message;

@@ -65,13 +65,8 @@ internal static class NodeEndpoints
                 jobs.ObserveEnergy(nodeId, energy);
             }
 
-            // Services: each attempt's health from its agent's checks, O(reports) (docs/services.md).
-            if (request!.Services is { Count: > 0 } services)
-            {
-                jobs.ObserveServices(nodeId, services);
-            }
-
-            // Services (docs/service-health.md): each service attempt's health and counters, with this heartbeat's energy.
+            // Services (docs/services.md, docs/service-health.md): each service attempt's health into the job
+            // queue and its counters into the metrics registry, with this heartbeat's energy; O(reports).
             Services.ServiceHealthFeature.ObserveHeartbeat(http.RequestServices, nodeId, request!);
 
             // After the lease: a health decision that stops a job or writes its history never delays the

@@ -31,8 +31,9 @@ internal static class ServiceHealthFeature
     }
 
     /// <summary>
-    /// Takes a heartbeat's service reports: those about the node's own live attempts reach the
-    /// registry with the same heartbeat's energy figures. O(reports).
+    /// Takes a heartbeat's service reports (at most <see cref="MaxReportsPerHeartbeat"/>): those about the
+    /// node's own live attempts set their services' health in the job queue, and reach the registry with the
+    /// same heartbeat's energy figures. One pass under the queue's lock; O(reports).
     /// </summary>
     public static void ObserveHeartbeat(IServiceProvider services, string nodeId, HeartbeatRequest request)
     {
@@ -49,7 +50,7 @@ internal static class ServiceHealthFeature
         }
 
         var accepted = new List<ServiceAttemptView>(reports.Count);
-        services.GetRequiredService<JobQueue>().ServiceAttemptsOn(nodeId, reports, accepted);
+        services.GetRequiredService<JobQueue>().ObserveServices(nodeId, reports, accepted);
         if (accepted.Count > 0)
         {
             services.GetRequiredService<ServiceMetricsRegistry>().Observe(nodeId, accepted, request.AttemptEnergy);
